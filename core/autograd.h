@@ -1,0 +1,121 @@
+/* autograd.h — the execution context, the tape, and every differentiable op.
+ *
+ * A bl_ctx holds: the backend (a bl_kernels table), the persistent arena (parameters, their gradients, BN
+ * running statistics, optimizer state), the step arena (activations, saved tensors, activation gradients), the
+ * tape, and two switches: `training` (batchnorm uses batch statistics, dropout is active) and `grad_enabled`
+ * (when off, ops record nothing — inference and Grad-CAM's forward-only parts).
+ *
+ * Ops read like the math and never return a status: on failure (shape mismatch, out of memory, …) they return
+ * NULL and the context remembers the FIRST error; every op given a NULL input returns NULL at once. Check
+ * bl_ctx_status(ctx) once after a forward/backward:
+ *
+ *     bl_tensor *h = bl_relu(ctx, bl_batchnorm2d(ctx, bl_conv2d(ctx, x, w, NULL, conv3x3), g, b, rm, rv, 1e-5f, 0.1f));
+ *     bl_tensor *loss = bl_bce_with_logits(ctx, bl_linear(ctx, bl_flatten(ctx, h), fc_w, fc_b), target, NULL);
+ *     bl_backward(ctx, loss);                 // parameter .grad accumulate
+ *     if (bl_ctx_status(ctx)) fprintf(stderr, "%s\n", bl_last_error());
+ *     bl_optimizer_step(opt); bl_zero_grad(ctx); bl_step_end(ctx);   // step arena and tape reset
+ *
+ * Tape: each op that has an input requiring a gradient appends one entry (op name, inputs, output, saved
+ * tensors, attributes, backward function). bl_backward walks the tape in reverse; backward functions ACCUMULATE
+ * into input gradients, so a tensor used twice (ResNet shortcut, DenseNet concat) gets the sum. Gradients of
+ * intermediates live in the step arena until bl_step_end; call bl_requires_grad(t) on an intermediate BEFORE
+ * using it to make sure backward reaches it (Grad-CAM on a frozen network). */
+#ifndef BLASTO_AUTOGRAD_H
+#define BLASTO_AUTOGRAD_H
+
+#include <stdint.h>
+
+#include "arena.h"
+#include "kernels.h"
+#include "status.h"
+#include "tensor.h"
+
+typedef struct bl_ctx bl_ctx;
+
+/* ---- context ---- */
+bl_status bl_ctx_create(const bl_kernels *kernels, bl_ctx **out);
+void bl_ctx_free(bl_ctx *ctx);
+const bl_kernels *bl_ctx_kernels(const bl_ctx *ctx);
+bl_status bl_ctx_status(const bl_ctx *ctx);     /* first error since the last clear (message: bl_last_error) */
+const char *bl_ctx_error(const bl_ctx *ctx);    /* that error's message, kept in the context */
+void bl_ctx_clear_error(bl_ctx *ctx);
+void bl_set_training(bl_ctx *ctx, int training);
+int bl_is_training(const bl_ctx *ctx);
+void bl_set_grad_enabled(bl_ctx *ctx, int enabled);
+int bl_grad_enabled(const bl_ctx *ctx);
+void bl_set_seed(bl_ctx *ctx, uint64_t seed);   /* dropout streams: (seed, BL_RNG_DROPOUT, step·2^20 + call) */
+int64_t bl_ctx_step(const bl_ctx *ctx);         /* number of bl_step_end calls so far */
+void bl_ctx_set_step(bl_ctx *ctx, int64_t step); /* for resume */
+bl_arena *bl_ctx_persistent(bl_ctx *ctx);
+bl_arena *bl_ctx_step_arena(bl_ctx *ctx);
+
+/* ---- tensors ---- */
+/* Parameter: persistent, requires_grad, .grad allocated and zeroed. Registered by name (bl_param_count/at). */
+bl_tensor *bl_param(bl_ctx *ctx, const char *name, int ndim, const int *shape);
+/* Buffer: persistent, no gradient (BN running statistics). Registered by name too. */
+bl_tensor *bl_buffer(bl_ctx *ctx, const char *name, int ndim, const int *shape);
+/* Step-arena tensor (uninitialised / zeroed). */
+bl_tensor *bl_tensor_new(bl_ctx *ctx, int ndim, const int *shape);
+bl_tensor *bl_tensor_zeros(bl_ctx *ctx, int ndim, const int *shape);
+/* Step-arena tensor holding a copy of `count` floats (count must equal the shape's numel). */
+bl_tensor *bl_tensor_from(bl_ctx *ctx, int ndim, const int *shape, const float *values);
+/* Persistent tensor without registration (optimizer state, constants). */
+bl_tensor *bl_tensor_persistent(bl_ctx *ctx, int ndim, const int *shape);
+int bl_param_count(const bl_ctx *ctx);  /* parameters and buffers, in creation order */
+bl_tensor *bl_param_at(const bl_ctx *ctx, int i);
+bl_tensor *bl_param_find(const bl_ctx *ctx, const char *name);
+void bl_requires_grad(bl_tensor *t);     /* ask backward to produce t->grad (inputs, intermediates) */
+
+/* ---- tape ---- */
+/* Seed ∂loss/∂loss = 1 (loss must have one element) and run the tape backward. */
+bl_status bl_backward(bl_ctx *ctx, bl_tensor *loss);
+/* Seed ∂L/∂y = dy (same shape as y; dy may live anywhere) and run the tape backward. */
+bl_status bl_backward_with(bl_ctx *ctx, bl_tensor *y, const float *dy);
+void bl_zero_grad(bl_ctx *ctx);          /* zero every parameter's .grad */
+/* End of a step: clear the tape, reset the step arena (all step tensors become invalid), step counter += 1. */
+void bl_step_end(bl_ctx *ctx);
+int bl_tape_length(const bl_ctx *ctx);
+
+/* ---- ops (each: forward now, backward recorded on the tape) ---- */
+typedef struct bl_conv2d_args {
+    int stride_h, stride_w; /* 0 means 1 */
+    int pad_h, pad_w;
+    int dil_h, dil_w;       /* 0 means 1 */
+} bl_conv2d_args;
+/* x [N,Cin,H,W], w [Cout,Cin,kh,kw], b [Cout] or NULL → [N,Cout,Ho,Wo] */
+bl_tensor *bl_conv2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *w, bl_tensor *b, bl_conv2d_args a);
+
+/* training: batch statistics and running-stat update (if running_* non-NULL); eval: running statistics.
+ * x [N,C,H,W], gamma/beta/running_mean/running_var [C] */
+bl_tensor *bl_batchnorm2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_tensor *beta, bl_tensor *running_mean,
+                          bl_tensor *running_var, float eps, float momentum);
+
+typedef struct bl_pool2d_args {
+    int kernel_h, kernel_w;
+    int stride_h, stride_w; /* 0 means = kernel */
+    int pad_h, pad_w;
+    int count_include_pad;  /* avg pool only (torch default: 1) */
+} bl_pool2d_args;
+bl_tensor *bl_maxpool2d(bl_ctx *ctx, bl_tensor *x, bl_pool2d_args a);
+bl_tensor *bl_avgpool2d(bl_ctx *ctx, bl_tensor *x, bl_pool2d_args a);
+/* [N,C,H,W] → [N,C] */
+bl_tensor *bl_global_avgpool(bl_ctx *ctx, bl_tensor *x);
+/* x [N,in], w [out,in], b [out] or NULL → [N,out] */
+bl_tensor *bl_linear(bl_ctx *ctx, bl_tensor *x, bl_tensor *w, bl_tensor *b);
+bl_tensor *bl_relu(bl_ctx *ctx, bl_tensor *x);
+bl_tensor *bl_sigmoid(bl_ctx *ctx, bl_tensor *x);
+bl_tensor *bl_add(bl_ctx *ctx, bl_tensor *a, bl_tensor *b);   /* same shapes */
+/* inputs [N,Ci,H,W] (same N,H,W) → [N,ΣCi,H,W] */
+bl_tensor *bl_concat_channels(bl_ctx *ctx, int count, bl_tensor *const *inputs);
+/* a view with a new shape (same numel); one dimension may be −1 (inferred) */
+bl_tensor *bl_reshape(bl_ctx *ctx, bl_tensor *x, int ndim, const int *shape);
+/* [N, …] → [N, rest] */
+bl_tensor *bl_flatten(bl_ctx *ctx, bl_tensor *x);
+/* training: zero with probability p, scale the rest by 1/(1−p) (mask from the counter RNG); eval: identity */
+bl_tensor *bl_dropout(bl_ctx *ctx, bl_tensor *x, float p);
+/* z [N] or [N,1] logits, t targets (same numel), w per-sample weights or NULL → scalar weighted mean loss */
+bl_tensor *bl_bce_with_logits(bl_ctx *ctx, bl_tensor *z, bl_tensor *t, bl_tensor *w);
+bl_tensor *bl_sum(bl_ctx *ctx, bl_tensor *x);   /* → scalar */
+bl_tensor *bl_mean(bl_ctx *ctx, bl_tensor *x);  /* → scalar */
+
+#endif

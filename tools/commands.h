@@ -1,0 +1,17 @@
+/* commands.h — the subcommands of the `blasto` tool. Each takes (argc, argv) with argv[0] = the subcommand name,
+ * prints its own --help, writes errors as one line "blasto <cmd>: <message>" on stderr and returns the exit code
+ * (0 ok, 1 runtime/input error, 2 usage error). */
+#ifndef BLASTO_TOOLS_COMMANDS_H
+#define BLASTO_TOOLS_COMMANDS_H
+
+int cmd_info(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Shared option helpers (tools/cli_util.c). */
+/* Parse "--threads N"-style integer; returns 0 and sets *out, or prints the error and returns 2. */
+int cli_parse_int(const char *cmd, const char *opt, const char *text, long lo, long hi, long *out);
+/* Applies --threads N (0 = keep the default); returns 0 or prints the error and returns 1. */
+int cli_apply_threads(const char *cmd, long threads);
+
+#endif
