@@ -49,13 +49,13 @@ bl_status bl_arena_reserve(bl_arena *a, size_t bytes) {
 void *bl_arena_alloc(bl_arena *a, size_t bytes) {
     size_t padded = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
     if (padded == 0) padded = ARENA_ALIGN;
+    if (a->limit && a->used + padded > a->limit) {
+        bl_fail(BL_ERR_NOMEM, "arena %s: out of memory: needs %zu bytes, limit is %zu", a->name, a->used + padded,
+                a->limit);
+        return NULL;
+    }
     bl_arena_chunk *c = a->chunks;
     if (!c || c->size - c->offset < padded) {
-        if (a->limit && a->used + padded > a->limit) {
-            bl_fail(BL_ERR_NOMEM, "arena %s: out of memory: needs %zu bytes, limit is %zu", a->name,
-                    a->used + padded, a->limit);
-            return NULL;
-        }
         /* grow geometrically so a first step costs O(log) mallocs */
         size_t size = a->capacity > padded ? a->capacity : padded;
         if (size < ARENA_MIN_CHUNK) size = ARENA_MIN_CHUNK;

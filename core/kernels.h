@@ -112,6 +112,8 @@ typedef struct bl_kernels {
     void (*add_forward)(int64_t count, const float *a, const float *b, float *y);
     /* dst += alpha · src (the backward of add, reshape, concat slices, sum, …) */
     void (*axpy)(int64_t count, float alpha, const float *src, float *dst);
+    /* dst[i] += alpha for every i (the backward of sum/mean: a scalar gradient broadcast back) */
+    void (*add_scalar)(int64_t count, float alpha, float *dst);
     /* y = x · mask (mask holds 0 or 1/(1−p)); backward: dx += dy · mask */
     void (*mul_forward)(int64_t count, const float *x, const float *mask, float *y);
     void (*mul_backward)(int64_t count, const float *mask, const float *dy, float *dx);

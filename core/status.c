@@ -2,11 +2,15 @@
 #include "status.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char last_message[1024];
 
 bl_status bl_failv(bl_status code, const char *fmt, va_list ap) {
-    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    /* format into a scratch buffer first: an argument may be bl_last_error() itself (re-raising a message) */
+    char scratch[sizeof last_message];
+    vsnprintf(scratch, sizeof scratch, fmt, ap);
+    memcpy(last_message, scratch, sizeof scratch);
     return code;
 }
 

@@ -37,7 +37,7 @@ double test_close_ratio(const float *a, const float *b, int64_t count, double rt
     int64_t at = 0;
     for (int64_t i = 0; i < count; i++) {
         double d = fabs((double)a[i] - (double)b[i]);
-        double r = d / (atol + rtol * fabs((double)b[i]));
+        double r = d == 0 ? 0 : d / (atol + rtol * fabs((double)b[i]));
         if (isnan(a[i]) != isnan(b[i]) || (isnan(r) && !isnan(a[i]))) r = INFINITY;
         if (isnan(a[i]) && isnan(b[i])) r = 0;
         if (r > max_ratio) {

@@ -1,0 +1,262 @@
+/* autograd.c — the context, tensor allocation, the tape and the backward walk (see autograd.h, tape.h).
+ * The ops themselves live one per file in core/op_*.c. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tape.h"
+
+/* ---- context ---------------------------------------------------------------------------------------------- */
+
+bl_status bl_ctx_create(const bl_kernels *kernels, bl_ctx **out) {
+    *out = NULL;
+    if (!kernels) return bl_fail(BL_ERR_INVALID, "bl_ctx_create: kernels: NULL backend");
+    bl_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return bl_fail(BL_ERR_NOMEM, "bl_ctx_create: out of memory: needs %zu bytes", sizeof *ctx);
+    ctx->k = kernels;
+    bl_arena_init(&ctx->persistent, "persistent");
+    bl_arena_init(&ctx->step, "step");
+    ctx->grad_enabled = 1;
+    ctx->training = 1;
+    *out = ctx;
+    return BL_OK;
+}
+
+void bl_ctx_free(bl_ctx *ctx) {
+    if (!ctx) return;
+    for (int i = 0; i < ctx->n_params; i++) free(ctx->params[i].name);
+    free(ctx->params);
+    free(ctx->tape);
+    bl_arena_free(&ctx->persistent);
+    bl_arena_free(&ctx->step);
+    free(ctx);
+}
+
+const bl_kernels *bl_ctx_kernels(const bl_ctx *ctx) { return ctx->k; }
+bl_status bl_ctx_status(const bl_ctx *ctx) { return ctx->status; }
+const char *bl_ctx_error(const bl_ctx *ctx) { return ctx->error; }
+void bl_ctx_clear_error(bl_ctx *ctx) {
+    ctx->status = BL_OK;
+    ctx->error[0] = '\0';
+}
+void bl_set_training(bl_ctx *ctx, int training) { ctx->training = training != 0; }
+int bl_is_training(const bl_ctx *ctx) { return ctx->training; }
+void bl_set_grad_enabled(bl_ctx *ctx, int enabled) { ctx->grad_enabled = enabled != 0; }
+int bl_grad_enabled(const bl_ctx *ctx) { return ctx->grad_enabled; }
+void bl_set_seed(bl_ctx *ctx, uint64_t seed) { ctx->seed = seed; }
+int64_t bl_ctx_step(const bl_ctx *ctx) { return ctx->step_index; }
+void bl_ctx_set_step(bl_ctx *ctx, int64_t step) { ctx->step_index = step; }
+bl_arena *bl_ctx_persistent(bl_ctx *ctx) { return &ctx->persistent; }
+bl_arena *bl_ctx_step_arena(bl_ctx *ctx) { return &ctx->step; }
+
+bl_tensor *ctx_failf(bl_ctx *ctx, bl_status code, const char *fmt, ...) {
+    if (ctx->status == BL_OK) {
+        /* format into the context first: an argument may be bl_last_error() itself */
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
+        va_end(ap);
+        ctx->status = code;
+        bl_fail(code, "%s", ctx->error);
+    }
+    return NULL;
+}
+
+int ctx_check_inputs(bl_ctx *ctx, const char *op, int n, bl_tensor *const *inputs) {
+    if (ctx->status != BL_OK) return 1;
+    for (int i = 0; i < n; i++)
+        if (!inputs[i]) {
+            ctx_failf(ctx, BL_ERR_INVALID, "%s: input %d: NULL tensor", op, i);
+            return 1;
+        }
+    return 0;
+}
+
+/* ---- tensors ---------------------------------------------------------------------------------------------- */
+
+/* Header and data from one arena. */
+static bl_tensor *arena_tensor(bl_ctx *ctx, bl_arena *arena, int ndim, const int *shape, int zero) {
+    if (ndim < 0 || ndim > BL_MAX_DIMS)
+        return ctx_failf(ctx, BL_ERR_INVALID, "tensor: ndim: expected 0..%d, got %d", BL_MAX_DIMS, ndim);
+    int64_t numel = bl_shape_numel(ndim, shape);
+    if (numel < 0 || (uint64_t)numel > (uint64_t)(SIZE_MAX / 4 / 2))
+        return ctx_failf(ctx, BL_ERR_INVALID, "tensor: shape: negative or overflowing dimensions");
+    bl_tensor *t = bl_arena_calloc(arena, sizeof *t);
+    float *data = t ? bl_arena_alloc(arena, (size_t)numel * sizeof(float)) : NULL;
+    if (!data) return ctx_failf(ctx, BL_ERR_NOMEM, "%s", bl_last_error());
+    if (zero) memset(data, 0, (size_t)numel * sizeof(float));
+    t->data = data;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    t->numel = numel;
+    t->device = BL_DEVICE_CPU;
+    return t;
+}
+
+bl_tensor *ctx_new_tensor(bl_ctx *ctx, int ndim, const int *shape) {
+    return arena_tensor(ctx, &ctx->step, ndim, shape, 0);
+}
+
+bl_tensor *bl_tensor_new(bl_ctx *ctx, int ndim, const int *shape) { return ctx_new_tensor(ctx, ndim, shape); }
+
+bl_tensor *bl_tensor_zeros(bl_ctx *ctx, int ndim, const int *shape) {
+    return arena_tensor(ctx, &ctx->step, ndim, shape, 1);
+}
+
+bl_tensor *bl_tensor_from(bl_ctx *ctx, int ndim, const int *shape, const float *values) {
+    bl_tensor *t = arena_tensor(ctx, &ctx->step, ndim, shape, 0);
+    if (t) memcpy(t->data, values, (size_t)t->numel * sizeof(float));
+    return t;
+}
+
+bl_tensor *bl_tensor_persistent(bl_ctx *ctx, int ndim, const int *shape) {
+    return arena_tensor(ctx, &ctx->persistent, ndim, shape, 1);
+}
+
+static bl_tensor *register_named(bl_ctx *ctx, const char *name, int ndim, const int *shape, int with_grad) {
+    if (!name || !*name) return ctx_failf(ctx, BL_ERR_INVALID, "parameter: name: empty");
+    if (bl_param_find(ctx, name)) return ctx_failf(ctx, BL_ERR_INVALID, "parameter '%s': duplicate name", name);
+    bl_tensor *t = arena_tensor(ctx, &ctx->persistent, ndim, shape, 1);
+    if (!t) return NULL;
+    if (with_grad) {
+        t->grad = arena_tensor(ctx, &ctx->persistent, ndim, shape, 1);
+        if (!t->grad) return NULL;
+        t->requires_grad = 1;
+    }
+    if (ctx->n_params == ctx->params_cap) {
+        int cap = ctx->params_cap ? 2 * ctx->params_cap : 64;
+        named_tensor *p = realloc(ctx->params, (size_t)cap * sizeof *p);
+        if (!p) return ctx_failf(ctx, BL_ERR_NOMEM, "parameter '%s': out of memory for the registry", name);
+        ctx->params = p;
+        ctx->params_cap = cap;
+    }
+    char *copy = malloc(strlen(name) + 1);
+    if (!copy) return ctx_failf(ctx, BL_ERR_NOMEM, "parameter '%s': out of memory for its name", name);
+    strcpy(copy, name);
+    ctx->params[ctx->n_params].name = copy;
+    ctx->params[ctx->n_params].t = t;
+    ctx->n_params++;
+    t->name = copy;
+    return t;
+}
+
+bl_tensor *bl_param(bl_ctx *ctx, const char *name, int ndim, const int *shape) {
+    return register_named(ctx, name, ndim, shape, 1);
+}
+
+bl_tensor *bl_buffer(bl_ctx *ctx, const char *name, int ndim, const int *shape) {
+    return register_named(ctx, name, ndim, shape, 0);
+}
+
+int bl_param_count(const bl_ctx *ctx) { return ctx->n_params; }
+bl_tensor *bl_param_at(const bl_ctx *ctx, int i) { return (i >= 0 && i < ctx->n_params) ? ctx->params[i].t : NULL; }
+
+bl_tensor *bl_param_find(const bl_ctx *ctx, const char *name) {
+    for (int i = 0; i < ctx->n_params; i++)
+        if (strcmp(ctx->params[i].name, name) == 0) return ctx->params[i].t;
+    return NULL;
+}
+
+void bl_requires_grad(bl_tensor *t) {
+    if (t) {
+        t->requires_grad = 1;
+        t->retain_grad = 1;
+    }
+}
+
+/* ---- tape ------------------------------------------------------------------------------------------------- */
+
+int tape_wanted(const bl_ctx *ctx, int n, bl_tensor *const *inputs) {
+    if (!ctx->grad_enabled) return 0;
+    for (int i = 0; i < n; i++)
+        if (inputs[i] && inputs[i]->requires_grad) return 1;
+    return 0;
+}
+
+tape_entry *tape_record(bl_ctx *ctx, const char *op, tape_backward_fn backward, bl_tensor *out, int n_in,
+                        bl_tensor *const *inputs) {
+    if (ctx->tape_len == ctx->tape_cap) {
+        int cap = ctx->tape_cap ? 2 * ctx->tape_cap : 256;
+        tape_entry *t = realloc(ctx->tape, (size_t)cap * sizeof *t);
+        if (!t) {
+            ctx_failf(ctx, BL_ERR_NOMEM, "%s: out of memory for the tape (%d entries)", op, cap);
+            return NULL;
+        }
+        ctx->tape = t;
+        ctx->tape_cap = cap;
+    }
+    bl_tensor **in = bl_arena_alloc(&ctx->step, (size_t)(n_in > 0 ? n_in : 1) * sizeof *in);
+    if (!in) {
+        ctx_failf(ctx, BL_ERR_NOMEM, "%s", bl_last_error());
+        return NULL;
+    }
+    for (int i = 0; i < n_in; i++) in[i] = inputs[i];
+    tape_entry *e = &ctx->tape[ctx->tape_len++];
+    memset(e, 0, sizeof *e);
+    e->op = op;
+    e->backward = backward;
+    e->out = out;
+    e->n_in = n_in;
+    e->in = in;
+    out->requires_grad = 1;
+    return e;
+}
+
+float *tape_grad(bl_ctx *ctx, bl_tensor *t) {
+    if (!t || !t->requires_grad) return NULL;
+    if (!t->grad) {
+        t->grad = arena_tensor(ctx, &ctx->step, t->ndim, t->shape, 1);
+        if (!t->grad) return NULL;
+    }
+    return t->grad->data;
+}
+
+int bl_tape_length(const bl_ctx *ctx) { return ctx->tape_len; }
+
+static bl_status run_backward(bl_ctx *ctx) {
+    for (int i = ctx->tape_len - 1; i >= 0 && ctx->status == BL_OK; i--) {
+        tape_entry *e = &ctx->tape[i];
+        if (e->out->grad) e->backward(ctx, e);
+    }
+    return ctx->status;
+}
+
+bl_status bl_backward_with(bl_ctx *ctx, bl_tensor *y, const float *dy) {
+    if (ctx->status != BL_OK) return ctx->status;
+    if (!y) return ctx_failf(ctx, BL_ERR_INVALID, "backward: output: NULL tensor"), ctx->status;
+    if (!y->requires_grad)
+        return ctx_failf(ctx, BL_ERR_INVALID, "backward: output does not depend on anything that requires a gradient"),
+               ctx->status;
+    float *g = tape_grad(ctx, y);
+    if (!g) return ctx->status;
+    ctx->k->axpy(y->numel, 1.0f, dy, g);
+    return run_backward(ctx);
+}
+
+bl_status bl_backward(bl_ctx *ctx, bl_tensor *loss) {
+    if (ctx->status != BL_OK) return ctx->status;
+    if (loss && loss->numel != 1) {
+        char s[64];
+        return ctx_failf(ctx, BL_ERR_INVALID, "backward: loss: expected one element, got shape %s",
+                         bl_shape_str(loss, s, sizeof s)),
+               ctx->status;
+    }
+    const float one = 1.0f;
+    return bl_backward_with(ctx, loss, &one);
+}
+
+void bl_zero_grad(bl_ctx *ctx) {
+    for (int i = 0; i < ctx->n_params; i++) {
+        bl_tensor *t = ctx->params[i].t;
+        if (t->grad) memset(t->grad->data, 0, (size_t)t->numel * sizeof(float));
+    }
+}
+
+void bl_step_end(bl_ctx *ctx) {
+    ctx->tape_len = 0;
+    bl_arena_reset(&ctx->step);
+    ctx->step_index++;
+    ctx->dropout_calls = 0;
+}

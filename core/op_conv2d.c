@@ -1,0 +1,53 @@
+/* op_conv2d.c — autograd wrapper of conv2d (math: docs/ops/conv2d.md; kernels: conv2d_* in kernels.h). */
+#include <stdio.h>
+
+#include "tape.h"
+
+/* dy [N,Cout,Ho,Wo] → acc dx (Wᵀ ⋆ dy), acc dw (dy ⋆ x), acc db (Σ dy) */
+static void conv2d_backward(bl_ctx *ctx, tape_entry *e) {
+    const bl_conv2d_shape *s = &e->attr.conv2d;
+    bl_tensor *x = e->in[0], *w = e->in[1], *b = e->n_in > 2 ? e->in[2] : NULL;
+    const float *dy = e->out->grad->data;
+    float *dx = tape_grad(ctx, x), *dw = tape_grad(ctx, w), *db = tape_grad(ctx, b);
+    if (ctx->status) return;
+    if (dx) ctx->k->conv2d_backward_data(s, dy, w->data, dx);
+    if (dw || db) ctx->k->conv2d_backward_filter(s, x->data, dy, dw, db);
+}
+
+bl_tensor *bl_conv2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *w, bl_tensor *b, bl_conv2d_args a) {
+    bl_tensor *in[3] = {x, w, b};
+    if (ctx_check_inputs(ctx, "conv2d", 2, in)) return NULL;
+    char sx[64], sw[64];
+    if (x->ndim != 4 || w->ndim != 4 || x->shape[1] != w->shape[1])
+        return ctx_failf(ctx, BL_ERR_INVALID, "conv2d: x %s, w %s: expected x [N,C,H,W] and w [Cout,C,kh,kw]",
+                         bl_shape_str(x, sx, sizeof sx), bl_shape_str(w, sw, sizeof sw));
+    if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
+        return ctx_failf(ctx, BL_ERR_INVALID, "conv2d: bias %s: expected [%d]", bl_shape_str(b, sx, sizeof sx),
+                         w->shape[0]);
+    bl_conv2d_shape s = {
+        .n = x->shape[0], .c_in = x->shape[1], .h_in = x->shape[2], .w_in = x->shape[3],
+        .c_out = w->shape[0], .kh = w->shape[2], .kw = w->shape[3],
+        .stride_h = a.stride_h ? a.stride_h : 1, .stride_w = a.stride_w ? a.stride_w : 1,
+        .pad_h = a.pad_h, .pad_w = a.pad_w,
+        .dil_h = a.dil_h ? a.dil_h : 1, .dil_w = a.dil_w ? a.dil_w : 1,
+    };
+    if (s.stride_h < 0 || s.stride_w < 0 || s.pad_h < 0 || s.pad_w < 0 || s.dil_h < 0 || s.dil_w < 0)
+        return ctx_failf(ctx, BL_ERR_INVALID, "conv2d: stride/padding/dilation: expected non-negative values");
+    int span_h = s.dil_h * (s.kh - 1) + 1, span_w = s.dil_w * (s.kw - 1) + 1;
+    if (s.h_in + 2 * s.pad_h < span_h || s.w_in + 2 * s.pad_w < span_w)
+        return ctx_failf(ctx, BL_ERR_INVALID, "conv2d: x %s: padded input %dx%d smaller than the kernel span %dx%d",
+                         bl_shape_str(x, sx, sizeof sx), s.h_in + 2 * s.pad_h, s.w_in + 2 * s.pad_w, span_h, span_w);
+    s.h_out = (s.h_in + 2 * s.pad_h - span_h) / s.stride_h + 1;
+    s.w_out = (s.w_in + 2 * s.pad_w - span_w) / s.stride_w + 1;
+
+    int shape[4] = {s.n, s.c_out, s.h_out, s.w_out};
+    bl_tensor *y = ctx_new_tensor(ctx, 4, shape);
+    if (!y) return NULL;
+    ctx->k->conv2d_forward(&s, x->data, w->data, b ? b->data : NULL, y->data);
+    if (tape_wanted(ctx, 3, in)) {
+        tape_entry *e = tape_record(ctx, "conv2d", conv2d_backward, y, b ? 3 : 2, in);
+        if (!e) return NULL;
+        e->attr.conv2d = s;
+    }
+    return y;
+}

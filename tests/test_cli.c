@@ -1,0 +1,41 @@
+/* test_cli.c — the `blasto` command end to end: --help, --version, info, demo, and bad usage
+ * (one-line error, exit code 2, nothing on stdout). */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+
+/* Run `BLASTO_CLI args`, capture stdout (and stderr when merge), return the exit code. */
+static int run(const char *args, int merge, char *out, size_t size) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s %s %s", BLASTO_CLI, args, merge ? "2>&1" : "2>/dev/null");
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t k = fread(out, 1, size - 1, p);
+    out[k] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int main(void) {
+    static char out[1 << 16];
+    CHECK(run("--help", 0, out, sizeof out) == 0 && strstr(out, "demo") && strstr(out, "info") &&
+              strstr(out, "bench"),
+          "--help lists the commands:\n%s", out);
+    CHECK(run("--version", 0, out, sizeof out) == 0 && strncmp(out, "blasto ", 7) == 0, "--version: %s", out);
+    CHECK(run("info", 0, out, sizeof out) == 0 && strstr(out, "gemm kernel:") && strstr(out, "threads:") &&
+              strstr(out, "cpu features:"),
+          "info:\n%s", out);
+    CHECK(run("info --threads 2", 0, out, sizeof out) == 0 && strstr(out, "threads: 2"), "info --threads 2:\n%s", out);
+    CHECK(run("demo --help", 0, out, sizeof out) == 0 && strstr(out, "usage: blasto demo"), "demo --help");
+    CHECK(run("demo --steps 12", 0, out, sizeof out) == 0 && strstr(out, "step   11") == NULL && strstr(out, "→"),
+          "demo --steps 12 runs and reports the loss:\n%s", out);
+    CHECK(run("nosuchcommand", 1, out, sizeof out) == 2 && strstr(out, "unknown command 'nosuchcommand'"),
+          "unknown command: exit 2 and a message: %s", out);
+    CHECK(run("demo --steps zero", 1, out, sizeof out) == 2 && strstr(out, "--steps: expected an integer"),
+          "bad integer: %s", out);
+    CHECK(run("info --threads 0", 1, out, sizeof out) == 2, "--threads 0 refused");
+    CHECK(run("demo --steps 5", 0, out, sizeof out) == 0, "demo --steps 5 still exits 0");
+    return test_summary("test_cli");
+}

@@ -1,0 +1,32 @@
+/* cli_util.c — option parsing helpers shared by the subcommands. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "commands.h"
+#include "core/threads.h"
+
+int cli_parse_int(const char *cmd, const char *opt, const char *text, long lo, long hi, long *out) {
+    if (!text) {
+        fprintf(stderr, "blasto %s: %s: missing value\n", cmd, opt);
+        return 2;
+    }
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end != '\0' || v < lo || v > hi) {
+        fprintf(stderr, "blasto %s: %s: expected an integer in [%ld, %ld], got '%s'\n", cmd, opt, lo, hi, text);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_apply_threads(const char *cmd, long threads) {
+    if (threads <= 0) return 0;
+    if (bl_threads_set((int)threads) != BL_OK) {
+        fprintf(stderr, "blasto %s: --threads: %s\n", cmd, bl_last_error());
+        return 1;
+    }
+    return 0;
+}

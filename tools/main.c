@@ -1,0 +1,53 @@
+/* main.c — the `blasto` command: git-style subcommands. Each subcommand lives in tools/cmd_<name>.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "core/build_info.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"demo", cmd_demo, "train a small CNN on generated data and show the loss falling"},
+    {"info", cmd_info, "version, build flags, compiler, CPU features, GEMM kernel, threads, CUDA"},
+    {"bench", cmd_bench, "benchmark kernels: `blasto bench gemm`, `blasto bench conv` (GFLOP/s)"},
+};
+#define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "blasto %s — a deep-learning framework you can audit, in C.\n\n"
+            "usage: blasto <command> [options]     (blasto <command> --help for its options)\n\n"
+            "commands:\n",
+            bl_build()->version);
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out,
+            "\nglobal options:\n"
+            "  --help       this text\n"
+            "  --version    print the version\n"
+            "environment:\n"
+            "  BLASTO_THREADS  worker threads (default: all cores; --threads N overrides)\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("blasto %s\n", bl_build()->version);
+        return 0;
+    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "blasto: unknown command '%s' (blasto --help lists them)\n", argv[1]);
+    return 2;
+}
