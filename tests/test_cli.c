@@ -29,7 +29,7 @@ int main(void) {
           "info:\n%s", out);
     CHECK(run("info --threads 2", 0, out, sizeof out) == 0 && strstr(out, "threads: 2"), "info --threads 2:\n%s", out);
     CHECK(run("demo --help", 0, out, sizeof out) == 0 && strstr(out, "usage: blasto demo"), "demo --help");
-    CHECK(run("demo --steps 12", 0, out, sizeof out) == 0 && strstr(out, "step   11") == NULL && strstr(out, "→"),
+    CHECK(run("demo --steps 12", 0, out, sizeof out) == 0 && strstr(out, "step   12  loss") && strstr(out, "→"),
           "demo --steps 12 runs and reports the loss:\n%s", out);
     CHECK(run("nosuchcommand", 1, out, sizeof out) == 2 && strstr(out, "unknown command 'nosuchcommand'"),
           "unknown command: exit 2 and a message: %s", out);
