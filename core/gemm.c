@@ -1,0 +1,385 @@
+/* gemm.c — the fast CPU SGEMM driver: packing, cache blocking, threading, the portable C micro-kernel, and the
+ * reusable scratch buffers (see gemm.h for the algorithm and the determinism argument).
+ *
+ * What it is: the loops around a micro-kernel. The SIMD micro-kernels live in gemm_kernel_avx2.c and
+ * gemm_kernel_avx512.c (compiled with their ISA flags); this file is plain C11 and runs on any CPU.
+ * What it is not: a full BLAS. Only single precision, row-major, unit column stride. */
+#include "gemm.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "threads.h"
+
+/* ================================================================================================ scratch == */
+
+enum { SCRATCH_SLOTS = 2 * 1024 + 64, SCRATCH_ALIGN = 64 };
+
+struct bl_scratch {
+    float *data;
+    size_t capacity; /* floats */
+    int in_use;
+};
+
+static bl_scratch scratch_slots[SCRATCH_SLOTS];
+static pthread_mutex_t scratch_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/* Returns a free slot holding ≥ count floats: the smallest free slot that fits, else the largest free slot grown
+ * (the old buffer is freed first, so memory does not ratchet up with every size seen). */
+float *bl_scratch_acquire(size_t count, bl_scratch **handle) {
+    *handle = NULL;
+    if (count == 0) count = 1;
+    if (count > (SIZE_MAX - SCRATCH_ALIGN) / sizeof(float)) return NULL;
+    pthread_mutex_lock(&scratch_mutex);
+    bl_scratch *best_fit = NULL, *largest_free = NULL;
+    for (int i = 0; i < SCRATCH_SLOTS; i++) {
+        bl_scratch *slot = &scratch_slots[i];
+        if (slot->in_use) continue;
+        if (slot->capacity >= count && (!best_fit || slot->capacity < best_fit->capacity)) best_fit = slot;
+        if (!largest_free || slot->capacity > largest_free->capacity) largest_free = slot;
+        if (slot->capacity == 0) break; /* slots are filled in order: the rest are empty too */
+    }
+    bl_scratch *chosen = best_fit;
+    if (!chosen && largest_free) {
+        size_t bytes = (count * sizeof(float) + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
+        free(largest_free->data);
+        largest_free->data = aligned_alloc(SCRATCH_ALIGN, bytes);
+        largest_free->capacity = largest_free->data ? bytes / sizeof(float) : 0;
+        if (largest_free->data) chosen = largest_free;
+    }
+    if (chosen) chosen->in_use = 1;
+    pthread_mutex_unlock(&scratch_mutex);
+    if (!chosen) return NULL;
+    *handle = chosen;
+    return chosen->data;
+}
+
+void bl_scratch_release(bl_scratch *handle) {
+    if (!handle) return;
+    pthread_mutex_lock(&scratch_mutex);
+    handle->in_use = 0;
+    pthread_mutex_unlock(&scratch_mutex);
+}
+
+void bl_scratch_free_all(void) {
+    pthread_mutex_lock(&scratch_mutex);
+    for (int i = 0; i < SCRATCH_SLOTS; i++) {
+        if (scratch_slots[i].in_use) continue; /* still lent out: the holder will release it */
+        free(scratch_slots[i].data);
+        scratch_slots[i].data = NULL;
+        scratch_slots[i].capacity = 0;
+    }
+    pthread_mutex_unlock(&scratch_mutex);
+}
+
+/* ============================================================================================ kernels ====== */
+
+enum { GENERIC_MR = 4, GENERIC_NR = 16 };
+
+/* The portable micro-kernel: in a_packed [kc][4], in b_packed [kc][16], io c [m_valid][n_valid] row stride ldc.
+ * acc[i][j] = Σ_p a·b as a multiply then an add (strict IEEE: the build forbids contracting them into an FMA),
+ * then the update rule of gemm.h. One accumulator row per A row, and the j loop innermost over a shared b[j]:
+ * written this way gcc and clang vectorise it cleanly (about 4× faster than the same loops over acc[i][j]). */
+static void gemm_microkernel_generic_4x16(int kc, const float *a_packed, const float *b_packed, float *c, int ldc,
+                                          float alpha, float beta, int m_valid, int n_valid) {
+    float acc0[GENERIC_NR] = {0}, acc1[GENERIC_NR] = {0}, acc2[GENERIC_NR] = {0}, acc3[GENERIC_NR] = {0};
+    for (int p = 0; p < kc; p++) {
+        const float *a = a_packed + (size_t)p * GENERIC_MR;
+        const float *b = b_packed + (size_t)p * GENERIC_NR;
+        float a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+        for (int j = 0; j < GENERIC_NR; j++) {
+            float bj = b[j];
+            acc0[j] += a0 * bj;
+            acc1[j] += a1 * bj;
+            acc2[j] += a2 * bj;
+            acc3[j] += a3 * bj;
+        }
+    }
+    const float *acc[GENERIC_MR] = {acc0, acc1, acc2, acc3};
+    for (int i = 0; i < m_valid; i++) {
+        float *row = c + (size_t)i * ldc;
+        for (int j = 0; j < n_valid; j++) {
+            float t = alpha * acc[i][j];
+            row[j] = beta != 0.0f ? t + beta * row[j] : t;
+        }
+    }
+}
+
+const bl_gemm_microkernel bl_gemm_microkernel_generic = {
+    .name = "generic C 4x16",
+    .mr = GENERIC_MR,
+    .nr = GENERIC_NR,
+    .mc = 64,
+    .kc = 256,
+    .nc = 2048,
+    .run = gemm_microkernel_generic_4x16,
+};
+
+const bl_gemm_microkernel *bl_gemm_microkernel_for(bl_gemm_kernel_kind kind) {
+    switch (kind) {
+    case BL_GEMM_KERNEL_GENERIC: return &bl_gemm_microkernel_generic;
+#ifdef BLASTO_HAVE_X86_SIMD
+    case BL_GEMM_KERNEL_AVX2: return &bl_gemm_microkernel_avx2;
+    case BL_GEMM_KERNEL_AVX512: return &bl_gemm_microkernel_avx512;
+#else
+    case BL_GEMM_KERNEL_AVX2:
+    case BL_GEMM_KERNEL_AVX512: return NULL;
+#endif
+    }
+    return NULL;
+}
+
+/* ============================================================================================ packing ====== */
+
+/* The two packing primitives. Both fill one sliver dst [kc][width] (width = MR or NR), zero-padding the
+ * lanes i ≥ valid so the micro-kernel always runs on whole slivers:
+ *   gather:  dst[p·width + i] = src[i·ld + p]   (the sliver's lanes are rows of the source, each contiguous in p)
+ *   copy:    dst[p·width + i] = src[p·ld + i]   (the lanes are already contiguous: copy `width` floats per p)
+ * They are force-inlined into a switch on the widths the kernels use, so each gets a compile-time width and the
+ * compiler unrolls and vectorises the inner loop (several times faster than with a run-time width). */
+#define PACK_INLINE static inline __attribute__((always_inline))
+
+PACK_INLINE void pack_gather(const float *src, size_t ld, int valid, int kc, int width, float *dst) {
+    if (valid == width) {
+        for (int p = 0; p < kc; p++)
+            for (int i = 0; i < width; i++) dst[(size_t)p * width + i] = src[(size_t)i * ld + p];
+        return;
+    }
+    for (int p = 0; p < kc; p++) {
+        for (int i = 0; i < valid; i++) dst[(size_t)p * width + i] = src[(size_t)i * ld + p];
+        for (int i = valid; i < width; i++) dst[(size_t)p * width + i] = 0.0f;
+    }
+}
+
+PACK_INLINE void pack_copy(const float *src, size_t ld, int valid, int kc, int width, float *dst) {
+    if (valid == width) {
+        for (int p = 0; p < kc; p++) memcpy(dst + (size_t)p * width, src + (size_t)p * ld, (size_t)width * sizeof(float));
+        return;
+    }
+    for (int p = 0; p < kc; p++) {
+        for (int i = 0; i < valid; i++) dst[(size_t)p * width + i] = src[(size_t)p * ld + i];
+        for (int i = valid; i < width; i++) dst[(size_t)p * width + i] = 0.0f;
+    }
+}
+
+/* Pack `count` (≤ width) lanes: gather when `lanes_are_rows`, else copy. See above for the layouts. */
+static void pack_sliver(int lanes_are_rows, const float *src, size_t ld, int count, int kc, int width, float *dst) {
+#define PACK_WIDTH_CASE(w)                                                           \
+    case w:                                                                          \
+        if (lanes_are_rows) pack_gather(src, ld, count, kc, w, dst);                 \
+        else pack_copy(src, ld, count, kc, w, dst);                                  \
+        return;
+    switch (width) {
+        PACK_WIDTH_CASE(4)
+        PACK_WIDTH_CASE(6)
+        PACK_WIDTH_CASE(14)
+        PACK_WIDTH_CASE(16)
+        PACK_WIDTH_CASE(32)
+    default:
+        if (lanes_are_rows) pack_gather(src, ld, count, kc, width, dst);
+        else pack_copy(src, ld, count, kc, width, dst);
+    }
+#undef PACK_WIDTH_CASE
+}
+
+/* An A block: out packed [ceil(rows/MR)][kc][MR] ← op(A)[row0 : row0+rows, k0 : k0+kc]. in a (op(A)[i,p] is
+ * a[i·lda + p], or a[p·lda + i] when trans_a). The sliver's lanes are rows of op(A). */
+static void pack_a(int trans_a, const float *a, int lda, int row0, int rows, int k0, int kc, int mr, float *packed) {
+    for (int s = 0; s < rows; s += mr) {
+        int valid = rows - s < mr ? rows - s : mr;
+        const float *src = trans_a ? a + (size_t)k0 * lda + row0 + s : a + (size_t)(row0 + s) * lda + k0;
+        pack_sliver(!trans_a, src, (size_t)lda, valid, kc, mr, packed + (size_t)s * kc);
+    }
+}
+
+/* A B panel: out packed [ceil(cols/NR)][kc][NR] ← op(B)[k0 : k0+kc, col0 : col0+cols]. in b (op(B)[p,j] is
+ * b[p·ldb + j], or b[j·ldb + p] when trans_b). The sliver's lanes are columns of op(B). */
+static void pack_b(int trans_b, const float *b, int ldb, int k0, int kc, int col0, int cols, int nr, float *packed) {
+    if (!trans_b && nr == 32) {
+        /* the common case (im2col output): walk B row by row — long sequential reads the hardware prefetcher
+         * follows — and deal each row's 32-wide pieces out to the slivers. Twice as fast as sliver by sliver,
+         * which hops between kc rows for every 128 bytes. */
+        int full = cols / 32 * 32;
+        for (int p = 0; p < kc; p++) {
+            const float *src = b + (size_t)(k0 + p) * ldb + col0;
+            for (int s = 0; s < full; s += 32)
+                memcpy(packed + (size_t)s * kc + (size_t)p * 32, src + s, 32 * sizeof(float));
+        }
+        if (full < cols)
+            pack_sliver(0, b + (size_t)k0 * ldb + col0 + full, (size_t)ldb, cols - full, kc, 32,
+                        packed + (size_t)full * kc);
+        return;
+    }
+    for (int s = 0; s < cols; s += nr) {
+        int valid = cols - s < nr ? cols - s : nr;
+        const float *src = trans_b ? b + (size_t)(col0 + s) * ldb + k0 : b + (size_t)k0 * ldb + col0 + s;
+        pack_sliver(trans_b, src, (size_t)ldb, valid, kc, nr, packed + (size_t)s * kc);
+    }
+}
+
+/* ============================================================================================ driver ======= */
+
+typedef struct gemm_problem {
+    const bl_gemm_microkernel *kernel;
+    int trans_a, trans_b, m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    int lda, ldb, ldc;
+    int kc_block;           /* the K block size: depends only on k and the kernel, never on threads */
+    int grid_rows, grid_cols; /* the thread grid: task t owns row band t / grid_cols, column band t % grid_cols */
+} gemm_problem;
+
+static int ceil_div(int x, int y) { return (x + y - 1) / y; }
+static int min_int(int x, int y) { return x < y ? x : y; }
+
+/* Split `count` units into `parts` near-equal contiguous bands; band `index` is [*begin, *end). */
+static void band(int count, int parts, int index, int *begin, int *end) {
+    *begin = (int)((int64_t)count * index / parts);
+    *end = (int)((int64_t)count * (index + 1) / parts);
+}
+
+/* Split `extent` into the fewest blocks of at most `limit`, all of near-equal size rounded up to a multiple of
+ * `multiple` (so the last block is not a sliver). */
+static int balanced_block(int extent, int limit, int multiple) {
+    if (limit > multiple) limit = limit / multiple * multiple;
+    int blocks = ceil_div(extent, limit);
+    int size = ceil_div(extent, blocks);
+    size = ceil_div(size, multiple) * multiple;
+    return size < limit ? size : limit;
+}
+
+/* Goto loops over the C rectangle rows [row_begin, row_end) × cols [col_begin, col_end), with packing buffers
+ * a_pack [MC·KC], b_pack [KC·NC]. io c (that rectangle only). */
+static void gemm_rectangle(const gemm_problem *g, int row_begin, int row_end, int col_begin, int col_end,
+                           float *a_pack, float *b_pack) {
+    const bl_gemm_microkernel *kern = g->kernel;
+    const int mr = kern->mr, nr = kern->nr;
+    int rows = row_end - row_begin, cols = col_end - col_begin;
+    if (rows <= 0 || cols <= 0) return;
+    int nc_block = balanced_block(cols, kern->nc, nr);
+    int mc_block = balanced_block(rows, kern->mc, mr);
+    for (int jc = col_begin; jc < col_end; jc += nc_block) {
+        int nc = min_int(nc_block, col_end - jc);
+        for (int pc = 0; pc < g->k; pc += g->kc_block) {
+            int kc = min_int(g->kc_block, g->k - pc);
+            float beta = pc == 0 ? g->beta : 1.0f;
+            pack_b(g->trans_b, g->b, g->ldb, pc, kc, jc, nc, nr, b_pack);
+            for (int ic = row_begin; ic < row_end; ic += mc_block) {
+                int mc = min_int(mc_block, row_end - ic);
+                pack_a(g->trans_a, g->a, g->lda, ic, mc, pc, kc, mr, a_pack);
+                for (int jr = 0; jr < nc; jr += nr) {
+                    const float *b_sliver = b_pack + (size_t)jr * kc;
+                    int n_valid = min_int(nr, nc - jr);
+                    for (int ir = 0; ir < mc; ir += mr)
+                        kern->run(kc, a_pack + (size_t)ir * kc, b_sliver, g->c + (size_t)(ic + ir) * g->ldc + jc + jr,
+                                  g->ldc, g->alpha, beta, min_int(mr, mc - ir), n_valid);
+                }
+            }
+        }
+    }
+}
+
+/* The memory-free fallback, used only when no packing buffer could be allocated: the rectangle rows
+ * [row_begin, row_end) × cols [col_begin, col_end) of C = alpha·op(A)·op(B) + beta·C with the same K blocking and
+ * update rule, by plain unpacked loops. Correct and slow; not bitwise equal to the packed path (no FMA). io c. */
+static void gemm_rectangle_unpacked(const gemm_problem *g, int row_begin, int row_end, int col_begin, int col_end) {
+    for (int i = row_begin; i < row_end; i++) {
+        for (int j = col_begin; j < col_end; j++) {
+            float *out = g->c + (size_t)i * g->ldc + j;
+            for (int pc = 0; pc < g->k; pc += g->kc_block) {
+                int kc = min_int(g->kc_block, g->k - pc);
+                float acc = 0.0f;
+                for (int p = pc; p < pc + kc; p++) {
+                    float av = g->trans_a ? g->a[(size_t)p * g->lda + i] : g->a[(size_t)i * g->lda + p];
+                    float bv = g->trans_b ? g->b[(size_t)j * g->ldb + p] : g->b[(size_t)p * g->ldb + j];
+                    acc += av * bv;
+                }
+                float beta = pc == 0 ? g->beta : 1.0f;
+                float t = g->alpha * acc;
+                *out = beta != 0.0f ? t + beta * *out : t;
+            }
+        }
+    }
+}
+
+/* Task t of the thread grid: its band of whole MR-row and NR-column tiles. */
+static void gemm_task(void *arg, int task) {
+    gemm_problem *g = arg;
+    const bl_gemm_microkernel *kern = g->kernel;
+    int row_tiles = ceil_div(g->m, kern->mr), col_tiles = ceil_div(g->n, kern->nr);
+    int tile_row_begin, tile_row_end, tile_col_begin, tile_col_end;
+    band(row_tiles, g->grid_rows, task / g->grid_cols, &tile_row_begin, &tile_row_end);
+    band(col_tiles, g->grid_cols, task % g->grid_cols, &tile_col_begin, &tile_col_end);
+    int row_begin = tile_row_begin * kern->mr, row_end = min_int(tile_row_end * kern->mr, g->m);
+    int col_begin = tile_col_begin * kern->nr, col_end = min_int(tile_col_end * kern->nr, g->n);
+    if (row_begin >= row_end || col_begin >= col_end) return;
+
+    /* rounded to 16 floats so the B panel that follows stays 64-byte aligned for aligned vector loads */
+    size_t a_floats = ((size_t)kern->mc * g->kc_block + 15) / 16 * 16;
+    size_t b_floats = (size_t)g->kc_block * kern->nc;
+    bl_scratch *handle = NULL;
+    float *scratch = bl_scratch_acquire(a_floats + b_floats, &handle);
+    if (!scratch) {
+        gemm_rectangle_unpacked(g, row_begin, row_end, col_begin, col_end);
+        return;
+    }
+    gemm_rectangle(g, row_begin, row_end, col_begin, col_end, scratch, scratch + a_floats);
+    bl_scratch_release(handle);
+}
+
+/* Choose the thread grid grid_rows × grid_cols = T minimising a simple cost: per-thread FLOPs (the largest band)
+ * plus the packing each thread does — the B panel for its columns, and the A block once per NC block. Splitting
+ * columns never repeats B packing, splitting rows repeats it in every row band; the model picks between them.
+ * Only speed depends on this choice, never the result. */
+static void choose_grid(gemm_problem *g, int threads) {
+    const bl_gemm_microkernel *kern = g->kernel;
+    int row_tiles = ceil_div(g->m, kern->mr), col_tiles = ceil_div(g->n, kern->nr);
+    double best = -1;
+    g->grid_rows = 1;
+    g->grid_cols = 1;
+    for (int grid_rows = 1; grid_rows <= threads; grid_rows++) {
+        if (threads % grid_rows) continue;
+        int grid_cols = threads / grid_rows;
+        if (grid_rows > row_tiles || grid_cols > col_tiles) continue;
+        double rows = (double)ceil_div(row_tiles, grid_rows) * kern->mr;
+        double cols = (double)ceil_div(col_tiles, grid_cols) * kern->nr;
+        /* ≈ 100 FLOPs take as long as packing one element (measured order of magnitude on x86) */
+        double cost = 2.0 * rows * cols * g->k / 100.0 + g->k * cols + g->k * rows * ceil_div((int)cols, kern->nc);
+        if (best < 0 || cost < best) {
+            best = cost;
+            g->grid_rows = grid_rows;
+            g->grid_cols = grid_cols;
+        }
+    }
+}
+
+void bl_sgemm_cpu(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                  const float *b, int ldb, float beta, float *c, int ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0.0f) {
+        /* C = beta·C without touching A or B (BLAS semantics); beta == 0 writes zeros without reading C */
+        for (int i = 0; i < m; i++) {
+            float *row = c + (size_t)i * ldc;
+            for (int j = 0; j < n; j++) row[j] = beta != 0.0f ? beta * row[j] : 0.0f;
+        }
+        return;
+    }
+    gemm_problem g = {
+        .kernel = bl_gemm_microkernel_for(bl_gemm_kernel_selected()),
+        .trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k,
+        .alpha = alpha, .beta = beta, .a = a, .b = b, .c = c, .lda = lda, .ldb = ldb, .ldc = ldc,
+    };
+    if (!g.kernel) g.kernel = &bl_gemm_microkernel_generic;
+    g.kc_block = balanced_block(k, g.kernel->kc, 1);
+
+    /* below ~1 MFLOP a thread hand-off costs more than it saves */
+    int threads = bl_threads_get();
+    if ((double)m * n * k < 5e5) threads = 1;
+    choose_grid(&g, threads);
+    int tasks = g.grid_rows * g.grid_cols;
+    if (tasks > 1) bl_parallel_for(tasks, gemm_task, &g);
+    else gemm_task(&g, 0);
+}

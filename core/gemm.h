@@ -1,0 +1,82 @@
+/* gemm.h — the fast CPU single-precision matrix multiply, the conv2d / linear kernels built on it
+ * (conv2d_cpu.c), and the reusable scratch memory they share.
+ *
+ * bl_sgemm_cpu is the `sgemm` slot of the cpu backend (kernels.h): C = alpha·op(A)·op(B) + beta·C, row-major.
+ * It is written the Goto/BLIS way (Goto & van de Geijn 2008; Van Zee & van de Geijn 2015):
+ *
+ *     for jc in N by NC:
+ *       for pc in K by KC:
+ *         pack the B panel op(B)[pc:pc+KC, jc:jc+NC]          KC×NC, stays in L3
+ *         for ic in M by MC:
+ *           pack the A block op(A)[ic:ic+MC, pc:pc+KC]        MC×KC, stays in L2
+ *           for jr in NC by NR:                               the B sliver KC×NR stays in L1
+ *             for ir in MC by MR:                             micro-kernel: an MR×NR tile of C in registers
+ *               C tile = alpha·Σ_{k in the block} A[:,k]·B[k,:] + beta_eff·C tile
+ *
+ * beta_eff is the caller's beta for the first K block and 1 afterwards. Threads split the OUTPUT: each thread owns
+ * a rectangle of C (whole MR/NR tiles) and runs the loops above on it with its own packing buffers. Nothing else
+ * is shared, and each C element is reduced over k the same way (the K blocks in order, inside a block a single
+ * running sum in k order) wherever its tile lies — so results are bitwise identical for any thread count and run
+ * to run. Different micro-kernels (generic C, AVX2, AVX-512) round differently; the one in use is fixed per
+ * process (cpu_features.h).
+ *
+ * Not here: complex or double precision, batched GEMM, strided (non-unit column stride) matrices. */
+#ifndef BLASTO_GEMM_H
+#define BLASTO_GEMM_H
+
+#include <stddef.h>
+
+#include "cpu_features.h"
+#include "kernels.h"
+
+/* C[m,n] = alpha · op(A) · op(B) + beta · C. op(A) is [m,k]: A is [m,k] row stride lda, or [k,m] when trans_a.
+ * op(B) is [k,n]: B is [k,n] row stride ldb, or [n,k] when trans_b. C is [m,n] row stride ldc.
+ * in a, in b, io c (out only when beta == 0: C is then never read, so NaN garbage cannot leak).
+ * alpha == 0 or k == 0: C = beta·C and A, B are not read (BLAS semantics). m, n ≤ 0: nothing happens. */
+void bl_sgemm_cpu(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                  const float *b, int ldb, float beta, float *c, int ldc);
+
+/* ---- convolution and linear through GEMM (core/conv2d_cpu.c): the cpu backend's slots, same signatures,
+ * shapes and write / accumulate conventions as kernels.h ---- */
+void conv2d_forward_cpu(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float *y);
+void conv2d_backward_data_cpu(const bl_conv2d_shape *s, const float *dy, const float *w, float *dx);
+void conv2d_backward_filter_cpu(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw, float *db);
+void linear_forward_cpu(int n, int in, int out, const float *x, const float *w, const float *b, float *y);
+void linear_backward_cpu(int n, int in, int out, const float *x, const float *w, const float *dy, float *dx,
+                         float *dw, float *db);
+
+/* ---- reusable scratch ----
+ * A process-wide set of 64-byte-aligned buffers handed out under a mutex. Acquiring takes a free buffer at least
+ * `count` floats long (growing one if needed); releasing returns it for reuse, so a training step allocates only
+ * the first time it meets a given size. Buffers stay reachable from a static table; bl_scratch_free_all() frees
+ * them (call it when no acquire is outstanding, e.g. at exit in leak-checked tests). */
+typedef struct bl_scratch bl_scratch;
+/* Returns the buffer (contents undefined) and sets *handle, or NULL when memory is exhausted. */
+float *bl_scratch_acquire(size_t count, bl_scratch **handle);
+void bl_scratch_release(bl_scratch *handle);
+void bl_scratch_free_all(void);
+
+/* ---- internals shared by gemm.c and the micro-kernel files ----
+ * A micro-kernel multiplies an A sliver packed k-major (a_packed[p·MR + i] = op(A)[i, p]) by a B sliver packed
+ * k-major (b_packed[p·NR + j] = op(B)[p, j]) over p ∈ [0, kc), giving acc[i,j] = Σ_p a·b with one running sum per
+ * element in p order, and updates the rows i < m_valid, columns j < n_valid of the tile at c (row stride ldc):
+ *     c = alpha·acc            when beta == 0 (c not read)
+ *     c = alpha·acc + beta·c   otherwise, as a rounded multiply, a rounded multiply and a rounded add
+ * The same three roundings are used for full and partial tiles, so a tile's position never changes a result. */
+typedef void (*bl_gemm_microkernel_fn)(int kc, const float *a_packed, const float *b_packed, float *c, int ldc,
+                                       float alpha, float beta, int m_valid, int n_valid);
+typedef struct bl_gemm_microkernel {
+    const char *name; /* e.g. "avx512 8x32" */
+    int mr, nr;       /* register tile */
+    int mc, kc, nc;   /* cache blocks: MC a multiple of MR, NC a multiple of NR */
+    bl_gemm_microkernel_fn run;
+} bl_gemm_microkernel;
+
+/* The description of a kernel family (NULL when this build lacks it). */
+const bl_gemm_microkernel *bl_gemm_microkernel_for(bl_gemm_kernel_kind kind);
+
+extern const bl_gemm_microkernel bl_gemm_microkernel_generic;
+extern const bl_gemm_microkernel bl_gemm_microkernel_avx2;   /* only in x86 SIMD builds */
+extern const bl_gemm_microkernel bl_gemm_microkernel_avx512; /* only in x86 SIMD builds */
+
+#endif

@@ -1,0 +1,265 @@
+/* test_conv_cpu.c — the cpu backend's conv2d and linear kernels (core/conv2d_cpu.c) against naive loops.
+ *
+ * The oracle is written here, independent of core/kernels_ref*: the convolution sum taken straight from the
+ * formula in kernels.h, accumulated in double, one output element at a time. Along with each exact value the
+ * oracle computes the magnitude Σ|term| + |initial value|, and we require
+ *     |got − exact| ≤ 2.02·(L + 8·S)·u·magnitude + 1e-30,   u = 2⁻²⁴,
+ * where L is the number of products in the sum and S the number of separately rounded partial results added
+ * together (1, or the batch size for dW, which is accumulated one sample at a time). That is the rigorous
+ * γ-bound for a sum of L products rounded at most 2L + 5S times (GEMM chains per K block, then the bias or
+ * accumulate add, then col2im's kh·kw adds, see test_gemm.c) — far below the error a wrong index or a missing
+ * tap makes. The worst measured error in units of u·magnitude is printed.
+ *
+ * Shapes: stride 2, padding, dilation, 1×1 (the no-im2col path) and 1×1 stride 2 (which needs im2col), 7×7,
+ * odd sizes, with and without bias, batch 1 … 5 (so both threading plans run). Backward kernels must ACCUMULATE:
+ * every gradient buffer starts with random values. Every result must be bitwise identical for 1, 2 and 3
+ * threads. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/gemm.h"
+#include "core/kernels.h"
+#include "core/threads.h"
+#include "harness.h"
+
+static const double unit_roundoff = 1.0 / 16777216.0;
+static double worst_error_in_u;
+
+/* Compare got against exact[] with magnitude[] per element under the bound above. */
+static void check_bound(const char *what, const float *got, const double *exact, const double *magnitude,
+                        int64_t count, double terms, double pieces) {
+    double factor = 2.02 * (terms + 8.0 * pieces) * unit_roundoff;
+    int64_t bad = -1;
+    for (int64_t i = 0; i < count; i++) {
+        double error = fabs((double)got[i] - exact[i]);
+        if (!(error <= factor * magnitude[i] + 1e-30) && bad < 0) bad = i;
+        if (magnitude[i] > 0 && error / (unit_roundoff * magnitude[i]) > worst_error_in_u)
+            worst_error_in_u = error / (unit_roundoff * magnitude[i]);
+    }
+    if (bad >= 0)
+        CHECK(0, "%s: element %lld: got %.9g, want %.9g (bound %.3g)", what, (long long)bad, got[bad], exact[bad],
+              factor * magnitude[bad]);
+    else
+        CHECK(1, "%s", what);
+}
+
+static float *random_buffer(int64_t count, uint64_t seed, uint64_t index) {
+    float *x = malloc(sizeof(float) * (size_t)(count > 0 ? count : 1));
+    test_fill_uniform(x, count, seed, index, -1.0f, 1.0f);
+    return x;
+}
+
+/* The input coordinate that output (oh, ow) reads through tap (i, j), or −1 when it falls in the padding. */
+static int64_t input_index(const bl_conv2d_shape *s, int n, int ci, int oh, int ow, int i, int j) {
+    int ih = oh * s->stride_h - s->pad_h + i * s->dil_h;
+    int iw = ow * s->stride_w - s->pad_w + j * s->dil_w;
+    if (ih < 0 || ih >= s->h_in || iw < 0 || iw >= s->w_in) return -1;
+    return (((int64_t)n * s->c_in + ci) * s->h_in + ih) * s->w_in + iw;
+}
+
+static int64_t weight_index(const bl_conv2d_shape *s, int co, int ci, int i, int j) {
+    return (((int64_t)co * s->c_in + ci) * s->kh + i) * s->kw + j;
+}
+
+static int64_t output_index(const bl_conv2d_shape *s, int n, int co, int oh, int ow) {
+    return (((int64_t)n * s->c_out + co) * s->h_out + oh) * s->w_out + ow;
+}
+
+typedef struct conv_case {
+    int n, c_in, h_in, w_in, c_out, kh, kw, stride, pad, dil, bias;
+    int stride_w, pad_w, dil_w; /* 0: same as the height's */
+} conv_case;
+
+static bl_conv2d_shape shape_of(const conv_case *t) {
+    bl_conv2d_shape s = {.n = t->n, .c_in = t->c_in, .h_in = t->h_in, .w_in = t->w_in, .c_out = t->c_out,
+                         .kh = t->kh, .kw = t->kw, .stride_h = t->stride, .pad_h = t->pad, .dil_h = t->dil,
+                         .stride_w = t->stride_w ? t->stride_w : t->stride, .pad_w = t->pad_w ? t->pad_w : t->pad,
+                         .dil_w = t->dil_w ? t->dil_w : t->dil};
+    s.h_out = (s.h_in + 2 * s.pad_h - s.dil_h * (s.kh - 1) - 1) / s.stride_h + 1;
+    s.w_out = (s.w_in + 2 * s.pad_w - s.dil_w * (s.kw - 1) - 1) / s.stride_w + 1;
+    return s;
+}
+
+/* Forward, backward data and backward filter of one case vs the direct loops; returns the three results
+ * concatenated (y, dx, dw, db) in *outputs so the caller can compare thread counts bitwise. */
+static void check_conv_case(const conv_case *t, uint64_t seed, float **outputs, int64_t *output_count) {
+    const bl_kernels *cpu = bl_kernels_cpu();
+    bl_conv2d_shape s = shape_of(t);
+    int64_t x_count = (int64_t)s.n * s.c_in * s.h_in * s.w_in, w_count = (int64_t)s.c_out * s.c_in * s.kh * s.kw;
+    int64_t y_count = (int64_t)s.n * s.c_out * s.h_out * s.w_out;
+    float *x = random_buffer(x_count, seed, 1), *w = random_buffer(w_count, seed, 2);
+    float *b = t->bias ? random_buffer(s.c_out, seed, 3) : NULL, *dy = random_buffer(y_count, seed, 4);
+    float *dx = random_buffer(x_count, seed, 5), *dw = random_buffer(w_count, seed, 6);
+    float *db = random_buffer(s.c_out, seed, 7), *y = random_buffer(y_count, seed, 8);
+    int64_t total = y_count + x_count + w_count + s.c_out;
+    double *exact = calloc((size_t)total, sizeof(double)), *magnitude = calloc((size_t)total, sizeof(double));
+    double *y_exact = exact, *dx_exact = exact + y_count, *dw_exact = dx_exact + x_count, *db_exact = dw_exact + w_count;
+    double *y_mag = magnitude, *dx_mag = magnitude + y_count, *dw_mag = dx_mag + x_count, *db_mag = dw_mag + w_count;
+    for (int64_t i = 0; i < x_count; i++) dx_exact[i] = dx[i], dx_mag[i] = fabs(dx[i]);
+    for (int64_t i = 0; i < w_count; i++) dw_exact[i] = dw[i], dw_mag[i] = fabs(dw[i]);
+    for (int co = 0; co < s.c_out; co++) db_exact[co] = db[co], db_mag[co] = fabs(db[co]);
+
+    /* the oracle: every (output, input channel, tap) term, scattered into all three results */
+    for (int n = 0; n < s.n; n++)
+        for (int co = 0; co < s.c_out; co++)
+            for (int oh = 0; oh < s.h_out; oh++)
+                for (int ow = 0; ow < s.w_out; ow++) {
+                    int64_t o = output_index(&s, n, co, oh, ow);
+                    if (b) y_exact[o] += b[co], y_mag[o] += fabs(b[co]);
+                    db_exact[co] += dy[o], db_mag[co] += fabs(dy[o]);
+                    for (int ci = 0; ci < s.c_in; ci++)
+                        for (int i = 0; i < s.kh; i++)
+                            for (int j = 0; j < s.kw; j++) {
+                                int64_t in = input_index(&s, n, ci, oh, ow, i, j);
+                                if (in < 0) continue;
+                                int64_t wi = weight_index(&s, co, ci, i, j);
+                                y_exact[o] += (double)w[wi] * x[in], y_mag[o] += fabs((double)w[wi] * x[in]);
+                                dx_exact[in] += (double)w[wi] * dy[o], dx_mag[in] += fabs((double)w[wi] * dy[o]);
+                                dw_exact[wi] += (double)dy[o] * x[in], dw_mag[wi] += fabs((double)dy[o] * x[in]);
+                            }
+                }
+
+    cpu->conv2d_forward(&s, x, w, b, y);
+    /* a sample's output is computed the same way alone or inside a batch (grouped side by side or not) */
+    bl_conv2d_shape single = s;
+    single.n = 1;
+    float *y_single = malloc(sizeof(float) * (size_t)y_count);
+    for (int n = 0; n < s.n; n++)
+        cpu->conv2d_forward(&single, x + (int64_t)n * s.c_in * s.h_in * s.w_in, w, b,
+                            y_single + (int64_t)n * s.c_out * s.h_out * s.w_out);
+    CHECK(memcmp(y, y_single, sizeof(float) * (size_t)y_count) == 0, "forward: batch bitwise equal to one by one");
+    free(y_single);
+    cpu->conv2d_backward_data(&s, dy, w, dx);
+    cpu->conv2d_backward_filter(&s, x, dy, dw, db);
+
+    char what[160];
+    snprintf(what, sizeof what, "conv n%d c%d %dx%d → c%d k%dx%d s%d,%d p%d,%d d%d,%d bias%d", t->n, t->c_in,
+             t->h_in, t->w_in, t->c_out, t->kh, t->kw, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dil_h, s.dil_w,
+             t->bias);
+    char label[200];
+    snprintf(label, sizeof label, "%s: forward", what);
+    check_bound(label, y, y_exact, y_mag, y_count, (double)s.c_in * s.kh * s.kw, 1);
+    snprintf(label, sizeof label, "%s: backward data (accumulated)", what);
+    check_bound(label, dx, dx_exact, dx_mag, x_count, (double)s.c_out * s.kh * s.kw, 1);
+    snprintf(label, sizeof label, "%s: backward filter dW (accumulated)", what);
+    check_bound(label, dw, dw_exact, dw_mag, w_count, (double)s.n * s.h_out * s.w_out, s.n);
+    snprintf(label, sizeof label, "%s: backward filter db (accumulated)", what);
+    check_bound(label, db, db_exact, db_mag, s.c_out, (double)s.n * s.h_out * s.w_out, 1);
+
+    /* NULL means "not needed": nothing is written */
+    float db_before = db[0];
+    cpu->conv2d_backward_filter(&s, x, dy, dw, NULL);
+    cpu->conv2d_backward_filter(&s, x, dy, NULL, db);
+    CHECK(db[0] != db_before || s.c_out == 0 || dy[0] == 0, "%s: db accumulates again when dw is NULL", what);
+    cpu->conv2d_backward_data(&s, dy, w, NULL);
+
+    *output_count = total;
+    *outputs = malloc(sizeof(float) * (size_t)total);
+    memcpy(*outputs, y, sizeof(float) * (size_t)y_count);
+    memcpy(*outputs + y_count, dx, sizeof(float) * (size_t)x_count);
+    memcpy(*outputs + y_count + x_count, dw, sizeof(float) * (size_t)w_count);
+    memcpy(*outputs + y_count + x_count + w_count, db, sizeof(float) * (size_t)s.c_out);
+    free(x), free(w), free(b), free(dy), free(dx), free(dw), free(db), free(y), free(exact), free(magnitude);
+}
+
+static void check_convolutions(uint64_t seed) {
+    static const conv_case cases[] = {
+        /* n  cin  h   w  cout kh kw  s  p  d  bias */
+        {2, 3, 9, 11, 4, 3, 3, 1, 1, 1, 1, 0, 0, 0},   /* the common 3×3 same-padding case */
+        {3, 5, 13, 10, 7, 3, 3, 2, 1, 1, 0, 0, 0, 0},  /* stride 2, odd sizes, no bias */
+        {1, 4, 12, 12, 6, 3, 3, 1, 2, 2, 1, 0, 0, 0},  /* dilation 2 */
+        {5, 16, 7, 9, 24, 1, 1, 1, 0, 1, 1, 0, 0, 0},  /* pointwise: x used directly as the GEMM operand */
+        {4, 8, 9, 9, 16, 1, 1, 2, 0, 1, 0, 0, 0, 0},   /* 1×1 stride 2: needs im2col */
+        {2, 3, 23, 19, 8, 7, 7, 2, 3, 1, 1, 0, 0, 0},  /* the ResNet stem shape, small */
+        {1, 2, 5, 4, 3, 2, 3, 3, 0, 1, 1, 0, 0, 0},    /* non-square kernel, stride larger than the kernel */
+        {3, 1, 1, 1, 5, 3, 3, 1, 1, 1, 1, 0, 0, 0},    /* 1×1 image, 3×3 kernel: all but the centre tap is padding */
+        {2, 33, 17, 15, 65, 3, 3, 1, 1, 1, 1, 0, 0, 0}, /* channel counts past the MR/NR tiles */
+        {1, 24, 30, 30, 40, 5, 5, 2, 2, 1, 0, 0, 0, 0}, /* 5×5 stride 2 */
+        {2, 3, 11, 14, 5, 3, 2, 2, 2, 1, 1, 1, 1, 2}, /* height and width differ in stride, padding, dilation */
+        {2, 6, 8, 10, 4, 1, 1, 1, 0, 1, 0, 2, 0, 0},  /* 1×1 with stride only along the width */
+        /* the plans of conv2d_cpu.c: ≥ 128 output pixels (one sample per GEMM: whole samples per thread, or one
+         * sample at a time with the work inside split), and small maps grouped side by side (13 = 7 + 6) */
+        {4, 3, 26, 26, 5, 3, 3, 1, 1, 1, 1, 0, 0, 0},
+        {3, 8, 24, 24, 16, 1, 1, 1, 0, 1, 1, 0, 0, 0},
+        {13, 4, 10, 10, 6, 3, 3, 1, 1, 1, 1, 0, 0, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        float *results[3] = {NULL, NULL, NULL};
+        int64_t count = 0;
+        static const int thread_counts[] = {1, 2, 3};
+        for (int t = 0; t < 3; t++) {
+            bl_threads_set(thread_counts[t]);
+            check_conv_case(&cases[c], seed + c, &results[t], &count);
+        }
+        for (int t = 1; t < 3; t++)
+            CHECK(memcmp(results[0], results[t], sizeof(float) * (size_t)count) == 0,
+                  "conv case %zu: %d threads bitwise equal to 1 thread", c, thread_counts[t]);
+        for (int t = 0; t < 3; t++) free(results[t]);
+    }
+}
+
+/* linear: y = x·wᵀ + b, dx += dy·w, dw += dyᵀ·x, db += Σ_rows dy, against double loops, and thread-invariance. */
+static void check_linear(uint64_t seed) {
+    static const int shapes[][3] = {{1, 7, 1}, {8, 2049, 1}, {5, 33, 17}, {64, 300, 130}};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        int n = shapes[c][0], in = shapes[c][1], out = shapes[c][2];
+        float *results[2] = {NULL, NULL};
+        int64_t total = (int64_t)n * out + (int64_t)n * in + (int64_t)out * in + out;
+        for (int t = 0; t < 2; t++) {
+            bl_threads_set(t + 1);
+            float *x = random_buffer((int64_t)n * in, seed, 40 + c), *w = random_buffer((int64_t)out * in, seed, 50 + c);
+            float *b = random_buffer(out, seed, 60 + c), *dy = random_buffer((int64_t)n * out, seed, 70 + c);
+            float *out_all = random_buffer(total, seed, 80 + c); /* y (overwritten), dx, dw, db (accumulated) */
+            float *y = out_all, *dx = y + (int64_t)n * out, *dw = dx + (int64_t)n * in, *db = dw + (int64_t)out * in;
+            double *exact = calloc((size_t)total, sizeof(double)), *magnitude = calloc((size_t)total, sizeof(double));
+            for (int64_t i = (int64_t)n * out; i < total; i++) exact[i] = out_all[i], magnitude[i] = fabs(out_all[i]);
+            double *y_exact = exact, *dx_exact = exact + (int64_t)n * out, *dw_exact = dx_exact + (int64_t)n * in;
+            double *db_exact = dw_exact + (int64_t)out * in;
+            double *y_mag = magnitude, *dx_mag = magnitude + (int64_t)n * out, *dw_mag = dx_mag + (int64_t)n * in;
+            double *db_mag = dw_mag + (int64_t)out * in;
+            for (int r = 0; r < n; r++)
+                for (int o = 0; o < out; o++) {
+                    double g = dy[(int64_t)r * out + o];
+                    y_exact[(int64_t)r * out + o] += b[o], y_mag[(int64_t)r * out + o] += fabs(b[o]);
+                    db_exact[o] += g, db_mag[o] += fabs(g);
+                    for (int i = 0; i < in; i++) {
+                        double xv = x[(int64_t)r * in + i], wv = w[(int64_t)o * in + i];
+                        y_exact[(int64_t)r * out + o] += xv * wv, y_mag[(int64_t)r * out + o] += fabs(xv * wv);
+                        dx_exact[(int64_t)r * in + i] += g * wv, dx_mag[(int64_t)r * in + i] += fabs(g * wv);
+                        dw_exact[(int64_t)o * in + i] += g * xv, dw_mag[(int64_t)o * in + i] += fabs(g * xv);
+                    }
+                }
+            const bl_kernels *cpu = bl_kernels_cpu();
+            cpu->linear_forward(n, in, out, x, w, b, y);
+            cpu->linear_backward(n, in, out, x, w, dy, dx, dw, db);
+            char what[96];
+            snprintf(what, sizeof what, "linear %dx%d→%d forward", n, in, out);
+            check_bound(what, y, y_exact, y_mag, (int64_t)n * out, in, 1);
+            snprintf(what, sizeof what, "linear %dx%d→%d dx", n, in, out);
+            check_bound(what, dx, dx_exact, dx_mag, (int64_t)n * in, out, 1);
+            snprintf(what, sizeof what, "linear %dx%d→%d dw", n, in, out);
+            check_bound(what, dw, dw_exact, dw_mag, (int64_t)out * in, n, 1);
+            snprintf(what, sizeof what, "linear %dx%d→%d db", n, in, out);
+            check_bound(what, db, db_exact, db_mag, out, n, 1);
+            results[t] = out_all;
+            free(x), free(w), free(b), free(dy), free(exact), free(magnitude);
+        }
+        CHECK(memcmp(results[0], results[1], sizeof(float) * (size_t)total) == 0,
+              "linear %dx%d→%d: 2 threads bitwise equal to 1", n, in, out);
+        free(results[0]), free(results[1]);
+    }
+}
+
+int main(void) {
+    uint64_t seed = 7100;
+    const bl_kernels *cpu = bl_kernels_cpu();
+    CHECK(strcmp(cpu->name, "cpu") == 0, "backend name");
+    check_convolutions(seed);
+    check_linear(seed);
+    printf("gemm kernel %s: worst |error| = %.3f u·magnitude\n", bl_gemm_kernel_name(), worst_error_in_u);
+    bl_threads_shutdown();
+    bl_scratch_free_all();
+    return test_summary("test_conv_cpu");
+}
