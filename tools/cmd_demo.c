@@ -1,6 +1,6 @@
 /* cmd_demo.c — `blasto demo`: until the clinical pipeline lands, a small CNN trained on generated images.
  *
- * Data: 64 images 3×16×16 from the counter RNG — uniform noise plus a bright 4×4 square, in the upper-left
+ * Data: 64 images 3×16×16 from the counter RNG — uniform noise plus a faint (+0.25) 4×4 square, in the upper-left
  * quadrant for label 1 and in the lower-right for label 0 (position jittered). Model:
  *   conv(3→8, 3×3, pad 1) → BN → ReLU → maxpool 2×2 → conv(8→16, 3×3, pad 1) → BN → ReLU → maxpool 2×2
  *   → flatten → linear(256 → 1) → BCE with logits.
@@ -36,7 +36,7 @@ static void make_images(uint64_t seed, float *images, float *labels) {
         int x0 = (label ? 2 : 10) + (int)(bl_rng_uniform(&r) * 3.0f);
         for (int c = 0; c < 3; c++)
             for (int y = y0; y < y0 + 4 && y < DEMO_SIZE; y++)
-                for (int x = x0; x < x0 + 4 && x < DEMO_SIZE; x++) img[c * plane + y * DEMO_SIZE + x] += 1.0f;
+                for (int x = x0; x < x0 + 4 && x < DEMO_SIZE; x++) img[c * plane + y * DEMO_SIZE + x] += 0.25f;
     }
 }
 
@@ -82,7 +82,7 @@ static int demo_help(void) {
     printf("usage: blasto demo [--steps N] [--seed S] [--optimizer sgd|adamw] [--backend ref|cpu] [--threads N]\n\n"
            "Trains a small CNN (conv-BN-ReLU-pool ×2, linear, BCE) on %d generated 3×16×16 images in batches of %d\n"
            "and prints the loss of every step, then the training accuracy in eval mode. Defaults: 40 steps,\n"
-           "seed 1, sgd (lr 0.05, momentum 0.9), backend cpu. The clinical pipeline replaces this demo later.\n",
+           "seed 1, sgd (lr 0.01, momentum 0.9), backend cpu. The clinical pipeline replaces this demo later.\n",
            DEMO_N, DEMO_BATCH);
     return 0;
 }
@@ -119,8 +119,8 @@ int cmd_demo(int argc, char **argv) {
     bl_optimizer *opt = NULL;
     bl_status st = bl_ctx_status(ctx);
     if (!st)
-        st = strcmp(optimizer, "sgd") == 0 ? bl_sgd_create(ctx, 0.05f, 0.9f, 0.0f, 0.0f, 0, &opt)
-                                           : bl_adam_create(ctx, BL_OPTIM_ADAMW, 3e-3f, 0.9f, 0.999f, 1e-8f, 1e-2f, &opt);
+        st = strcmp(optimizer, "sgd") == 0 ? bl_sgd_create(ctx, 0.01f, 0.9f, 0.0f, 0.0f, 0, &opt)
+                                           : bl_adam_create(ctx, BL_OPTIM_ADAMW, 1e-3f, 0.9f, 0.999f, 1e-8f, 1e-2f, &opt);
     const int plane = 3 * DEMO_SIZE * DEMO_SIZE;
     int xs[4] = {DEMO_BATCH, 3, DEMO_SIZE, DEMO_SIZE}, ys[2] = {DEMO_BATCH, 1};
     printf("blasto demo: %d images, batch %d, %ld steps, %s, backend %s\n", DEMO_N, DEMO_BATCH, steps, optimizer, backend);
