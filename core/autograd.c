@@ -64,6 +64,15 @@ bl_tensor *ctx_failf(bl_ctx *ctx, bl_status code, const char *fmt, ...) {
     return NULL;
 }
 
+bl_tensor *bl_ctx_fail(bl_ctx *ctx, bl_status code, const char *fmt, ...) {
+    char message[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    return ctx_failf(ctx, code, "%s", message);
+}
+
 int ctx_check_inputs(bl_ctx *ctx, const char *op, int n, bl_tensor *const *inputs) {
     if (ctx->status != BL_OK) return 1;
     for (int i = 0; i < n; i++)

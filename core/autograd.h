@@ -39,6 +39,9 @@ const bl_kernels *bl_ctx_kernels(const bl_ctx *ctx);
 bl_status bl_ctx_status(const bl_ctx *ctx);     /* first error since the last clear (message: bl_last_error) */
 const char *bl_ctx_error(const bl_ctx *ctx);    /* that error's message, kept in the context */
 void bl_ctx_clear_error(bl_ctx *ctx);
+/* Record an error in the context (first one wins) from code outside core (layers, models); returns NULL so a
+ * forward can `return bl_ctx_fail(...)`. */
+bl_tensor *bl_ctx_fail(bl_ctx *ctx, bl_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void bl_set_training(bl_ctx *ctx, int training);
 int bl_is_training(const bl_ctx *ctx);
 void bl_set_grad_enabled(bl_ctx *ctx, int enabled);

@@ -1,0 +1,95 @@
+/* blocks.c — ResNet's bottleneck and DenseNet's dense layer and transition (see layers.h for names/variants). */
+#include <stdio.h>
+
+#include "layers.h"
+
+/* "<path>.<leaf>"; module paths are far shorter than BL_MODULE_PATH_MAX, a longer one is cut (never overflows) */
+static void child(char *dst, const char *path, const char *leaf) {
+    if (snprintf(dst, BL_MODULE_PATH_MAX, "%s.%s", path, leaf) >= BL_MODULE_PATH_MAX) dst[BL_MODULE_PATH_MAX - 1] = '\0';
+}
+
+/* ---- ResNet bottleneck ----------------------------------------------------------------------------------------
+ * 1×1 conv (c_in → width) · 3×3 conv (width → width) · 1×1 conv (width → 4·width), BN after each, ReLU after the
+ * first two and after the residual sum. Downsampling shortcut (1×1 conv + BN) when the shape changes.
+ * v1.5 (torchvision) strides the 3×3 conv; v1 (Keras) strides the first 1×1 conv. */
+bl_status bl_bottleneck_init(bl_ctx *ctx, bl_bottleneck *b, const char *path, int c_in, int width, int stride,
+                             int keras_v1) {
+    char p[BL_MODULE_PATH_MAX];
+    const int out = 4 * width, bias = keras_v1;
+    const float eps = keras_v1 ? 1.001e-5f : 1e-5f;
+    snprintf(b->path, sizeof b->path, "%s", path);
+    child(p, path, "conv1"), bl_conv2d_layer_init(ctx, &b->conv1, p, c_in, width, 1, 1, keras_v1 ? stride : 1, 0, bias);
+    child(p, path, "bn1"), bl_batchnorm2d_layer_init(ctx, &b->bn1, p, width, eps);
+    child(p, path, "conv2"), bl_conv2d_layer_init(ctx, &b->conv2, p, width, width, 3, 3, keras_v1 ? 1 : stride, 1, bias);
+    child(p, path, "bn2"), bl_batchnorm2d_layer_init(ctx, &b->bn2, p, width, eps);
+    child(p, path, "conv3"), bl_conv2d_layer_init(ctx, &b->conv3, p, width, out, 1, 1, 1, 0, bias);
+    child(p, path, "bn3"), bl_batchnorm2d_layer_init(ctx, &b->bn3, p, out, eps);
+    b->has_downsample = stride != 1 || c_in != out;
+    if (b->has_downsample) {
+        child(p, path, "downsample.0"), bl_conv2d_layer_init(ctx, &b->down_conv, p, c_in, out, 1, 1, stride, 0, bias);
+        child(p, path, "downsample.1"), bl_batchnorm2d_layer_init(ctx, &b->down_bn, p, out, eps);
+    }
+    return bl_ctx_status(ctx);
+}
+
+/* x [N,c_in,H,W] → [N,4·width,H/stride,W/stride]. torchvision's block has ONE relu module applied three times, so
+ * the hook sees "<path>.relu" three times (a dump keyed by path keeps the last, the block's output). */
+bl_tensor *bl_bottleneck_forward(const bl_run *run, const bl_bottleneck *b, bl_tensor *x) {
+    char relu[BL_MODULE_PATH_MAX];
+    child(relu, b->path, "relu");
+    bl_tensor *h = bl_relu_module(run, relu, bl_batchnorm2d_layer_forward(run, &b->bn1, bl_conv2d_layer_forward(run, &b->conv1, x)));
+    h = bl_relu_module(run, relu, bl_batchnorm2d_layer_forward(run, &b->bn2, bl_conv2d_layer_forward(run, &b->conv2, h)));
+    h = bl_batchnorm2d_layer_forward(run, &b->bn3, bl_conv2d_layer_forward(run, &b->conv3, h));
+    bl_tensor *shortcut = x;
+    if (b->has_downsample) {
+        char down[BL_MODULE_PATH_MAX];
+        child(down, b->path, "downsample");
+        shortcut = bl_run_emit(run, down, bl_batchnorm2d_layer_forward(run, &b->down_bn,
+                                                                       bl_conv2d_layer_forward(run, &b->down_conv, x)));
+    }
+    h = bl_relu_module(run, relu, bl_add(run->ctx, h, shortcut));
+    return bl_run_emit(run, b->path, h);
+}
+
+/* ---- DenseNet ------------------------------------------------------------------------------------------------ */
+
+bl_status bl_dense_layer_init(bl_ctx *ctx, bl_dense_layer *l, const char *path, int c_in, int growth, int bn_size,
+                              float eps) {
+    char p[BL_MODULE_PATH_MAX];
+    snprintf(l->path, sizeof l->path, "%s", path);
+    child(p, path, "norm1"), bl_batchnorm2d_layer_init(ctx, &l->norm1, p, c_in, eps);
+    child(p, path, "conv1"), bl_conv2d_layer_init(ctx, &l->conv1, p, c_in, bn_size * growth, 1, 1, 1, 0, 0);
+    child(p, path, "norm2"), bl_batchnorm2d_layer_init(ctx, &l->norm2, p, bn_size * growth, eps);
+    child(p, path, "conv2"), bl_conv2d_layer_init(ctx, &l->conv2, p, bn_size * growth, growth, 3, 3, 1, 1, 0);
+    return bl_ctx_status(ctx);
+}
+
+/* inputs: count tensors [N,Ci,H,W] (the block input and every earlier layer's output) → [N,growth,H,W]:
+ * conv2(relu2(norm2(conv1(relu1(norm1(concat(inputs))))))) */
+bl_tensor *bl_dense_layer_forward(const bl_run *run, const bl_dense_layer *l, int count, bl_tensor *const *inputs) {
+    char p[BL_MODULE_PATH_MAX];
+    bl_tensor *h = count == 1 ? inputs[0] : bl_concat_channels(run->ctx, count, inputs);
+    h = bl_batchnorm2d_layer_forward(run, &l->norm1, h);
+    child(p, l->path, "relu1"), h = bl_relu_module(run, p, h);
+    h = bl_batchnorm2d_layer_forward(run, &l->norm2, bl_conv2d_layer_forward(run, &l->conv1, h));
+    child(p, l->path, "relu2"), h = bl_relu_module(run, p, h);
+    return bl_run_emit(run, l->path, bl_conv2d_layer_forward(run, &l->conv2, h));
+}
+
+bl_status bl_transition_init(bl_ctx *ctx, bl_transition *t, const char *path, int c_in, int c_out, float eps) {
+    char p[BL_MODULE_PATH_MAX];
+    snprintf(t->path, sizeof t->path, "%s", path);
+    child(p, path, "norm"), bl_batchnorm2d_layer_init(ctx, &t->norm, p, c_in, eps);
+    child(p, path, "conv"), bl_conv2d_layer_init(ctx, &t->conv, p, c_in, c_out, 1, 1, 1, 0, 0);
+    return bl_ctx_status(ctx);
+}
+
+/* x [N,c_in,H,W] → [N,c_out,H/2,W/2]: avgpool2×2(conv1×1(relu(norm(x)))) */
+bl_tensor *bl_transition_forward(const bl_run *run, const bl_transition *t, bl_tensor *x) {
+    char p[BL_MODULE_PATH_MAX];
+    bl_tensor *h = bl_batchnorm2d_layer_forward(run, &t->norm, x);
+    child(p, t->path, "relu"), h = bl_relu_module(run, p, h);
+    h = bl_conv2d_layer_forward(run, &t->conv, h);
+    child(p, t->path, "pool"), h = bl_avgpool2d_module(run, p, h, 2, 2, 0);
+    return bl_run_emit(run, t->path, h);
+}

@@ -1,0 +1,143 @@
+/* layers.c — the basic modules: conv2d, batchnorm2d, linear and the parameter-free ones (see layers.h).
+ * ResNet's bottleneck and DenseNet's blocks are in layers/blocks.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "layers.h"
+
+bl_tensor *bl_run_emit(const bl_run *run, const char *path, bl_tensor *t) {
+    if (t && run->hook) run->hook(run->hook_user, path, t);
+    return t;
+}
+
+/* "<path>.<leaf>" into dst (the caller's buffer of BL_MODULE_PATH_MAX bytes) */
+static void param_name(char *dst, const char *path, const char *leaf) {
+    snprintf(dst, BL_MODULE_PATH_MAX, "%s%s%s", path, *path ? "." : "", leaf);
+}
+
+static void set_path(char *dst, const char *path) { snprintf(dst, BL_MODULE_PATH_MAX, "%s", path); }
+
+/* ---- conv2d -------------------------------------------------------------------------------------------------- */
+
+bl_status bl_conv2d_layer_init(bl_ctx *ctx, bl_conv2d_layer *l, const char *path, int c_in, int c_out, int kh, int kw,
+                               int stride, int pad, int bias) {
+    char name[BL_MODULE_PATH_MAX];
+    set_path(l->path, path);
+    int wshape[4] = {c_out, c_in, kh, kw};
+    param_name(name, path, "weight");
+    l->weight = bl_param(ctx, name, 4, wshape);
+    l->bias = NULL;
+    if (bias) {
+        param_name(name, path, "bias");
+        l->bias = bl_param(ctx, name, 1, &c_out);
+    }
+    l->args = (bl_conv2d_args){.stride_h = stride, .stride_w = stride, .pad_h = pad, .pad_w = pad};
+    return bl_ctx_status(ctx);
+}
+
+/* x [N,Cin,H,W] → [N,Cout,Ho,Wo] */
+bl_tensor *bl_conv2d_layer_forward(const bl_run *run, const bl_conv2d_layer *l, bl_tensor *x) {
+    return bl_run_emit(run, l->path, bl_conv2d(run->ctx, x, l->weight, l->bias, l->args));
+}
+
+/* ---- batchnorm2d --------------------------------------------------------------------------------------------- */
+
+bl_status bl_batchnorm2d_layer_init(bl_ctx *ctx, bl_batchnorm2d_layer *l, const char *path, int channels, float eps) {
+    char name[BL_MODULE_PATH_MAX];
+    set_path(l->path, path);
+    param_name(name, path, "weight");
+    l->weight = bl_param(ctx, name, 1, &channels);
+    param_name(name, path, "bias");
+    l->bias = bl_param(ctx, name, 1, &channels);
+    param_name(name, path, "running_mean");
+    l->running_mean = bl_buffer(ctx, name, 1, &channels);
+    param_name(name, path, "running_var");
+    l->running_var = bl_buffer(ctx, name, 1, &channels);
+    l->eps = eps;
+    l->momentum = 0.1f;
+    if (bl_ctx_status(ctx)) return bl_ctx_status(ctx);
+    /* torch's initial state: γ = 1, β = 0, running mean 0, running var 1 */
+    for (int i = 0; i < channels; i++) {
+        l->weight->data[i] = 1.0f;
+        l->running_var->data[i] = 1.0f;
+    }
+    return BL_OK;
+}
+
+/* x [N,C,H,W] → same shape. The run's BN mode decides which statistics normalise and whether running stats move. */
+bl_tensor *bl_batchnorm2d_layer_forward(const bl_run *run, const bl_batchnorm2d_layer *l, bl_tensor *x) {
+    bl_ctx *ctx = run->ctx;
+    bl_tensor *y;
+    if (run->bn_mode == BL_BN_FOLLOW_CONTEXT) {
+        y = bl_batchnorm2d(ctx, x, l->weight, l->bias, l->running_mean, l->running_var, l->eps, l->momentum);
+    } else {
+        /* the op reads the context's training flag: set it for this call only */
+        int was_training = bl_is_training(ctx);
+        int batch = run->bn_mode == BL_BN_BATCH;
+        bl_set_training(ctx, batch);
+        y = batch ? bl_batchnorm2d(ctx, x, l->weight, l->bias, NULL, NULL, l->eps, l->momentum)
+                  : bl_batchnorm2d(ctx, x, l->weight, l->bias, l->running_mean, l->running_var, l->eps, l->momentum);
+        bl_set_training(ctx, was_training);
+    }
+    return bl_run_emit(run, l->path, y);
+}
+
+/* ---- linear -------------------------------------------------------------------------------------------------- */
+
+bl_status bl_linear_layer_init(bl_ctx *ctx, bl_linear_layer *l, const char *path, int in, int out, int bias) {
+    char name[BL_MODULE_PATH_MAX];
+    set_path(l->path, path);
+    int wshape[2] = {out, in};
+    param_name(name, path, "weight");
+    l->weight = bl_param(ctx, name, 2, wshape);
+    l->bias = NULL;
+    if (bias) {
+        param_name(name, path, "bias");
+        l->bias = bl_param(ctx, name, 1, &out);
+    }
+    return bl_ctx_status(ctx);
+}
+
+/* x [N,in] → [N,out] */
+bl_tensor *bl_linear_layer_forward(const bl_run *run, const bl_linear_layer *l, bl_tensor *x) {
+    return bl_run_emit(run, l->path, bl_linear(run->ctx, x, l->weight, l->bias));
+}
+
+/* ---- parameter-free modules ---------------------------------------------------------------------------------- */
+
+bl_tensor *bl_relu_module(const bl_run *run, const char *path, bl_tensor *x) {
+    return bl_run_emit(run, path, bl_relu(run->ctx, x));
+}
+
+bl_tensor *bl_maxpool2d_module(const bl_run *run, const char *path, bl_tensor *x, int kernel, int stride, int pad) {
+    bl_pool2d_args a = {.kernel_h = kernel, .kernel_w = kernel, .stride_h = stride, .stride_w = stride,
+                        .pad_h = pad, .pad_w = pad};
+    return bl_run_emit(run, path, bl_maxpool2d(run->ctx, x, a));
+}
+
+bl_tensor *bl_avgpool2d_module(const bl_run *run, const char *path, bl_tensor *x, int kernel, int stride, int pad) {
+    bl_pool2d_args a = {.kernel_h = kernel, .kernel_w = kernel, .stride_h = stride, .stride_w = stride,
+                        .pad_h = pad, .pad_w = pad, .count_include_pad = 1};
+    return bl_run_emit(run, path, bl_avgpool2d(run->ctx, x, a));
+}
+
+/* Adaptive average pooling to out_h×out_w. Supported: H == out (identity) and H a multiple of out (uniform windows
+ * = a plain average pool); torch's general non-uniform windows are refused with a message (they only arise in
+ * VGG16's ImageNet head for inputs that are not a multiple of 224). */
+bl_tensor *bl_adaptive_avgpool2d_module(const bl_run *run, const char *path, bl_tensor *x, int out_h, int out_w) {
+    if (!x) return NULL;
+    if (x->ndim != 4 || out_h < 1 || out_w < 1 || x->shape[2] % out_h || x->shape[3] % out_w) {
+        char sx[64];
+        return bl_ctx_fail(run->ctx, BL_ERR_UNSUPPORTED,
+                           "%s: adaptive average pool from %s to %dx%d: only sizes that are multiples of the output "
+                           "are supported (use an input size that is a multiple of 224 for the ImageNet head)",
+                           path, bl_shape_str(x, sx, sizeof sx), out_h, out_w);
+    }
+    if (x->shape[2] == out_h && x->shape[3] == out_w) return bl_run_emit(run, path, x);
+    bl_pool2d_args a = {.kernel_h = x->shape[2] / out_h, .kernel_w = x->shape[3] / out_w, .count_include_pad = 1};
+    return bl_run_emit(run, path, bl_avgpool2d(run->ctx, x, a));
+}
+
+bl_tensor *bl_dropout_module(const bl_run *run, const char *path, bl_tensor *x, float p) {
+    return bl_run_emit(run, path, bl_dropout(run->ctx, x, p));
+}
