@@ -66,7 +66,8 @@ static double json_number(const cJSON *obj, const char *key, double fallback) {
 /* max |x[i]| over x [count] (read). */
 static double max_abs(const float *x, int64_t count) {
     double m = 0;
-    for (int64_t i = 0; i < count; i++) m = fmax(m, fabs((double)x[i]));
+    for (int64_t i = 0; i < count; i++)
+        if (fabs((double)x[i]) > m) m = fabs((double)x[i]); /* not fmax: gcc 12 aarch64 -O3 ICE */
     return m;
 }
 
@@ -124,7 +125,8 @@ static double run_optimizer_case(const bl_safetensors *st, const cJSON *cfg, con
         s = bl_optimizer_step(opt);
         CHECK(s == BL_OK, "%s step %d: %s", name, t + 1, bl_last_error());
         double max_update = 0;
-        for (int64_t i = 0; i < count; i++) max_update = fmax(max_update, fabs((double)want_t[i] - previous[i]));
+        for (int64_t i = 0; i < count; i++)
+            if (fabs((double)want_t[i] - previous[i]) > max_update) max_update = fabs((double)want_t[i] - previous[i]);
         allowed += 2 * UNIT_ROUNDOFF * max_abs(want_t, count) + UPDATE_RTOL * max_update;
         char what[200];
         snprintf(what, sizeof what, "%s %s (%s) after step %d", kernels->name, name,
@@ -219,7 +221,10 @@ static void compare_state(const bl_safetensors *st, const small_cnn *m, const ch
         if (count == got->numel) {
             double atol = SPREAD_FACTOR * spread[k] + 4 * UNIT_ROUNDOFF * max_abs(want, count);
             double worst = 0;
-            for (int64_t i = 0; i < count; i++) worst = fmax(worst, fabs((double)got->data[i] - want[i]));
+            for (int64_t i = 0; i < count; i++) {
+                double d = fabs((double)got->data[i] - want[i]);
+                if (d > worst) worst = d;
+            }
             char what[200];
             snprintf(what, sizeof what, "%s %s", backend, key);
             CHECK_CLOSE(what, got->data, want, count, 0.0, atol);

@@ -7,6 +7,11 @@
 int cmd_info(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_infer(int argc, char **argv);
+int cmd_grad(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 
 /* Shared option helpers (tools/cli_util.c). */
 /* Parse "--threads N"-style integer; returns 0 and sets *out, or prints the error and returns 2. */

@@ -15,6 +15,11 @@ static const command commands[] = {
     {"demo", cmd_demo, "train a small CNN on generated data and show the loss falling"},
     {"info", cmd_info, "version, build flags, compiler, CPU features, GEMM kernel, threads, CUDA"},
     {"bench", cmd_bench, "benchmark kernels: `blasto bench gemm`, `blasto bench conv` (GFLOP/s)"},
+    {"infer", cmd_infer, "logits of vgg16/resnet50/densenet121 for an input file (audit: diff with PyTorch)"},
+    {"grad", cmd_grad, "input and parameter gradients for a given dL/dlogits (audit)"},
+    {"diff", cmd_diff, "compare two safetensors files tensor by tensor (max abs/rel error, worst index)"},
+    {"convert", cmd_convert, "torchvision/timm/Keras weights (safetensors) → checked blasto weights"},
+    {"inspect", cmd_inspect, "every tensor of a safetensors file: dtype, shape, min/max/mean, checksum"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
