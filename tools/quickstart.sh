@@ -14,8 +14,12 @@ case "$mode" in
 esac
 
 # 1. Debian packages (only what is missing; sudo when not root)
+# The test suite also runs the Python reference checks (torchvision export → convert → infer, Keras h5 layout);
+# without these packages those tests report "skipped" instead.
+packages="build-essential cmake pkg-config libcjson-dev libstb-dev"
+[ "$mode" = test ] && packages="$packages python3-numpy python3-torch python3-torchvision python3-h5py"
 need=()
-for pkg in build-essential cmake pkg-config libcjson-dev libstb-dev; do
+for pkg in $packages; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
