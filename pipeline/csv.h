@@ -1,0 +1,45 @@
+/* csv.h — RFC 4180 CSV reading and atomic writing for cohort, split and prediction files.
+ *
+ * Reading: the whole file is parsed up front into rows of fields; quoted fields ("a,b", "say ""hi""") may contain
+ * commas, quotes and newlines; CRLF and LF line ends; a UTF-8 byte-order mark at the start is skipped; blank lines
+ * are skipped; every row must have exactly as many fields as the header (error names the file, the line and the
+ * counts). Line numbers are 1-based physical lines of the file (a quoted newline advances them), so messages point
+ * at what a user sees in an editor.
+ * Writing: rows are collected and written to "<path>.tmp.<pid>", then renamed — no partial file on failure. Fields
+ * containing a comma, quote, CR or LF are quoted. */
+#ifndef BLASTO_CSV_H
+#define BLASTO_CSV_H
+
+#include <stddef.h>
+
+#include "core/status.h"
+
+typedef struct bl_csv {
+    char *path;
+    int n_columns;
+    char **header;    /* n_columns names */
+    int n_rows;       /* data rows (header excluded) */
+    char ***rows;     /* rows[i][j] = field j of data row i (never NULL; "" when empty) */
+    int *row_line;    /* physical line where data row i starts */
+} bl_csv;
+
+bl_status bl_csv_read(const char *path, bl_csv **out);
+/* Same on a buffer (fuzzing); `label` names it in messages. */
+bl_status bl_csv_parse(const char *text, size_t size, const char *label, bl_csv **out);
+void bl_csv_free(bl_csv *csv);
+/* Column index by exact name, or −1. */
+int bl_csv_column(const bl_csv *csv, const char *name);
+/* Fail unless every listed column exists: "<path>: header: missing column 'age' (expected id,image,…)". */
+bl_status bl_csv_require(const bl_csv *csv, int n, const char *const *names);
+
+typedef struct bl_csv_writer bl_csv_writer;
+bl_status bl_csv_writer_create(int n_columns, const char *const *header, bl_csv_writer **out);
+/* Copies the fields. */
+bl_status bl_csv_writer_add(bl_csv_writer *w, const char *const *fields);
+bl_status bl_csv_writer_save(bl_csv_writer *w, const char *path);
+void bl_csv_writer_free(bl_csv_writer *w);
+
+/* Write `size` bytes to `path` atomically (temp file in the same directory, fsync, rename). */
+bl_status bl_write_file_atomic(const char *path, const void *data, size_t size);
+
+#endif
