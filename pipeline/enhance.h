@@ -23,8 +23,12 @@ bl_region bl_region_of_label(const char *label);
 /* Channel order of the enhanced image: a permutation of {GRAY, ICM, TE} written into R,G,B. */
 typedef enum bl_channel { BL_CHANNEL_GRAY = 0, BL_CHANNEL_ICM = 1, BL_CHANNEL_TE = 2 } bl_channel;
 typedef struct bl_enhance_options {
-    bl_channel order[3]; /* default {GRAY, ICM, TE} */
+    bl_channel order[3];    /* default {GRAY, ICM, TE} */
+    const char *icm_labels; /* comma-separated exact labels that mean ICM, replacing the default rule; NULL = default */
+    const char *te_labels;  /* likewise for TE (e.g. "trophectoderm,te_ring") */
 } bl_enhance_options;
+/* The region of a label under the options' mapping (NULL options = the default rule). */
+bl_region bl_region_of_label_in(const bl_enhance_options *o, const char *label);
 void bl_enhance_options_default(bl_enhance_options *o);
 
 /* gray [h·w] from an RGB image (cv2 BGR2GRAY 15-bit fixed point; a 1-channel image is copied) */
@@ -33,7 +37,8 @@ bl_status bl_gray_from_image(const bl_image *rgb, bl_image *gray);
 /* ICM and TE masks (1 channel, 0/255) of a cohort row at the image's size: from its labelme JSON (rasterised) or
  * its mask pair (non-zero → 255; sizes must match the image). Errors name the file and the field, e.g.
  * "<json>: shapes: no polygon labelled icm/ICM", "<json>: shapes[3].points: polygon with 2 points (expected ≥ 3)". */
-bl_status bl_row_masks(const bl_cohort_row *row, int width, int height, bl_image *icm, bl_image *te);
+bl_status bl_row_masks(const bl_cohort_row *row, const bl_enhance_options *o, int width, int height, bl_image *icm,
+                       bl_image *te);
 
 /* The enhanced RGB image of a row (loads the image, builds the masks, combines). */
 bl_status bl_enhance_row(const bl_cohort_row *row, const bl_enhance_options *o, bl_image *out, bl_image *icm_mask,

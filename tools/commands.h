@@ -12,6 +12,9 @@ int cmd_grad(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_split(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_enhance(int argc, char **argv);
 
 /* Shared option helpers (tools/cli_util.c). */
 /* Parse "--threads N"-style integer; returns 0 and sets *out, or prints the error and returns 2. */

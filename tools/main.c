@@ -20,6 +20,9 @@ static const command commands[] = {
     {"diff", cmd_diff, "compare two safetensors files tensor by tensor (max abs/rel error, worst index)"},
     {"convert", cmd_convert, "torchvision/timm/Keras weights (safetensors) → checked blasto weights"},
     {"inspect", cmd_inspect, "every tensor of a safetensors file: dtype, shape, min/max/mean, checksum"},
+    {"split", cmd_split, "stratified fixed test set + K cross-validation folds of a cohort → split.csv"},
+    {"synth", cmd_synth, "render the synthetic blastocyst cohort: images, labelme ICM/TE polygons, cohort.csv"},
+    {"enhance", cmd_enhance, "enhanced ICM/TE images (gray, gray·ICM, gray·TE) of a cohort or one image"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
