@@ -17,7 +17,8 @@
  *      Fisher–Yates with the counter stream (seed, BL_RNG_DATA, stratum number); the first t_s are test rows.
  *   4. Folds: the train rows are dealt to folds 0,1,…,K−1,0,1,… in rotation, stratum after stratum in key order,
  *      each stratum in its shuffled order, the rotation continuing across strata. So the fold sizes differ by at
- *      most 1 overall (2043 → 681/681/681) and within every stratum (1394 negatives → 465/465/464, then 649 positives → 216/216/217).
+ *      most 1 overall (2043 → 681/681/681) and within every stratum (1394 negatives → 465/465/464, then the
+ *      rotation resumes at fold 2: 649 positives → 216/216/217).
  * Same (seed, ids, labels, clinics) → same split, whatever the row order of the cohort file. */
 #ifndef BLASTO_SPLIT_H
 #define BLASTO_SPLIT_H

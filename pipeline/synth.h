@@ -10,6 +10,7 @@
  * Two steps, usable separately (tests render one embryo; `blasto synth` writes a whole cohort):
  *   bl_synth_draw    label → age | label → latent quality | label → feature z-scores → geometry, clinic, imaging
  *   bl_synth_render  geometry → 8-bit gray image + ICM outline polygon + one polygon per TE cell
+ *                    (bl_synth_polygons_of: the polygons alone, no pixels)
  * and bl_synth_write_cohort which writes DIR/images/<id>.png, DIR/annotations/<id>.json (labelme),
  * DIR/latent.csv (the hidden variables, for audits) and DIR/cohort.csv last. */
 #ifndef BLASTO_SYNTH_H
@@ -82,7 +83,7 @@ typedef struct bl_synth_polygons {
     float te[BL_SYNTH_MAX_TE_CELLS][BL_SYNTH_TE_MAX_POINTS][2];
 } bl_synth_polygons;
 
-/* Draw embryo `index` of the cohort with this seed at image side `size` (64 … 4096). */
+/* Draw embryo `index` of the cohort with this seed at image side `size` (64 … 2048; the renderer holds 7 float maps of size² per thread). */
 bl_status bl_synth_draw(uint64_t seed, int index, int size, bl_synth_embryo *e);
 
 /* Render: gray [size·size] (allocated here, 1 channel) and, when polygons is not NULL, the polygons. */

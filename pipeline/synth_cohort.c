@@ -118,8 +118,8 @@ static void draw_debris(bl_synth_embryo *e, bl_rng *r) {
 }
 
 bl_status bl_synth_draw(uint64_t seed, int index, int size, bl_synth_embryo *e) {
-    if (size < 64 || size > 4096)
-        return bl_fail(BL_ERR_INVALID, "synth: size: expected 64 … 4096 pixels (got %d)", size);
+    if (size < 64 || size > 2048)
+        return bl_fail(BL_ERR_INVALID, "synth: size: expected 64 … 2048 pixels (got %d)", size);
     if (index < 0) return bl_fail(BL_ERR_INVALID, "synth: index: expected ≥ 0 (got %d)", index);
     memset(e, 0, sizeof *e);
     e->seed = seed;
@@ -178,14 +178,16 @@ bl_status bl_synth_draw(uint64_t seed, int index, int size, bl_synth_embryo *e) 
 /* mkdir -p */
 static bl_status make_directories(const char *path) {
     char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return bl_fail(BL_ERR_INVALID, "%s: path too long", path);
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return bl_fail(BL_ERR_INVALID, "%s: path too long", path);
     for (char *p = buf + 1;; p++) {
         int end = *p == '\0';
         if (*p == '/' || end) {
             *p = '\0';
             struct stat sb;
             if (mkdir(buf, 0755) != 0 && !(errno == EEXIST && stat(buf, &sb) == 0 && S_ISDIR(sb.st_mode)))
-                return bl_fail(BL_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno == EEXIST ? ENOTDIR : errno));
+                return bl_fail(BL_ERR_IO, "%s: cannot create directory: %s", buf,
+                               strerror(errno == EEXIST ? ENOTDIR : errno));
             if (end) return BL_OK;
             *p = '/';
         }
@@ -291,8 +293,9 @@ static bl_status write_tables(const char *dir, const bl_synth_options *o, int di
         if (!st) st = bl_csv_writer_add(latent, lrow);
     }
     char path[4096];
-    if (!st && snprintf(path, sizeof path, "%s/latent.csv", dir) < (int)sizeof path) st = bl_csv_writer_save(latent, path);
-    if (!st && snprintf(path, sizeof path, "%s/cohort.csv", dir) < (int)sizeof path) st = bl_csv_writer_save(cohort, path);
+    /* dir is at most 3000 bytes (checked by the caller), so the paths fit */
+    if (!st) snprintf(path, sizeof path, "%s/latent.csv", dir), st = bl_csv_writer_save(latent, path);
+    if (!st) snprintf(path, sizeof path, "%s/cohort.csv", dir), st = bl_csv_writer_save(cohort, path);
     bl_csv_writer_free(cohort);
     bl_csv_writer_free(latent);
     return st;
@@ -301,8 +304,8 @@ static bl_status write_tables(const char *dir, const bl_synth_options *o, int di
 bl_status bl_synth_write_cohort(const char *dir, const bl_synth_options *o, bl_synth_progress_fn progress,
                                 void *progress_arg) {
     if (o->n < 1 || o->n > 1000000) return bl_fail(BL_ERR_INVALID, "synth: n: expected 1 … 1000000 (got %d)", o->n);
-    if (o->size < 64 || o->size > 4096)
-        return bl_fail(BL_ERR_INVALID, "synth: size: expected 64 … 4096 pixels (got %d)", o->size);
+    if (o->size < 64 || o->size > 2048)
+        return bl_fail(BL_ERR_INVALID, "synth: size: expected 64 … 2048 pixels (got %d)", o->size);
     if (strlen(dir) > 3000) return bl_fail(BL_ERR_INVALID, "%s: path too long", dir);
     char sub[4096];
     bl_status st = make_directories(dir);

@@ -108,7 +108,8 @@ static bl_status add_value_noise(float *field, int S, const bl_rng *stream, uint
         for (int x = 0; x < S; x++) {
             int i = column[x];
             double tx = weight_x[x];
-            double v = (1 - ty) * ((1 - tx) * row0[i] + tx * row0[i + 1]) + ty * ((1 - tx) * row1[i] + tx * row1[i + 1]);
+            double v = (1 - ty) * ((1 - tx) * row0[i] + tx * row0[i + 1]) +
+                       ty * ((1 - tx) * row1[i] + tx * row1[i + 1]);
             dst[x] += (float)(weight * v);
         }
     }
@@ -286,14 +287,16 @@ bl_status bl_synth_render(const bl_synth_embryo *e, bl_image *gray, bl_synth_pol
     maps m = {buffers, buffers + N, buffers + 2 * N, buffers + 3 * N};
     float *fine = buffers + 4 * N, *mottle = buffers + 5 * N, *out = buffers + 6 * N;
     draw_structures(e, &m);
+    /* lengths are given for a 256-pixel image and scaled; below 256 some are floored in pixels so that the
+     * relief (a difference quotient of T) does not turn into pixel-sized speckle */
     const double px_scale = S / 256.0;
-    gaussian_blur(m.thickness, out, S, S, 1.0 * px_scale);
-    gaussian_blur(m.membrane, out, S, S, 0.5 * px_scale);
-    gaussian_blur(m.density, out, S, S, 1.0 * px_scale);
+    gaussian_blur(m.thickness, out, S, S, fmax(1.0 * px_scale, 0.8));
+    gaussian_blur(m.membrane, out, S, S, fmax(0.5 * px_scale, 0.4));
+    gaussian_blur(m.density, out, S, S, fmax(1.0 * px_scale, 0.8));
     /* texture: granularity at 2 and 5 px (scaled by K), a faint 24 px mottle everywhere */
     bl_rng texture = bl_rng_stream(e->seed, BL_RNG_DATA, BL_SYNTH_STREAM + 4 * (uint64_t)e->index + 2);
-    st = add_value_noise(fine, S, &texture, 0, 2.0 * px_scale, 1.0);
-    if (!st) st = add_value_noise(fine, S, &texture, 1, 5.0 * px_scale, 0.6);
+    st = add_value_noise(fine, S, &texture, 0, fmax(2.0 * px_scale, 1.0), 1.0);
+    if (!st) st = add_value_noise(fine, S, &texture, 1, fmax(5.0 * px_scale, 1.5), 0.6);
     if (!st) st = add_value_noise(mottle, S, &texture, 2, 24.0 * px_scale, 1.0);
     if (st) {
         free(buffers);
@@ -302,14 +305,15 @@ bl_status bl_synth_render(const bl_synth_embryo *e, bl_image *gray, bl_synth_pol
     }
 
     /* optics: relief along the shear direction, absorption, membranes, granularity; then illumination */
-    const double h = 1.5 * px_scale, sx = cos(e->shear_angle) * h, sy = sin(e->shear_angle) * h;
+    const double h = fmax(1.5 * px_scale, 1.0), sx = cos(e->shear_angle) * h, sy = sin(e->shear_angle) * h;
     const double lx = cos(e->light_angle), ly = sin(e->light_angle);
     for (int y = 0; y < S; y++)
         for (int x = 0; x < S; x++) {
             size_t p = (size_t)y * S + x;
             double cx = x + 0.5, cy = y + 0.5;
-            double relief = (sample(m.thickness, S, S, cx + sx, cy + sy) - sample(m.thickness, S, S, cx - sx, cy - sy)) / 2.0;
-            double optics = 1.6 * relief / px_scale - 0.18 * m.thickness[p] - 0.12 * m.density[p] -
+            double relief =
+                (sample(m.thickness, S, S, cx + sx, cy + sy) - sample(m.thickness, S, S, cx - sx, cy - sy)) / 2.0;
+            double optics = 1.6 * relief / fmax(px_scale, 0.5) - 0.18 * m.thickness[p] - 0.12 * m.density[p] -
                             0.55 * m.membrane[p] + 0.10 * m.grain[p] * fine[p] + 0.025 * mottle[p];
             double rx = (cx - S / 2.0) / S, ry = (cy - S / 2.0) / S;
             double light = 1.0 + e->light_gradient * (rx * lx + ry * ly) - e->vignette * 2.0 * (rx * rx + ry * ry);

@@ -342,7 +342,8 @@ static void test_cli(void) {
     CHECK(run(args, out, sizeof out) == 1 && strstr(out, "line 3: column 'label'") && !exists(path_in("no.csv")),
           "bad label: exit 1, no output: %s", out);
     snprintf(args, sizeof args, "--cohort %s --folds 3 --out %s", path_in("paper.csv"), path_in("no.csv"));
-    CHECK(run(args, out, sizeof out) == 2 && strstr(out, "exactly one of --test-count"), "no test size: exit 2: %s", out);
+    CHECK(run(args, out, sizeof out) == 2 && strstr(out, "exactly one of --test-count"), "no test size: exit 2: %s",
+          out);
     snprintf(args, sizeof args, "--cohort %s --test-frac 1.5 --out %s", path_in("paper.csv"), path_in("no.csv"));
     CHECK(run(args, out, sizeof out) == 2 && strstr(out, "--test-frac"), "bad fraction: exit 2: %s", out);
     snprintf(args, sizeof args, "--cohort %s --test-count 5 --stratify age --out %s", path_in("paper.csv"),

@@ -93,7 +93,8 @@ static void test_outcome_model(void) {
         double mean = sum[y] / count[y];
         double sd = sqrt((sum2[y] - count[y] * mean * mean) / (count[y] - 1));
         double se_mean = want_sd[y] / sqrt(count[y]), se_sd = want_sd[y] / sqrt(2.0 * (count[y] - 1));
-        printf("label %d: n %d, age %.2f ± %.2f (paper %.1f ± %.1f)\n", y, count[y], mean, sd, want_mean[y], want_sd[y]);
+        printf("label %d: n %d, age %.2f ± %.2f (paper %.1f ± %.1f)\n", y, count[y], mean, sd, want_mean[y],
+               want_sd[y]);
         CHECK(fabs(mean - want_mean[y]) < 4 * se_mean, "label %d: mean age %.2f ≈ %.1f (± %.2f)", y, mean,
               want_mean[y], 4 * se_mean);
         CHECK(fabs(sd - want_sd[y]) < 4 * se_sd + 0.1, "label %d: age SD %.2f ≈ %.1f (± %.2f)", y, sd, want_sd[y],
@@ -138,18 +139,23 @@ static void test_render(void) {
             inside &= p.icm[k][0] >= 1 && p.icm[k][1] >= 1 && p.icm[k][0] < size - 1 && p.icm[k][1] < size - 1;
         for (int j = 0; j < p.te_cells; j++)
             for (int k = 0; k < p.te_points[j]; k++)
-                inside &= p.te[j][k][0] >= 1 && p.te[j][k][1] >= 1 && p.te[j][k][0] < size - 1 && p.te[j][k][1] < size - 1;
+                inside &= p.te[j][k][0] >= 1 && p.te[j][k][1] >= 1 && p.te[j][k][0] < size - 1 &&
+                          p.te[j][k][1] < size - 1;
         CHECK(inside, "image %d: every polygon point inside the image", i);
         /* cv2-exact masks: ICM a few % of the image, TE a ring, little overlap */
         static uint8_t icm[256 * 256], te[256 * 256];
         static int32_t pts[BL_SYNTH_MAX_TE_CELLS][BL_SYNTH_TE_MAX_POINTS * 2], icm_pts[BL_SYNTH_ICM_POINTS * 2];
         memset(icm, 0, sizeof icm), memset(te, 0, sizeof te);
-        for (int k = 0; k < BL_SYNTH_ICM_POINTS; k++)
-            icm_pts[2 * k] = bl_truncate_coordinate(p.icm[k][0]), icm_pts[2 * k + 1] = bl_truncate_coordinate(p.icm[k][1]);
+        for (int k = 0; k < BL_SYNTH_ICM_POINTS; k++) { /* np.int32 truncation, as pipeline/enhance does */
+            icm_pts[2 * k] = bl_truncate_coordinate(p.icm[k][0]);
+            icm_pts[2 * k + 1] = bl_truncate_coordinate(p.icm[k][1]);
+        }
         bl_contour contour = {icm_pts, BL_SYNTH_ICM_POINTS}, te_contours[BL_SYNTH_MAX_TE_CELLS];
         for (int j = 0; j < p.te_cells; j++) {
-            for (int k = 0; k < p.te_points[j]; k++)
-                pts[j][2 * k] = bl_truncate_coordinate(p.te[j][k][0]), pts[j][2 * k + 1] = bl_truncate_coordinate(p.te[j][k][1]);
+            for (int k = 0; k < p.te_points[j]; k++) {
+                pts[j][2 * k] = bl_truncate_coordinate(p.te[j][k][0]);
+                pts[j][2 * k + 1] = bl_truncate_coordinate(p.te[j][k][1]);
+            }
             te_contours[j] = (bl_contour){pts[j], p.te_points[j]};
         }
         CHECK(bl_fill_poly(icm, size, size, &contour, 1, 255) == BL_OK &&
@@ -243,7 +249,8 @@ static void check_annotations(const char *dir, int n) {
             cJSON *label = cJSON_GetObjectItemCaseSensitive(shape, "label");
             cJSON *type = cJSON_GetObjectItemCaseSensitive(shape, "shape_type");
             cJSON *points = cJSON_GetObjectItemCaseSensitive(shape, "points");
-            if (!cJSON_IsString(label) || !cJSON_IsString(type) || strcmp(type->valuestring, "polygon") != 0) ok_shapes = 0;
+            if (!cJSON_IsString(label) || !cJSON_IsString(type) || strcmp(type->valuestring, "polygon") != 0)
+                ok_shapes = 0;
             else if (strcmp(label->valuestring, "icm") == 0) icm++;
             else if (strncmp(label->valuestring, "te_", 3) == 0 && atoi(label->valuestring + 3) == te + 1) te++;
             else ok_shapes = 0;

@@ -105,8 +105,13 @@ int cmd_split(int argc, char **argv) {
         if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) return split_help();
         if (strcmp(opt, "--cohort") == 0 && val) cohort = val;
         else if (strcmp(opt, "--out") == 0 && val) out_path = val;
-        else if (strcmp(opt, "--test-count") == 0) rc = cli_parse_int("split", opt, val, 0, 0x7fffffffL, &test_count), have_count = 1;
-        else if (strcmp(opt, "--test-frac") == 0) rc = parse_fraction(val, &o.test_fraction), have_frac = 1;
+        else if (strcmp(opt, "--test-count") == 0) {
+            rc = cli_parse_int("split", opt, val, 0, 0x7fffffffL, &test_count);
+            have_count = 1;
+        } else if (strcmp(opt, "--test-frac") == 0) {
+            rc = parse_fraction(val, &o.test_fraction);
+            have_frac = 1;
+        }
         else if (strcmp(opt, "--folds") == 0) rc = cli_parse_int("split", opt, val, 2, 1000000, &folds);
         else if (strcmp(opt, "--seed") == 0) rc = cli_parse_int("split", opt, val, 0, 0x7fffffffL, &seed);
         else if (strcmp(opt, "--stratify") == 0) rc = parse_stratify(val, &o.stratify);

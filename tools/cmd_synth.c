@@ -15,7 +15,7 @@ static int synth_help(void) {
            "Renders N blastocyst-like grayscale images (zona pellucida, a ring of trophectoderm cells, blastocoel,\n"
            "an inner-cell-mass cluster, debris, noise, blur, uneven light; five clinics A-E with different imaging)\n"
            "and writes:\n"
-           "  DIR/images/<id>.png          8-bit gray, PIXELS x PIXELS (default 256)\n"
+           "  DIR/images/<id>.png          8-bit gray, PIXELS x PIXELS (default 256, 64 to 2048)\n"
            "  DIR/annotations/<id>.json    labelme: polygon 'icm' and one polygon 'te_<n>' per TE cell\n"
            "  DIR/latent.csv               the hidden variables (quality, feature z-scores, cell counts)\n"
            "  DIR/cohort.csv               id,image,annotation,age,clinic,label (written last)\n"
@@ -67,7 +67,7 @@ int cmd_synth(int argc, char **argv) {
         if (strcmp(opt, "--out") == 0 && val) dir = val;
         else if (strcmp(opt, "--n") == 0) rc = cli_parse_int("synth", opt, val, 1, 1000000, &n);
         else if (strcmp(opt, "--seed") == 0) rc = cli_parse_int("synth", opt, val, 0, 0x7fffffffL, &seed);
-        else if (strcmp(opt, "--size") == 0) rc = cli_parse_int("synth", opt, val, 64, 4096, &size);
+        else if (strcmp(opt, "--size") == 0) rc = cli_parse_int("synth", opt, val, 64, 2048, &size);
         else if (strcmp(opt, "--threads") == 0) rc = cli_parse_int("synth", opt, val, 1, 1024, &threads);
         else {
             fprintf(stderr, "blasto synth: bad option '%s'%s%s (blasto synth --help)\n", opt, val ? " " : "",
