@@ -66,8 +66,9 @@ bl_tensor *bl_linear_layer_forward(const bl_run *run, const bl_linear_layer *l, 
 bl_tensor *bl_relu_module(const bl_run *run, const char *path, bl_tensor *x);
 bl_tensor *bl_maxpool2d_module(const bl_run *run, const char *path, bl_tensor *x, int kernel, int stride, int pad);
 bl_tensor *bl_avgpool2d_module(const bl_run *run, const char *path, bl_tensor *x, int kernel, int stride, int pad);
-/* torch AdaptiveAvgPool2d(out): window [floor(i·H/out), ceil((i+1)·H/out)) — implemented with core ops:
- * identity when H == out, a plain avg pool when H is a multiple of out, else per-window pools + concat. */
+/* torch AdaptiveAvgPool2d(out): window [floor(i·H/out), ceil((i+1)·H/out)). Implemented for H a multiple of out
+ * (identity when equal, else a plain average pool); other sizes are refused with BL_ERR_UNSUPPORTED (only VGG16's
+ * ImageNet head uses it: give it inputs that are multiples of 224; docs/architecture.md). */
 bl_tensor *bl_adaptive_avgpool2d_module(const bl_run *run, const char *path, bl_tensor *x, int out_h, int out_w);
 bl_tensor *bl_dropout_module(const bl_run *run, const char *path, bl_tensor *x, float p);
 

@@ -1,4 +1,5 @@
-/* cmd_bench.c — `blasto bench gemm|conv`: GFLOP/s of the cpu backend's GEMM and convolutions.
+/* cmd_bench.c — `blasto bench gemm|conv`: GFLOP/s of the cpu backend's GEMM and convolutions; `bench infer|train`
+ * (whole models, images per second) are in bench_models.c and dispatched from here.
  *
  * What it is: a timing harness. For each shape it runs `warmup` untimed calls, then `repeats` timed ones, and
  * prints the median, min and max GFLOP/s (FLOPs counted as 2·M·N·K for a GEMM and 2·N·Cout·Ho·Wo·Cin·kh·kw for
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_models.h"
 #include "commands.h"
 #include "core/cpu_features.h"
 #include "core/gemm.h"
@@ -243,7 +245,9 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: blasto bench gemm [--shapes resnet50|MxNxK,…] [options]\n"
             "       blasto bench conv [--shape N,C,H,W,Cout,k,stride,pad] [--pass forward|backward-data|"
-            "backward-filter|all] [options]\n\n"
+            "backward-filter|all] [options]\n"
+            "       blasto bench infer|train --arch A [--batch N] [--size S] ...   (whole models, img/s: see\n"
+            "                                      `blasto bench infer --help`)\n\n"
             "Times the cpu backend and prints, per shape, the median, min and max GFLOP/s over the timed repeats\n"
             "(GEMM: 2·M·N·K FLOPs, C = A·B row-major, A = [M,K], B = [K,N]; conv: 2·N·Cout·Ho·Wo·Cin·k·k per pass).\n"
             "gemm defaults to the ResNet50 batch-8 convolution GEMMs; conv to seven ResNet50 batch-8 layers.\n\n"
@@ -261,8 +265,9 @@ int cmd_bench(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *what = argv[1];
+    if (strcmp(what, "infer") == 0 || strcmp(what, "train") == 0) return bench_model_command(argc, argv);
     if (strcmp(what, "gemm") != 0 && strcmp(what, "conv") != 0) {
-        fprintf(stderr, "blasto bench: unknown benchmark '%s' (expected gemm or conv)\n", what);
+        fprintf(stderr, "blasto bench: unknown benchmark '%s' (expected gemm, conv, infer or train)\n", what);
         return 2;
     }
     bench_options opt = {.repeats = 7, .warmup = 2, .threads = 0, .kernel = NULL};
