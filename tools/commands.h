@@ -15,6 +15,11 @@ int cmd_inspect(int argc, char **argv);
 int cmd_split(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_enhance(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 
 /* Shared option helpers (tools/cli_util.c). */
 /* Parse "--threads N"-style integer; returns 0 and sets *out, or prints the error and returns 2. */

@@ -14,7 +14,7 @@ typedef struct command {
 static const command commands[] = {
     {"demo", cmd_demo, "train a small CNN on generated data and show the loss falling"},
     {"info", cmd_info, "version, build flags, compiler, CPU features, GEMM kernel, threads, CUDA"},
-    {"bench", cmd_bench, "benchmark kernels: `blasto bench gemm`, `blasto bench conv` (GFLOP/s)"},
+    {"bench", cmd_bench, "benchmarks: `bench gemm`, `bench conv` (GFLOP/s), `bench infer`, `bench train` (img/s)"},
     {"infer", cmd_infer, "logits of vgg16/resnet50/densenet121 for an input file (audit: diff with PyTorch)"},
     {"grad", cmd_grad, "input and parameter gradients for a given dL/dlogits (audit)"},
     {"diff", cmd_diff, "compare two safetensors files tensor by tensor (max abs/rel error, worst index)"},
@@ -23,6 +23,11 @@ static const command commands[] = {
     {"split", cmd_split, "stratified fixed test set + K cross-validation folds of a cohort → split.csv"},
     {"synth", cmd_synth, "render the synthetic blastocyst cohort: images, labelme ICM/TE polygons, cohort.csv"},
     {"enhance", cmd_enhance, "enhanced ICM/TE images (gray, gray·ICM, gray·TE) of a cohort or one image"},
+    {"train", cmd_train, "train the pregnancy model on one fold: log, checkpoints, bit-identical --resume"},
+    {"predict", cmd_predict, "score cohort rows with a trained checkpoint → predictions CSV (id,label,score)"},
+    {"metrics", cmd_metrics, "AUROC + DeLong CI, sens/spec, Youden, Brier, Hosmer–Lemeshow; paired DeLong test"},
+    {"calibrate", cmd_calibrate, "isotonic calibration as sklearn: fit → model JSON, apply → calibrated CSV"},
+    {"stats", cmd_stats, "Table 1: age t-tests (Student and Welch) per group, from a cohort or published summaries"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,156 @@
+/* pregnancy.c — the pregnancy head on a backbone: pool, age concat, one logit (pregnancy.h). */
+#include "pregnancy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/autograd.h"
+#include "core/init.h"
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static int starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
+bl_status bl_pregnancy_create(bl_ctx *ctx, bl_arch arch, bl_pregnancy_model **out) {
+    *out = NULL;
+    bl_pregnancy_model *m = calloc(1, sizeof *m);
+    if (!m) return bl_fail(BL_ERR_NOMEM, "pregnancy model: out of memory");
+    m->arch = arch;
+    bl_status st = bl_model_create(ctx, arch, BL_HEAD_NONE, &m->backbone);
+    if (st) {
+        free(m);
+        return st;
+    }
+    m->features = bl_arch_feature_channels(arch);
+    int wshape[2] = {1, m->features + 1}, one = 1;
+    m->fc_weight = bl_param(ctx, "head.fc.weight", 2, wshape);
+    m->fc_bias = bl_param(ctx, "head.fc.bias", 1, &one);
+    if (!m->fc_weight || !m->fc_bias) {
+        bl_pregnancy_free(m);
+        return bl_ctx_status(ctx) ? bl_ctx_status(ctx) : BL_ERR_NOMEM;
+    }
+    *out = m;
+    return BL_OK;
+}
+
+void bl_pregnancy_free(bl_pregnancy_model *m) {
+    if (!m) return;
+    bl_model_free(m->backbone);
+    free(m);
+}
+
+int bl_pregnancy_tensor_count(const bl_pregnancy_model *m) { return bl_model_tensor_count(m->backbone) + 2; }
+
+bl_tensor *bl_pregnancy_tensor_at(const bl_pregnancy_model *m, int i) {
+    int nb = bl_model_tensor_count(m->backbone);
+    if (i < nb) return bl_model_tensor_at(m->backbone, i);
+    return i == nb ? m->fc_weight : m->fc_bias;
+}
+
+/* The weight a 1-D "<prefix>.bias" belongs to when that weight is a conv/linear weight (ndim ≥ 2), else NULL. */
+static const bl_tensor *weight_of_bias(const bl_pregnancy_model *m, const char *bias_name) {
+    size_t n = strlen(bias_name) - strlen("bias");
+    for (int i = 0; i < bl_pregnancy_tensor_count(m); i++) {
+        const bl_tensor *t = bl_pregnancy_tensor_at(m, i);
+        if (t->ndim >= 2 && strncmp(t->name, bias_name, n) == 0 && strcmp(t->name + n, "weight") == 0) return t;
+    }
+    return NULL;
+}
+
+void bl_pregnancy_init_random(bl_pregnancy_model *m, uint64_t seed) {
+    for (int i = 0; i < bl_pregnancy_tensor_count(m); i++) {
+        bl_tensor *t = bl_pregnancy_tensor_at(m, i);
+        if (t->ndim >= 2) {
+            bl_init_uniform(t, bl_fan_in_bound(t), seed, (uint64_t)i);
+        } else if (ends_with(t->name, ".running_mean")) {
+            bl_init_constant(t, 0.0f);
+        } else if (ends_with(t->name, ".running_var")) {
+            bl_init_constant(t, 1.0f);
+        } else if (ends_with(t->name, ".bias")) {
+            const bl_tensor *w = weight_of_bias(m, t->name);
+            if (w) bl_init_uniform(t, bl_fan_in_bound(w), seed, (uint64_t)i);
+            else bl_init_constant(t, 0.0f); /* BN beta */
+        } else {
+            bl_init_constant(t, 1.0f); /* BN gamma */
+        }
+    }
+}
+
+static void shape_text(char *buf, size_t size, int ndim, const int64_t *shape) {
+    size_t k = 0;
+    k += (size_t)snprintf(buf + k, size - k, "[");
+    for (int d = 0; d < ndim && k < size; d++) k += (size_t)snprintf(buf + k, size - k, d ? ",%lld" : "%lld", (long long)shape[d]);
+    if (k < size) snprintf(buf + k, size - k, "]");
+}
+
+static int is_model_name(const bl_pregnancy_model *m, const char *name, int backbone_only) {
+    int n = backbone_only ? bl_model_tensor_count(m->backbone) : bl_pregnancy_tensor_count(m);
+    for (int i = 0; i < n; i++)
+        if (strcmp(bl_pregnancy_tensor_at(m, i)->name, name) == 0) return 1;
+    return 0;
+}
+
+/* Shared by the two loaders: `backbone_only` 1 = ImageNet file (skip its classifier), 0 = checkpoint (skip optim.). */
+static bl_status load_tensors(bl_pregnancy_model *m, const bl_safetensors *st, int backbone_only) {
+    const char *path = bl_safetensors_path(st);
+    const char *arch = bl_safetensors_metadata(st, "arch");
+    const char *want_arch = bl_arch_name(m->arch);
+    if (arch && strcmp(arch, want_arch) != 0)
+        return bl_fail(BL_ERR_FORMAT, "%s: __metadata__.arch: architecture mismatch (expected %s, got %s)", path,
+                       want_arch, arch);
+    int n = backbone_only ? bl_model_tensor_count(m->backbone) : bl_pregnancy_tensor_count(m);
+    for (int i = 0; i < n; i++) {
+        const bl_tensor *t = bl_pregnancy_tensor_at(m, i);
+        const bl_st_entry *e = bl_safetensors_find(st, t->name);
+        char want[96], got[96];
+        int64_t want_shape[BL_MAX_DIMS];
+        for (int d = 0; d < t->ndim; d++) want_shape[d] = t->shape[d];
+        shape_text(want, sizeof want, t->ndim, want_shape);
+        if (!e)
+            return bl_fail(BL_ERR_FORMAT, "%s: '%s': missing tensor (expected shape %s for %s)", path, t->name, want,
+                           want_arch);
+        if (e->dtype != BL_DTYPE_F32 && e->dtype != BL_DTYPE_F16 && e->dtype != BL_DTYPE_BF16 && e->dtype != BL_DTYPE_F64)
+            return bl_fail(BL_ERR_FORMAT, "%s: '%s': dtype %s is not a float type (expected F32)", path, t->name,
+                           bl_dtype_name(e->dtype));
+        int same = e->ndim == t->ndim;
+        for (int d = 0; same && d < t->ndim; d++) same = e->shape[d] == t->shape[d];
+        if (!same) {
+            shape_text(got, sizeof got, e->ndim, e->shape);
+            return bl_fail(BL_ERR_FORMAT, "%s: '%s': shape mismatch (expected %s, got %s)", path, t->name, want, got);
+        }
+    }
+    for (int i = 0; i < bl_safetensors_count(st); i++) {
+        const char *name = bl_safetensors_entry(st, i)->name;
+        if (ends_with(name, ".num_batches_tracked") || is_model_name(m, name, backbone_only)) continue;
+        if (backbone_only && (starts_with(name, "fc.") || starts_with(name, "classifier."))) continue;
+        if (!backbone_only && starts_with(name, "optim.")) continue;
+        return bl_fail(BL_ERR_FORMAT, "%s: '%s': unexpected tensor (not a parameter or buffer of the %s %s)", path,
+                       name, want_arch, backbone_only ? "backbone" : "pregnancy model");
+    }
+    for (int i = 0; i < n; i++) {
+        bl_tensor *t = bl_pregnancy_tensor_at(m, i);
+        bl_status s = bl_safetensors_read_f32(st, t->name, t->ndim, t->shape, t->numel, t->data);
+        if (s) return s;
+    }
+    return BL_OK;
+}
+
+bl_status bl_pregnancy_load_backbone(bl_pregnancy_model *m, const bl_safetensors *st) { return load_tensors(m, st, 1); }
+
+bl_status bl_pregnancy_load(bl_pregnancy_model *m, const bl_safetensors *st) { return load_tensors(m, st, 0); }
+
+bl_tensor *bl_pregnancy_forward(const bl_pregnancy_model *m, const bl_run *run, bl_tensor *x, bl_tensor *age_z) {
+    bl_ctx *ctx = run->ctx;
+    bl_tensor *features = bl_model_forward(m->backbone, run, x);
+    bl_tensor *pooled = bl_global_avgpool(ctx, features);
+    if (!pooled || !age_z) return NULL;
+    int n = pooled->shape[0];
+    int fshape[4] = {n, m->features, 1, 1}, ashape[4] = {n, 1, 1, 1};
+    bl_tensor *parts[2] = {bl_reshape(ctx, pooled, 4, fshape), bl_reshape(ctx, age_z, 4, ashape)};
+    bl_tensor *joined = bl_flatten(ctx, bl_concat_channels(ctx, 2, parts));
+    return bl_run_emit(run, "head.fc", bl_linear(ctx, joined, m->fc_weight, m->fc_bias));
+}
