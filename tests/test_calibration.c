@@ -24,22 +24,14 @@
 #include "pipeline/calibration.h"
 #include "pipeline/predictions.h"
 #include "pipeline/stats.h"
+#include "support/test_support.h"
 
 static char tmp_dir[256];
 static char out[1 << 16];
 
 static cJSON *read_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)size + 1);
-    size_t got = text ? fread(text, 1, (size_t)size, f) : 0;
-    fclose(f);
-    if (!text) return NULL;
-    text[got] = '\0';
-    cJSON *j = cJSON_Parse(text);
+    char *text = test_read_file(path, NULL);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
     free(text);
     return j;
 }
@@ -61,29 +53,9 @@ static int *ints_of(const cJSON *a) {
     return x;
 }
 
-static const char *tmp_path(char *buf, const char *name) {
-    snprintf(buf, 512, "%s/%s", tmp_dir, name);
-    return buf;
-}
+static const char *tmp_path(char *buf, const char *name) { return test_path_in(buf, 512, tmp_dir, name); }
 
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL, "cannot create %s", path);
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
-}
-
-static int run(const char *args) {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", BLASTO_CLI, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t k = fread(out, 1, sizeof out - 1, p);
-    out[k] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+static int run(const char *args) { return test_run_cli(args, 1, out, sizeof out); }
 
 /* Count of elements that differ in their bits (NaN = NaN); *worst = the largest |a − b|. */
 static int differing(int n, const double *a, const double *b, double *worst) {
@@ -275,7 +247,7 @@ static void check_cli(void) {
     }
     /* apply: [0, .33, .52, 1] → [0, .2, .46667, 1]; other columns kept */
     char test_csv[512];
-    write_text(tmp_path(test_csv, "test.csv"),
+    test_write_text(tmp_path(test_csv, "test.csv"),
                "id,label,score,arch,input,fold\na,0,0,resnet50,enhanced,1\nb,0,0.33,resnet50,enhanced,1\n"
                "c,1,0.52,resnet50,enhanced,1\nd,1,1,resnet50,enhanced,1\n");
     snprintf(args, sizeof args, "calibrate apply --model %s --predictions %s --out %s", model, test_csv,
@@ -296,13 +268,13 @@ static void check_cli(void) {
     /* bad inputs: one line, exit 1, nothing written */
     tmp_path(never, "never.csv");
     char bad_model[512];
-    write_text(tmp_path(bad_model, "bad.json"), "{\"format\": \"blasto-isotonic\", \"version\": 1, \"X_thr");
+    test_write_text(tmp_path(bad_model, "bad.json"), "{\"format\": \"blasto-isotonic\", \"version\": 1, \"X_thr");
     snprintf(args, sizeof args, "calibrate apply --model %s --predictions %s --out %s", bad_model, test_csv, never);
     char expect[1024];
     snprintf(expect, sizeof expect, "blasto calibrate: %s: not valid JSON (error near byte 45 of 50)\n", bad_model);
     CHECK(run(args) == 1 && strcmp(out, expect) == 0 && access(never, F_OK) != 0, "malformed model: %s", out);
     char bad_csv[512];
-    write_text(tmp_path(bad_csv, "bad.csv"), "id,label,score\na,0,0.2\nb,1,1.2\n");
+    test_write_text(tmp_path(bad_csv, "bad.csv"), "id,label,score\na,0,0.2\nb,1,1.2\n");
     snprintf(args, sizeof args, "calibrate apply --model %s --predictions %s --out %s", model, bad_csv, never);
     snprintf(expect, sizeof expect,
              "blasto calibrate: %s: line 3: column 'score': out of range (expected a probability in [0, 1], got "
@@ -324,8 +296,7 @@ int main(void) {
     cJSON *fixture = read_json(path);
     CHECK(fixture != NULL, "cannot read %s", path);
     if (!fixture) return test_summary("test_calibration");
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/blasto_test_calibration_XXXXXX");
-    CHECK(mkdtemp(tmp_dir) != NULL, "mkdtemp");
+    CHECK(test_make_tmp_dir(tmp_dir, sizeof tmp_dir, "blasto_test_calibration") != NULL, "mkdtemp");
 
     int n_iso = 0, n_curve = 0;
     for (const cJSON *c = cJSON_GetObjectItem(fixture, "isotonic")->child; c; c = c->next, n_iso++)
@@ -339,8 +310,6 @@ int main(void) {
     check_cli();
     cJSON_Delete(fixture);
 
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_dir);
+    test_remove_tree(tmp_dir);
     return test_summary("test_calibration");
 }

@@ -14,26 +14,15 @@
 
 #include "harness.h"
 #include "models/models.h"
+#include "support/test_support.h"
 
 static char tmp_dir[256];
 static char out[1 << 17];
 
 /* Runs `BLASTO_CLI args` with stdout and stderr captured into out; returns the exit code. */
-static int run(const char *args) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", BLASTO_CLI, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t k = fread(out, 1, sizeof out - 1, p);
-    out[k] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+static int run(const char *args) { return test_run_cli(args, 1, out, sizeof out); }
 
-static const char *tmp_path(char *buf, const char *name) {
-    snprintf(buf, 512, "%s/%s", tmp_dir, name);
-    return buf;
-}
+static const char *tmp_path(char *buf, const char *name) { return test_path_in(buf, 512, tmp_dir, name); }
 
 static int file_exists(const char *path) { return access(path, F_OK) == 0; }
 
@@ -381,9 +370,8 @@ static void test_diff(void) {
 }
 
 int main(void) {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/blasto_audit_XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmp_dir)) return test_skip("cannot create a temporary directory");
+    if (!test_make_tmp_dir(tmp_dir, sizeof tmp_dir, "blasto_audit"))
+        return test_skip("cannot create a temporary directory");
     CHECK(run("infer --help") == 0 && strstr(out, "usage: blasto infer"), "infer --help");
     CHECK(run("grad --help") == 0 && strstr(out, "--grad-output"), "grad --help");
     CHECK(run("diff --help") == 0 && strstr(out, "--rtol"), "diff --help");
@@ -391,9 +379,6 @@ int main(void) {
     test_resnet50();
     test_other_arch(BL_ARCH_DENSENET121, 64);
     test_other_arch(BL_ARCH_VGG16, 224); /* the ImageNet head needs multiples of 224 (layers.h, adaptive pool) */
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    if (getenv("BLASTO_KEEP_TMP")) fprintf(stderr, "note: files kept in %s\n", tmp_dir);
-    else if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", tmp_dir);
+    test_remove_tree(tmp_dir);
     return test_summary("test_cli_audit");
 }

@@ -9,17 +9,11 @@
 #include <sys/wait.h>
 
 #include "harness.h"
+#include "support/test_support.h"
 
 /* Run `BLASTO_CLI args`; stdout (and stderr when merge) into out; returns the exit code. */
 static int run(const char *args, int merge, char *out, size_t size) {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s %s %s", BLASTO_CLI, args, merge ? "2>&1" : "2>/dev/null");
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t k = fread(out, 1, size - 1, p);
-    out[k] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return test_run_cli(args, merge, out, size);
 }
 
 /* The number after the last line starting with `prefix`, or −1 when absent. *is_last: that line ends the output. */

@@ -9,27 +9,17 @@
 
 #include "harness.h"
 #include "pipeline/cohort.h"
+#include "support/test_support.h"
 
 static char tmp_dir[256];
 
-static const char *tmp_path(char *buf, const char *name) {
-    snprintf(buf, 512, "%s/%s", tmp_dir, name);
-    return buf;
-}
-
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL, "cannot create %s", path);
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
-}
+static const char *tmp_path(char *buf, const char *name) { return test_path_in(buf, 512, tmp_dir, name); }
 
 /* Writes `text` as <tmp>/<name>, reads it as a cohort and expects failure with exactly "<path>: <message>". */
 static void expect_error(const char *name, const char *text, int allow_missing_age, const char *message) {
     char path[512], want[1024];
     tmp_path(path, name);
-    write_text(path, text);
+    test_write_text(path, text);
     bl_cohort *c = NULL;
     bl_status st = bl_cohort_read(path, allow_missing_age, &c);
     snprintf(want, sizeof want, "%s: %s", path, message);
@@ -42,7 +32,7 @@ static void test_read_good(void) {
     char path[512], want[512];
     tmp_path(path, "good.csv");
     /* columns reordered, an extra column, CRLF, a quoted clinic with a comma, spaces around numbers */
-    write_text(path, "label,extra,id,image,annotation,age,clinic\r\n"
+    test_write_text(path, "label,extra,id,image,annotation,age,clinic\r\n"
                      "1,x,e1,img/e1.png,ann/e1.json,34,A\r\n"
                      "0,y,e2,/abs/e2.jpg,m/e2_icm.png|m/e2_te.png, 36.5 ,\"B, north\"\r\n"
                      "0,z,e 3,e3.bmp,,41,C\r\n");
@@ -117,7 +107,8 @@ static void test_bad_rows(void) {
 static void test_missing_age_allowed(void) {
     char path[512];
     tmp_path(path, "impute.csv");
-    write_text(path, "id,image,annotation,age,clinic,label\ne1,a.png,,NaN,A,1\ne2,b.png,,,A,0\ne3,c.png,,29.25,A,0\n");
+    test_write_text(path,
+                    "id,image,annotation,age,clinic,label\ne1,a.png,,NaN,A,1\ne2,b.png,,,A,0\ne3,c.png,,29.25,A,0\n");
     bl_cohort *c = NULL;
     CHECK(bl_cohort_read(path, 1, &c) == BL_OK, "NaN and empty ages accepted with imputation: %s", bl_last_error());
     if (!c) return;
@@ -153,14 +144,11 @@ static void test_missing_age_allowed(void) {
 }
 
 int main(void) {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/blasto_cohort_XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmp_dir)) return test_skip("cannot create a temporary directory");
+    if (!test_make_tmp_dir(tmp_dir, sizeof tmp_dir, "blasto_cohort"))
+        return test_skip("cannot create a temporary directory");
     test_read_good();
     test_bad_rows();
     test_missing_age_allowed();
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", tmp_dir);
+    test_remove_tree(tmp_dir);
     return test_summary("test_cohort");
 }

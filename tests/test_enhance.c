@@ -21,34 +21,15 @@
 #include "pipeline/enhance.h"
 #include "pipeline/labelme.h"
 #include "pipeline/raster.h"
+#include "support/test_support.h"
 
 static char tmp_dir[256];
 static char out[1 << 16];
 
-static const char *tmp_path(char *buf, const char *name) {
-    snprintf(buf, 512, "%s/%s", tmp_dir, name);
-    return buf;
-}
-
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL, "cannot create %s", path);
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
-}
+static const char *tmp_path(char *buf, const char *name) { return test_path_in(buf, 512, tmp_dir, name); }
 
 /* Runs `BLASTO_CLI args` with stdout and stderr captured into out; returns the exit code. */
-static int run(const char *args) {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", BLASTO_CLI, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t k = fread(out, 1, sizeof out - 1, p);
-    out[k] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+static int run(const char *args) { return test_run_cli(args, 1, out, sizeof out); }
 
 static int file_exists(const char *path) { return access(path, F_OK) == 0; }
 
@@ -137,7 +118,7 @@ static void test_region_labels(void) {
 static void test_synthetic_case(void) {
     char image_path[512], json_path[512];
     make_case_image(tmp_path(image_path, "case.png"));
-    write_text(tmp_path(json_path, "case.json"), CASE_JSON);
+    test_write_text(tmp_path(json_path, "case.json"), CASE_JSON);
     bl_cohort_row row = {.id = "case", .image = image_path, .annotation = json_path, .line = 2};
     bl_enhance_options o;
     bl_enhance_options_default(&o);
@@ -228,7 +209,7 @@ static void test_synthetic_case(void) {
 static void expect_annotation_error(const char *name, const char *json, const char *message) {
     char image_path[512], json_path[512], want[1024];
     tmp_path(image_path, "case.png");
-    write_text(tmp_path(json_path, name), json);
+    test_write_text(tmp_path(json_path, name), json);
     bl_cohort_row row = {.id = "case", .image = image_path, .annotation = json_path};
     bl_enhance_options o;
     bl_enhance_options_default(&o);
@@ -316,7 +297,7 @@ static void test_labelme_robustness(void) {
 static void write_cohort(const char *name, const char *rows) {
     char path[512], text[4096];
     snprintf(text, sizeof text, "id,image,annotation,age,clinic,label\n%s", rows);
-    write_text(tmp_path(path, name), text);
+    test_write_text(tmp_path(path, name), text);
 }
 
 /* Runs enhance on <tmp>/<cohort> into <tmp>/<out_name> and expects exit 1, exactly "blasto enhance: <message>"
@@ -404,8 +385,9 @@ static void test_cli(void) {
     CHECK(run(args) == 0, "--order te,icm,gray: %s", out);
 
     /* bad inputs: one line, exit 1, nothing written */
-    write_text(tmp_path(a, "no_icm.json"), "{\"shapes\": [{\"label\": \"te_1\", \"points\": [[1,1],[9,1],[5,8]]}]}");
-    write_text(tmp_path(a, "two_points.json"), "{\"shapes\": [{\"label\": \"icm\", \"points\": [[1,1],[9,1]]},"
+    test_write_text(tmp_path(a, "no_icm.json"),
+                    "{\"shapes\": [{\"label\": \"te_1\", \"points\": [[1,1],[9,1],[5,8]]}]}");
+    test_write_text(tmp_path(a, "two_points.json"), "{\"shapes\": [{\"label\": \"icm\", \"points\": [[1,1],[9,1]]},"
                                                " {\"label\": \"te\", \"points\": [[1,1],[9,1],[5,8]]}]}");
     write_cohort("missing_image.csv", "a,case.png,case.json,34,A,1\nm,missing.png,case.json,34,A,1\n");
     expect_cli_error("missing_image.csv", "", "@/missing.png: cannot open: No such file or directory");
@@ -413,7 +395,7 @@ static void test_cli(void) {
     expect_cli_error("no_icm.csv", "", "@/no_icm.json: shapes: no polygon labelled icm/ICM");
     write_cohort("two_points.csv", "a,case.png,two_points.json,34,A,1\n");
     expect_cli_error("two_points.csv", "", "@/two_points.json: shapes[0].points: polygon with 2 points (expected ≥ 3)");
-    write_text(tmp_path(a, "no_label_column.csv"), "id,image,annotation,age,clinic\na,case.png,case.json,34,A\n");
+    test_write_text(tmp_path(a, "no_label_column.csv"), "id,image,annotation,age,clinic\na,case.png,case.json,34,A\n");
     expect_cli_error("no_label_column.csv", "",
                      "@/no_label_column.csv: header: missing column 'label' (expected "
                      "id,image,annotation,age,clinic,label)");
@@ -438,7 +420,7 @@ static void test_cli(void) {
     /* an existing DIR keeps exactly what it had when the last row fails */
     char keep[512];
     mkdir(tmp_path(a, "existing"), 0755);
-    write_text(tmp_path(keep, "existing/keep.txt"), "x");
+    test_write_text(tmp_path(keep, "existing/keep.txt"), "x");
     write_cohort("last_bad.csv", "a,case.png,case.json,34,A,1\nb,case.png,case.json,34,A,1\nz,case.png,no_icm.json,34,A,1\n");
     snprintf(args, sizeof args, "enhance --cohort '%s/last_bad.csv' --out '%s/existing'", tmp_dir, tmp_dir);
     CHECK(run(args) == 1 && strstr(out, "no polygon labelled icm/ICM"), "last row bad: %s", out);
@@ -550,18 +532,14 @@ static int test_real_data(void) {
 }
 
 int main(void) {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/blasto_enhance_XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmp_dir)) return test_skip("cannot create a temporary directory");
+    if (!test_make_tmp_dir(tmp_dir, sizeof tmp_dir, "blasto_enhance"))
+        return test_skip("cannot create a temporary directory");
     test_region_labels();
     test_synthetic_case();
     test_bad_annotations();
     test_labelme_robustness();
     test_cli();
     test_real_data();
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    if (getenv("BLASTO_KEEP_TMP")) fprintf(stderr, "note: files kept in %s\n", tmp_dir);
-    else if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", tmp_dir);
+    test_remove_tree(tmp_dir);
     return test_summary("test_enhance");
 }

@@ -21,6 +21,7 @@
 #include "harness.h"
 #include "pipeline/metrics.h"
 #include "pipeline/predictions.h"
+#include "support/test_support.h"
 
 static char tmp_dir[256];
 static char out[1 << 16];
@@ -28,17 +29,8 @@ static char out[1 << 16];
 /* ---- helpers ---------------------------------------------------------------------------------------------- */
 
 static cJSON *read_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)size + 1);
-    size_t got = text ? fread(text, 1, (size_t)size, f) : 0;
-    fclose(f);
-    if (!text) return NULL;
-    text[got] = '\0';
-    cJSON *j = cJSON_Parse(text);
+    char *text = test_read_file(path, NULL);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
     free(text);
     return j;
 }
@@ -72,30 +64,10 @@ static int close_to(double got, double want, double tol) {
     return err <= tol;
 }
 
-static const char *tmp_path(char *buf, const char *name) {
-    snprintf(buf, 512, "%s/%s", tmp_dir, name);
-    return buf;
-}
-
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL, "cannot create %s", path);
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
-}
+static const char *tmp_path(char *buf, const char *name) { return test_path_in(buf, 512, tmp_dir, name); }
 
 /* Runs `BLASTO_CLI args` with stdout and stderr captured into out; returns the exit code. */
-static int run(const char *args) {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", BLASTO_CLI, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t k = fread(out, 1, sizeof out - 1, p);
-    out[k] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+static int run(const char *args) { return test_run_cli(args, 1, out, sizeof out); }
 
 /* Predictions CSV of a case: id r0, r1, … */
 static void write_predictions(const char *path, int n, const double *score, const int *label) {
@@ -247,7 +219,7 @@ static void check_bad_library_inputs(void) {
 
 static void expect_read_error(const char *name, const char *text, const char *want_suffix) {
     char path[512], want[1024];
-    write_text(tmp_path(path, name), text);
+    test_write_text(tmp_path(path, name), text);
     bl_predictions *p = NULL;
     bl_status st = bl_predictions_read(path, &p);
     snprintf(want, sizeof want, "%s: %s", path, want_suffix);
@@ -381,7 +353,7 @@ static void check_cli(const cJSON *cases) {
     /* compare errors: a missing id, an extra id, a different label */
     char bad[512], expect[2048], outfile[512];
     tmp_path(outfile, "never.json");
-    write_text(tmp_path(bad, "b_missing.csv"), "id,label,score\nr0,0,0.5\n");
+    test_write_text(tmp_path(bad, "b_missing.csv"), "id,label,score\nr0,0,0.5\n");
     snprintf(args, sizeof args, "metrics --compare %s %s --out %s", csv, bad, outfile);
     snprintf(expect, sizeof expect,
              "blasto metrics: %s: id 'r1' of %s is missing (expected the same ids in both files)\n", bad, csv);
@@ -422,7 +394,7 @@ static void check_cli(const cJSON *cases) {
         {"nocol.csv", "id,label,prob\na,0,0.1\n", "header: missing column 'score'"},
     };
     for (size_t i = 0; i < sizeof bad_inputs / sizeof bad_inputs[0]; i++) {
-        write_text(tmp_path(bad, bad_inputs[i].name), bad_inputs[i].text);
+        test_write_text(tmp_path(bad, bad_inputs[i].name), bad_inputs[i].text);
         snprintf(args, sizeof args, "metrics --predictions %s --out %s", bad, outfile);
         rc = run(args);
         int one_line = strchr(out, '\n') == out + strlen(out) - 1;
@@ -441,8 +413,7 @@ int main(void) {
     cJSON *fixture = read_json(path);
     CHECK(fixture != NULL, "cannot read %s", path);
     if (!fixture) return test_summary("test_metrics");
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/blasto_test_metrics_XXXXXX");
-    CHECK(mkdtemp(tmp_dir) != NULL, "mkdtemp");
+    CHECK(test_make_tmp_dir(tmp_dir, sizeof tmp_dir, "blasto_test_metrics") != NULL, "mkdtemp");
 
     const cJSON *cases = cJSON_GetObjectItem(fixture, "cases");
     int count = 0;
@@ -455,8 +426,6 @@ int main(void) {
     check_cli(cases);
     cJSON_Delete(fixture);
 
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_dir);
+    test_remove_tree(tmp_dir);
     return test_summary("test_metrics");
 }

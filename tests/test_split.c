@@ -12,6 +12,7 @@
 #include "core/rng.h"
 #include "harness.h"
 #include "pipeline/split.h"
+#include "support/test_support.h"
 
 static char work_dir[256];
 
@@ -21,13 +22,6 @@ static const char *path_in(const char *name) {
     k = (k + 1) % 4;
     snprintf(buf[k], sizeof buf[k], "%s/%s", work_dir, name);
     return buf[k];
-}
-
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
 }
 
 /* The paper-sized cohort: n rows, `positives` of them label 1, clinics A–E of unequal sizes, rows in an order
@@ -224,7 +218,7 @@ static void test_determinism(const cohort_rows *c) {
 
 /* Expect `path` to be refused with a message containing `want`. */
 static void expect_cohort_error(const char *text, const bl_split_options *o, const char *want) {
-    write_text(path_in("bad.csv"), text);
+    test_write_file(path_in("bad.csv"), text);
     bl_split *s = NULL;
     bl_status st = bl_split_cohort_file(path_in("bad.csv"), o, &s);
     CHECK(st != BL_OK && !s && strstr(bl_last_error(), want), "expected an error containing '%s', got '%s'", want,
@@ -239,8 +233,8 @@ static void test_bad_cohorts(void) {
     o.folds = 2;
     const char *ok = "id,clinic,label\na,A,0\nb,A,1\nc,A,0\nd,A,1\ne,A,0\nf,A,1\n";
     bl_split *s = NULL;
-    CHECK(bl_split_cohort_file((write_text(path_in("ok.csv"), ok), path_in("ok.csv")), &o, &s) == BL_OK, "small ok: %s",
-          bl_last_error());
+    test_write_file(path_in("ok.csv"), ok);
+    CHECK(bl_split_cohort_file(path_in("ok.csv"), &o, &s) == BL_OK, "small ok: %s", bl_last_error());
     bl_split_free(s);
     expect_cohort_error("id,clinic\na,A\nb,A\n", &o, "header: missing column 'label'");
     expect_cohort_error("name,label\na,0\nb,1\n", &o, "missing column 'id'");
@@ -266,7 +260,7 @@ static void test_bad_cohorts(void) {
 }
 
 static void expect_read_error(const char *text, int folds, const char *want) {
-    write_text(path_in("badsplit.csv"), text);
+    test_write_file(path_in("badsplit.csv"), text);
     bl_split *s = NULL;
     bl_status st = bl_split_read(path_in("badsplit.csv"), folds, &s);
     CHECK(st != BL_OK && !s && strstr(bl_last_error(), want), "split read: expected '%s', got '%s'", want,
@@ -287,7 +281,7 @@ static void test_bad_split_files(void) {
     expect_read_error("id,set,fold\na,train,0\nb,test,\n", 0, "1 fold(s) (expected at least 2");
     expect_read_error("id,set,fold\na,train,0\nb,train,1\n", 3, "fold 2 has no rows");
     bl_split *s = NULL;
-    write_text(path_in("good.csv"), "id,set,fold\nx,train,1\ny,test,\nz,train,0\n");
+    test_write_file(path_in("good.csv"), "id,set,fold\nx,train,1\ny,test,\nz,train,0\n");
     CHECK(bl_split_read(path_in("good.csv"), 0, &s) == BL_OK && s->n == 3 && s->folds == 2 && s->n_test == 1 &&
               s->rows[0].fold == 1 && s->rows[1].is_test && s->rows[1].fold == -1,
           "a valid split file reads: %s", bl_last_error());
@@ -297,13 +291,8 @@ static void test_bad_split_files(void) {
 /* Run the CLI; returns the exit code, merged output in out. */
 static int run(const char *args, char *out, size_t size) {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s split %s 2>&1", BLASTO_CLI, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t k = fread(out, 1, size - 1, p);
-    out[k] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    snprintf(cmd, sizeof cmd, "split %s", args);
+    return test_run_cli(cmd, 1, out, size);
 }
 
 static int one_line(const char *out) {
@@ -337,7 +326,7 @@ static void test_cli(void) {
     CHECK(run(args, out, sizeof out) == 1 && strncmp(out, "blasto split: ", 14) == 0 && one_line(out) &&
               !exists(path_in("no.csv")),
           "N ≥ n: exit 1, one line, no output file: %s", out);
-    write_text(path_in("bad.csv"), "id,label\na,0\nb,7\nc,1\nd,0\n");
+    test_write_file(path_in("bad.csv"), "id,label\na,0\nb,7\nc,1\nd,0\n");
     snprintf(args, sizeof args, "--cohort %s --test-count 1 --folds 2 --out %s", path_in("bad.csv"), path_in("no.csv"));
     CHECK(run(args, out, sizeof out) == 1 && strstr(out, "line 3: column 'label'") && !exists(path_in("no.csv")),
           "bad label: exit 1, no output: %s", out);
@@ -353,8 +342,8 @@ static void test_cli(void) {
 }
 
 int main(void) {
-    snprintf(work_dir, sizeof work_dir, "/tmp/blasto_test_split_XXXXXX");
-    if (!mkdtemp(work_dir)) return test_skip("cannot create a temporary directory");
+    if (!test_make_tmp_dir(work_dir, sizeof work_dir, "blasto_test_split"))
+        return test_skip("cannot create a temporary directory");
     static cohort_rows c;
     make_rows(&c);
     int positives = 0;
@@ -366,8 +355,6 @@ int main(void) {
     test_bad_cohorts();
     test_bad_split_files();
     test_cli();
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", work_dir);
-    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", work_dir);
+    test_remove_tree(work_dir);
     return test_summary("test_split");
 }

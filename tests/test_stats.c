@@ -19,28 +19,13 @@
 
 #include "harness.h"
 #include "pipeline/stats.h"
+#include "support/test_support.h"
 
 #define PI 3.14159265358979323846
 
 static double relative(double got, double want) {
     if (got == want) return 0.0;
     return fabs(got - want) / fabs(want);
-}
-
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)size + 1);
-    if (text && fread(text, 1, (size_t)size, f) != (size_t)size) {
-        free(text);
-        text = NULL;
-    }
-    if (text) text[size] = '\0';
-    fclose(f);
-    return text;
 }
 
 static double item_number(const cJSON *o, const char *key) {
@@ -348,24 +333,7 @@ static void test_hosmer_lemeshow(const cJSON *root) {
 
 static char tmp_dir[256];
 
-static int run_cli(const char *args, char *output, size_t size) {
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", BLASTO_CLI, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t used = fread(output, 1, size - 1, p);
-    output[used] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL, "cannot create %s", path);
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
-}
+static int run_cli(const char *args, char *output, size_t size) { return test_run_cli(args, 1, output, size); }
 
 static int file_exists(const char *path) {
     struct stat s;
@@ -402,7 +370,7 @@ static void test_cli(void) {
     snprintf(cohort, sizeof cohort, "%s/cohort.csv", tmp_dir);
     snprintf(out, sizeof out, "%s/table1.csv", tmp_dir);
     /* clinic A: the §9 golden ages plus a missing age; clinic B: two negatives and three positives */
-    write_text(cohort, "id,image,annotation,age,clinic,label\n"
+    test_write_text(cohort, "id,image,annotation,age,clinic,label\n"
                        "a1,a1.png,,36,A,0\na2,a2.png,,38,A,0\na3,a3.png,,41,A,0\na4,a4.png,,35,A,0\n"
                        "a5,a5.png,,39,A,0\na6,a6.png,,40,A,0\na7,a7.png,,37,A,0\na8,a8.png,,42,A,0\n"
                        "a9,a9.png,,33,A,1\na10,a10.png,,34,A,1\na11,a11.png,,36,A,1\na12,a12.png,,31,A,1\n"
@@ -411,7 +379,7 @@ static void test_cli(void) {
     snprintf(cmd, sizeof cmd, "stats ttest --cohort %s --by clinic --out %s", cohort, out);
     int rc = run_cli(cmd, output, sizeof output);
     CHECK(rc == 0, "stats ttest --by clinic: exit 0 (got %d): %s", rc, output);
-    char *csv = read_text(out);
+    char *csv = test_read_file(out, NULL);
     CHECK(csv != NULL, "table CSV written");
     if (csv) {
         const char *header = "group,n_neg,mean_neg,sd_neg,n_pos,mean_pos,sd_pos,missing_age,t_student,df_student,"
@@ -443,7 +411,7 @@ static void test_cli(void) {
     char bad[512], bad_out[512];
     snprintf(bad, sizeof bad, "%s/bad.csv", tmp_dir);
     snprintf(bad_out, sizeof bad_out, "%s/bad_table.csv", tmp_dir);
-    write_text(bad, "id,image,annotation,age,clinic,label\n"
+    test_write_text(bad, "id,image,annotation,age,clinic,label\n"
                     "a1,a1.png,,36,A,0\na2,a2.png,,38,A,0\na3,a3.png,,31,A,1\na4,a4.png,,33,A,1\n"
                     "b1,b1.png,,30,B,0\nb2,b2.png,,44,B,0\nb3,b3.png,,29,B,1\nb4,b4.png,,,B,1\n");
     snprintf(cmd, sizeof cmd, "stats ttest --cohort %s --by clinic --out %s", bad, bad_out);
@@ -471,7 +439,7 @@ static void test_cli(void) {
     /* summary mode: bad field */
     char summary[512];
     snprintf(summary, sizeof summary, "%s/summary.csv", tmp_dir);
-    write_text(summary, "group,n_neg,mean_neg,sd_neg,n_pos,mean_pos,sd_pos\nX,10,36.1,3.0,1,34.0,3.1\n");
+    test_write_text(summary, "group,n_neg,mean_neg,sd_neg,n_pos,mean_pos,sd_pos\nX,10,36.1,3.0,1,34.0,3.1\n");
     snprintf(cmd, sizeof cmd, "stats ttest --from-summary %s", summary);
     rc = run_cli(cmd, output, sizeof output);
     snprintf(want, sizeof want,
@@ -491,7 +459,7 @@ static void test_paper_table1(void) {
     int rc = run_cli(cmd, output, sizeof output);
     CHECK(rc == 0, "paper Table 1: exit 0 (got %d): %s", rc, output);
     printf("%s", output);
-    char *csv = read_text(out), *published = read_text(path);
+    char *csv = test_read_file(out, NULL), *published = test_read_file(path, NULL);
     CHECK(csv && published, "paper Table 1 files");
     if (!csv || !published) return;
     static const char *const groups[] = {"Total", "A", "B", "C", "D", "E"};
@@ -520,7 +488,7 @@ static void test_paper_table1(void) {
 int main(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/golden/stats.json", BLASTO_TEST_DIR);
-    char *text = read_text(path);
+    char *text = test_read_file(path, NULL);
     CHECK(text != NULL, "read %s", path);
     cJSON *root = text ? cJSON_Parse(text) : NULL;
     CHECK(root != NULL, "parse %s", path);
@@ -530,13 +498,10 @@ int main(void) {
         test_hosmer_lemeshow(root);
     }
     test_identities();
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/blasto_test_stats_XXXXXX");
-    if (mkdtemp(tmp_dir)) {
+    if (test_make_tmp_dir(tmp_dir, sizeof tmp_dir, "blasto_test_stats")) {
         test_cli();
         test_paper_table1();
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_dir);
+        test_remove_tree(tmp_dir);
     } else {
         CHECK(0, "mkdtemp");
     }

@@ -19,6 +19,7 @@
 #include "pipeline/labelme.h"
 #include "pipeline/raster.h"
 #include "pipeline/synth.h"
+#include "support/test_support.h"
 
 #define SEED 11
 #define N_STATS 600
@@ -191,31 +192,13 @@ static void test_render(void) {
 
 static int run(const char *args, char *out, size_t size) {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s synth %s 2>&1", BLASTO_CLI, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t k = fread(out, 1, size - 1, p);
-    out[k] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static char *slurp(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) free(buf), buf = NULL;
-    if (buf) buf[n] = 0, *size = (size_t)n;
-    fclose(f);
-    return buf;
+    snprintf(cmd, sizeof cmd, "synth %s", args);
+    return test_run_cli(cmd, 1, out, size);
 }
 
 static int same_file(const char *a, const char *b) {
     size_t na = 0, nb = 0;
-    char *x = slurp(a, &na), *y = slurp(b, &nb);
+    char *x = test_read_file(a, &na), *y = test_read_file(b, &nb);
     int same = x && y && na == nb && memcmp(x, y, na) == 0;
     free(x), free(y);
     return same;
@@ -233,7 +216,7 @@ static void check_annotations(const char *dir, int n) {
     for (int i = 0; i < n; i++) {
         snprintf(rel, sizeof rel, "%s/annotations/synth_%04d.json", dir, i + 1);
         size_t size = 0;
-        char *text = slurp(path_in("%s", rel), &size);
+        char *text = test_read_file(path_in("%s", rel), &size);
         cJSON *doc = text ? cJSON_Parse(text) : NULL;
         free(text);
         if (!doc) {
@@ -364,13 +347,11 @@ static void test_cli(void) {
 }
 
 int main(void) {
-    snprintf(work_dir, sizeof work_dir, "/tmp/blasto_test_synth_XXXXXX");
-    if (!mkdtemp(work_dir)) return test_skip("cannot create a temporary directory");
+    if (!test_make_tmp_dir(work_dir, sizeof work_dir, "blasto_test_synth"))
+        return test_skip("cannot create a temporary directory");
     test_outcome_model();
     test_render();
     test_cli();
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", work_dir);
-    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", work_dir);
+    test_remove_tree(work_dir);
     return test_summary("test_synth");
 }

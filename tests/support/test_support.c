@@ -1,0 +1,77 @@
+/* test_support.c — see test_support.h. */
+#include "support/test_support.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+int test_run_cli(const char *args, int merge_stderr, char *out, size_t size) {
+    const char *redirect = merge_stderr ? "2>&1" : "2>/dev/null";
+    size_t len = strlen(BLASTO_CLI) + strlen(args) + strlen(redirect) + 3;
+    char *cmd = malloc(len);
+    if (!cmd) return -1;
+    snprintf(cmd, len, "%s %s %s", BLASTO_CLI, args, redirect);
+    FILE *p = popen(cmd, "r");
+    free(cmd);
+    if (!p) return -1;
+    size_t k = size > 0 ? fread(out, 1, size - 1, p) : 0;
+    if (size > 0) out[k] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int test_write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    fputs(text, f);
+    fclose(f);
+    return 0;
+}
+
+void test_write_text(const char *path, const char *text) {
+    CHECK(test_write_file(path, text) == 0, "cannot create %s", path);
+}
+
+char *test_read_file(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) free(buf), buf = NULL;
+    fclose(f);
+    if (!buf) return NULL;
+    buf[n] = '\0';
+    if (size) *size = (size_t)n;
+    return buf;
+}
+
+const char *test_make_tmp_dir(char *buf, size_t size, const char *prefix) {
+    const char *base = getenv("TMPDIR");
+    int n = snprintf(buf, size, "%s/%s_XXXXXX", base && *base ? base : "/tmp", prefix);
+    if (n < 0 || (size_t)n >= size) return NULL;
+    return mkdtemp(buf);
+}
+
+const char *test_path_in(char *buf, size_t size, const char *dir, const char *name) {
+    snprintf(buf, size, "%s/%s", dir, name);
+    return buf;
+}
+
+void test_remove_tree(const char *dir) {
+    if (getenv("BLASTO_KEEP_TMP")) {
+        fprintf(stderr, "note: files kept in %s\n", dir);
+        return;
+    }
+    size_t len = strlen(dir) + 16;
+    char *cmd = malloc(len);
+    if (!cmd) return;
+    snprintf(cmd, len, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", dir);
+    free(cmd);
+}

@@ -1,0 +1,31 @@
+/* test_support.h — small helpers the end-to-end tests share: run the blasto CLI and capture its output, make and
+ * remove a temporary directory, build paths in it, write a text file and read a whole file.
+ * Compiled into every test executable (tests/CMakeLists.txt adds each .c file in tests/support). */
+#ifndef BLASTO_TEST_SUPPORT_H
+#define BLASTO_TEST_SUPPORT_H
+
+#include <stddef.h>
+
+/* Runs `BLASTO_CLI args` through the shell; stdout (and stderr when merge_stderr, else stderr goes to /dev/null)
+ * into out (at most size − 1 bytes, NUL-terminated). Returns the exit code, or −1 when it could not run or did
+ * not exit normally. */
+int test_run_cli(const char *args, int merge_stderr, char *out, size_t size);
+
+/* Writes text to path; returns 0, or −1 when the file cannot be created (no CHECK). */
+int test_write_file(const char *path, const char *text);
+/* Writes text to path and CHECKs that the file could be created (one passed check per call). */
+void test_write_text(const char *path, const char *text);
+
+/* The whole file, NUL-terminated, in a malloc'd buffer (free it); *size (when size is not NULL) gets its length.
+ * NULL when it cannot be opened or read in full. */
+char *test_read_file(const char *path, size_t *size);
+
+/* Creates a fresh directory "$TMPDIR/<prefix>_XXXXXX" ($TMPDIR unset or empty: /tmp) into buf; returns buf, or
+ * NULL when it cannot be created. */
+const char *test_make_tmp_dir(char *buf, size_t size, const char *prefix);
+/* "<dir>/<name>" into buf; returns buf. */
+const char *test_path_in(char *buf, size_t size, const char *dir, const char *name);
+/* rm -rf dir (a note on stderr when that fails); kept, with a note, when BLASTO_KEEP_TMP is set. */
+void test_remove_tree(const char *dir);
+
+#endif
