@@ -25,9 +25,11 @@ static const command commands[] = {
     {"enhance", cmd_enhance, "enhanced ICM/TE images (gray, gray·ICM, gray·TE) of a cohort or one image"},
     {"train", cmd_train, "train the pregnancy model on one fold: log, checkpoints, bit-identical --resume"},
     {"predict", cmd_predict, "score cohort rows with a trained checkpoint → predictions CSV (id,label,score)"},
+    {"gradcam", cmd_gradcam, "Grad-CAM overlays and ICM/TE focus scores of a trained checkpoint → DIR/*.png, focus.csv"},
     {"metrics", cmd_metrics, "AUROC + DeLong CI, sens/spec, Youden, Brier, Hosmer–Lemeshow; paired DeLong test"},
     {"calibrate", cmd_calibrate, "isotonic calibration as sklearn: fit → model JSON, apply → calibrated CSV"},
     {"stats", cmd_stats, "Table 1: age t-tests (Student and Welch) per group, from a cohort or published summaries"},
+    {"focus-compare", cmd_focus_compare, "Table 3: focus rates of two models by agreement category + McNemar"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
