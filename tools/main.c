@@ -39,7 +39,7 @@ static void usage(FILE *out) {
             "usage: blasto <command> [options]     (blasto <command> --help for its options)\n\n"
             "commands:\n",
             bl_build()->version);
-    for (int i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
     fprintf(out,
             "\nglobal options:\n"
             "  --help       this text\n"
