@@ -2,6 +2,8 @@
  * resume (train.h, docs/training.md). */
 #include "train.h"
 
+#include "core/safetensors.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <math.h>
@@ -37,6 +39,22 @@ void bl_train_options_default(bl_train_options *o) {
 
 bl_normalize bl_train_default_preset(bl_arch arch) {
     return arch == BL_ARCH_VGG16 || arch == BL_ARCH_RESNET50_KERAS ? BL_NORMALIZE_CAFFE : BL_NORMALIZE_TORCH;
+}
+
+/* The preset the backbone's ImageNet weights were trained with: Keras weights (converter metadata source "keras",
+ * and every resnet50-keras file) expect caffe mode, torchvision/timm weights expect torch mode
+ * (docs/weights.md). Without weights, or when the file says nothing, the arch default above. */
+bl_normalize bl_train_preset_for_weights(bl_arch arch, const char *weights_path) {
+    if (arch == BL_ARCH_RESNET50_KERAS || !weights_path || !*weights_path || strcmp(weights_path, "none") == 0)
+        return bl_train_default_preset(arch);
+    bl_safetensors *st = NULL;
+    if (bl_safetensors_open(weights_path, &st) != BL_OK) return bl_train_default_preset(arch); /* load reports it */
+    const char *source = bl_safetensors_metadata(st, "source");
+    bl_normalize preset = !source ? bl_train_default_preset(arch)
+                          : strcmp(source, "keras") == 0 ? BL_NORMALIZE_CAFFE
+                                                         : BL_NORMALIZE_TORCH;
+    bl_safetensors_close(st);
+    return preset;
 }
 
 const char *bl_schedule_name(bl_schedule s) {

@@ -52,6 +52,9 @@ typedef struct bl_train_options {
  * cosine, warmup 0, balanced, freeze 0, patience 0, seed 1, augment on, fold 0, loader_threads 1. */
 void bl_train_options_default(bl_train_options *o);
 bl_normalize bl_train_default_preset(bl_arch arch);
+/* Default preset given the backbone weights file: its __metadata__.source decides (keras → caffe, torchvision/timm →
+ * torch); no weights → bl_train_default_preset. */
+bl_normalize bl_train_preset_for_weights(bl_arch arch, const char *weights_path);
 const char *bl_schedule_name(bl_schedule s);
 bl_status bl_schedule_parse(const char *name, bl_schedule *out);
 /* Learning rate of global step `step` (0-based) with `steps_per_epoch` steps per epoch. */

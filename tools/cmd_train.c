@@ -19,7 +19,8 @@ static int train_help(void) {
            "  --arch A                 vgg16 | resnet50 | resnet50-keras | densenet121 (default resnet50)\n"
            "  --input original|enhanced  image input (default original)\n"
            "  --weights W|none         converted ImageNet weights for the backbone, or random init (default none)\n"
-           "  --preset P               caffe | torch | unit | none (default by arch: caffe for vgg16/resnet50-keras)\n"
+           "  --preset P               caffe | torch | unit | none (default: what the weights expect — Keras weights\n"
+           "                           caffe, torchvision/timm torch; without weights caffe for vgg16/resnet50-keras)\n"
            "  --epochs N (30)  --batch B (16)  --size S (224)  --lr X (1e-4)  --weight-decay X (0)\n"
            "  --optimizer adam|adamw|sgd (adam; sgd uses momentum 0.9)\n"
            "  --schedule cosine|step|none (cosine, per step; step = ×0.1 every ⌈epochs/3⌉ epochs)\n"
@@ -187,7 +188,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "blasto train: --cohort, --split and --fold are required (blasto train --help)\n");
         return 2;
     }
-    if (!have_preset) o.preset = bl_train_default_preset(o.arch);
+    if (!have_preset) o.preset = bl_train_preset_for_weights(o.arch, o.weights);
     if (cli_apply_threads("train", threads)) return 1;
     bar b = {.tty = isatty(2), .t0 = now_s()};
     bl_train_callbacks cb = {.user = &b, .progress = on_progress, .epoch_done = on_epoch, .note = on_note};
