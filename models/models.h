@@ -59,6 +59,9 @@ const char *bl_model_gradcam_layer(const bl_model *m);
  * extra name is an error (message names the file and the tensor); `__metadata__` "arch", when present, must equal
  * this model's arch name. Nothing is modified unless everything validates. */
 bl_status bl_model_load(bl_model *m, const bl_safetensors *st);
+/* The loader's per-tensor check, shared with other loaders (models/pregnancy.c): `t->name` present in st, a float
+ * dtype, exactly t's shape; the message names the file, the tensor and `owner` (e.g. the arch name). */
+bl_status bl_check_expected_tensor(const bl_safetensors *st, const bl_tensor *t, const char *owner);
 /* Write every tensor of the model (state_dict order) plus __metadata__ arch/variant and the given extra key/value
  * pairs (may be NULL) atomically. */
 bl_status bl_model_save(const bl_model *m, const char *path, int n_meta, const char *const *keys,

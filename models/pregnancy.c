@@ -80,13 +80,6 @@ void bl_pregnancy_init_random(bl_pregnancy_model *m, uint64_t seed) {
     }
 }
 
-static void shape_text(char *buf, size_t size, int ndim, const int64_t *shape) {
-    size_t k = 0;
-    k += (size_t)snprintf(buf + k, size - k, "[");
-    for (int d = 0; d < ndim && k < size; d++) k += (size_t)snprintf(buf + k, size - k, d ? ",%lld" : "%lld", (long long)shape[d]);
-    if (k < size) snprintf(buf + k, size - k, "]");
-}
-
 static int is_model_name(const bl_pregnancy_model *m, const char *name, int backbone_only) {
     int n = backbone_only ? bl_model_tensor_count(m->backbone) : bl_pregnancy_tensor_count(m);
     for (int i = 0; i < n; i++)
@@ -104,24 +97,8 @@ static bl_status load_tensors(bl_pregnancy_model *m, const bl_safetensors *st, i
                        want_arch, arch);
     int n = backbone_only ? bl_model_tensor_count(m->backbone) : bl_pregnancy_tensor_count(m);
     for (int i = 0; i < n; i++) {
-        const bl_tensor *t = bl_pregnancy_tensor_at(m, i);
-        const bl_st_entry *e = bl_safetensors_find(st, t->name);
-        char want[96], got[96];
-        int64_t want_shape[BL_MAX_DIMS];
-        for (int d = 0; d < t->ndim; d++) want_shape[d] = t->shape[d];
-        shape_text(want, sizeof want, t->ndim, want_shape);
-        if (!e)
-            return bl_fail(BL_ERR_FORMAT, "%s: '%s': missing tensor (expected shape %s for %s)", path, t->name, want,
-                           want_arch);
-        if (e->dtype != BL_DTYPE_F32 && e->dtype != BL_DTYPE_F16 && e->dtype != BL_DTYPE_BF16 && e->dtype != BL_DTYPE_F64)
-            return bl_fail(BL_ERR_FORMAT, "%s: '%s': dtype %s is not a float type (expected F32)", path, t->name,
-                           bl_dtype_name(e->dtype));
-        int same = e->ndim == t->ndim;
-        for (int d = 0; same && d < t->ndim; d++) same = e->shape[d] == t->shape[d];
-        if (!same) {
-            shape_text(got, sizeof got, e->ndim, e->shape);
-            return bl_fail(BL_ERR_FORMAT, "%s: '%s': shape mismatch (expected %s, got %s)", path, t->name, want, got);
-        }
+        bl_status status = bl_check_expected_tensor(st, bl_pregnancy_tensor_at(m, i), want_arch);
+        if (status) return status;
     }
     for (int i = 0; i < bl_safetensors_count(st); i++) {
         const char *name = bl_safetensors_entry(st, i)->name;

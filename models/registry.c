@@ -128,6 +128,27 @@ static void shape_text(char *buf, size_t size, int ndim, const int64_t *shape) {
     if (k < size) snprintf(buf + k, size - k, "]");
 }
 
+bl_status bl_check_expected_tensor(const bl_safetensors *st, const bl_tensor *t, const char *owner) {
+    const char *path = bl_safetensors_path(st);
+    const bl_st_entry *e = bl_safetensors_find(st, t->name);
+    char want[96], got[96];
+    int64_t want_shape[BL_MAX_DIMS];
+    for (int d = 0; d < t->ndim; d++) want_shape[d] = t->shape[d];
+    shape_text(want, sizeof want, t->ndim, want_shape);
+    if (!e)
+        return bl_fail(BL_ERR_FORMAT, "%s: '%s': missing tensor (expected shape %s for %s)", path, t->name, want, owner);
+    if (e->dtype != BL_DTYPE_F32 && e->dtype != BL_DTYPE_F16 && e->dtype != BL_DTYPE_BF16 && e->dtype != BL_DTYPE_F64)
+        return bl_fail(BL_ERR_FORMAT, "%s: '%s': dtype %s is not a float type (expected F32)", path, t->name,
+                       bl_dtype_name(e->dtype));
+    int same = e->ndim == t->ndim;
+    for (int d = 0; same && d < t->ndim; d++) same = e->shape[d] == t->shape[d];
+    if (!same) {
+        shape_text(got, sizeof got, e->ndim, e->shape);
+        return bl_fail(BL_ERR_FORMAT, "%s: '%s': shape mismatch (expected %s, got %s)", path, t->name, want, got);
+    }
+    return BL_OK;
+}
+
 bl_status bl_model_load(bl_model *m, const bl_safetensors *st) {
     const char *path = bl_safetensors_path(st);
     const char *arch = bl_safetensors_metadata(st, "arch");
@@ -136,24 +157,8 @@ bl_status bl_model_load(bl_model *m, const bl_safetensors *st) {
                        arch_names[m->arch], arch);
     /* pass 1: validate everything before touching the model */
     for (int i = 0; i < m->tensor_count; i++) {
-        const bl_tensor *t = bl_model_tensor_at(m, i);
-        const bl_st_entry *e = bl_safetensors_find(st, t->name);
-        char want[96], got[96];
-        int64_t want_shape[BL_MAX_DIMS];
-        for (int d = 0; d < t->ndim; d++) want_shape[d] = t->shape[d];
-        shape_text(want, sizeof want, t->ndim, want_shape);
-        if (!e)
-            return bl_fail(BL_ERR_FORMAT, "%s: '%s': missing tensor (expected shape %s for %s)", path, t->name, want,
-                           arch_names[m->arch]);
-        if (e->dtype != BL_DTYPE_F32 && e->dtype != BL_DTYPE_F16 && e->dtype != BL_DTYPE_BF16 && e->dtype != BL_DTYPE_F64)
-            return bl_fail(BL_ERR_FORMAT, "%s: '%s': dtype %s is not a float type (expected F32)", path, t->name,
-                           bl_dtype_name(e->dtype));
-        int same = e->ndim == t->ndim;
-        for (int d = 0; same && d < t->ndim; d++) same = e->shape[d] == t->shape[d];
-        if (!same) {
-            shape_text(got, sizeof got, e->ndim, e->shape);
-            return bl_fail(BL_ERR_FORMAT, "%s: '%s': shape mismatch (expected %s, got %s)", path, t->name, want, got);
-        }
+        bl_status status = bl_check_expected_tensor(st, bl_model_tensor_at(m, i), arch_names[m->arch]);
+        if (status) return status;
     }
     for (int i = 0; i < bl_safetensors_count(st); i++) {
         const bl_st_entry *e = bl_safetensors_entry(st, i);
