@@ -193,25 +193,31 @@ bl_status bl_csv_parse(const char *text, size_t size, const char *label, bl_csv 
     return BL_OK;
 }
 
-bl_status bl_csv_read(const char *path, bl_csv **out) {
-    *out = NULL;
+bl_status bl_read_file(const char *path, size_t max_bytes, char **text_out, size_t *size_out) {
+    *text_out = NULL;
+    *size_out = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return bl_fail(BL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     char *text = NULL;
     size_t size = 0, cap = 0;
     for (;;) {
-        if (size + 65536 > cap) {
+        if (size + 1 >= cap) {
             cap = cap ? 2 * cap : 65536;
-            char *p = cap <= CSV_MAX_BYTES ? realloc(text, cap) : NULL;
+            char *p = realloc(text, cap);
             if (!p) {
                 free(text);
                 fclose(f);
-                return bl_fail(BL_ERR_NOMEM, "%s: file larger than %zu bytes or out of memory", path, CSV_MAX_BYTES);
+                return bl_fail(BL_ERR_NOMEM, "%s: out of memory reading the file", path);
             }
             text = p;
         }
-        size_t got = fread(text + size, 1, cap - size, f);
+        size_t got = fread(text + size, 1, cap - size - 1, f);
         size += got;
+        if (size > max_bytes) {
+            free(text);
+            fclose(f);
+            return bl_fail(BL_ERR_FORMAT, "%s: file too large (expected at most %zu bytes)", path, max_bytes);
+        }
         if (got == 0) break;
     }
     int bad = ferror(f);
@@ -220,7 +226,19 @@ bl_status bl_csv_read(const char *path, bl_csv **out) {
         free(text);
         return bl_fail(BL_ERR_IO, "%s: read error", path);
     }
-    bl_status st = bl_csv_parse(text, size, path, out);
+    text[size] = '\0';
+    *text_out = text;
+    *size_out = size;
+    return BL_OK;
+}
+
+bl_status bl_csv_read(const char *path, bl_csv **out) {
+    *out = NULL;
+    char *text = NULL;
+    size_t size = 0;
+    bl_status st = bl_read_file(path, CSV_MAX_BYTES, &text, &size);
+    if (st) return st;
+    st = bl_csv_parse(text, size, path, out);
     free(text);
     return st;
 }

@@ -39,6 +39,9 @@ bl_status bl_csv_writer_add(bl_csv_writer *w, const char *const *fields);
 bl_status bl_csv_writer_save(bl_csv_writer *w, const char *path);
 void bl_csv_writer_free(bl_csv_writer *w);
 
+/* Read a whole file into a NUL-terminated malloc'ed buffer (*size excludes the NUL). Files larger than max_bytes
+ * are refused with "<path>: file too large (expected at most N bytes)". */
+bl_status bl_read_file(const char *path, size_t max_bytes, char **text, size_t *size);
 /* Write `size` bytes to `path` atomically (temp file in the same directory, fsync, rename). */
 bl_status bl_write_file_atomic(const char *path, const void *data, size_t size);
 

@@ -1,6 +1,8 @@
 /* labelme.c — labelme JSON shapes through cJSON (see labelme.h). Validation only; no rasterising here. */
 #include "labelme.h"
 
+#include "csv.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -128,37 +130,10 @@ done:
 
 bl_status bl_labelme_read(const char *path, bl_labelme **out) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return bl_fail(BL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     char *text = NULL;
-    size_t size = 0, cap = 0;
-    for (;;) {
-        if (size == cap) {
-            cap = cap ? 2 * cap : 1 << 16;
-            char *p = cap <= 2 * BL_LABELME_MAX_BYTES ? realloc(text, cap) : NULL;
-            if (!p) {
-                free(text);
-                fclose(f);
-                return bl_fail(BL_ERR_NOMEM, "%s: out of memory reading the file", path);
-            }
-            text = p;
-        }
-        size_t got = fread(text + size, 1, cap - size, f);
-        size += got;
-        if (size > BL_LABELME_MAX_BYTES) {
-            free(text);
-            fclose(f);
-            return bl_fail(BL_ERR_FORMAT, "%s: file too large (expected at most %zu bytes)", path,
-                           BL_LABELME_MAX_BYTES);
-        }
-        if (got == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(text);
-        return bl_fail(BL_ERR_IO, "%s: read error", path);
-    }
+    size_t size = 0;
+    bl_status read_status = bl_read_file(path, BL_LABELME_MAX_BYTES, &text, &size);
+    if (read_status) return read_status;
     bl_status st = bl_labelme_parse(text, size, path, out);
     free(text);
     return st;
