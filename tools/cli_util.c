@@ -1,7 +1,11 @@
 /* cli_util.c — option parsing helpers shared by the subcommands. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include <cjson/cJSON.h>
+#include <string.h>
 
 #include "commands.h"
 #include "core/threads.h"
@@ -29,4 +33,19 @@ int cli_apply_threads(const char *cmd, long threads) {
         return 1;
     }
     return 0;
+}
+
+cJSON *cli_json_number(double v) {
+    if (!isfinite(v)) return cJSON_CreateNull();
+    char text[40];
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, v);
+        if (strtod(text, NULL) == v) break;
+    }
+    return cJSON_CreateRaw(text);
+}
+
+int cli_json_add_number(cJSON *object, const char *key, double v) {
+    cJSON *item = cli_json_number(v);
+    return item && cJSON_AddItemToObject(object, key, item) ? 0 : 1;
 }

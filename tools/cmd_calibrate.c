@@ -38,28 +38,11 @@ static int calibrate_help(void) {
     return 0;
 }
 
-/* Shortest of %.15g/%.16g/%.17g that reads back exactly (cJSON's printer is only approximately exact); null
- * for a non-finite value. */
-static cJSON *json_number(double v) {
-    if (!isfinite(v)) return cJSON_CreateNull();
-    char text[40];
-    for (int digits = 15; digits <= 17; digits++) {
-        snprintf(text, sizeof text, "%.*g", digits, v);
-        if (strtod(text, NULL) == v) break;
-    }
-    return cJSON_CreateRaw(text);
-}
-
-static int add_number(cJSON *object, const char *key, double v) {
-    cJSON *item = json_number(v);
-    return item && cJSON_AddItemToObject(object, key, item) ? 0 : 1;
-}
-
 static int add_array(cJSON *object, const char *key, int n, const double *values, const int *ints) {
     cJSON *array = cJSON_CreateArray();
     if (!array || !cJSON_AddItemToObject(object, key, array)) return cJSON_Delete(array), 1;
     for (int i = 0; i < n; i++) {
-        cJSON *item = json_number(values ? values[i] : ints[i]);
+        cJSON *item = cli_json_number(values ? values[i] : ints[i]);
         if (!item || !cJSON_AddItemToArray(array, item)) return cJSON_Delete(item), 1;
     }
     return 0;
@@ -87,15 +70,15 @@ static bl_status stats_of(int n, const double *p, const int *label, calibration_
 static int add_stats(cJSON *parent, const char *key, const calibration_stats *s) {
     cJSON *o = cJSON_CreateObject();
     if (!o || !cJSON_AddItemToObject(parent, key, o)) return cJSON_Delete(o), 1;
-    int bad = add_number(o, "brier", s->brier);
-    bad = bad || add_number(o, "hl_chi2", s->hl_ok ? s->hl.chi2 : NAN);
-    bad = bad || add_number(o, "hl_df", s->hl_ok ? s->hl.df : NAN) || add_number(o, "hl_p", s->hl_ok ? s->hl.p : NAN);
-    bad = bad || add_number(o, "hl_equal_chi2", s->hl_equal_ok ? s->hl_equal.chi2 : NAN);
-    bad = bad || add_number(o, "hl_equal_p", s->hl_equal_ok ? s->hl_equal.p : NAN);
+    int bad = cli_json_add_number(o, "brier", s->brier);
+    bad = bad || cli_json_add_number(o, "hl_chi2", s->hl_ok ? s->hl.chi2 : NAN);
+    bad = bad || cli_json_add_number(o, "hl_df", s->hl_ok ? s->hl.df : NAN) || cli_json_add_number(o, "hl_p", s->hl_ok ? s->hl.p : NAN);
+    bad = bad || cli_json_add_number(o, "hl_equal_chi2", s->hl_equal_ok ? s->hl_equal.chi2 : NAN);
+    bad = bad || cli_json_add_number(o, "hl_equal_p", s->hl_equal_ok ? s->hl_equal.p : NAN);
     cJSON *c = bad ? NULL : cJSON_CreateObject();
     if (!c || !cJSON_AddItemToObject(o, "calibration_curve", c)) return cJSON_Delete(c), 1;
     const bl_calibration_curve *k = &s->curve;
-    bad = add_number(c, "n_bins", k->n_bins) || !cJSON_AddStringToObject(c, "strategy", "uniform");
+    bad = cli_json_add_number(c, "n_bins", k->n_bins) || !cJSON_AddStringToObject(c, "strategy", "uniform");
     bad = bad || add_array(c, "bin", k->count, NULL, k->bin) || add_array(c, "bin_low", k->count, k->low, NULL) ||
           add_array(c, "bin_high", k->count, k->high, NULL) || add_array(c, "count", k->count, NULL, k->total) ||
           add_array(c, "prob_true", k->count, k->prob_true, NULL) ||
@@ -166,14 +149,14 @@ static int fit(const char *predictions_path, const char *out_path) {
 
     root = cJSON_CreateObject();
     int bad = !root;
-    bad = bad || !cJSON_AddStringToObject(root, "format", "blasto-isotonic") || add_number(root, "version", 1);
+    bad = bad || !cJSON_AddStringToObject(root, "format", "blasto-isotonic") || cli_json_add_number(root, "version", 1);
     bad = bad || !cJSON_AddStringToObject(root, "method", "sklearn IsotonicRegression(increasing=True, "
                                                           "out_of_bounds='clip')");
     bad = bad || !cJSON_AddStringToObject(root, "fitted_on", predictions_path);
     if (!bad && p->arch) bad = !cJSON_AddStringToObject(root, "arch", p->arch);
     if (!bad && p->input) bad = !cJSON_AddStringToObject(root, "input", p->input);
-    if (!bad && p->fold >= 0) bad = add_number(root, "fold", p->fold);
-    bad = bad || add_number(root, "n", n) || add_number(root, "n_pos", n_pos);
+    if (!bad && p->fold >= 0) bad = cli_json_add_number(root, "fold", p->fold);
+    bad = bad || cli_json_add_number(root, "n", n) || cli_json_add_number(root, "n_pos", n_pos);
     bad = bad || add_array(root, "X_thresholds", iso.count, iso.x, NULL);
     bad = bad || add_array(root, "y_thresholds", iso.count, iso.y, NULL);
     bad = bad || add_stats(root, "before", &before) || add_stats(root, "after", &after);

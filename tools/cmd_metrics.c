@@ -46,23 +46,6 @@ static int metrics_help(void) {
     return 0;
 }
 
-/* A JSON number written with the fewest digits that read back to the same double (15, 16 or 17); null when the
- * value is not finite. cJSON's own printer accepts a 15-digit form that is only approximately equal. */
-static cJSON *json_number(double v) {
-    if (!isfinite(v)) return cJSON_CreateNull();
-    char text[40];
-    for (int digits = 15; digits <= 17; digits++) {
-        snprintf(text, sizeof text, "%.*g", digits, v);
-        if (strtod(text, NULL) == v) break;
-    }
-    return cJSON_CreateRaw(text);
-}
-
-static int add_number(cJSON *object, const char *key, double v) {
-    cJSON *item = json_number(v);
-    return item && cJSON_AddItemToObject(object, key, item) ? 0 : 1;
-}
-
 /* Serialise (with a final newline) and write atomically; returns the exit code. */
 static int write_json(cJSON *root, const char *path) {
     char *text = cJSON_Print(root);
@@ -140,17 +123,17 @@ static bl_status summarise(int n, const double *score, const int *label, int use
 static cJSON *summary_json(const summary *s) {
     cJSON *o = cJSON_CreateObject();
     int bad = !o;
-    bad = bad || add_number(o, "n", s->n) || add_number(o, "n_pos", s->n_pos);
-    bad = bad || add_number(o, "auroc", s->delong.auc) || add_number(o, "auroc_var", s->delong.var);
-    bad = bad || add_number(o, "auroc_ci_low", s->delong.ci_low) || add_number(o, "auroc_ci_high", s->delong.ci_high);
-    bad = bad || add_number(o, "threshold", s->threshold) || add_number(o, "youden_threshold", s->youden);
-    bad = bad || add_number(o, "accuracy", s->at.accuracy) || add_number(o, "sensitivity", s->at.sensitivity);
-    bad = bad || add_number(o, "specificity", s->at.specificity) || add_number(o, "brier", s->brier);
-    bad = bad || add_number(o, "hl_chi2", s->hl_ok ? s->hl.chi2 : NAN);
-    bad = bad || add_number(o, "hl_df", s->hl_ok ? s->hl.df : NAN);
-    bad = bad || add_number(o, "hl_p", s->hl_ok ? s->hl.p : NAN);
-    bad = bad || add_number(o, "hl_equal_chi2", s->hl_equal_ok ? s->hl_equal.chi2 : NAN);
-    bad = bad || add_number(o, "hl_equal_p", s->hl_equal_ok ? s->hl_equal.p : NAN);
+    bad = bad || cli_json_add_number(o, "n", s->n) || cli_json_add_number(o, "n_pos", s->n_pos);
+    bad = bad || cli_json_add_number(o, "auroc", s->delong.auc) || cli_json_add_number(o, "auroc_var", s->delong.var);
+    bad = bad || cli_json_add_number(o, "auroc_ci_low", s->delong.ci_low) || cli_json_add_number(o, "auroc_ci_high", s->delong.ci_high);
+    bad = bad || cli_json_add_number(o, "threshold", s->threshold) || cli_json_add_number(o, "youden_threshold", s->youden);
+    bad = bad || cli_json_add_number(o, "accuracy", s->at.accuracy) || cli_json_add_number(o, "sensitivity", s->at.sensitivity);
+    bad = bad || cli_json_add_number(o, "specificity", s->at.specificity) || cli_json_add_number(o, "brier", s->brier);
+    bad = bad || cli_json_add_number(o, "hl_chi2", s->hl_ok ? s->hl.chi2 : NAN);
+    bad = bad || cli_json_add_number(o, "hl_df", s->hl_ok ? s->hl.df : NAN);
+    bad = bad || cli_json_add_number(o, "hl_p", s->hl_ok ? s->hl.p : NAN);
+    bad = bad || cli_json_add_number(o, "hl_equal_chi2", s->hl_equal_ok ? s->hl_equal.chi2 : NAN);
+    bad = bad || cli_json_add_number(o, "hl_equal_p", s->hl_equal_ok ? s->hl_equal.p : NAN);
     if (bad) {
         cJSON_Delete(o);
         return NULL;
@@ -292,10 +275,10 @@ static int run_compare(const char *path_a, const char *path_b, const char *out_p
         o = cJSON_CreateObject();
         int bad = !o || !cJSON_AddStringToObject(o, "predictions_a", path_a) ||
                   !cJSON_AddStringToObject(o, "predictions_b", path_b);
-        bad = bad || add_number(o, "n", n) || add_number(o, "n_pos", n_pos) || add_number(o, "auroc_a", t.auc1);
-        bad = bad || add_number(o, "auroc_b", t.auc2) || add_number(o, "var_a", t.var1);
-        bad = bad || add_number(o, "var_b", t.var2) || add_number(o, "cov_ab", t.cov12);
-        bad = bad || add_number(o, "z", t.z) || add_number(o, "p", t.p);
+        bad = bad || cli_json_add_number(o, "n", n) || cli_json_add_number(o, "n_pos", n_pos) || cli_json_add_number(o, "auroc_a", t.auc1);
+        bad = bad || cli_json_add_number(o, "auroc_b", t.auc2) || cli_json_add_number(o, "var_a", t.var1);
+        bad = bad || cli_json_add_number(o, "var_b", t.var2) || cli_json_add_number(o, "cov_ab", t.cov12);
+        bad = bad || cli_json_add_number(o, "z", t.z) || cli_json_add_number(o, "p", t.p);
         if (bad) fprintf(stderr, "blasto metrics: out of memory building JSON\n"), rc = 1;
         else rc = write_json(o, out_path);
     }

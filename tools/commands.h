@@ -29,4 +29,11 @@ int cli_parse_int(const char *cmd, const char *opt, const char *text, long lo, l
 /* Applies --threads N (0 = keep the default); returns 0 or prints the error and returns 1. */
 int cli_apply_threads(const char *cmd, long threads);
 
+/* A JSON number written with the fewest of 15/16/17 significant digits that reads back to the same double (cJSON's
+ * own printer is only approximately exact); null for NaN/Inf. */
+struct cJSON;
+struct cJSON *cli_json_number(double v);
+/* Adds cli_json_number(v) under key; returns 0, or 1 on allocation failure. */
+int cli_json_add_number(struct cJSON *object, const char *key, double v);
+
 #endif
