@@ -24,5 +24,7 @@ quoted_name st_quote_name(const char *name);
 shape_string st_shape_text_i64(int ndim, const int64_t *shape);
 int st_utf8_is_valid(const char *text);
 int st_dtype_is_valid(bl_dtype d);
+uint64_t st_load_le_u64(const unsigned char *b);
+shape_string st_shape_text_int(int ndim, const int *shape);
 
 #endif
