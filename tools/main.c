@@ -30,6 +30,7 @@ static const command commands[] = {
     {"calibrate", cmd_calibrate, "isotonic calibration as sklearn: fit → model JSON, apply → calibrated CSV"},
     {"stats", cmd_stats, "Table 1: age t-tests (Student and Welch) per group, from a cohort or published summaries"},
     {"focus-compare", cmd_focus_compare, "Table 3: focus rates of two models by agreement category + McNemar"},
+    {"experiment", cmd_experiment, "the paper as one resumable run: split, train/predict per arch × input × fold, Table 2, DeLong"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,56 @@
+/* experiment.h — the paper's runs as one resumable experiment (docs/experiment.md): split, then per
+ * arch × input × fold train → test predictions → test metrics, then Table 2 (mean and SD over folds) and the paired
+ * DeLong test enhanced vs original per arch and fold.
+ *
+ * Every step is a unit whose outputs are written atomically; a unit whose final output exists is skipped, so an
+ * interrupted experiment continues where it stopped:
+ *   split      DIR/split.csv
+ *   fold unit  DIR/runs/<arch>-<input>-f<k>/{log.csv,best.safetensors,last.safetensors,validation.csv,test.csv,
+ *              metrics.json}; done when metrics.json exists (a finished training is not repeated, an unfinished
+ *              one is resumed bit-identically)
+ *   table2     DIR/table2.csv  (recomputed when it is missing or a fold unit ran in this invocation)
+ *   delong     DIR/delong.csv  (same rule; only when both inputs are configured) */
+#ifndef BLASTO_EXPERIMENT_H
+#define BLASTO_EXPERIMENT_H
+
+#include <stdint.h>
+
+#include "core/optim.h"
+#include "loader.h"
+#include "models/models.h"
+#include "train.h"
+
+#define BL_EXPERIMENT_MAX_ARCHS 8
+
+typedef struct bl_experiment_config {
+    char cohort[1024];       /* resolved: relative paths in the file are relative to the config file's folder */
+    char weights_dir[1024];  /* "" = random init; else DIR/<arch>.safetensors for every arch */
+    int test_count, folds;   /* test_count ≥ 1 (required), folds ≥ 2 (default 3) */
+    uint64_t seed;           /* default 1 */
+    int n_archs;
+    bl_arch archs[BL_EXPERIMENT_MAX_ARCHS];        /* default {resnet50} */
+    int n_inputs;
+    bl_input_kind inputs[2];                       /* default {original, enhanced} */
+    int epochs, batch, size, freeze_backbone_epochs;  /* defaults: bl_train_options_default */
+    double lr;
+    bl_optim_kind optimizer;
+} bl_experiment_config;
+
+/* Reads and validates the config JSON at `path` (unknown keys, missing cohort, unknown arch/input, folds < 2, a
+ * missing cohort or weights file are errors "<path>: <key>: <problem> (expected …, got …)"). Writes nothing. */
+bl_status bl_experiment_config_read(const char *path, bl_experiment_config *c);
+
+typedef struct bl_experiment_callbacks {
+    void *user;
+    /* one line per unit: "[3/9] runs/resnet50-original-f1: trained … | skipped (… exists)  ETA mm:ss" */
+    void (*unit)(void *user, const char *line);
+    const bl_train_callbacks *train;  /* passed to bl_train_run; may be NULL */
+} bl_experiment_callbacks;
+
+/* Runs (or resumes) the experiment into out_dir (created, one level). cb may be NULL. */
+bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, const bl_experiment_callbacks *cb);
+
+/* Mean and sample SD (ddof = 1) of x [n], n ≥ 2. */
+void bl_experiment_mean_sd(int n, const double *x, double *mean, double *sd);
+
+#endif

@@ -1,0 +1,218 @@
+/* test_experiment.c — `blasto experiment` end to end on a tiny synthetic cohort, its resume rule and its refusals.
+ *
+ *   1. a 40-image synthetic cohort (64×64), config: resnet50, original + enhanced, 2 folds, 8 test rows, 1 epoch,
+ *      batch 4, size 32, backbone frozen → exit 0; table2.csv has the 2 arch × input rows with finite numbers, and
+ *      each mean and SD equals the one recomputed here (SD with ddof = 1) from the 2 folds' metrics.json; delong.csv
+ *      has 2 rows (one per fold);
+ *   2. the same command again: every one of the 7 units says "skipped", no output file's mtime changes, the tables
+ *      are byte-identical;
+ *   3. one fold's run directory deleted: only that unit runs again ("trained" once, for that run; 4 skipped) and
+ *      table2.csv and delong.csv are byte-identical to the first run's (training is bit-deterministic);
+ *   4. bad configs (missing cohort, unknown arch, folds < 2) and a missing --config: the exact one-line message,
+ *      exit 1 (2 for usage) and no output directory. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cjson/cJSON.h>
+
+#include "harness.h"
+#include "pipeline/csv.h"
+
+static char dir[256];
+
+/* Runs a shell command line; returns the exit code; stderr text into err (may be NULL). */
+static int run(const char *cmdline, char *err, size_t err_size) {
+    char cmd[4096], errpath[512];
+    snprintf(errpath, sizeof errpath, "%s/last.err", dir);
+    snprintf(cmd, sizeof cmd, "%s 2>%s", cmdline, errpath);
+    int rc = system(cmd);
+    if (err) {
+        err[0] = 0;
+        FILE *f = fopen(errpath, "r");
+        if (f) {
+            size_t n = fread(err, 1, err_size - 1, f);
+            err[n] = 0;
+            fclose(f);
+        }
+    }
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static char *slurp(const char *path) {
+    char *text = NULL;
+    size_t size = 0;
+    if (bl_read_file(path, 1 << 24, &text, &size)) return NULL;
+    return text;
+}
+
+static int count(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+/* the outputs whose mtimes must survive a resume: run directory names × file names */
+static const char *const run_names[4] = {"resnet50-original-f0", "resnet50-original-f1", "resnet50-enhanced-f0",
+                                         "resnet50-enhanced-f1"};
+static const char *const run_files[4] = {"best.safetensors", "validation.csv", "test.csv", "metrics.json"};
+
+/* mtime (ns) of every output: [0] split, [1] table2, [2] delong, then 4 runs × 4 files */
+static void mtimes(long long t[19]) {
+    char p[512];
+    const char *top[3] = {"split.csv", "table2.csv", "delong.csv"};
+    for (int i = 0; i < 19; i++) {
+        if (i < 3) snprintf(p, sizeof p, "%s/out/%s", dir, top[i]);
+        else snprintf(p, sizeof p, "%s/out/runs/%s/%s", dir, run_names[(i - 3) / 4], run_files[(i - 3) % 4]);
+        struct stat s;
+        t[i] = stat(p, &s) == 0 ? (long long)s.st_mtim.tv_sec * 1000000000LL + s.st_mtim.tv_nsec : -1;
+    }
+}
+
+static double metric_of(const char *run_name, const char *key) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/out/runs/%s/metrics.json", dir, run_name);
+    char *text = slurp(p);
+    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    double x = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    cJSON_Delete(root);
+    free(text);
+    return x;
+}
+
+static void check_table2(void) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/out/table2.csv", dir);
+    bl_csv *t = NULL;
+    CHECK(bl_csv_read(p, &t) == BL_OK, "table2.csv readable");
+    if (!t) return;
+    CHECK(t->n_rows == 2, "table2.csv: %d rows (expected 2)", t->n_rows);
+    const char *metrics[4] = {"auroc", "accuracy", "sensitivity", "specificity"};
+    for (int r = 0; r < t->n_rows && r < 2; r++) {
+        const char *input = t->rows[r][bl_csv_column(t, "input")];
+        CHECK(!strcmp(input, r == 0 ? "original" : "enhanced"), "row %d input %s", r, input);
+        for (int m = 0; m < 4; m++) {
+            char col[64], name0[64], name1[64];
+            snprintf(name0, sizeof name0, "resnet50-%s-f0", input);
+            snprintf(name1, sizeof name1, "resnet50-%s-f1", input);
+            double a = metric_of(name0, metrics[m]), b = metric_of(name1, metrics[m]);
+            double mean = (a + b) / 2, sd = sqrt(((a - mean) * (a - mean) + (b - mean) * (b - mean)) / (2 - 1));
+            snprintf(col, sizeof col, "%s_mean", metrics[m]);
+            int cm = bl_csv_column(t, col);
+            snprintf(col, sizeof col, "%s_sd", metrics[m]);
+            int cs = bl_csv_column(t, col);
+            CHECK(cm >= 0 && cs >= 0, "table2.csv has %s mean/sd columns", metrics[m]);
+            if (cm < 0 || cs < 0) continue;
+            double gm = strtod(t->rows[r][cm], NULL), gs = strtod(t->rows[r][cs], NULL);
+            CHECK(isfinite(a) && isfinite(b) && isfinite(gm) && isfinite(gs), "%s %s finite", input, metrics[m]);
+            CHECK(fabs(gm - mean) <= 1e-15 && fabs(gs - sd) <= 1e-15,
+                  "%s %s: mean %.17g sd %.17g, recomputed %.17g %.17g (ddof 1)", input, metrics[m], gm, gs, mean, sd);
+        }
+    }
+    bl_csv_free(t);
+}
+
+static void check_bad(const char *name, const char *json, const char *message_tail, int want_rc) {
+    char cfg[512], cmd[2048], err[4096], want[1024], out[512];
+    snprintf(cfg, sizeof cfg, "%s/%s.json", dir, name);
+    snprintf(out, sizeof out, "%s/bad-%s", dir, name);
+    write_text(cfg, json);
+    snprintf(cmd, sizeof cmd, "%s experiment --config %s --out %s", BLASTO_CLI, cfg, out);
+    int rc = run(cmd, err, sizeof err);
+    snprintf(want, sizeof want, "blasto experiment: %s: %s\n", cfg, message_tail);
+    CHECK(rc == want_rc, "%s: exit %d (expected %d)", name, rc, want_rc);
+    CHECK(!strcmp(err, want), "%s: message\n  got  %s  want %s", name, err, want);
+    struct stat s;
+    CHECK(stat(out, &s) != 0, "%s: nothing written", name);
+}
+
+int main(void) {
+    snprintf(dir, sizeof dir, "/tmp/blasto_test_experiment_XXXXXX");
+    if (!mkdtemp(dir)) return test_skip("mkdtemp failed");
+    char cmd[4096], err[65536], cfg[512];
+    snprintf(cmd, sizeof cmd, "%s synth --out %s/c --n 40 --size 64 --seed 1 --quiet", BLASTO_CLI, dir);
+    CHECK(run(cmd, NULL, 0) == 0, "synth");
+    snprintf(cfg, sizeof cfg, "%s/exp.json", dir);
+    write_text(cfg, "{\"cohort\": \"c/cohort.csv\", \"test_count\": 8, \"folds\": 2, \"seed\": 1, \"archs\": [\"resnet50\"],"
+                    " \"inputs\": [\"original\", \"enhanced\"], \"epochs\": 1, \"batch\": 4, \"lr\": 1e-3,"
+                    " \"optimizer\": \"adam\", \"size\": 32, \"freeze_backbone_epochs\": 1}\n");
+    snprintf(cmd, sizeof cmd, "%s experiment --config %s --out %s/out --threads 2", BLASTO_CLI, cfg, dir);
+
+    /* 1. the first run */
+    int rc = run(cmd, err, sizeof err);
+    CHECK(rc == 0, "experiment exit %d: %s", rc, err);
+    CHECK(count(err, "ETA") == 7, "one progress line with ETA per unit (7): %d", count(err, "ETA"));
+    check_table2();
+    char p2[512], pd[512];
+    snprintf(p2, sizeof p2, "%s/out/table2.csv", dir);
+    snprintf(pd, sizeof pd, "%s/out/delong.csv", dir);
+    char *table2 = slurp(p2), *delong = slurp(pd);
+    CHECK(table2 && delong, "tables written");
+    CHECK(delong && count(delong, "\nresnet50,") == 2, "delong.csv has 2 rows:\n%s", delong ? delong : "");
+    long long t0[19], t1[19];
+    mtimes(t0);
+    for (int i = 0; i < 19; i++) CHECK(t0[i] > 0, "output %d exists", i);
+
+    /* 2. again: everything skipped, nothing touched */
+    rc = run(cmd, err, sizeof err);
+    CHECK(rc == 0, "rerun exit %d: %s", rc, err);
+    CHECK(count(err, "skipped") == 7 && count(err, "trained") == 0, "rerun: every unit skipped:\n%s", err);
+    mtimes(t1);
+    for (int i = 0; i < 19; i++) CHECK(t1[i] == t0[i], "output %d untouched by the rerun", i);
+    char *again = slurp(p2), *again_d = slurp(pd);
+    CHECK(again && table2 && !strcmp(again, table2), "table2.csv byte-identical after the rerun");
+    CHECK(again_d && delong && !strcmp(again_d, delong), "delong.csv byte-identical after the rerun");
+    free(again);
+    free(again_d);
+
+    /* 3. one fold lost: only it runs again, the tables come out the same */
+    snprintf(cmd, sizeof cmd, "rm -rf %s/out/runs/resnet50-enhanced-f1", dir);
+    CHECK(system(cmd) == 0, "rm run dir");
+    snprintf(cmd, sizeof cmd, "%s experiment --config %s --out %s/out --threads 2", BLASTO_CLI, cfg, dir);
+    rc = run(cmd, err, sizeof err);
+    CHECK(rc == 0, "resume exit %d: %s", rc, err);
+    CHECK(count(err, "skipped") == 4 && count(err, "trained") == 1 &&
+              strstr(err, "runs/resnet50-enhanced-f1: trained") != NULL,
+          "resume: only the deleted unit ran:\n%s", err);
+    mtimes(t1);
+    for (int i = 0; i < 15; i++)
+        if (i != 1 && i != 2) CHECK(t1[i] == t0[i], "output %d of the kept units untouched", i);
+    again = slurp(p2);
+    again_d = slurp(pd);
+    CHECK(again && table2 && !strcmp(again, table2), "table2.csv byte-identical after recomputing one fold");
+    CHECK(again_d && delong && !strcmp(again_d, delong), "delong.csv byte-identical after recomputing one fold");
+    free(again);
+    free(again_d);
+    free(table2);
+    free(delong);
+
+    /* 4. refusals */
+    check_bad("nocohort", "{\"test_count\": 8, \"folds\": 2}", "cohort: missing (expected the path of the cohort CSV)", 1);
+    check_bad("badarch", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 8, \"archs\": [\"resnet51\"]}",
+              "archs[0]: unknown architecture 'resnet51' (expected vgg16, resnet50, resnet50-keras or densenet121)", 1);
+    check_bad("onefold", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 8, \"folds\": 1}",
+              "folds: expected an integer in [2, 100], got a number outside it", 1);
+    snprintf(cmd, sizeof cmd, "%s experiment --out %s/bad-usage", BLASTO_CLI, dir);
+    rc = run(cmd, err, sizeof err);
+    CHECK(rc == 2 && !strcmp(err, "blasto experiment: --config and --out are required (blasto experiment --help)\n"),
+          "usage error: exit %d, %s", rc, err);
+    struct stat s;
+    snprintf(cmd, sizeof cmd, "%s/bad-usage", dir);
+    CHECK(stat(cmd, &s) != 0, "usage error: nothing written");
+
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    return test_summary("test_experiment");
+}
