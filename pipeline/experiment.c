@@ -488,7 +488,7 @@ static bl_status unit_delong(exp_run *r) {
 bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, const bl_experiment_callbacks *cb) {
     int with_delong = c->n_inputs == 2;
     exp_run r = {.c = c, .cb = cb, .out = out_dir, .fold_units_left = c->n_archs * c->n_inputs * c->folds};
-    r.units = 2 + r.fold_units_left + with_delong;
+    r.units = 4 + r.fold_units_left + with_delong;
     bl_split *split = NULL;
     bl_cohort *cohort = NULL;
     char runs[1100], split_path[1100], path[1100];
@@ -531,6 +531,18 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
         if (!st && !r.fold_units_run && file_exists(path)) report(&r, "delong.csv: skipped (exists)");
         else if (!st && !(st = unit_delong(&r))) report(&r, "delong.csv written");
     }
+    /* Table 1: depends on the cohort only */
+    r.unit++;
+    if (!st) st = join(path, sizeof path, out_dir, "table1.csv");
+    if (!st && file_exists(path)) report(&r, "table1.csv: skipped (exists)");
+    else if (!st && !(st = bl_experiment_table1(cohort, path))) report(&r, "table1.csv written");
+    /* calibration of the best fold unit: the rule of the tables */
+    r.unit++;
+    if (!st) st = join(path, sizeof path, out_dir, "calibration.json");
+    char best[128];
+    if (!st && !r.fold_units_run && file_exists(path)) report(&r, "calibration.json: skipped (exists)");
+    else if (!st && !(st = bl_experiment_calibration(c, out_dir, best, sizeof best)))
+        report(&r, "calibration.json written (isotonic on runs/%s)", best);
     bl_cohort_free(cohort);
     bl_split_free(split);
     return st;

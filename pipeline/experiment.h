@@ -9,7 +9,9 @@
  *              metrics.json}; done when metrics.json exists (a finished training is not repeated, an unfinished
  *              one is resumed bit-identically)
  *   table2     DIR/table2.csv  (recomputed when it is missing or a fold unit ran in this invocation)
- *   delong     DIR/delong.csv  (same rule; only when both inputs are configured) */
+ *   delong     DIR/delong.csv  (same rule; only when both inputs are configured)
+ *   table1     DIR/table1.csv  (skipped when it exists; experiment_analysis.c)
+ *   calibration DIR/calibration.json (rule of table2; experiment_analysis.c) */
 #ifndef BLASTO_EXPERIMENT_H
 #define BLASTO_EXPERIMENT_H
 
@@ -52,5 +54,18 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
 
 /* Mean and sample SD (ddof = 1) of x [n], n ≥ 2. */
 void bl_experiment_mean_sd(int n, const double *x, double *mean, double *sd);
+
+/* ---- analysis units (experiment_analysis.c) ---- */
+struct bl_cohort;
+/* Table 1 → path (atomic): a row "all" over the cohort, then one "clinic" row per clinic (sorted by name), each with
+ * the positives' and negatives' age count, mean, SD (ddof 1) and the Student and Welch t-tests positives vs
+ * negatives (scipy ttest_ind). Missing ages are left out; a test that is undefined (fewer than 2 ages in a class,
+ * or both variances 0 with equal means) leaves its cells empty, as does an undefined mean or SD. */
+bl_status bl_experiment_table1(const struct bl_cohort *cohort, const char *path);
+/* Picks the fold unit with the highest AUROC of its validation.csv (ties: the first in config order), fits isotonic
+ * calibration on its validation.csv and applies it to its test.csv → out_dir/calibration.json (unit, thresholds,
+ * Brier, Hosmer–Lemeshow quantile and equal-size with g = 10, calibration curve with 10 uniform bins, before and
+ * after). The chosen unit's name → unit[size]. */
+bl_status bl_experiment_calibration(const bl_experiment_config *c, const char *out_dir, char *unit, size_t size);
 
 #endif

@@ -3,11 +3,14 @@
  *   1. a 40-image synthetic cohort (64×64), config: resnet50, original + enhanced, 2 folds, 8 test rows, 1 epoch,
  *      batch 4, size 32, backbone frozen → exit 0; table2.csv has the 2 arch × input rows with finite numbers, and
  *      each mean and SD equals the one recomputed here (SD with ddof = 1) from the 2 folds' metrics.json; delong.csv
- *      has 2 rows (one per fold);
- *   2. the same command again: every one of the 7 units says "skipped", no output file's mtime changes, the tables
+ *      has 2 rows (one per fold); table1.csv's "all" row equals Student and Welch t-tests recomputed here from the
+ *      cohort CSV's ages (positives vs negatives) and every clinic row has finite values or empty cells;
+ *      calibration.json names one of the 4 runs, has finite Brier scores before and after, a non-empty curve and
+ *      isotonic thresholds;
+ *   2. the same command again: every one of the 9 units says "skipped", no output file's mtime changes, the tables
  *      are byte-identical;
- *   3. one fold's run directory deleted: only that unit runs again ("trained" once, for that run; 4 skipped) and
- *      table2.csv and delong.csv are byte-identical to the first run's (training is bit-deterministic);
+ *   3. one fold's run directory deleted: only that unit runs again ("trained" once, for that run; 5 skipped) and
+ *      table2.csv, delong.csv and calibration.json are byte-identical to the first run's (training is bit-deterministic);
  *   4. bad configs (missing cohort, unknown arch, folds < 2) and a missing --config: the exact one-line message,
  *      exit 1 (2 for usage) and no output directory. */
 #include <math.h>
@@ -21,6 +24,7 @@
 
 #include "harness.h"
 #include "pipeline/csv.h"
+#include "pipeline/stats.h"
 
 static char dir[256];
 
@@ -68,12 +72,16 @@ static const char *const run_names[4] = {"resnet50-original-f0", "resnet50-origi
                                          "resnet50-enhanced-f1"};
 static const char *const run_files[4] = {"best.safetensors", "validation.csv", "test.csv", "metrics.json"};
 
-/* mtime (ns) of every output: [0] split, [1] table2, [2] delong, then 4 runs × 4 files */
-static void mtimes(long long t[19]) {
+/* mtime (ns) of every output: [0] split, [1] table2, [2] delong, then 4 runs × 4 files, [19] table1,
+ * [20] calibration */
+#define N_OUTPUTS 21
+static void mtimes(long long t[N_OUTPUTS]) {
     char p[512];
     const char *top[3] = {"split.csv", "table2.csv", "delong.csv"};
-    for (int i = 0; i < 19; i++) {
+    for (int i = 0; i < N_OUTPUTS; i++) {
         if (i < 3) snprintf(p, sizeof p, "%s/out/%s", dir, top[i]);
+        else if (i == 19) snprintf(p, sizeof p, "%s/out/table1.csv", dir);
+        else if (i == 20) snprintf(p, sizeof p, "%s/out/calibration.json", dir);
         else snprintf(p, sizeof p, "%s/out/runs/%s/%s", dir, run_names[(i - 3) / 4], run_files[(i - 3) % 4]);
         struct stat s;
         t[i] = stat(p, &s) == 0 ? (long long)s.st_mtim.tv_sec * 1000000000LL + s.st_mtim.tv_nsec : -1;
@@ -124,6 +132,84 @@ static void check_table2(void) {
     bl_csv_free(t);
 }
 
+/* table1.csv: the "all" row against t-tests recomputed from the cohort CSV; clinic rows finite or empty */
+static void check_table1(void) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/out/table1.csv", dir);
+    bl_csv *t = NULL, *c = NULL;
+    CHECK(bl_csv_read(p, &t) == BL_OK, "table1.csv readable");
+    snprintf(p, sizeof p, "%s/c/cohort.csv", dir);
+    CHECK(bl_csv_read(p, &c) == BL_OK, "cohort.csv readable");
+    if (!t || !c) goto done;
+    CHECK(t->n_rows >= 2, "table1.csv: %d rows (expected all + clinics)", t->n_rows);
+    double pos[64], neg[64];
+    int np = 0, nn = 0, ca = bl_csv_column(c, "age"), cl = bl_csv_column(c, "label");
+    for (int r = 0; r < c->n_rows && np < 64 && nn < 64; r++) {
+        double age = strtod(c->rows[r][ca], NULL);
+        if (atoi(c->rows[r][cl])) pos[np++] = age;
+        else neg[nn++] = age;
+    }
+    CHECK(np >= 2 && nn >= 2, "cohort has both classes (%d, %d)", np, nn);
+    const char *names[6] = {"student_t", "student_df", "student_p", "welch_t", "welch_df", "welch_p"};
+    for (int e = 0; e < 2; e++) {
+        bl_ttest want;
+        CHECK(bl_ttest_samples(np, pos, nn, neg, e == 0, &want) == BL_OK, "t-test recomputed");
+        double w3[3] = {want.t, want.df, want.p};
+        for (int q = 0; q < 3; q++) {
+            int col = bl_csv_column(t, names[3 * e + q]);
+            CHECK(col >= 0, "table1.csv has %s", names[3 * e + q]);
+            if (col < 0) continue;
+            double got = strtod(t->rows[0][col], NULL);
+            CHECK(!strcmp(t->rows[0][0], "all") && isfinite(got) && fabs(got - w3[q]) <= 1e-12 * fmax(1, fabs(w3[q])),
+                  "table1 all %s: %.17g, recomputed %.17g", names[3 * e + q], got, w3[q]);
+        }
+    }
+    int n_total = 0;
+    for (int r = 1; r < t->n_rows; r++) {
+        CHECK(!strcmp(t->rows[r][0], "clinic"), "row %d scope %s", r, t->rows[r][0]);
+        n_total += atoi(t->rows[r][2]) + atoi(t->rows[r][3]);
+        for (int q = 4; q < t->n_columns; q++) {
+            const char *v = t->rows[r][q];
+            CHECK(!v[0] || isfinite(strtod(v, NULL)), "table1 row %d col %d: '%s' finite or empty", r, q, v);
+        }
+    }
+    CHECK(n_total == c->n_rows, "clinic rows cover the cohort: %d of %d", n_total, c->n_rows);
+done:
+    bl_csv_free(t);
+    bl_csv_free(c);
+}
+
+static void check_calibration(void) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/out/calibration.json", dir);
+    char *text = slurp(p);
+    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    CHECK(root != NULL, "calibration.json is JSON");
+    const cJSON *unit = cJSON_GetObjectItemCaseSensitive(root, "unit");
+    int known = 0;
+    for (int i = 0; i < 4; i++) known |= cJSON_IsString(unit) && !strcmp(unit->valuestring, run_names[i]);
+    CHECK(known, "calibration.json: unit is one of the runs");
+    const char *sides[2] = {"before", "after"};
+    for (int s = 0; s < 2; s++) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, sides[s]);
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "brier");
+        CHECK(cJSON_IsNumber(b) && isfinite(b->valuedouble) && b->valuedouble >= 0 && b->valuedouble <= 1,
+              "%s: brier finite in [0, 1]", sides[s]);
+        const cJSON *curve = cJSON_GetObjectItemCaseSensitive(o, "curve");
+        CHECK(cJSON_GetArraySize(curve) >= 1, "%s: curve has bins", sides[s]);
+        const char *hl[2] = {"hosmer_lemeshow_quantile", "hosmer_lemeshow_equal"};
+        for (int h = 0; h < 2; h++) {
+            const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, hl[h]);
+            const cJSON *pv = cJSON_GetObjectItemCaseSensitive(x, "p");
+            CHECK(cJSON_IsNull(x) || (cJSON_IsNumber(pv) && pv->valuedouble >= 0 && pv->valuedouble <= 1),
+                  "%s: %s null or p in [0, 1]", sides[s], hl[h]);
+        }
+    }
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "X_thresholds")) >= 1, "isotonic thresholds");
+    cJSON_Delete(root);
+    free(text);
+}
+
 static void check_bad(const char *name, const char *json, const char *message_tail, int want_rc) {
     char cfg[512], cmd[2048], err[4096], want[1024], out[512];
     snprintf(cfg, sizeof cfg, "%s/%s.json", dir, name);
@@ -153,27 +239,39 @@ int main(void) {
     /* 1. the first run */
     int rc = run(cmd, err, sizeof err);
     CHECK(rc == 0, "experiment exit %d: %s", rc, err);
-    CHECK(count(err, "ETA") == 7, "one progress line with ETA per unit (7): %d", count(err, "ETA"));
+    CHECK(count(err, "ETA") == 9, "one progress line with ETA per unit (9): %d", count(err, "ETA"));
     check_table2();
+    check_table1();
+    check_calibration();
     char p2[512], pd[512];
     snprintf(p2, sizeof p2, "%s/out/table2.csv", dir);
     snprintf(pd, sizeof pd, "%s/out/delong.csv", dir);
-    char *table2 = slurp(p2), *delong = slurp(pd);
+    char p1[512], pc[512];
+    snprintf(p1, sizeof p1, "%s/out/table1.csv", dir);
+    snprintf(pc, sizeof pc, "%s/out/calibration.json", dir);
+    char *table2 = slurp(p2), *delong = slurp(pd), *table1 = slurp(p1), *calib = slurp(pc);
+    CHECK(table1 && calib, "table1.csv and calibration.json written");
     CHECK(table2 && delong, "tables written");
     CHECK(delong && count(delong, "\nresnet50,") == 2, "delong.csv has 2 rows:\n%s", delong ? delong : "");
-    long long t0[19], t1[19];
+    long long t0[N_OUTPUTS], t1[N_OUTPUTS];
     mtimes(t0);
-    for (int i = 0; i < 19; i++) CHECK(t0[i] > 0, "output %d exists", i);
+    for (int i = 0; i < N_OUTPUTS; i++) CHECK(t0[i] > 0, "output %d exists", i);
 
     /* 2. again: everything skipped, nothing touched */
     rc = run(cmd, err, sizeof err);
     CHECK(rc == 0, "rerun exit %d: %s", rc, err);
-    CHECK(count(err, "skipped") == 7 && count(err, "trained") == 0, "rerun: every unit skipped:\n%s", err);
+    CHECK(count(err, "skipped") == 9 && count(err, "trained") == 0, "rerun: every unit skipped:\n%s", err);
     mtimes(t1);
-    for (int i = 0; i < 19; i++) CHECK(t1[i] == t0[i], "output %d untouched by the rerun", i);
+    for (int i = 0; i < N_OUTPUTS; i++) CHECK(t1[i] == t0[i], "output %d untouched by the rerun", i);
     char *again = slurp(p2), *again_d = slurp(pd);
     CHECK(again && table2 && !strcmp(again, table2), "table2.csv byte-identical after the rerun");
     CHECK(again_d && delong && !strcmp(again_d, delong), "delong.csv byte-identical after the rerun");
+    free(again);
+    free(again_d);
+    again = slurp(p1);
+    again_d = slurp(pc);
+    CHECK(again && table1 && !strcmp(again, table1), "table1.csv byte-identical after the rerun");
+    CHECK(again_d && calib && !strcmp(again_d, calib), "calibration.json byte-identical after the rerun");
     free(again);
     free(again_d);
 
@@ -183,7 +281,7 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "%s experiment --config %s --out %s/out --threads 2", BLASTO_CLI, cfg, dir);
     rc = run(cmd, err, sizeof err);
     CHECK(rc == 0, "resume exit %d: %s", rc, err);
-    CHECK(count(err, "skipped") == 4 && count(err, "trained") == 1 &&
+    CHECK(count(err, "skipped") == 5 && count(err, "trained") == 1 &&
               strstr(err, "runs/resnet50-enhanced-f1: trained") != NULL,
           "resume: only the deleted unit ran:\n%s", err);
     mtimes(t1);
@@ -195,8 +293,15 @@ int main(void) {
     CHECK(again_d && delong && !strcmp(again_d, delong), "delong.csv byte-identical after recomputing one fold");
     free(again);
     free(again_d);
+    again = slurp(pc);
+    CHECK(again && calib && !strcmp(again, calib), "calibration.json byte-identical after recomputing one fold");
+    free(again);
+    mtimes(t1);
+    CHECK(t1[19] == t0[19], "table1.csv untouched by the resume");
     free(table2);
     free(delong);
+    free(table1);
+    free(calib);
 
     /* 4. refusals */
     check_bad("nocohort", "{\"test_count\": 8, \"folds\": 2}", "cohort: missing (expected the path of the cohort CSV)", 1);

@@ -17,8 +17,10 @@ static int experiment_help(void) {
            "   \"freeze_backbone_epochs\": 0, \"weights_dir\": \"w\"}\n"
            "cohort and test_count are required; paths are relative to the config file; weights_dir/<arch>.safetensors\n"
            "(absent: random init). Writes DIR/split.csv, DIR/runs/<arch>-<input>-f<k>/ (training run, test.csv,\n"
-           "metrics.json at threshold 0.5), DIR/table2.csv (mean and SD, ddof 1, over folds) and DIR/delong.csv\n"
-           "(paired DeLong test enhanced vs original per arch and fold). A unit whose output exists is skipped:\n"
+           "metrics.json at threshold 0.5), DIR/table2.csv (mean and SD, ddof 1, over folds), DIR/delong.csv\n"
+           "(paired DeLong test enhanced vs original per arch and fold), DIR/table1.csv (age t-tests positives vs\n"
+           "negatives, all and per clinic) and DIR/calibration.json (isotonic on the fold unit with the highest\n"
+           "validation AUROC). A unit whose output exists is skipped:\n"
            "run the same command again to resume an interrupted experiment.\n");
     return 0;
 }
