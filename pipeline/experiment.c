@@ -486,9 +486,9 @@ static bl_status unit_delong(exp_run *r) {
 }
 
 bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, const bl_experiment_callbacks *cb) {
-    int with_delong = c->n_inputs == 2;
+    int with_delong = c->n_inputs == 2; /* both inputs: DeLong and the Grad-CAM unit */
     exp_run r = {.c = c, .cb = cb, .out = out_dir, .fold_units_left = c->n_archs * c->n_inputs * c->folds};
-    r.units = 4 + r.fold_units_left + with_delong;
+    r.units = 4 + r.fold_units_left + 2 * with_delong;
     bl_split *split = NULL;
     bl_cohort *cohort = NULL;
     char runs[1100], split_path[1100], path[1100];
@@ -543,6 +543,22 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
     if (!st && !r.fold_units_run && file_exists(path)) report(&r, "calibration.json: skipped (exists)");
     else if (!st && !(st = bl_experiment_calibration(c, out_dir, best, sizeof best)))
         report(&r, "calibration.json written (isotonic on runs/%s)", best);
+    /* Grad-CAM of the best original and best enhanced unit, Table 3: the rule of the tables, and recomputed when
+     * one of its files is missing */
+    if (with_delong) {
+        r.unit++;
+        char units[2][128], f0[1400], f1[1400];
+        int done = 0;
+        if (!st) st = join(path, sizeof path, out_dir, "table3.csv");
+        if (!st && !r.fold_units_run && file_exists(path) && !(st = bl_experiment_gradcam_units(c, out_dir, units))) {
+            snprintf(f0, sizeof f0, "%s/gradcam/%s/focus.csv", out_dir, units[0]);
+            snprintf(f1, sizeof f1, "%s/gradcam/%s/focus.csv", out_dir, units[1]);
+            done = file_exists(f0) && file_exists(f1);
+        }
+        if (!st && done) report(&r, "gradcam + table3.csv: skipped (exist)");
+        else if (!st && !(st = bl_experiment_gradcam(c, cohort, out_dir, units)))
+            report(&r, "gradcam/%s, gradcam/%s and table3.csv written", units[0], units[1]);
+    }
     bl_cohort_free(cohort);
     bl_split_free(split);
     return st;

@@ -11,7 +11,10 @@
  *   table2     DIR/table2.csv  (recomputed when it is missing or a fold unit ran in this invocation)
  *   delong     DIR/delong.csv  (same rule; only when both inputs are configured)
  *   table1     DIR/table1.csv  (skipped when it exists; experiment_analysis.c)
- *   calibration DIR/calibration.json (rule of table2; experiment_analysis.c) */
+ *   calibration DIR/calibration.json (rule of table2; experiment_analysis.c)
+ *   gradcam    DIR/gradcam/<unit>/focus.csv for the best original and the best enhanced unit, then DIR/table3.csv
+ *              (rule of table2, and recomputed when one of those files is missing; only with both inputs;
+ *              experiment_gradcam.c) */
 #ifndef BLASTO_EXPERIMENT_H
 #define BLASTO_EXPERIMENT_H
 
@@ -67,5 +70,23 @@ bl_status bl_experiment_table1(const struct bl_cohort *cohort, const char *path)
  * Brier, Hosmer–Lemeshow quantile and equal-size with g = 10, calibration curve with 10 uniform bins, before and
  * after). The chosen unit's name → unit[size]. */
 bl_status bl_experiment_calibration(const bl_experiment_config *c, const char *out_dir, char *unit, size_t size);
+/* The best fold unit: the highest AUROC of its runs/<unit>/validation.csv (the validation predictions of
+ * best.safetensors, so the best validation AUROC of its training); units whose validation set has one class are no
+ * candidates; ties → the first in config order (arch, input, fold). input_filter: a bl_input_kind to consider only
+ * that input, −1 for all. → name[size], its AUROC → *best_auc. */
+bl_status bl_experiment_best_unit(const bl_experiment_config *c, const char *out_dir, int input_filter, char *name,
+                                  size_t size, double *best_auc);
+
+/* ---- Grad-CAM unit (experiment_gradcam.c) ---- */
+/* The best original-input and the best enhanced-input unit (bl_experiment_best_unit) → units[0], units[1]. */
+bl_status bl_experiment_gradcam_units(const bl_experiment_config *c, const char *out_dir, char units[2][128]);
+/* For both units: Grad-CAM (default target layer, BN eval) of runs/<unit>/best.safetensors on the rows of
+ * runs/<unit>/test.csv → out_dir/gradcam/<unit>/focus.csv (the columns and numbers of `blasto gradcam`, no overlay
+ * PNGs); then Table 3 (pipeline/agreement.h, threshold 0.5, A = original unit, B = enhanced unit) from the two
+ * test.csv and focus.csv → out_dir/table3.csv (the columns of `blasto focus-compare --out`; model_a / model_b =
+ * the unit names). Everything is computed before the first file is written; table3.csv is written last. Requires
+ * both inputs in the config. The chosen units → units. */
+bl_status bl_experiment_gradcam(const bl_experiment_config *c, const struct bl_cohort *cohort, const char *out_dir,
+                                char units[2][128]);
 
 #endif

@@ -144,9 +144,7 @@ static cJSON *number_array(int n, const double *x) {
     return a;
 }
 
-/* The best fold unit: the highest AUROC of its validation.csv (the validation predictions of best.safetensors, so
- * the best validation AUROC of its training), ties → the first in config order (arch, input, fold). */
-static bl_status best_unit(const bl_experiment_config *c, const char *out_dir, int input_filter, char *name,
+bl_status bl_experiment_best_unit(const bl_experiment_config *c, const char *out_dir, int input_filter, char *name,
                            size_t size, double *best_auc) {
     *best_auc = -1;
     name[0] = 0;
@@ -174,7 +172,7 @@ static bl_status best_unit(const bl_experiment_config *c, const char *out_dir, i
 
 bl_status bl_experiment_calibration(const bl_experiment_config *c, const char *out_dir, char *unit, size_t size) {
     double auc;
-    bl_status st = best_unit(c, out_dir, -1, unit, size, &auc);
+    bl_status st = bl_experiment_best_unit(c, out_dir, -1, unit, size, &auc);
     if (st) return st;
     char vpath[1400], tpath[1400], path[1400];
     snprintf(vpath, sizeof vpath, "%s/runs/%s/validation.csv", out_dir, unit);

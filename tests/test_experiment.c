@@ -6,11 +6,14 @@
  *      has 2 rows (one per fold); table1.csv's "all" row equals Student and Welch t-tests recomputed here from the
  *      cohort CSV's ages (positives vs negatives) and every clinic row has finite values or empty cells;
  *      calibration.json names one of the 4 runs, has finite Brier scores before and after, a non-empty curve and
- *      isotonic thresholds;
- *   2. the same command again: every one of the 9 units says "skipped", no output file's mtime changes, the tables
- *      are byte-identical;
+ *      isotonic thresholds; table3.csv has the 5 category rows (total n = 8 test rows) for the best original and
+ *      the best enhanced run, whose gradcam/<run>/focus.csv has one row per id of the run's test.csv (same order)
+ *      with finite score, energies and area in [0, 1] and hit 0 or 1, the hits summing to table3's total hits;
+ *   2. the same command again: every one of the 10 units says "skipped", no output file's mtime changes, the tables
+ *      and focus files are byte-identical;
  *   3. one fold's run directory deleted: only that unit runs again ("trained" once, for that run; 5 skipped) and
- *      table2.csv, delong.csv and calibration.json are byte-identical to the first run's (training is bit-deterministic);
+ *      table2.csv, delong.csv and calibration.json are byte-identical to the first run's (training is bit-deterministic), as are table3.csv and the
+ *      focus files, which are recomputed;
  *   4. bad configs (missing cohort, unknown arch, folds < 2) and a missing --config: the exact one-line message,
  *      exit 1 (2 for usage) and no output directory. */
 #include <math.h>
@@ -85,6 +88,27 @@ static void mtimes(long long t[N_OUTPUTS]) {
         else snprintf(p, sizeof p, "%s/out/runs/%s/%s", dir, run_names[(i - 3) / 4], run_files[(i - 3) % 4]);
         struct stat s;
         t[i] = stat(p, &s) == 0 ? (long long)s.st_mtim.tv_sec * 1000000000LL + s.st_mtim.tv_nsec : -1;
+    }
+}
+
+/* mtimes (ns) of table3.csv and the two focus files → t[3] (−1 when missing) */
+static void file_mtimes(const char *p3, char pf[2][512], long long t[3]) {
+    const char *paths[3] = {p3, pf[0], pf[1]};
+    for (int i = 0; i < 3; i++) {
+        struct stat s;
+        t[i] = stat(paths[i], &s) == 0 ? (long long)s.st_mtim.tv_sec * 1000000000LL + s.st_mtim.tv_nsec : -1;
+    }
+}
+
+/* table3.csv and the focus files byte-identical to the texts of the first run */
+static void same_files(const char *table3, char *focus[2], const char *p3, char pf[2][512], const char *when) {
+    char *t = slurp(p3);
+    CHECK(t && table3 && !strcmp(t, table3), "table3.csv byte-identical after %s", when);
+    free(t);
+    for (int u = 0; u < 2; u++) {
+        t = slurp(pf[u]);
+        CHECK(t && focus[u] && !strcmp(t, focus[u]), "%s byte-identical after %s", pf[u], when);
+        free(t);
     }
 }
 
@@ -210,6 +234,65 @@ static void check_calibration(void) {
     free(text);
 }
 
+/* table3.csv: 5 categories, total n = test rows; the focus.csv of both runs: one row per test id, values in range.
+ * The two runs' names → units[2][64]. */
+static void check_gradcam(char units[2][64]) {
+    static const char *const keys[5] = {"both_correct", "both_wrong", "only_a_correct", "only_b_correct", "total"};
+    char p[512];
+    snprintf(p, sizeof p, "%s/out/table3.csv", dir);
+    bl_csv *t = NULL;
+    units[0][0] = units[1][0] = 0;
+    CHECK(bl_csv_read(p, &t) == BL_OK, "table3.csv readable");
+    if (!t) return;
+    CHECK(t->n_rows == 5 && t->n_columns == 13, "table3.csv: %d rows, %d columns (expected 5, 13)", t->n_rows,
+          t->n_columns);
+    int cn = bl_csv_column(t, "n"), cma = bl_csv_column(t, "model_a"), cmb = bl_csv_column(t, "model_b");
+    int chit[2] = {bl_csv_column(t, "hits_a"), bl_csv_column(t, "hits_b")};
+    CHECK(cn >= 0 && cma >= 0 && cmb >= 0 && chit[0] >= 0 && chit[1] >= 0, "table3.csv columns");
+    if (t->n_rows != 5 || cn < 0 || cma < 0 || cmb < 0 || chit[0] < 0 || chit[1] < 0) goto done;
+    int sum = 0;
+    for (int r = 0; r < 5; r++) {
+        CHECK(!strcmp(t->rows[r][0], keys[r]), "table3 row %d: %s (expected %s)", r, t->rows[r][0], keys[r]);
+        if (r < 4) sum += atoi(t->rows[r][cn]);
+    }
+    CHECK(atoi(t->rows[4][cn]) == 8 && sum == 8, "table3 total n %s, categories sum %d (expected 8 test rows)",
+          t->rows[4][cn], sum);
+    snprintf(units[0], 64, "%s", t->rows[4][cma]);
+    snprintf(units[1], 64, "%s", t->rows[4][cmb]);
+    CHECK(strstr(units[0], "-original-") && strstr(units[1], "-enhanced-"), "table3 models %s, %s", units[0], units[1]);
+    for (int u = 0; u < 2; u++) {
+        bl_csv *f = NULL, *pr = NULL;
+        snprintf(p, sizeof p, "%s/out/gradcam/%s/focus.csv", dir, units[u]);
+        CHECK(bl_csv_read(p, &f) == BL_OK, "%s readable", p);
+        snprintf(p, sizeof p, "%s/out/runs/%s/test.csv", dir, units[u]);
+        CHECK(bl_csv_read(p, &pr) == BL_OK, "%s readable", p);
+        if (f && pr) {
+            CHECK(f->n_rows == pr->n_rows && f->n_rows == 8, "%s focus.csv: %d rows (test.csv %d, expected 8)",
+                  units[u], f->n_rows, pr->n_rows);
+            int hits = 0, cid = bl_csv_column(f, "id"), pid = bl_csv_column(pr, "id");
+            const char *cols[5] = {"score", "energy_icm", "energy_te", "energy_union", "area_union"};
+            for (int r = 0; r < f->n_rows && r < pr->n_rows && cid >= 0 && pid >= 0; r++) {
+                CHECK(!strcmp(f->rows[r][cid], pr->rows[r][pid]), "%s focus row %d id %s (test.csv %s)", units[u], r,
+                      f->rows[r][cid], pr->rows[r][pid]);
+                const char *h = f->rows[r][bl_csv_column(f, "hit")];
+                CHECK(!strcmp(h, "0") || !strcmp(h, "1"), "%s row %d hit '%s'", units[u], r, h);
+                hits += atoi(h);
+                for (int q = 0; q < 5; q++) {
+                    int col = bl_csv_column(f, cols[q]);
+                    double v = col >= 0 ? strtod(f->rows[r][col], NULL) : NAN;
+                    CHECK(isfinite(v) && v >= 0 && v <= 1, "%s row %d %s = %g in [0, 1]", units[u], r, cols[q], v);
+                }
+            }
+            CHECK(hits == atoi(t->rows[4][chit[u]]), "%s: focus hits %d, table3 total %s", units[u], hits,
+                  t->rows[4][chit[u]]);
+        }
+        bl_csv_free(f);
+        bl_csv_free(pr);
+    }
+done:
+    bl_csv_free(t);
+}
+
 static void check_bad(const char *name, const char *json, const char *message_tail, int want_rc) {
     char cfg[512], cmd[2048], err[4096], want[1024], out[512];
     snprintf(cfg, sizeof cfg, "%s/%s.json", dir, name);
@@ -239,10 +322,18 @@ int main(void) {
     /* 1. the first run */
     int rc = run(cmd, err, sizeof err);
     CHECK(rc == 0, "experiment exit %d: %s", rc, err);
-    CHECK(count(err, "ETA") == 9, "one progress line with ETA per unit (9): %d", count(err, "ETA"));
+    CHECK(count(err, "ETA") == 10, "one progress line with ETA per unit (10): %d", count(err, "ETA"));
     check_table2();
     check_table1();
     check_calibration();
+    char units[2][64], p3[512], pf[2][512];
+    check_gradcam(units);
+    snprintf(p3, sizeof p3, "%s/out/table3.csv", dir);
+    for (int u = 0; u < 2; u++) snprintf(pf[u], sizeof pf[u], "%s/out/gradcam/%s/focus.csv", dir, units[u]);
+    char *table3 = slurp(p3), *focus[2] = {slurp(pf[0]), slurp(pf[1])};
+    CHECK(table3 && focus[0] && focus[1], "table3.csv and focus files written");
+    long long g0[3], g1[3];
+    file_mtimes(p3, pf, g0);
     char p2[512], pd[512];
     snprintf(p2, sizeof p2, "%s/out/table2.csv", dir);
     snprintf(pd, sizeof pd, "%s/out/delong.csv", dir);
@@ -260,9 +351,12 @@ int main(void) {
     /* 2. again: everything skipped, nothing touched */
     rc = run(cmd, err, sizeof err);
     CHECK(rc == 0, "rerun exit %d: %s", rc, err);
-    CHECK(count(err, "skipped") == 9 && count(err, "trained") == 0, "rerun: every unit skipped:\n%s", err);
+    CHECK(count(err, "skipped") == 10 && count(err, "trained") == 0, "rerun: every unit skipped:\n%s", err);
     mtimes(t1);
     for (int i = 0; i < N_OUTPUTS; i++) CHECK(t1[i] == t0[i], "output %d untouched by the rerun", i);
+    file_mtimes(p3, pf, g1);
+    for (int i = 0; i < 3; i++) CHECK(g1[i] == g0[i] && g0[i] > 0, "gradcam output %d untouched by the rerun", i);
+    same_files(table3, focus, p3, pf, "the rerun");
     char *again = slurp(p2), *again_d = slurp(pd);
     CHECK(again && table2 && !strcmp(again, table2), "table2.csv byte-identical after the rerun");
     CHECK(again_d && delong && !strcmp(again_d, delong), "delong.csv byte-identical after the rerun");
@@ -296,6 +390,10 @@ int main(void) {
     again = slurp(pc);
     CHECK(again && calib && !strcmp(again, calib), "calibration.json byte-identical after recomputing one fold");
     free(again);
+    same_files(table3, focus, p3, pf, "recomputing one fold");
+    free(table3);
+    free(focus[0]);
+    free(focus[1]);
     mtimes(t1);
     CHECK(t1[19] == t0[19], "table1.csv untouched by the resume");
     free(table2);

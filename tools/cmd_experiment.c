@@ -20,7 +20,9 @@ static int experiment_help(void) {
            "metrics.json at threshold 0.5), DIR/table2.csv (mean and SD, ddof 1, over folds), DIR/delong.csv\n"
            "(paired DeLong test enhanced vs original per arch and fold), DIR/table1.csv (age t-tests positives vs\n"
            "negatives, all and per clinic) and DIR/calibration.json (isotonic on the fold unit with the highest\n"
-           "validation AUROC). A unit whose output exists is skipped:\n"
+           "validation AUROC); with both inputs also DIR/gradcam/<unit>/focus.csv (Grad-CAM focus scores on the\n"
+           "test rows of the best original and the best enhanced unit, no overlays) and DIR/table3.csv (as\n"
+           "blasto focus-compare --out). A unit whose output exists is skipped:\n"
            "run the same command again to resume an interrupted experiment.\n");
     return 0;
 }
