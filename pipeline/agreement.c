@@ -234,3 +234,30 @@ done:
     bl_predictions_free(b);
     return st;
 }
+
+bl_status bl_agreement_write_csv(const bl_agreement *t, const char *name_a, const char *name_b, const char *path) {
+    static const char *const header[13] = {"category", "n", "model_a", "hits_a", "rate_a", "model_b", "hits_b",
+                                           "rate_b", "mcnemar_b", "mcnemar_c", "mcnemar_exact_p", "mcnemar_chi2",
+                                           "mcnemar_chi2_p"};
+    bl_csv_writer *w = NULL;
+    bl_status st = bl_csv_writer_create(13, header, &w);
+    for (int k = 0; k < BL_AGREE_CATEGORIES && !st; k++) {
+        const bl_agreement_cell *c = &t->cell[k];
+        char n[16], ha[16], hb[16], b[16], cc[16], ra[40], rb[40], pe[40], x2[40], pc[40];
+        snprintf(n, sizeof n, "%d", c->n);
+        snprintf(ha, sizeof ha, "%d", c->hits_a);
+        snprintf(hb, sizeof hb, "%d", c->hits_b);
+        snprintf(b, sizeof b, "%d", c->mcnemar.b);
+        snprintf(cc, sizeof cc, "%d", c->mcnemar.c);
+        const char *row[13] = {bl_agreement_category_key((bl_agreement_category)k), n, name_a, ha,
+                               bl_format_exact(ra, sizeof ra, c->rate_a), name_b, hb,
+                               bl_format_exact(rb, sizeof rb, c->rate_b), b, cc,
+                               bl_format_exact(pe, sizeof pe, c->mcnemar.p_exact),
+                               bl_format_exact(x2, sizeof x2, c->mcnemar.chi2),
+                               bl_format_exact(pc, sizeof pc, c->mcnemar.p_chi2)};
+        st = bl_csv_writer_add(w, row);
+    }
+    if (!st) st = bl_csv_writer_save(w, path);
+    bl_csv_writer_free(w);
+    return st;
+}

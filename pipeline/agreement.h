@@ -63,4 +63,9 @@ bl_status bl_agreement_compute(int n, const int *label, const double *score_a, c
 bl_status bl_agreement_from_files(const char *pred_a, const char *focus_a, const char *pred_b, const char *focus_b,
                                   double threshold, bl_agreement *out);
 
+/* Table 3 as CSV (atomic): category,n,model_a,hits_a,rate_a,model_b,hits_b,rate_b,mcnemar_b,mcnemar_c,
+ * mcnemar_exact_p,mcnemar_chi2,mcnemar_chi2_p — one row per category, numbers exact (bl_format_exact), undefined
+ * values empty. Used by `blasto focus-compare --out` and `blasto experiment`. */
+bl_status bl_agreement_write_csv(const bl_agreement *t, const char *name_a, const char *name_b, const char *path);
+
 #endif

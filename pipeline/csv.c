@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,4 +356,13 @@ bl_status bl_write_file_atomic(const char *path, const void *data, size_t size) 
         return bl_fail(BL_ERR_IO, "%s: cannot rename into place: %s", path, strerror(e));
     }
     return BL_OK;
+}
+
+const char *bl_format_exact(char *buf, size_t cap, double v) {
+    buf[0] = '\0';
+    for (int digits = 15; isfinite(v) && digits <= 17; digits++) {
+        snprintf(buf, cap, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    return buf;
 }

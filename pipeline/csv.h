@@ -39,6 +39,9 @@ bl_status bl_csv_writer_add(bl_csv_writer *w, const char *const *fields);
 bl_status bl_csv_writer_save(bl_csv_writer *w, const char *path);
 void bl_csv_writer_free(bl_csv_writer *w);
 
+/* The shortest of %.15g/%.16g/%.17g that reads back to exactly v ("" when v is not finite): numbers in our CSV
+ * outputs round-trip bit for bit. Returns buf. */
+const char *bl_format_exact(char *buf, size_t cap, double v);
 /* Read a whole file into a NUL-terminated malloc'ed buffer (*size excludes the NUL). Files larger than max_bytes
  * are refused with "<path>: file too large (expected at most N bytes)". */
 bl_status bl_read_file(const char *path, size_t max_bytes, char **text, size_t *size);

@@ -111,42 +111,6 @@ static bl_status unit_focus(const bl_cohort *cohort, const char *out_dir, const 
     return st;
 }
 
-/* Shortest %.Ng (15..17 digits) that reads back to v; "" when v is not finite (as `blasto focus-compare --out`). */
-static const char *exact_text(char *buf, size_t cap, double v) {
-    buf[0] = 0;
-    for (int digits = 15; isfinite(v) && digits <= 17; digits++) {
-        snprintf(buf, cap, "%.*g", digits, v);
-        if (strtod(buf, NULL) == v) break;
-    }
-    return buf;
-}
-
-/* Table 3 → path (atomic), the columns of `blasto focus-compare --out`. */
-static bl_status write_table3(const bl_agreement *t, const char *name_a, const char *name_b, const char *path) {
-    static const char *const header[13] = {"category", "n", "model_a", "hits_a", "rate_a", "model_b", "hits_b",
-                                           "rate_b", "mcnemar_b", "mcnemar_c", "mcnemar_exact_p", "mcnemar_chi2",
-                                           "mcnemar_chi2_p"};
-    bl_csv_writer *w = NULL;
-    bl_status st = bl_csv_writer_create(13, header, &w);
-    for (int k = 0; k < BL_AGREE_CATEGORIES && !st; k++) {
-        const bl_agreement_cell *c = &t->cell[k];
-        char n[16], ha[16], hb[16], b[16], cc[16], ra[40], rb[40], pe[40], x2[40], pc[40];
-        snprintf(n, sizeof n, "%d", c->n);
-        snprintf(ha, sizeof ha, "%d", c->hits_a);
-        snprintf(hb, sizeof hb, "%d", c->hits_b);
-        snprintf(b, sizeof b, "%d", c->mcnemar.b);
-        snprintf(cc, sizeof cc, "%d", c->mcnemar.c);
-        const char *row[13] = {bl_agreement_category_key((bl_agreement_category)k), n, name_a, ha,
-                               exact_text(ra, sizeof ra, c->rate_a), name_b, hb, exact_text(rb, sizeof rb, c->rate_b),
-                               b, cc, exact_text(pe, sizeof pe, c->mcnemar.p_exact),
-                               exact_text(x2, sizeof x2, c->mcnemar.chi2), exact_text(pc, sizeof pc, c->mcnemar.p_chi2)};
-        st = bl_csv_writer_add(w, row);
-    }
-    if (!st) st = bl_csv_writer_save(w, path);
-    bl_csv_writer_free(w);
-    return st;
-}
-
 bl_status bl_experiment_gradcam_units(const bl_experiment_config *c, const char *out_dir, char units[2][128]) {
     static const bl_input_kind kinds[2] = {BL_INPUT_ORIGINAL, BL_INPUT_ENHANCED};
     for (int u = 0; u < 2; u++) {
@@ -179,7 +143,7 @@ bl_status bl_experiment_gradcam(const bl_experiment_config *c, const bl_cohort *
     }
     bl_agreement t;
     if (!st) st = bl_agreement_from_files(pred[0], focus[0], pred[1], focus[1], 0.5, &t);
-    if (!st) st = write_table3(&t, units[0], units[1], t3);
+    if (!st) st = bl_agreement_write_csv(&t, units[0], units[1], t3);
     free(csv[0]);
     free(csv[1]);
     return st;

@@ -36,19 +36,6 @@ static int focus_compare_help(void) {
     return 0;
 }
 
-/* Shortest %.Ng (15..17 digits) that reads back to v, or "" when v is not finite. */
-static const char *exact_text(char *buf, size_t cap, double v) {
-    if (!isfinite(v)) {
-        buf[0] = '\0';
-        return buf;
-    }
-    for (int digits = 15; digits <= 17; digits++) {
-        snprintf(buf, cap, "%.*g", digits, v);
-        if (strtod(buf, NULL) == v) break;
-    }
-    return buf;
-}
-
 /* "270 (86.0%)" or "0 (n/a)". */
 static const char *count_rate(char *buf, size_t cap, int hits, int n) {
     if (n > 0) snprintf(buf, cap, "%d (%.1f%%)", hits, 100.0 * hits / n);
@@ -89,30 +76,9 @@ static void print_table(const bl_agreement *t, const char *name_a, const char *n
 }
 
 static int write_csv(const bl_agreement *t, const char *name_a, const char *name_b, const char *path) {
-    static const char *const header[] = {"category", "n", "model_a", "hits_a", "rate_a", "model_b", "hits_b",
-                                         "rate_b", "mcnemar_b", "mcnemar_c", "mcnemar_exact_p", "mcnemar_chi2",
-                                         "mcnemar_chi2_p"};
-    bl_csv_writer *w = NULL;
-    bl_status st = bl_csv_writer_create(13, header, &w);
-    for (int k = 0; k < BL_AGREE_CATEGORIES && !st; k++) {
-        const bl_agreement_cell *c = &t->cell[k];
-        char n[16], ha[16], hb[16], b[16], cc[16], ra[40], rb[40], pe[40], x2[40], pc[40];
-        snprintf(n, sizeof n, "%d", c->n), snprintf(ha, sizeof ha, "%d", c->hits_a);
-        snprintf(hb, sizeof hb, "%d", c->hits_b), snprintf(b, sizeof b, "%d", c->mcnemar.b);
-        snprintf(cc, sizeof cc, "%d", c->mcnemar.c);
-        const char *row[] = {bl_agreement_category_key((bl_agreement_category)k), n, name_a, ha,
-                             exact_text(ra, sizeof ra, c->rate_a), name_b, hb, exact_text(rb, sizeof rb, c->rate_b),
-                             b, cc, exact_text(pe, sizeof pe, c->mcnemar.p_exact),
-                             exact_text(x2, sizeof x2, c->mcnemar.chi2), exact_text(pc, sizeof pc, c->mcnemar.p_chi2)};
-        st = bl_csv_writer_add(w, row);
-    }
-    if (!st) st = bl_csv_writer_save(w, path);
-    bl_csv_writer_free(w);
-    if (st) {
-        fprintf(stderr, "blasto focus-compare: %s\n", bl_last_error());
-        return 1;
-    }
-    return 0;
+    if (bl_agreement_write_csv(t, name_a, name_b, path) == BL_OK) return 0;
+    fprintf(stderr, "blasto focus-compare: %s\n", bl_last_error());
+    return 1;
 }
 
 int cmd_focus_compare(int argc, char **argv) {
