@@ -58,7 +58,7 @@ static bl_status unit_focus(const bl_cohort *cohort, const char *out_dir, const 
         x = malloc(3 * pix * sizeof *x), icm = malloc(pix), te = malloc(pix), gray = malloc(pix), buf = malloc(cap);
         if (!x || !icm || !te || !gray || !buf) st = bl_fail(BL_ERR_NOMEM, "out of memory");
     }
-    if (!st) len = (size_t)snprintf(buf, cap, "id,label,score,hit,energy_icm,energy_te,energy_union,area_union\n");
+    if (!st) len = (size_t)snprintf(buf, cap, BL_FOCUS_CSV_HEADER);
     bl_loader_options lo;
     bl_loader_options_default(&lo);
     lo.input = o.input;
@@ -82,7 +82,7 @@ static bl_status unit_focus(const bl_cohort *cohort, const char *out_dir, const 
         if (!st) st = bl_gradcam_row_inputs(row, &eo, size, icm, te, gray);
         if (!st) st = bl_gradcam_compute(m, NULL, x, size, z, &map);
         if (st) break;
-        double score = map.logit >= 0 ? 1.0 / (1.0 + exp(-map.logit)) : exp(map.logit) / (1.0 + exp(map.logit));
+        double score = bl_logit_probability(map.logit);
         bl_focus_scores(map.heat, icm, te, size, &f);
         bl_gradcam_map_free(&map);
         size_t need = strlen(row->id) + 200;
@@ -94,8 +94,7 @@ static bl_status unit_focus(const bl_cohort *cohort, const char *out_dir, const 
             }
             buf = b;
         }
-        len += (size_t)snprintf(buf + len, cap - len, "%s,%d,%.9g,%d,%.9g,%.9g,%.9g,%.9g\n", row->id, row->label, score,
-                                f.hit, f.energy_icm, f.energy_te, f.energy_union, f.area_union);
+        len += (size_t)bl_focus_csv_row(buf + len, cap - len, row->id, row->label, score, &f);
     }
     if (!st) *csv = buf, buf = NULL;
     free(buf);

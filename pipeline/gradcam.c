@@ -2,6 +2,7 @@
 #include "gradcam.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -215,4 +216,13 @@ bl_status bl_gradcam_overlay(const float *heat, const uint8_t *gray, const uint8
             if (on_outline(icm, size, y, x)) p[0] = 255, p[1] = 0, p[2] = 255;
         }
     return BL_OK;
+}
+
+int bl_focus_csv_row(char *buf, size_t cap, const char *id, int label, double score, const bl_focus *f) {
+    return snprintf(buf, cap, "%s,%d,%.9g,%d,%.9g,%.9g,%.9g,%.9g\n", id, label, score, f->hit, f->energy_icm,
+                    f->energy_te, f->energy_union, f->area_union);
+}
+
+double bl_logit_probability(double logit) {
+    return logit >= 0 ? 1.0 / (1.0 + exp(-logit)) : exp(logit) / (1.0 + exp(logit));
 }

@@ -48,6 +48,12 @@ typedef struct bl_focus {
 
 /* heat [S·S] read; icm, te [S·S] masks (non-zero = inside) read. */
 void bl_focus_scores(const float *heat, const uint8_t *icm, const uint8_t *te, int size, bl_focus *out);
+/* focus.csv: the header line and one row (id,label,score,hit,energies,area; %.9g), as `blasto gradcam` and
+ * `blasto experiment` write them. Returns snprintf's count. */
+#define BL_FOCUS_CSV_HEADER "id,label,score,hit,energy_icm,energy_te,energy_union,area_union\n"
+int bl_focus_csv_row(char *buf, size_t cap, const char *id, int label, double score, const bl_focus *f);
+/* probability of a logit, computed without overflow */
+double bl_logit_probability(double logit);
 
 /* Nearest-neighbour resize of a 1-channel mask, as cv2 INTER_NEAREST: dst(y,x) = src(⌊y·H/S⌋, ⌊x·W/S⌋), computed
  * exactly in integers. src [src_h·src_w] read, dst [dst_h·dst_w] written. */

@@ -26,28 +26,14 @@
 #include <cjson/cJSON.h>
 
 #include "harness.h"
+#include "support/test_support.h"
 #include "pipeline/csv.h"
 #include "pipeline/stats.h"
 
 static char dir[256];
 
 /* Runs a shell command line; returns the exit code; stderr text into err (may be NULL). */
-static int run(const char *cmdline, char *err, size_t err_size) {
-    char cmd[4096], errpath[512];
-    snprintf(errpath, sizeof errpath, "%s/last.err", dir);
-    snprintf(cmd, sizeof cmd, "%s 2>%s", cmdline, errpath);
-    int rc = system(cmd);
-    if (err) {
-        err[0] = 0;
-        FILE *f = fopen(errpath, "r");
-        if (f) {
-            size_t n = fread(err, 1, err_size - 1, f);
-            err[n] = 0;
-            fclose(f);
-        }
-    }
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
+static int run(const char *cmdline, char *err, size_t err_size) { return test_run_shell(cmdline, dir, err, err_size); }
 
 static char *slurp(const char *path) {
     char *text = NULL;

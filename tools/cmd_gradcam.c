@@ -92,7 +92,7 @@ static char *focus_csv(const bl_cohort_row *rows, const result *res, int n) {
     size_t cap = 128 + (size_t)n * 256, len = 0;
     char *buf = malloc(cap);
     if (!buf) return NULL;
-    len += (size_t)snprintf(buf, cap, "id,label,score,hit,energy_icm,energy_te,energy_union,area_union\n");
+    len += (size_t)snprintf(buf, cap, BL_FOCUS_CSV_HEADER);
     for (int i = 0; i < n; i++) {
         const bl_focus *f = &res[i].focus;
         size_t need = strlen(rows[i].id) + 200;
@@ -102,9 +102,7 @@ static char *focus_csv(const bl_cohort_row *rows, const result *res, int n) {
             if (!b) return free(buf), NULL;
             buf = b;
         }
-        len += (size_t)snprintf(buf + len, cap - len, "%s,%d,%.9g,%d,%.9g,%.9g,%.9g,%.9g\n", rows[i].id,
-                                rows[i].label, res[i].score, f->hit, f->energy_icm, f->energy_te, f->energy_union,
-                                f->area_union);
+        len += (size_t)bl_focus_csv_row(buf + len, cap - len, rows[i].id, rows[i].label, res[i].score, f);
     }
     return buf;
 }
@@ -156,7 +154,7 @@ static bl_status run_gradcam(const char *model, const char *cohort_path, const c
         if (!st) st = bl_gradcam_row_inputs(row, &eo, size, icm, te, gray);
         if (!st) st = bl_gradcam_compute(m, layer, x, size, z, &map);
         if (st) break;
-        res[i].score = map.logit >= 0 ? 1.0 / (1.0 + exp(-map.logit)) : exp(map.logit) / (1.0 + exp(map.logit));
+        res[i].score = bl_logit_probability(map.logit);
         bl_focus_scores(map.heat, icm, te, size, &res[i].focus);
         st = bl_gradcam_overlay(map.heat, gray, icm, te, size, &res[i].overlay);
         bl_gradcam_map_free(&map);

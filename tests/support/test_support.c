@@ -75,3 +75,24 @@ void test_remove_tree(const char *dir) {
     if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", dir);
     free(cmd);
 }
+
+int test_run_shell(const char *cmdline, const char *scratch_dir, char *err, size_t err_size) {
+    char errpath[1024];
+    snprintf(errpath, sizeof errpath, "%s/last.err", scratch_dir);
+    size_t len = strlen(cmdline) + strlen(errpath) + 8;
+    char *cmd = malloc(len);
+    if (!cmd) return -1;
+    snprintf(cmd, len, "%s 2>%s", cmdline, errpath);
+    int rc = system(cmd);
+    free(cmd);
+    if (err) {
+        err[0] = 0;
+        FILE *f = fopen(errpath, "r");
+        if (f) {
+            size_t n = fread(err, 1, err_size - 1, f);
+            err[n] = 0;
+            fclose(f);
+        }
+    }
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}

@@ -10,6 +10,9 @@
  * into out (at most size − 1 bytes, NUL-terminated). Returns the exit code, or −1 when it could not run or did
  * not exit normally. */
 int test_run_cli(const char *args, int merge_stderr, char *out, size_t size);
+/* Run a whole shell command line with stderr sent to <scratch_dir>/last.err; the stderr text is copied into err
+ * (may be NULL). Returns the exit code, or −1. */
+int test_run_shell(const char *cmdline, const char *scratch_dir, char *err, size_t err_size);
 
 /* Writes text to path; returns 0, or −1 when the file cannot be created (no CHECK). */
 int test_write_file(const char *path, const char *text);
