@@ -15,15 +15,24 @@ struct bl_arena_chunk {
     unsigned char *base;
 };
 
-void bl_arena_init(bl_arena *a, const char *name) {
+static void *host_chunk_alloc(size_t bytes) {
+    if (bytes > SIZE_MAX - ARENA_ALIGN) return NULL;
+    return aligned_alloc(ARENA_ALIGN, (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
+}
+
+void bl_arena_init_on(bl_arena *a, const char *name, void *(*mem_alloc)(size_t bytes), void (*mem_free)(void *ptr)) {
     memset(a, 0, sizeof *a);
     a->name = name;
+    a->mem_alloc = mem_alloc ? mem_alloc : host_chunk_alloc;
+    a->mem_free = mem_alloc && mem_free ? mem_free : free;
 }
+
+void bl_arena_init(bl_arena *a, const char *name) { bl_arena_init_on(a, name, NULL, NULL); }
 
 static bl_arena_chunk *chunk_new(bl_arena *a, size_t size) {
     bl_arena_chunk *c = malloc(sizeof *c);
     if (!c) return NULL;
-    c->base = aligned_alloc(ARENA_ALIGN, (size + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
+    c->base = a->mem_alloc(size);
     if (!c->base) {
         free(c);
         return NULL;
@@ -81,7 +90,7 @@ void *bl_arena_calloc(bl_arena *a, size_t bytes) {
 static void free_chunks(bl_arena *a) {
     while (a->chunks) {
         bl_arena_chunk *next = a->chunks->next;
-        free(a->chunks->base);
+        a->mem_free(a->chunks->base);
         free(a->chunks);
         a->chunks = next;
     }

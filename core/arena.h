@@ -27,13 +27,20 @@ typedef struct bl_arena {
     size_t capacity;          /* bytes in all chunks */
     size_t limit;             /* 0 = unlimited; else allocations beyond `limit` bytes fail with BL_ERR_NOMEM */
     size_t n_mallocs;         /* chunk mallocs so far (tests check it stops growing after step 1) */
+    void *(*mem_alloc)(size_t bytes); /* where chunks come from: host memory, or a backend's (kernels.h) */
+    void (*mem_free)(void *ptr);
 } bl_arena;
 
+/* An arena of host memory (64-byte aligned). */
 void bl_arena_init(bl_arena *a, const char *name);
+/* An arena whose chunks come from mem_alloc/mem_free (a backend's memory, e.g. the GPU's: then only kernels may
+ * touch what it hands out, and bl_arena_calloc must not be used on it). */
+void bl_arena_init_on(bl_arena *a, const char *name, void *(*mem_alloc)(size_t bytes), void (*mem_free)(void *ptr));
 /* Make sure `bytes` are available in a single chunk (after a reset). */
 bl_status bl_arena_reserve(bl_arena *a, size_t bytes);
 /* Returns NULL and sets the error message (with the byte count) when memory is exhausted. Memory is NOT zeroed. */
 void *bl_arena_alloc(bl_arena *a, size_t bytes);
+/* host arenas only */
 void *bl_arena_calloc(bl_arena *a, size_t bytes);
 /* Forget every allocation; keep (and consolidate) the memory. */
 void bl_arena_reset(bl_arena *a);

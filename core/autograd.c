@@ -16,8 +16,10 @@ bl_status bl_ctx_create(const bl_kernels *kernels, bl_ctx **out) {
     bl_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return bl_fail(BL_ERR_NOMEM, "bl_ctx_create: out of memory: needs %zu bytes", sizeof *ctx);
     ctx->k = kernels;
-    bl_arena_init(&ctx->persistent, "persistent");
-    bl_arena_init(&ctx->step, "step");
+    bl_arena_init_on(&ctx->persistent, "persistent", kernels->mem_alloc, kernels->mem_free);
+    bl_arena_init_on(&ctx->step, "step", kernels->mem_alloc, kernels->mem_free);
+    bl_arena_init(&ctx->persistent_host, "persistent headers");
+    bl_arena_init(&ctx->step_host, "step headers");
     ctx->grad_enabled = 1;
     ctx->training = 1;
     *out = ctx;
@@ -31,6 +33,8 @@ void bl_ctx_free(bl_ctx *ctx) {
     free(ctx->tape);
     bl_arena_free(&ctx->persistent);
     bl_arena_free(&ctx->step);
+    bl_arena_free(&ctx->persistent_host);
+    bl_arena_free(&ctx->step_host);
     free(ctx);
 }
 
@@ -85,52 +89,81 @@ int ctx_check_inputs(bl_ctx *ctx, const char *op, int n, bl_tensor *const *input
 
 /* ---- tensors ---------------------------------------------------------------------------------------------- */
 
-/* Header and data from one arena. */
-static bl_tensor *arena_tensor(bl_ctx *ctx, bl_arena *arena, int ndim, const int *shape, int zero) {
+/* Header from a host arena, data from a backend arena; zero → filled with 0 by the backend. */
+static bl_tensor *arena_tensor(bl_ctx *ctx, bl_arena *host, bl_arena *arena, int ndim, const int *shape, int zero) {
     if (ndim < 0 || ndim > BL_MAX_DIMS)
         return ctx_failf(ctx, BL_ERR_INVALID, "tensor: ndim: expected 0..%d, got %d", BL_MAX_DIMS, ndim);
     int64_t numel = bl_shape_numel(ndim, shape);
     if (numel < 0 || (uint64_t)numel > (uint64_t)(SIZE_MAX / 4 / 2))
         return ctx_failf(ctx, BL_ERR_INVALID, "tensor: shape: negative or overflowing dimensions");
-    bl_tensor *t = bl_arena_calloc(arena, sizeof *t);
+    bl_tensor *t = bl_arena_calloc(host, sizeof *t);
     float *data = t ? bl_arena_alloc(arena, (size_t)numel * sizeof(float)) : NULL;
     if (!data) return ctx_failf(ctx, BL_ERR_NOMEM, "%s", bl_last_error());
-    if (zero) memset(data, 0, (size_t)numel * sizeof(float));
+    if (zero) ctx->k->fill(numel, 0.0f, data);
     t->data = data;
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
     t->numel = numel;
-    t->device = BL_DEVICE_CPU;
+    t->device = ctx->k->host_memory ? BL_DEVICE_CPU : BL_DEVICE_CUDA;
     return t;
 }
 
+static bl_tensor *step_tensor(bl_ctx *ctx, int ndim, const int *shape, int zero) {
+    return arena_tensor(ctx, &ctx->step_host, &ctx->step, ndim, shape, zero);
+}
+
+static bl_tensor *persistent_tensor(bl_ctx *ctx, int ndim, const int *shape) {
+    return arena_tensor(ctx, &ctx->persistent_host, &ctx->persistent, ndim, shape, 1);
+}
+
+bl_status ctx_check_backend(bl_ctx *ctx) {
+    const char *e = ctx->k->take_error ? ctx->k->take_error() : NULL;
+    if (e) ctx_failf(ctx, BL_ERR_DEVICE, "%s backend: %s", ctx->k->name, e);
+    return ctx->status;
+}
+
 bl_tensor *ctx_new_tensor(bl_ctx *ctx, int ndim, const int *shape) {
-    return arena_tensor(ctx, &ctx->step, ndim, shape, 0);
+    if (ctx_check_backend(ctx)) return NULL;
+    return step_tensor(ctx, ndim, shape, 0);
 }
 
 bl_tensor *bl_tensor_new(bl_ctx *ctx, int ndim, const int *shape) { return ctx_new_tensor(ctx, ndim, shape); }
 
-bl_tensor *bl_tensor_zeros(bl_ctx *ctx, int ndim, const int *shape) {
-    return arena_tensor(ctx, &ctx->step, ndim, shape, 1);
-}
+bl_tensor *bl_tensor_zeros(bl_ctx *ctx, int ndim, const int *shape) { return step_tensor(ctx, ndim, shape, 1); }
 
 bl_tensor *bl_tensor_from(bl_ctx *ctx, int ndim, const int *shape, const float *values) {
-    bl_tensor *t = arena_tensor(ctx, &ctx->step, ndim, shape, 0);
-    if (t) memcpy(t->data, values, (size_t)t->numel * sizeof(float));
+    bl_tensor *t = step_tensor(ctx, ndim, shape, 0);
+    if (t) ctx->k->upload(t->data, values, (size_t)t->numel * sizeof(float));
     return t;
 }
 
+int bl_ctx_host_memory(const bl_ctx *ctx) { return ctx->k->host_memory; }
+
+bl_status bl_tensor_upload(bl_ctx *ctx, bl_tensor *t, const float *values) {
+    if (ctx->status) return ctx->status;
+    if (!t || !values) return ctx_failf(ctx, BL_ERR_INVALID, "upload: NULL tensor or values"), ctx->status;
+    ctx->k->upload(t->data, values, (size_t)t->numel * sizeof(float));
+    return ctx_check_backend(ctx);
+}
+
+bl_status bl_tensor_download(bl_ctx *ctx, const bl_tensor *t, float *values) {
+    if (ctx->status) return ctx->status;
+    if (!t || !values) return ctx_failf(ctx, BL_ERR_INVALID, "download: NULL tensor or values"), ctx->status;
+    ctx->k->download(values, t->data, (size_t)t->numel * sizeof(float));
+    return ctx_check_backend(ctx);
+}
+
 bl_tensor *bl_tensor_persistent(bl_ctx *ctx, int ndim, const int *shape) {
-    return arena_tensor(ctx, &ctx->persistent, ndim, shape, 1);
+    return persistent_tensor(ctx, ndim, shape);
 }
 
 static bl_tensor *register_named(bl_ctx *ctx, const char *name, int ndim, const int *shape, int with_grad) {
     if (!name || !*name) return ctx_failf(ctx, BL_ERR_INVALID, "parameter: name: empty");
     if (bl_param_find(ctx, name)) return ctx_failf(ctx, BL_ERR_INVALID, "parameter '%s': duplicate name", name);
-    bl_tensor *t = arena_tensor(ctx, &ctx->persistent, ndim, shape, 1);
+    bl_tensor *t = persistent_tensor(ctx, ndim, shape);
     if (!t) return NULL;
     if (with_grad) {
-        t->grad = arena_tensor(ctx, &ctx->persistent, ndim, shape, 1);
+        t->grad = persistent_tensor(ctx, ndim, shape);
         if (!t->grad) return NULL;
         t->requires_grad = 1;
     }
@@ -196,7 +229,7 @@ tape_entry *tape_record(bl_ctx *ctx, const char *op, tape_backward_fn backward, 
         ctx->tape = t;
         ctx->tape_cap = cap;
     }
-    bl_tensor **in = bl_arena_alloc(&ctx->step, (size_t)(n_in > 0 ? n_in : 1) * sizeof *in);
+    bl_tensor **in = bl_arena_alloc(&ctx->step_host, (size_t)(n_in > 0 ? n_in : 1) * sizeof *in);
     if (!in) {
         ctx_failf(ctx, BL_ERR_NOMEM, "%s", bl_last_error());
         return NULL;
@@ -216,7 +249,7 @@ tape_entry *tape_record(bl_ctx *ctx, const char *op, tape_backward_fn backward, 
 float *tape_grad(bl_ctx *ctx, bl_tensor *t) {
     if (!t || !t->requires_grad) return NULL;
     if (!t->grad) {
-        t->grad = arena_tensor(ctx, &ctx->step, t->ndim, t->shape, 1);
+        t->grad = step_tensor(ctx, t->ndim, t->shape, 1);
         if (!t->grad) return NULL;
     }
     return t->grad->data;
@@ -228,6 +261,7 @@ static bl_status run_backward(bl_ctx *ctx) {
     for (int i = ctx->tape_len - 1; i >= 0 && ctx->status == BL_OK; i--) {
         tape_entry *e = &ctx->tape[i];
         if (e->out->grad) e->backward(ctx, e);
+        ctx_check_backend(ctx);
     }
     return ctx->status;
 }
@@ -239,8 +273,10 @@ bl_status bl_backward_with(bl_ctx *ctx, bl_tensor *y, const float *dy) {
         return ctx_failf(ctx, BL_ERR_INVALID, "backward: output does not depend on anything that requires a gradient"),
                ctx->status;
     float *g = tape_grad(ctx, y);
-    if (!g) return ctx->status;
-    ctx->k->axpy(y->numel, 1.0f, dy, g);
+    /* dy is host memory: stage it in a step tensor of the backend first */
+    bl_tensor *staged = g ? bl_tensor_from(ctx, y->ndim, y->shape, dy) : NULL;
+    if (!staged) return ctx->status;
+    ctx->k->axpy(y->numel, 1.0f, staged->data, g);
     return run_backward(ctx);
 }
 
@@ -259,13 +295,14 @@ bl_status bl_backward(bl_ctx *ctx, bl_tensor *loss) {
 void bl_zero_grad(bl_ctx *ctx) {
     for (int i = 0; i < ctx->n_params; i++) {
         bl_tensor *t = ctx->params[i].t;
-        if (t->grad) memset(t->grad->data, 0, (size_t)t->numel * sizeof(float));
+        if (t->grad) ctx->k->fill(t->numel, 0.0f, t->grad->data);
     }
 }
 
 void bl_step_end(bl_ctx *ctx) {
     ctx->tape_len = 0;
     bl_arena_reset(&ctx->step);
+    bl_arena_reset(&ctx->step_host);
     ctx->step_index++;
     ctx->dropout_calls = 0;
 }

@@ -62,6 +62,12 @@ bl_tensor *bl_tensor_new(bl_ctx *ctx, int ndim, const int *shape);
 bl_tensor *bl_tensor_zeros(bl_ctx *ctx, int ndim, const int *shape);
 /* Step-arena tensor holding a copy of `count` floats (count must equal the shape's numel). */
 bl_tensor *bl_tensor_from(bl_ctx *ctx, int ndim, const int *shape, const float *values);
+/* Where tensor data lives: the backend's memory (kernels.h `host_memory`). Code outside the kernels may read
+ * or write t->data directly only when bl_ctx_host_memory() is 1; otherwise it moves values with these two
+ * (count = t->numel floats; errors, including a device backend's, become the context's sticky error). */
+int bl_ctx_host_memory(const bl_ctx *ctx);
+bl_status bl_tensor_upload(bl_ctx *ctx, bl_tensor *t, const float *values);
+bl_status bl_tensor_download(bl_ctx *ctx, const bl_tensor *t, float *values);
 /* Persistent tensor without registration (optimizer state, constants). */
 bl_tensor *bl_tensor_persistent(bl_ctx *ctx, int ndim, const int *shape);
 int bl_param_count(const bl_ctx *ctx);  /* parameters and buffers, in creation order */

@@ -17,6 +17,7 @@
 #ifndef BLASTO_KERNELS_H
 #define BLASTO_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* conv2d: y[n,co,oh,ow] = b[co] + Σ_{ci,i,j} w[co,ci,i,j] · x[n,ci, oh·sh − ph + i·dh, ow·sw − pw + j·dw]
@@ -73,6 +74,10 @@ typedef struct bl_kernels {
     void (*batchnorm2d_forward_eval)(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
                                      const float *beta, const float *running_mean, const float *running_var,
                                      float *y);
+    /* eval-mode statistics for the backward: out mean[c] = running_mean[c],
+     * out invstd[c] = (float)(1/sqrt((double)running_var[c] + (double)eps)) */
+    void (*batchnorm2d_eval_stats)(int c, float eps, const float *running_mean, const float *running_var,
+                                   float *mean, float *invstd);
     /* in x, in dy, in gamma, in mean [c], in invstd [c] (the ones forward normalised with);
      * training != 0: mean/invstd are batch statistics and depend on x (full backward);
      * training == 0: they are constants (running stats): dx = dy·gamma·invstd.
@@ -112,8 +117,13 @@ typedef struct bl_kernels {
     void (*add_forward)(int64_t count, const float *a, const float *b, float *y);
     /* dst += alpha · src (the backward of add, reshape, concat slices, sum, …) */
     void (*axpy)(int64_t count, float alpha, const float *src, float *dst);
-    /* dst[i] += alpha for every i (the backward of sum/mean: a scalar gradient broadcast back) */
-    void (*add_scalar)(int64_t count, float alpha, float *dst);
+    /* dst[i] += scale·alpha[0] for every i (the backward of sum/mean: a scalar gradient broadcast back).
+     * alpha is a one-element buffer of this backend (it may live on the device); scale is 1 (sum) or 1/n (mean) */
+    void (*add_scalar)(int64_t count, float scale, const float *alpha, float *dst);
+    /* dropout mask: mask[i] = u_i ≥ p ? keep_scale : 0 with u_i the (i+1)-th bl_rng_uniform draw of the stream
+     * {key, counter 0} (core/rng.h: u_i = (mix64(key + (i+1)·γ) >> 40) · 2⁻²⁴), so any backend can compute
+     * element i independently and every backend gives the same mask. out mask [count] */
+    void (*dropout_mask)(int64_t count, uint64_t key, float p, float keep_scale, float *mask);
     /* y = x · mask (mask holds 0 or 1/(1−p)); backward: dx += dy · mask */
     void (*mul_forward)(int64_t count, const float *x, const float *mask, float *y);
     void (*mul_backward)(int64_t count, const float *mask, const float *dy, float *dx);
@@ -127,14 +137,16 @@ typedef struct bl_kernels {
                                      float *dx);
 
     /* ---- reductions and loss ---- */
-    /* out y[0] = Σ x (summed in a fixed order: pairwise/blocked, documented in docs/ops/sum.md) */
-    void (*sum_forward)(int64_t count, const float *x, float *y);
+    /* out y[0] = (Σ x rounded to float) / divisor (divisor 1: sum; count: mean, the division done in double and
+     * rounded once more, as torch's mean). The sum runs in a fixed order (docs/ops/sum.md). */
+    void (*sum_forward)(int64_t count, const float *x, double divisor, float *y);
     /* binary cross-entropy with logits, weighted mean over n samples:
      * L = (1/n) Σ_i w_i · [max(z_i,0) − z_i·t_i + log(1 + exp(−|z_i|))]   (w NULL → all 1)
      * in z [n], in t [n] (targets in [0,1]), in w [n] or NULL, out loss [1] */
     void (*bce_with_logits_forward)(int n, const float *z, const float *t, const float *w, float *loss);
-    /* dz_i += dloss · w_i · (sigmoid(z_i) − t_i)/n ; dloss is the upstream scalar gradient */
-    void (*bce_with_logits_backward)(int n, const float *z, const float *t, const float *w, float dloss,
+    /* dz_i += dloss[0] · w_i · (sigmoid(z_i) − t_i)/n ; dloss is the upstream scalar gradient, a one-element
+     * buffer of this backend */
+    void (*bce_with_logits_backward)(int n, const float *z, const float *t, const float *w, const float *dloss,
                                      float *dz);
 
     /* ---- optimizers (torch.optim formulas; see docs/ops/sgd.md, docs/ops/adam.md) ---- */
@@ -147,6 +159,25 @@ typedef struct bl_kernels {
      * p −= (lr/bc1) · m / (sqrt(v)/sqrt(bc2) + eps).   io p, in grad, io m, io v; step t ≥ 1 */
     void (*adam_update)(int64_t count, float *p, const float *grad, float *m, float *v, float lr, float beta1,
                         float beta2, float eps, float weight_decay, int decoupled, int64_t step);
+
+    /* ---- memory: where this backend's buffers live ----
+     * Tensor DATA lives in backend memory; tensor headers, the tape and everything else stay in host memory.
+     * host_memory != 0: data pointers are ordinary host memory (ref, cpu) and code may read them directly;
+     * otherwise (cuda) only kernels touch them and the host moves bytes with upload/download.
+     * mem_alloc returns 64-byte-aligned memory or NULL; it is called once per arena chunk, never inside a
+     * steady-state step. upload: backend ← host, download: host ← backend, copy: backend ← backend (bytes; all
+     * complete before they return as far as the caller can observe). fill: dst[i] = value. */
+    int host_memory;
+    void *(*mem_alloc)(size_t bytes);
+    void (*mem_free)(void *ptr);
+    void (*upload)(void *dst, const void *src, size_t bytes);
+    void (*download)(void *dst, const void *src, size_t bytes);
+    void (*copy)(void *dst, const void *src, size_t bytes);
+    void (*fill)(int64_t count, float value, float *dst);
+    /* The first asynchronous error since the last call (a failed CUDA launch, …) as one line, and clears it;
+     * NULL when there is none (host backends: always NULL, the slot may be NULL). autograd turns it into the
+     * context's sticky error. */
+    const char *(*take_error)(void);
 } bl_kernels;
 
 /* The built-in backends. bl_kernels_cpu() picks the fastest SIMD variant the running CPU supports. */

@@ -10,6 +10,10 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rng.h"
 
 /* σ(x) = 1/(1 + e^−x) in double, without overflow: for x ≥ 0, e^−x ≤ 1; for x < 0 the equal form
  * e^x/(1 + e^x) keeps the exponent ≤ 0. Both branches are within a few double ulps of the true value for every
@@ -51,6 +55,30 @@ static void pool_windows_covering(int i, int kernel, int stride, int pad, int ou
 #undef REAL_FMA
 #undef real
 
+/* mask[i] = u_i ≥ p ? keep_scale : 0, u_i the (i+1)-th uniform draw of the stream {key, 0} (kernels.h) */
+void dropout_mask_ref(int64_t count, uint64_t key, float p, float keep_scale, float *mask) {
+    bl_rng r = {key, 0};
+    for (int64_t i = 0; i < count; i++) mask[i] = bl_rng_uniform(&r) >= p ? keep_scale : 0.0f;
+}
+
+/* ---- host memory ---- */
+#define HOST_ALIGN 64
+void *host_mem_alloc(size_t bytes) {
+    if (bytes > SIZE_MAX - HOST_ALIGN) return NULL;
+    return aligned_alloc(HOST_ALIGN, (bytes + HOST_ALIGN - 1) / HOST_ALIGN * HOST_ALIGN);
+}
+void host_mem_free(void *ptr) { free(ptr); }
+void host_memcpy(void *dst, const void *src, size_t bytes) {
+    if (bytes) memcpy(dst, src, bytes);
+}
+void host_fill(int64_t count, float value, float *dst) {
+    if (value == 0.0f && !signbit(value)) {
+        memset(dst, 0, (size_t)count * sizeof(float));
+        return;
+    }
+    for (int64_t i = 0; i < count; i++) dst[i] = value;
+}
+
 static const bl_kernels ref_kernels = {
     .name = "ref",
     .sgemm = sgemm_ref,
@@ -59,6 +87,7 @@ static const bl_kernels ref_kernels = {
     .conv2d_backward_filter = conv2d_backward_filter_ref,
     .batchnorm2d_forward_train = batchnorm2d_forward_train_ref,
     .batchnorm2d_forward_eval = batchnorm2d_forward_eval_ref,
+    .batchnorm2d_eval_stats = batchnorm2d_eval_stats_ref,
     .batchnorm2d_backward = batchnorm2d_backward_ref,
     .maxpool2d_forward = maxpool2d_forward_ref,
     .maxpool2d_backward = maxpool2d_backward_ref,
@@ -75,6 +104,7 @@ static const bl_kernels ref_kernels = {
     .add_forward = add_forward_ref,
     .axpy = axpy_ref,
     .add_scalar = add_scalar_ref,
+    .dropout_mask = dropout_mask_ref,
     .mul_forward = mul_forward_ref,
     .mul_backward = mul_backward_ref,
     .concat_channels_forward = concat_channels_forward_ref,
@@ -84,6 +114,14 @@ static const bl_kernels ref_kernels = {
     .bce_with_logits_backward = bce_with_logits_backward_ref,
     .sgd_update = sgd_update_ref,
     .adam_update = adam_update_ref,
+    .host_memory = 1,
+    .mem_alloc = host_mem_alloc,
+    .mem_free = host_mem_free,
+    .upload = host_memcpy,
+    .download = host_memcpy,
+    .copy = host_memcpy,
+    .fill = host_fill,
+    .take_error = NULL,
 };
 
 const bl_kernels *bl_kernels_ref(void) { return &ref_kernels; }

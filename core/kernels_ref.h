@@ -49,21 +49,30 @@ void global_avgpool_backward_ref(int64_t nc, int64_t hw, const float *dy, float 
 void linear_forward_ref(int n, int in, int out, const float *x, const float *w, const float *b, float *y);
 void linear_backward_ref(int n, int in, int out, const float *x, const float *w, const float *dy, float *dx,
                          float *dw, float *db);
+void batchnorm2d_eval_stats_ref(int c, float eps, const float *running_mean, const float *running_var, float *mean,
+                                float *invstd);
+void dropout_mask_ref(int64_t count, uint64_t key, float p, float keep_scale, float *mask);
+/* host memory slots shared by every host backend (ref, cpu): aligned_alloc/free, memcpy, a fill loop */
+void *host_mem_alloc(size_t bytes);
+void host_mem_free(void *ptr);
+void host_memcpy(void *dst, const void *src, size_t bytes);
+void host_fill(int64_t count, float value, float *dst);
 void relu_forward_ref(int64_t count, const float *x, float *y);
 void relu_backward_ref(int64_t count, const float *x, const float *dy, float *dx);
 void sigmoid_forward_ref(int64_t count, const float *x, float *y);
 void sigmoid_backward_ref(int64_t count, const float *y, const float *dy, float *dx);
 void add_forward_ref(int64_t count, const float *a, const float *b, float *y);
 void axpy_ref(int64_t count, float alpha, const float *src, float *dst);
-void add_scalar_ref(int64_t count, float alpha, float *dst);
+void add_scalar_ref(int64_t count, float scale, const float *alpha, float *dst);
 void mul_forward_ref(int64_t count, const float *x, const float *mask, float *y);
 void mul_backward_ref(int64_t count, const float *mask, const float *dy, float *dx);
 void concat_channels_forward_ref(int n, int c_part, int c_total, int c_off, int64_t hw, const float *x, float *y);
 void concat_channels_backward_ref(int n, int c_part, int c_total, int c_off, int64_t hw, const float *dy,
                                   float *dx);
-void sum_forward_ref(int64_t count, const float *x, float *y);
+void sum_forward_ref(int64_t count, const float *x, double divisor, float *y);
 void bce_with_logits_forward_ref(int n, const float *z, const float *t, const float *w, float *loss);
-void bce_with_logits_backward_ref(int n, const float *z, const float *t, const float *w, float dloss, float *dz);
+void bce_with_logits_backward_ref(int n, const float *z, const float *t, const float *w, const float *dloss,
+                                  float *dz);
 void sgd_update_ref(int64_t count, float *p, const float *grad, float *buf, float lr, float momentum,
                     float dampening, float weight_decay, int nesterov, int first_step);
 void adam_update_ref(int64_t count, float *p, const float *grad, float *m, float *v, float lr, float beta1,
@@ -97,20 +106,22 @@ void linear_backward_ref_f64(int n, int in, int out, const double *x, const doub
                              double *dx, double *dw, double *db);
 void relu_forward_ref_f64(int64_t count, const double *x, double *y);
 void relu_backward_ref_f64(int64_t count, const double *x, const double *dy, double *dx);
+void batchnorm2d_eval_stats_ref_f64(int c, float eps, const double *running_mean, const double *running_var,
+                                    double *mean, double *invstd);
 void sigmoid_forward_ref_f64(int64_t count, const double *x, double *y);
 void sigmoid_backward_ref_f64(int64_t count, const double *y, const double *dy, double *dx);
 void add_forward_ref_f64(int64_t count, const double *a, const double *b, double *y);
 void axpy_ref_f64(int64_t count, double alpha, const double *src, double *dst);
-void add_scalar_ref_f64(int64_t count, double alpha, double *dst);
+void add_scalar_ref_f64(int64_t count, double scale, const double *alpha, double *dst);
 void mul_forward_ref_f64(int64_t count, const double *x, const double *mask, double *y);
 void mul_backward_ref_f64(int64_t count, const double *mask, const double *dy, double *dx);
 void concat_channels_forward_ref_f64(int n, int c_part, int c_total, int c_off, int64_t hw, const double *x,
                                      double *y);
 void concat_channels_backward_ref_f64(int n, int c_part, int c_total, int c_off, int64_t hw, const double *dy,
                                       double *dx);
-void sum_forward_ref_f64(int64_t count, const double *x, double *y);
+void sum_forward_ref_f64(int64_t count, const double *x, double divisor, double *y);
 void bce_with_logits_forward_ref_f64(int n, const double *z, const double *t, const double *w, double *loss);
-void bce_with_logits_backward_ref_f64(int n, const double *z, const double *t, const double *w, double dloss,
+void bce_with_logits_backward_ref_f64(int n, const double *z, const double *t, const double *w, const double *dloss,
                                       double *dz);
 void sgd_update_ref_f64(int64_t count, double *p, const double *grad, double *buf, float lr, float momentum,
                         float dampening, float weight_decay, int nesterov, int first_step);

@@ -194,6 +194,16 @@ void REF_FN(batchnorm2d_forward_train)(const bl_batchnorm2d_shape *s, const real
     }
 }
 
+/* mean[c] = running_mean[c], invstd[c] = 1/sqrt(running_var[c] + eps) in double, rounded once: the constants an
+ * eval-mode forward normalised with, saved for its backward.   in running_mean/var [c], out mean/invstd [c] */
+void REF_FN(batchnorm2d_eval_stats)(int c, float eps, const real *running_mean, const real *running_var, real *mean,
+                                    real *invstd) {
+    for (int i = 0; i < c; i++) {
+        mean[i] = running_mean[i];
+        invstd[i] = (real)(1.0 / sqrt((double)running_var[i] + (double)eps));
+    }
+}
+
 /* Eval: y = γ·(x − running_mean)/√(running_var + eps) + β; the statistics are constants.
  * in x [n,c,h,w], in gamma [c], in beta [c], in running_mean [c], in running_var [c], out y [n,c,h,w] */
 void REF_FN(batchnorm2d_forward_eval)(const bl_batchnorm2d_shape *s, const real *x, const real *gamma,
@@ -468,10 +478,12 @@ void REF_FN(axpy)(int64_t count, real alpha, const real *src, real *dst) {
     for (int64_t i = 0; i < count; i++) dst[i] = (real)(dst[i] + (double)alpha * src[i]);
 }
 
-/* dst[i] += alpha for every i — the backward of sum (alpha = dy) and mean (alpha = dy/n): a scalar gradient
- * broadcast back over its input.   acc dst [count] */
-void REF_FN(add_scalar)(int64_t count, real alpha, real *dst) {
-    for (int64_t i = 0; i < count; i++) dst[i] = (real)((double)dst[i] + alpha);
+/* dst[i] += scale·alpha[0] for every i — the backward of sum (scale 1) and mean (scale 1/n) with alpha = dy:
+ * a scalar gradient broadcast back over its input. The product is rounded to `real` once.
+ * in alpha [1], acc dst [count] */
+void REF_FN(add_scalar)(int64_t count, real scale, const real *alpha, real *dst) {
+    real a = (real)(scale * alpha[0]);
+    for (int64_t i = 0; i < count; i++) dst[i] = (real)((double)dst[i] + a);
 }
 
 /* y = x·mask (dropout: mask is 0 or 1/(1−p)).   in x, in mask, out y — all [count] */
@@ -511,11 +523,14 @@ void REF_FN(concat_channels_backward)(int n, int c_part, int c_total, int c_off,
  * reductions and loss
  * ========================================================================================================== */
 
-/* y[0] = Σ x, one sequential double sum in index order (docs/ops/sum.md).   in x [count], out y [1] */
-void REF_FN(sum_forward)(int64_t count, const real *x, real *y) {
+/* y[0] = (Σ x)/divisor: one sequential double sum in index order, rounded to `real`, then divided in double
+ * and rounded again (divisor 1 leaves the sum as it is; mean passes the count). docs/ops/sum.md.
+ * in x [count], out y [1] */
+void REF_FN(sum_forward)(int64_t count, const real *x, double divisor, real *y) {
     double sum = 0.0;
     for (int64_t i = 0; i < count; i++) sum += x[i];
-    y[0] = (real)sum;
+    real rounded = (real)sum;
+    y[0] = divisor == 1.0 ? rounded : (real)((double)rounded / divisor);
 }
 
 /* L = (1/n)·Σ_i w_i·[max(z_i,0) − z_i·t_i + log(1 + e^−|z_i|)]  (w NULL → 1). This is −w·[t·log σ(z) +
@@ -532,8 +547,10 @@ void REF_FN(bce_with_logits_forward)(int n, const real *z, const real *t, const 
     loss[0] = (real)(total / (double)n);
 }
 
-/* ∂L/∂z_i = dloss·w_i·(σ(z_i) − t_i)/n.   in z [n], in t [n], in w [n] or NULL, acc dz [n] */
-void REF_FN(bce_with_logits_backward)(int n, const real *z, const real *t, const real *w, real dloss, real *dz) {
+/* ∂L/∂z_i = dloss·w_i·(σ(z_i) − t_i)/n.   in z [n], in t [n], in w [n] or NULL, in dloss [1], acc dz [n] */
+void REF_FN(bce_with_logits_backward)(int n, const real *z, const real *t, const real *w, const real *dloss_in,
+                                      real *dz) {
+    real dloss = dloss_in[0];
     for (int i = 0; i < n; i++) {
         double weight = w ? (double)w[i] : 1.0;
         dz[i] = (real)(dz[i] + (double)dloss * weight * (sigmoid_stable(z[i]) - t[i]) / (double)n);

@@ -51,10 +51,7 @@ bl_tensor *bl_batchnorm2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_tensor
     } else {
         ctx->k->batchnorm2d_forward_eval(&s, x->data, gamma->data, beta->data, running_mean->data,
                                          running_var->data, y->data);
-        for (int i = 0; i < c; i++) {
-            mean->data[i] = running_mean->data[i];
-            invstd->data[i] = (float)(1.0 / sqrt((double)running_var->data[i] + (double)eps));
-        }
+        ctx->k->batchnorm2d_eval_stats(c, eps, running_mean->data, running_var->data, mean->data, invstd->data);
     }
     if (tape_wanted(ctx, 3, in)) {
         tape_entry *e = tape_record(ctx, "batchnorm2d", batchnorm2d_backward, y, 3, in);

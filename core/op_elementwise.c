@@ -71,7 +71,7 @@ bl_tensor *bl_dropout(bl_ctx *ctx, bl_tensor *x, float p) {
     /* one stream per call: (seed, DROPOUT, step·2^20 + call) — independent of thread count and backend */
     bl_rng r = bl_rng_stream(ctx->seed, BL_RNG_DROPOUT, ((uint64_t)ctx->step_index << 20) + ctx->dropout_calls++);
     const float keep_scale = 1.0f / (1.0f - p);
-    for (int64_t i = 0; i < x->numel; i++) mask->data[i] = bl_rng_uniform(&r) >= p ? keep_scale : 0.0f;
+    ctx->k->dropout_mask(x->numel, r.key, p, keep_scale, mask->data);
     ctx->k->mul_forward(x->numel, x->data, mask->data, y->data);
     if (tape_wanted(ctx, 1, &x)) {
         tape_entry *e = tape_record(ctx, "dropout", dropout_backward, y, 1, &x);

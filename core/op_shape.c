@@ -39,7 +39,7 @@ bl_tensor *bl_reshape(bl_ctx *ctx, bl_tensor *x, int ndim, const int *shape) {
         return ctx_failf(ctx, BL_ERR_INVALID, "reshape: x %s has %lld elements, the new shape %lld",
                          bl_shape_str(x, sx, sizeof sx), (long long)x->numel, (long long)known);
     }
-    bl_tensor *y = bl_arena_calloc(&ctx->step, sizeof *y);
+    bl_tensor *y = bl_arena_calloc(&ctx->step_host, sizeof *y);
     if (!y) return ctx_failf(ctx, BL_ERR_NOMEM, "%s", bl_last_error());
     *y = (bl_tensor){.data = x->data, .ndim = ndim, .numel = x->numel, .device = x->device, .name = x->name,
                      .view_of = x->view_of ? x->view_of : x};

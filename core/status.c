@@ -35,6 +35,7 @@ const char *bl_status_name(bl_status code) {
     case BL_ERR_NOMEM: return "out of memory";
     case BL_ERR_UNSUPPORTED: return "unsupported";
     case BL_ERR_NUMERIC: return "numeric error";
+    case BL_ERR_DEVICE: return "device error";
     }
     return "unknown error";
 }

@@ -20,6 +20,7 @@ typedef enum bl_status {
     BL_ERR_NOMEM = 4,     /* an allocation failed (message gives the byte count) */
     BL_ERR_UNSUPPORTED = 5, /* valid request this build or backend cannot do */
     BL_ERR_NUMERIC = 6,   /* NaN / Inf where a finite number is required */
+    BL_ERR_DEVICE = 7,    /* the device (GPU runtime or library) reported an error */
 } bl_status;
 
 /* Record a message for this thread and return `code` so callers can write `return bl_fail(...)`. */

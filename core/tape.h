@@ -43,8 +43,10 @@ typedef struct named_tensor {
 
 struct bl_ctx {
     const bl_kernels *k;
-    bl_arena persistent;
-    bl_arena step;
+    bl_arena persistent;         /* tensor data that lives across steps (backend memory) */
+    bl_arena step;               /* tensor data of one step (backend memory) */
+    bl_arena persistent_host;    /* headers of persistent tensors (host memory) */
+    bl_arena step_host;          /* headers of step tensors, tape input arrays (host memory) */
     tape_entry *tape;            /* growable array (malloc'ed; capacity kept across steps) */
     int tape_len, tape_cap;
     named_tensor *params;        /* parameters and buffers by name (malloc'ed) */
@@ -62,8 +64,11 @@ struct bl_ctx {
 bl_tensor *ctx_failf(bl_ctx *ctx, bl_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* NULL-propagation: returns 1 (and records an error naming `op`) if ctx has failed or any input is NULL. */
 int ctx_check_inputs(bl_ctx *ctx, const char *op, int n, bl_tensor *const *inputs);
-/* New step tensor (NULL + error on OOM). */
+/* New step tensor (NULL + error on OOM). Also where a device backend's asynchronous error becomes the sticky
+ * error: every op allocates its output first, so a failed kernel of the previous op is reported here. */
 bl_tensor *ctx_new_tensor(bl_ctx *ctx, int ndim, const int *shape);
+/* A backend's pending asynchronous error → the sticky error; returns ctx->status. */
+bl_status ctx_check_backend(bl_ctx *ctx);
 /* Does this op need a tape entry? (grad mode on and some input requires a gradient) */
 int tape_wanted(const bl_ctx *ctx, int n, bl_tensor *const *inputs);
 /* Append an entry; copies the inputs array into the step arena; marks out->requires_grad. NULL on OOM. */

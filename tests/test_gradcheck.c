@@ -478,8 +478,8 @@ static void ew_forward(const void *state, double *y) {
         axpy_ref_f64(c->count, c->alpha, c->a, y);
         break;
     case EW_MUL: mul_forward_ref_f64(c->count, c->a, c->b, y); break;
-    case EW_SUM: sum_forward_ref_f64(c->count, c->a, y); break;
-    case EW_MEAN: sum_forward_ref_f64(c->count, c->a, y), y[0] *= 1.0 / (double)c->count; break;
+    case EW_SUM: sum_forward_ref_f64(c->count, c->a, 1.0, y); break;
+    case EW_MEAN: sum_forward_ref_f64(c->count, c->a, (double)c->count, y); break;
     }
 }
 
@@ -491,8 +491,8 @@ static void ew_backward(const ew_case *c, const double *y, const double *dy, dou
     case EW_ADD: axpy_ref_f64(c->count, 1.0, dy, da), axpy_ref_f64(c->count, 1.0, dy, db); break;
     case EW_AXPY: axpy_ref_f64(c->count, c->alpha, dy, da), axpy_ref_f64(c->count, 1.0, dy, db); break;
     case EW_MUL: mul_backward_ref_f64(c->count, c->b, dy, da); break;
-    case EW_SUM: add_scalar_ref_f64(c->count, dy[0], da); break;
-    case EW_MEAN: add_scalar_ref_f64(c->count, dy[0] * (1.0 / (double)c->count), da); break;
+    case EW_SUM: add_scalar_ref_f64(c->count, 1.0, dy, da); break;
+    case EW_MEAN: add_scalar_ref_f64(c->count, 1.0 / (double)c->count, dy, da); break;
     }
 }
 
@@ -511,7 +511,7 @@ static void ew_run_float(const ew_case *c, const float *a, const float *b, const
         axpy_ref(c->count, (float)c->alpha, dy, da), axpy_ref(c->count, 1.0f, dy, db);
         break;
     case EW_MUL: mul_forward_ref(c->count, a, b, y), mul_backward_ref(c->count, b, dy, da); break;
-    case EW_SUM: sum_forward_ref(c->count, a, y), add_scalar_ref(c->count, dy[0], da); break;
+    case EW_SUM: sum_forward_ref(c->count, a, 1.0, y), add_scalar_ref(c->count, 1.0f, dy, da); break;
     case EW_MEAN: break; /* mean is sum's kernels with a scale; covered by EW_SUM */
     }
 }
@@ -626,8 +626,8 @@ static void check_bce_with_logits(int n, int weighted) {
     bce_case c = {n, random_doubles(n, -4, 4), random_doubles(n, 0, 1), weighted ? random_doubles(n, 0.5, 2) : NULL};
     c.z[0] = 30, c.z[1] = -30, c.z[2] = 0, c.t[0] = 0, c.t[1] = 1, c.t[3] = 1, c.t[4] = 0; /* hard and soft labels */
     double r[1] = {-0.75}, loss[1], dz[64] = {0}, dz2[64] = {0};
-    bce_with_logits_backward_ref_f64(n, c.z, c.t, c.w, r[0], dz);
-    for (int call = 0; call < 2; call++) bce_with_logits_backward_ref_f64(n, c.z, c.t, c.w, r[0], dz2);
+    bce_with_logits_backward_ref_f64(n, c.z, c.t, c.w, r, dz);
+    for (int call = 0; call < 2; call++) bce_with_logits_backward_ref_f64(n, c.z, c.t, c.w, r, dz2);
     gradcheck("bce_with_logits", "dz", bce_forward, &c, c.z, n, dz, NULL, 1, r);
     check_accumulates("bce_with_logits", "dz", dz, dz2, n);
     /* forward against the textbook −w·[t·log σ(z) + (1−t)·log(1 − σ(z))], with 1 − σ(z) written as σ(−z) so
@@ -648,7 +648,8 @@ static void check_bce_with_logits(int n, int weighted) {
           big_loss[0]);
     float *zf = to_floats(c.z, n), *tf = to_floats(c.t, n), *wf = to_floats(c.w, n), lossf[1], dzf[64] = {0};
     bce_with_logits_forward_ref(n, zf, tf, wf, lossf);
-    bce_with_logits_backward_ref(n, zf, tf, wf, (float)r[0], dzf);
+    const float rf = (float)r[0];
+    bce_with_logits_backward_ref(n, zf, tf, wf, &rf, dzf);
     check_float_variant("bce_with_logits", "loss", lossf, loss, 1);
     check_float_variant("bce_with_logits", "dz", dzf, dz, n);
     free_case_buffers();

@@ -161,7 +161,7 @@ static void parity_elementwise(const bl_kernels *cpu, const bl_kernels *ref, uin
     cpu->axpy(n, 0.5f, x, o1), ref->axpy(n, 0.5f, x, o2);
     CHECK(memcmp(o1, o2, n * sizeof(float)) == 0, "axpy bitwise");
     float s1 = 0, s2 = 0;
-    cpu->sum_forward(n, x, &s1), ref->sum_forward(n, x, &s2);
+    cpu->sum_forward(n, x, 1.0, &s1), ref->sum_forward(n, x, 1.0, &s2);
     CHECK(s1 == s2, "sum bitwise: %.9g vs %.9g", s1, s2);
     bl_batchnorm2d_shape bs = {.n = 2, .c = 5, .h = 3, .w = 4, .eps = 1e-5f, .momentum = 0.1f};
     float g[5], b[5], rm1[5] = {0}, rv1[5] = {1, 1, 1, 1, 1}, rm2[5] = {0}, rv2[5] = {1, 1, 1, 1, 1};
