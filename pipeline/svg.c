@@ -88,7 +88,9 @@ double bl_percentile_linear(int n, const double *sorted, double q) {
     double h = (n - 1) * q;
     int i = (int)floor(h);
     if (i >= n - 1) return sorted[n - 1];
-    return sorted[i] + (h - i) * (sorted[i + 1] - sorted[i]);
+    /* numpy's _lerp: a + (b − a)·t, or b − (b − a)·(1 − t) when t ≥ 0.5 (so t = 1 gives b exactly) */
+    double a = sorted[i], b = sorted[i + 1], t = h - i;
+    return t >= 0.5 ? b - (b - a) * (1.0 - t) : a + (b - a) * t;
 }
 
 static int ascending(const void *a, const void *b) {
@@ -325,7 +327,7 @@ void bl_svg_legend(bl_strbuf *out, const bl_svg_plot *p, int n, const char *cons
     size_t longest = 0;
     for (int i = 0; i < n; i++)
         if (strlen(labels[i]) > longest) longest = strlen(labels[i]);
-    double w = 34 + 6.2 * (double)longest, h = 8 + 16.0 * n; /* ~6.2 px per character at 11 px */
+    double w = 36 + 5.8 * (double)longest, h = 8 + 16.0 * n; /* ~5.8 px per character at 11 px sans-serif */
     double x0 = corner == 0 ? p->right - w - 8 : p->left + 8, y0 = corner == 0 ? p->bottom - h - 8 : p->top + 8;
     bl_strbuf_printf(out,
                      "<g class=\"legend\"><rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"#ffffff\" "

@@ -49,7 +49,8 @@ void bl_strbuf_free(bl_strbuf *b);
  * returns their count and the step in *step. lo < hi, both finite, target ≥ 1. */
 int bl_nice_ticks(double lo, double hi, int target, double *ticks, int cap, double *step);
 
-/* numpy.percentile(x, 100·q) with the default "linear" method. sorted: [n] ascending, n ≥ 1; 0 ≤ q ≤ 1. */
+/* numpy.percentile(x, 100·q) with the default "linear" method, including numpy's two-sided interpolation
+ * (b − (b − a)·(1 − t) for t ≥ 0.5). sorted: [n] ascending, n ≥ 1; 0 ≤ q ≤ 1. */
 double bl_percentile_linear(int n, const double *sorted, double q);
 
 typedef struct bl_box_stats {

@@ -162,9 +162,16 @@ static void test_blocks(void) {
      * Q3. matplotlib 3.6 cbook.boxplot_stats gives the same: whislo 0.61, whishi 0.765, fliers [0.9]. */
     const double c[4] = {0.9, 0.61, 0.72, 0.7};
     CHECK(bl_box_stats_compute(4, c, &b) == BL_OK, "box stats c");
-    CHECK(fabs(b.q1 - 0.6775) < 1e-15 && fabs(b.median - 0.71) < 1e-15 && fabs(b.q3 - 0.765) < 1e-15 &&
+    CHECK(b.q1 == 0.6775 && b.median == 0.71 && b.q3 == 0.765 && /* numpy 1.24 repr: array([0.6775, 0.71, 0.765]) */
               b.whisker_low == 0.61 && b.whisker_high == b.q3 && b.n_outliers == 1 && b.outliers[0] == 0.9,
           "box c: %.17g %.17g %.17g", b.q1, b.median, b.q3);
+    bl_box_stats_free(&b);
+    /* ten values, h = 2.25, 4.5, 6.75: numpy 1.24 percentile and matplotlib 3.6 boxplot_stats, frozen at %.17g */
+    const double d[10] = {0.1, 0.35, 0.2, 0.9, 0.47, 0.33, 0.71, 0.05, 0.66, 0.61};
+    CHECK(bl_box_stats_compute(10, d, &b) == BL_OK, "box stats d");
+    CHECK(b.q1 == 0.23250000000000001 && b.median == 0.40999999999999998 && b.q3 == 0.64749999999999996 &&
+              b.whisker_low == 0.05 && b.whisker_high == 0.9 && b.n_outliers == 0,
+          "box d: %.17g %.17g %.17g", b.q1, b.median, b.q3);
     bl_box_stats_free(&b);
     /* one value: every statistic is that value */
     const double one = 0.5;
