@@ -88,16 +88,22 @@ void report_section_open(bl_strbuf *h, const char *id, const char *title) {
 
 void report_section_close(bl_strbuf *h) { bl_strbuf_append(h, "</section>\n"); }
 
+/* "-0.000" (a tiny negative number rounded away) reads as "0.000" */
+static const char *drop_negative_zero(char *buf) {
+    if (buf[0] == '-' && strspn(buf + 1, "0.") == strlen(buf + 1)) memmove(buf, buf + 1, strlen(buf));
+    return buf;
+}
+
 const char *report_fixed(char *buf, size_t cap, double v, int decimals) {
     if (isnan(v)) snprintf(buf, cap, "n/a");
-    else snprintf(buf, cap, "%.*f", decimals, v == 0 ? 0.0 : v); /* never "-0.000" */
-    return buf;
+    else snprintf(buf, cap, "%.*f", decimals, v);
+    return drop_negative_zero(buf);
 }
 
 const char *report_general(char *buf, size_t cap, double v) {
     if (isnan(v)) snprintf(buf, cap, "n/a");
-    else snprintf(buf, cap, "%.3g", v == 0 ? 0.0 : v);
-    return buf;
+    else snprintf(buf, cap, "%.3g", v);
+    return drop_negative_zero(buf);
 }
 
 const char *report_colour(int i) {
