@@ -181,6 +181,17 @@ bl_status bl_youden_threshold(int n, const double *score, const int *label, doub
     return BL_OK;
 }
 
+bl_status bl_roc_curve(int n, const double *score, const int *label, int *count, double **fpr, double **tpr) {
+    int n_pos;
+    bl_status st = check_inputs("roc curve", n, score, label, 1, &n_pos);
+    if (st) return st;
+    roc_curve roc;
+    if ((st = roc_compute(n, score, label, &roc))) return st;
+    *count = roc.count, *fpr = roc.fpr, *tpr = roc.tpr;
+    free(roc.threshold);
+    return BL_OK;
+}
+
 bl_status bl_confusion_at(int n, const double *score, const int *label, double threshold, bl_confusion *out) {
     int n_pos;
     bl_status st = check_inputs("confusion matrix", n, score, label, 0, &n_pos);

@@ -31,4 +31,9 @@ typedef struct bl_confusion {
 bl_status bl_confusion_at(int n, const double *score, const int *label, double threshold, bl_confusion *out);
 bl_status bl_youden_threshold(int n, const double *score, const int *label, double *threshold);
 
+/* The ROC curve points exactly as sklearn roc_curve(drop_intermediate=True): (0, 0) first, then one point per kept
+ * distinct threshold, descending. score, label: [n] read (both classes present). *fpr, *tpr: [*count] written,
+ * malloc'ed (caller frees both). The same points bl_auroc integrates. */
+bl_status bl_roc_curve(int n, const double *score, const int *label, int *count, double **fpr, double **tpr);
+
 #endif

@@ -31,6 +31,7 @@ static const command commands[] = {
     {"stats", cmd_stats, "Table 1: age t-tests (Student and Welch) per group, from a cohort or published summaries"},
     {"focus-compare", cmd_focus_compare, "Table 3: focus rates of two models by agreement category + McNemar"},
     {"experiment", cmd_experiment, "the paper as one resumable run: split, train/predict per arch × input × fold, Table 2, DeLong"},
+    {"report", cmd_report, "one self-contained HTML report of an experiment: tables, SVG figures, Grad-CAM gallery"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

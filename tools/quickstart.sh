@@ -14,10 +14,10 @@ case "$mode" in
 esac
 
 # 1. Debian packages (only what is missing; sudo when not root)
-# The test suite also runs the Python reference checks (torchvision export → convert → infer, Keras h5 layout);
-# without these packages those tests report "skipped" instead.
+# The test suite also runs the Python reference checks (torchvision export → convert → infer, Keras h5 layout) and
+# loads the HTML report in headless Chromium; without these packages those tests report "skipped" instead.
 packages="build-essential cmake pkg-config libcjson-dev libstb-dev"
-[ "$mode" = test ] && packages="$packages python3-numpy python3-torch python3-torchvision python3-h5py"
+[ "$mode" = test ] && packages="$packages python3-numpy python3-torch python3-torchvision python3-h5py chromium"
 need=()
 for pkg in $packages; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
