@@ -21,7 +21,7 @@
 
 static const char *const config_keys[] = {"cohort", "test_count", "folds", "seed", "archs", "inputs", "epochs",
                                           "batch", "lr", "optimizer", "size", "freeze_backbone_epochs",
-                                          "weights_dir"};
+                                          "weights_dir", "demo"};
 
 static int file_exists(const char *path) {
     struct stat s;
@@ -132,6 +132,10 @@ static bl_status config_from_json(const char *path, const cJSON *root, bl_experi
                 return bl_fail(BL_ERR_INVALID, "%s: inputs[1]: '%s' twice", path, name);
         }
     }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "demo"))) {
+        if (!cJSON_IsBool(v)) return bl_fail(BL_ERR_INVALID, "%s: demo: expected true or false", path);
+        c->demo = cJSON_IsTrue(v);
+    }
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "weights_dir"))) {
         if (!cJSON_IsString(v) || !v->valuestring[0])
             return bl_fail(BL_ERR_INVALID, "%s: weights_dir: expected a non-empty string", path);
@@ -161,6 +165,8 @@ bl_status bl_experiment_config_read(const char *path, bl_experiment_config *c) {
     if (!root) return bl_fail(BL_ERR_FORMAT, "%s: not valid JSON", path);
     st = config_from_json(path, root, c);
     cJSON_Delete(root);
+    if (!st && strlen(path) >= sizeof c->config_path) st = bl_fail(BL_ERR_INVALID, "%s: path too long", path);
+    if (!st) snprintf(c->config_path, sizeof c->config_path, "%s", path);
     return st;
 }
 
@@ -183,12 +189,66 @@ typedef struct exp_run {
     int fold_units_left;      /* fold units not yet visited */
     int fold_units_run;       /* fold units computed in this invocation */
     double fold_seconds;      /* time spent on those */
+    /* the whole-run progress display (bl_experiment_progress) */
+    double t_start;           /* now_s() at the start */
+    int fold_units_todo;      /* fold units without metrics.json at the start: this invocation's training work */
+    double work_done;         /* finished share of that work, in fold units (resumed trainings count their rest) */
+    double unit_start_frac;   /* the current unit's training fraction when this invocation first saw it (−1: none) */
+    double unit_frac;         /* the current unit's training fraction now */
+    char unit_name[160];
+    bl_train_callbacks train_cb; /* wraps cb->train: progress goes through progress_from_train */
+    int n_timings, timings_cap;
+    bl_experiment_timing *timings; /* one per unit, for run.json */
 } exp_run;
 
 static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* ETA of this invocation's training: elapsed time × (work left / work done), work in fold units. Each training
+ * batch counts 0.85/batches of its epoch and each validation batch 0.15/batches (a validation pass sees about
+ * half as many images as training and runs forward only). Test prediction, Grad-CAM and the tables are not in the
+ * estimate (they take a few percent of a run). */
+static void progress_from_train(void *user, const bl_train_progress *p) {
+    exp_run *r = user;
+    double in_epoch = p->batches > 0 ? (double)p->batch / p->batches : 0;
+    double frac = (p->epoch + (p->validating ? 0.85 + 0.15 * in_epoch : 0.85 * in_epoch)) / (p->epochs > 0 ? p->epochs : 1);
+    /* where this invocation picked the unit up: the start of the phase of its first batch (a resumed training
+     * restarts at an epoch boundary) */
+    if (r->unit_start_frac < 0)
+        r->unit_start_frac = (p->epoch + (p->validating ? 0.85 : 0.0)) / (p->epochs > 0 ? p->epochs : 1);
+    r->unit_frac = frac;
+    double done = r->work_done + (frac - r->unit_start_frac);
+    double total = r->fold_units_todo > 0 ? r->fold_units_todo : 1;
+    double elapsed = now_s() - r->t_start;
+    bl_experiment_progress e = {.unit = r->unit, .units = r->units, .name = r->unit_name, .epoch = p->epoch,
+                                .epochs = p->epochs, .batch = p->batch, .batches = p->batches,
+                                .validating = p->validating, .loss = p->loss, .fraction = done / total,
+                                .elapsed_s = elapsed, .eta_s = done > 0.002 ? elapsed * (total - done) / done : -1};
+    if (e.fraction > 1) e.fraction = 1;
+    if (e.eta_s < 0 && done > 0.002) e.eta_s = 0;
+    if (r->cb && r->cb->progress) r->cb->progress(r->cb->user, &e);
+    if (r->cb && r->cb->train && r->cb->train->progress) r->cb->train->progress(r->cb->train->user, p);
+}
+
+static void epoch_passthrough(void *user, const bl_train_epoch *e) {
+    exp_run *r = user;
+    if (r->cb && r->cb->train && r->cb->train->epoch_done) r->cb->train->epoch_done(r->cb->train->user, e);
+}
+
+static void note_passthrough(void *user, const char *line) {
+    exp_run *r = user;
+    if (r->cb && r->cb->train && r->cb->train->note) r->cb->train->note(r->cb->train->user, line);
+}
+
+static void add_timing(exp_run *r, const char *unit, const char *status, double seconds) {
+    if (r->n_timings >= r->timings_cap) return;
+    bl_experiment_timing *t = &r->timings[r->n_timings++];
+    snprintf(t->unit, sizeof t->unit, "%s", unit);
+    snprintf(t->status, sizeof t->status, "%s", status);
+    t->seconds = seconds;
 }
 
 static void report(exp_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -199,9 +259,12 @@ static void report(exp_run *r, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    double left = r->fold_units_run ? r->fold_seconds / r->fold_units_run * r->fold_units_left : 0;
-    if (r->fold_units_run || !r->fold_units_left)
+    double done = r->work_done, total = r->fold_units_todo, elapsed = now_s() - r->t_start;
+    if (done >= total) snprintf(eta, sizeof eta, "00:00");
+    else if (done > 0.002) {
+        double left = elapsed * (total - done) / done;
         snprintf(eta, sizeof eta, "%02d:%02d", (int)(left / 60), (int)fmod(left, 60));
+    }
     char full[1500];
     snprintf(full, sizeof full, "[%d/%d] %s  ETA %s", r->unit, r->units, line, eta);
     r->cb->unit(r->cb->user, full);
@@ -273,7 +336,7 @@ static bl_status train_fold(exp_run *r, int a, int i, int k, const char *dir, co
         bl_train_options_default(&o);
         if ((st = copy2(o.out, sizeof o.out, dir, ""))) return st;
         o.resume = 1;
-        return bl_train_run(&o, r->cb ? r->cb->train : NULL);
+        return bl_train_run(&o, &r->train_cb);
     }
     const bl_experiment_config *c = r->c;
     char w[1200];
@@ -295,7 +358,7 @@ static bl_status train_fold(exp_run *r, int a, int i, int k, const char *dir, co
     o.optimizer = c->optimizer;
     o.freeze_backbone_epochs = c->freeze_backbone_epochs;
     o.seed = c->seed;
-    return bl_train_run(&o, r->cb ? r->cb->train : NULL);
+    return bl_train_run(&o, &r->train_cb);
 }
 
 /* Scores the test rows (cohort order) with dir/best.safetensors → dir/test.csv; confusion at 0.5 + AUROC →
@@ -485,19 +548,54 @@ static bl_status unit_delong(exp_run *r) {
     return st;
 }
 
+/* A non-fold unit: skipped when `skip`, else run by fn; one progress line and one timing either way. */
+#define TABLE_UNIT(r, st, name, skip, call, done_line)                                                         \
+    do {                                                                                                       \
+        (r)->unit++;                                                                                           \
+        if (st) break;                                                                                         \
+        double t0_ = now_s();                                                                                  \
+        if (skip) {                                                                                            \
+            report(r, "%s: skipped (exists)", name);                                                           \
+            add_timing(r, name, "skipped", 0);                                                                 \
+        } else if (!((st) = (call))) {                                                                         \
+            add_timing(r, name, "ran", now_s() - t0_);                                                         \
+            report done_line;                                                                                  \
+        }                                                                                                      \
+    } while (0)
+
 bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, const bl_experiment_callbacks *cb) {
     int with_delong = c->n_inputs == 2; /* both inputs: DeLong and the Grad-CAM unit */
-    exp_run r = {.c = c, .cb = cb, .out = out_dir, .fold_units_left = c->n_archs * c->n_inputs * c->folds};
+    exp_run r = {.c = c, .cb = cb, .out = out_dir, .fold_units_left = c->n_archs * c->n_inputs * c->folds,
+                 .t_start = now_s(), .unit_start_frac = -1};
+    time_t started = time(NULL);
+    r.train_cb = (bl_train_callbacks){.user = &r, .progress = progress_from_train, .epoch_done = epoch_passthrough,
+                                      .note = note_passthrough};
     r.units = 4 + r.fold_units_left + 2 * with_delong;
+    r.timings_cap = r.units;
     bl_split *split = NULL;
     bl_cohort *cohort = NULL;
     char runs[1100], split_path[1100], path[1100];
-    bl_status st = make_dir(out_dir);
+    bl_status st = (r.timings = calloc((size_t)r.units, sizeof *r.timings)) ? BL_OK : bl_fail(BL_ERR_NOMEM, "out of memory");
+    if (!st) st = make_dir(out_dir);
     if (!st) st = join(runs, sizeof runs, out_dir, "runs");
     if (!st) st = join(split_path, sizeof split_path, out_dir, "split.csv");
     if (!st) st = make_dir(runs);
+    /* this invocation's training work: the fold units without metrics.json */
+    for (int a = 0; !st && a < c->n_archs; a++)
+        for (int i = 0; i < c->n_inputs; i++)
+            for (int k = 0; k < c->folds; k++) {
+                char name[128], mpath[1400];
+                run_name(&r, a, i, k, name, sizeof name);
+                snprintf(mpath, sizeof mpath, "%s/%s/metrics.json", runs, name);
+                r.fold_units_todo += !file_exists(mpath);
+            }
     r.unit = 1;
-    if (!st) st = unit_split(&r, &split);
+    if (!st) {
+        double t0 = now_s();
+        int existed = file_exists(split_path);
+        st = unit_split(&r, &split);
+        if (!st) add_timing(&r, "split.csv", existed ? "skipped" : "ran", existed ? 0 : now_s() - t0);
+    }
     if (!st) st = bl_cohort_read(c->cohort, 1, &cohort);
     for (int a = 0; !st && a < c->n_archs; a++)
         for (int i = 0; !st && i < c->n_inputs; i++)
@@ -506,47 +604,48 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
                 run_name(&r, a, i, k, name, sizeof name);
                 snprintf(dir, sizeof dir, "%s/%s", runs, name);
                 snprintf(mpath, sizeof mpath, "%s/metrics.json", dir);
+                snprintf(r.unit_name, sizeof r.unit_name, "runs/%s", name);
                 r.unit++;
                 r.fold_units_left--;
                 if (file_exists(mpath)) {
                     report(&r, "runs/%s: skipped (metrics.json exists)", name);
+                    add_timing(&r, r.unit_name, "skipped", 0);
                     continue;
                 }
                 double t0 = now_s();
+                r.unit_start_frac = -1;
+                r.unit_frac = 0;
                 st = train_fold(&r, a, i, k, dir, split_path);
                 if (!st) st = test_fold(&r, k, dir, cohort, split);
                 if (st) break;
+                /* a training resumed at fraction f0 (or skipped as finished: no progress at all) did 1 − f0 */
+                r.work_done += r.unit_start_frac < 0 ? 1.0 : 1.0 - r.unit_start_frac;
                 r.fold_units_run++;
                 r.fold_seconds += now_s() - t0;
+                add_timing(&r, r.unit_name, "ran", now_s() - t0);
                 report(&r, "runs/%s: trained, test.csv and metrics.json written (%.1f s)", name, now_s() - t0);
             }
     /* the tables: recomputed when missing or when a fold unit ran now */
-    r.unit++;
     if (!st) st = join(path, sizeof path, out_dir, "table2.csv");
-    if (!st && !r.fold_units_run && file_exists(path)) report(&r, "table2.csv: skipped (exists)");
-    else if (!st && !(st = unit_table2(&r))) report(&r, "table2.csv written");
+    TABLE_UNIT(&r, st, "table2.csv", !r.fold_units_run && file_exists(path), unit_table2(&r),
+               (&r, "table2.csv written"));
     if (with_delong) {
-        r.unit++;
         if (!st) st = join(path, sizeof path, out_dir, "delong.csv");
-        if (!st && !r.fold_units_run && file_exists(path)) report(&r, "delong.csv: skipped (exists)");
-        else if (!st && !(st = unit_delong(&r))) report(&r, "delong.csv written");
+        TABLE_UNIT(&r, st, "delong.csv", !r.fold_units_run && file_exists(path), unit_delong(&r),
+                   (&r, "delong.csv written"));
     }
     /* Table 1: depends on the cohort only */
-    r.unit++;
     if (!st) st = join(path, sizeof path, out_dir, "table1.csv");
-    if (!st && file_exists(path)) report(&r, "table1.csv: skipped (exists)");
-    else if (!st && !(st = bl_experiment_table1(cohort, path))) report(&r, "table1.csv written");
+    TABLE_UNIT(&r, st, "table1.csv", file_exists(path), bl_experiment_table1(cohort, path), (&r, "table1.csv written"));
     /* calibration of the best fold unit: the rule of the tables */
-    r.unit++;
+    char best[128] = "";
     if (!st) st = join(path, sizeof path, out_dir, "calibration.json");
-    char best[128];
-    if (!st && !r.fold_units_run && file_exists(path)) report(&r, "calibration.json: skipped (exists)");
-    else if (!st && !(st = bl_experiment_calibration(c, out_dir, best, sizeof best)))
-        report(&r, "calibration.json written (isotonic on runs/%s)", best);
+    TABLE_UNIT(&r, st, "calibration.json", !r.fold_units_run && file_exists(path),
+               bl_experiment_calibration(c, out_dir, best, sizeof best),
+               (&r, "calibration.json written (isotonic on runs/%s)", best));
     /* Grad-CAM of the best original and best enhanced unit, Table 3: the rule of the tables, and recomputed when
      * one of its files is missing */
     if (with_delong) {
-        r.unit++;
         char units[2][128], f0[1400], f1[1400];
         int done = 0;
         if (!st) st = join(path, sizeof path, out_dir, "table3.csv");
@@ -555,11 +654,12 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
             snprintf(f1, sizeof f1, "%s/gradcam/%s/focus.csv", out_dir, units[1]);
             done = file_exists(f0) && file_exists(f1);
         }
-        if (!st && done) report(&r, "gradcam + table3.csv: skipped (exist)");
-        else if (!st && !(st = bl_experiment_gradcam(c, cohort, out_dir, units)))
-            report(&r, "gradcam/%s, gradcam/%s and table3.csv written", units[0], units[1]);
+        TABLE_UNIT(&r, st, "gradcam + table3.csv", done, bl_experiment_gradcam(c, cohort, out_dir, units),
+                   (&r, "gradcam/%s, gradcam/%s and table3.csv written", units[0], units[1]));
     }
+    if (!st) st = bl_experiment_write_run_json(c, out_dir, "cpu", "cpu", started, time(NULL), r.n_timings, r.timings);
     bl_cohort_free(cohort);
     bl_split_free(split);
+    free(r.timings);
     return st;
 }

@@ -19,6 +19,7 @@
 #define BLASTO_EXPERIMENT_H
 
 #include <stdint.h>
+#include <time.h>
 
 #include "core/optim.h"
 #include "loader.h"
@@ -26,6 +27,8 @@
 #include "train.h"
 
 #define BL_EXPERIMENT_MAX_ARCHS 8
+/* Grad-CAM overlay PNGs the experiment writes per chosen unit (the first test rows; for the report's gallery) */
+#define BL_EXPERIMENT_OVERLAYS 6
 
 typedef struct bl_experiment_config {
     char cohort[1024];       /* resolved: relative paths in the file are relative to the config file's folder */
@@ -39,21 +42,51 @@ typedef struct bl_experiment_config {
     int epochs, batch, size, freeze_backbone_epochs;  /* defaults: bl_train_options_default */
     double lr;
     bl_optim_kind optimizer;
+    int demo;                /* "demo": true — a reduced configuration (`blasto demo`); the report says so */
+    char config_path[1024];  /* the file it was read from (for run.json) */
 } bl_experiment_config;
 
 /* Reads and validates the config JSON at `path` (unknown keys, missing cohort, unknown arch/input, folds < 2, a
  * missing cohort or weights file are errors "<path>: <key>: <problem> (expected …, got …)"). Writes nothing. */
 bl_status bl_experiment_config_read(const char *path, bl_experiment_config *c);
 
+/* Where the whole run stands, after every training batch (for one progress display with ETA). */
+typedef struct bl_experiment_progress {
+    int unit, units;         /* the current unit (1-based) and the total */
+    const char *name;        /* "runs/resnet50-original-f0" */
+    int epoch, epochs;       /* epoch 0-based */
+    int batch, batches, validating;
+    double loss;             /* running mean training loss of this epoch */
+    double fraction;         /* done share of this invocation's training work, [0, 1] */
+    double elapsed_s;        /* since bl_experiment_run started */
+    double eta_s;            /* seconds left for the remaining training (< 0: not known yet) */
+} bl_experiment_progress;
+
 typedef struct bl_experiment_callbacks {
     void *user;
     /* one line per unit: "[3/9] runs/resnet50-original-f1: trained … | skipped (… exists)  ETA mm:ss" */
     void (*unit)(void *user, const char *line);
-    const bl_train_callbacks *train;  /* passed to bl_train_run; may be NULL */
+    /* after every training batch of every fold unit; may be NULL */
+    void (*progress)(void *user, const bl_experiment_progress *p);
+    const bl_train_callbacks *train;  /* epoch_done and note are passed through; may be NULL */
 } bl_experiment_callbacks;
 
 /* Runs (or resumes) the experiment into out_dir (created, one level). cb may be NULL. */
 bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, const bl_experiment_callbacks *cb);
+
+/* One unit's timing for run.json. */
+typedef struct bl_experiment_timing {
+    char unit[160];
+    char status[16];         /* "ran" | "skipped" */
+    double seconds;
+} bl_experiment_timing;
+
+/* DIR/run.json (atomically): blasto version, build, backend, device, threads, seed, demo flag, start/finish time
+ * (ISO 8601 UTC), the config, the weights per arch and every unit's timing (docs/experiment.md, "run.json").
+ * experiment_meta.c */
+bl_status bl_experiment_write_run_json(const bl_experiment_config *c, const char *out_dir, const char *backend,
+                                       const char *device, time_t started, time_t finished, int n_timings,
+                                       const bl_experiment_timing *timings);
 
 /* Mean and sample SD (ddof = 1) of x [n], n ≥ 2. */
 void bl_experiment_mean_sd(int n, const double *x, double *mean, double *sd);

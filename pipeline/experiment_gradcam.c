@@ -2,7 +2,7 @@
  * ICM/TE focus scores on the test rows for the best original-input and the best enhanced-input fold unit (the rule
  * of the calibration unit, bl_experiment_best_unit), then Table 3 (pipeline/agreement.h) from the two units'
  * test.csv and focus.csv. Computes what `blasto gradcam --split … --set test` and `blasto focus-compare --out`
- * compute, without the overlay PNGs. */
+ * compute; the overlay PNGs only for the first BL_EXPERIMENT_OVERLAYS test rows (the report's gallery). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +29,10 @@ static bl_status make_dir(const char *path) {
 }
 
 /* Grad-CAM of out_dir/runs/<unit>/best.safetensors on the rows of its test.csv (in that order) → the text of
- * focus.csv (`blasto gradcam`'s columns and number format) in *csv (malloc'ed). */
-static bl_status unit_focus(const bl_cohort *cohort, const char *out_dir, const char *unit, char **csv) {
+ * focus.csv (`blasto gradcam`'s columns and number format) in *csv (malloc'ed), and the overlays of the first
+ * min(n, BL_EXPERIMENT_OVERLAYS) rows with their ids (overlays[], ids[] zeroed by the caller; freed by it). */
+static bl_status unit_focus(const bl_cohort *cohort, const char *out_dir, const char *unit, char **csv,
+                            bl_image overlays[BL_EXPERIMENT_OVERLAYS], char *ids[BL_EXPERIMENT_OVERLAYS]) {
     char best[1400], test[1400];
     snprintf(best, sizeof best, "%s/runs/%s/best.safetensors", out_dir, unit);
     snprintf(test, sizeof test, "%s/runs/%s/test.csv", out_dir, unit);
@@ -84,7 +86,12 @@ static bl_status unit_focus(const bl_cohort *cohort, const char *out_dir, const 
         if (st) break;
         double score = bl_logit_probability(map.logit);
         bl_focus_scores(map.heat, icm, te, size, &f);
+        if (i < BL_EXPERIMENT_OVERLAYS) {
+            st = bl_gradcam_overlay(map.heat, gray, icm, te, size, &overlays[i]);
+            if (!st && !(ids[i] = strdup(row->id))) st = bl_fail(BL_ERR_NOMEM, "out of memory");
+        }
         bl_gradcam_map_free(&map);
+        if (st) break;
         size_t need = strlen(row->id) + 200;
         if (len + need > cap) {
             char *b = realloc(buf, cap = 2 * cap + need);
@@ -124,7 +131,9 @@ bl_status bl_experiment_gradcam(const bl_experiment_config *c, const bl_cohort *
                                 char units[2][128]) {
     bl_status st = bl_experiment_gradcam_units(c, out_dir, units);
     if (st) return st;
-    char *csv[2] = {NULL, NULL};
+    char *csv[2] = {NULL, NULL}, *ids[2][BL_EXPERIMENT_OVERLAYS] = {{NULL}};
+    bl_image overlays[2][BL_EXPERIMENT_OVERLAYS];
+    memset(overlays, 0, sizeof overlays);
     char gdir[1200], udir[2][1400], focus[2][1500], pred[2][1400], t3[1200];
     snprintf(gdir, sizeof gdir, "%s/gradcam", out_dir);
     snprintf(t3, sizeof t3, "%s/table3.csv", out_dir);
@@ -134,10 +143,16 @@ bl_status bl_experiment_gradcam(const bl_experiment_config *c, const bl_cohort *
         snprintf(pred[u], sizeof pred[u], "%s/runs/%s/test.csv", out_dir, units[u]);
     }
     /* everything in memory first; then the focus files, Table 3 last (its existence marks the unit done) */
-    for (int u = 0; !st && u < 2; u++) st = unit_focus(cohort, out_dir, units[u], &csv[u]);
+    for (int u = 0; !st && u < 2; u++) st = unit_focus(cohort, out_dir, units[u], &csv[u], overlays[u], ids[u]);
     if (!st) st = make_dir(gdir);
     for (int u = 0; !st && u < 2; u++) {
         st = make_dir(udir[u]);
+        for (int i = 0; !st && i < BL_EXPERIMENT_OVERLAYS && ids[u][i]; i++) {
+            char png[1700];
+            if ((size_t)snprintf(png, sizeof png, "%s/%s.png", udir[u], ids[u][i]) >= sizeof png)
+                st = bl_fail(BL_ERR_INVALID, "%s/%s.png: path too long", udir[u], ids[u][i]);
+            else st = bl_image_save_png(&overlays[u][i], png);
+        }
         if (!st) st = bl_write_file_atomic(focus[u], csv[u], strlen(csv[u]));
     }
     bl_agreement t;
@@ -145,5 +160,10 @@ bl_status bl_experiment_gradcam(const bl_experiment_config *c, const bl_cohort *
     if (!st) st = bl_agreement_write_csv(&t, units[0], units[1], t3);
     free(csv[0]);
     free(csv[1]);
+    for (int u = 0; u < 2; u++)
+        for (int i = 0; i < BL_EXPERIMENT_OVERLAYS; i++) {
+            free(ids[u][i]);
+            bl_image_free(&overlays[u][i]);
+        }
     return st;
 }

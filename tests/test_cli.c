@@ -22,14 +22,14 @@ int main(void) {
               strstr(out, "cpu features:"),
           "info:\n%s", out);
     CHECK(run("info --threads 2", 0, out, sizeof out) == 0 && strstr(out, "threads: 2"), "info --threads 2:\n%s", out);
-    CHECK(run("demo --help", 0, out, sizeof out) == 0 && strstr(out, "usage: blasto demo"), "demo --help");
-    CHECK(run("demo --steps 12", 0, out, sizeof out) == 0 && strstr(out, "step   12  loss") && strstr(out, "→"),
+    CHECK(run("tutorial --help", 0, out, sizeof out) == 0 && strstr(out, "usage: blasto tutorial"), "demo --help");
+    CHECK(run("tutorial --steps 12", 0, out, sizeof out) == 0 && strstr(out, "step   12  loss") && strstr(out, "→"),
           "demo --steps 12 runs and reports the loss:\n%s", out);
     CHECK(run("nosuchcommand", 1, out, sizeof out) == 2 && strstr(out, "unknown command 'nosuchcommand'"),
           "unknown command: exit 2 and a message: %s", out);
-    CHECK(run("demo --steps zero", 1, out, sizeof out) == 2 && strstr(out, "--steps: expected an integer"),
+    CHECK(run("tutorial --steps zero", 1, out, sizeof out) == 2 && strstr(out, "--steps: expected an integer"),
           "bad integer: %s", out);
     CHECK(run("info --threads 0", 1, out, sizeof out) == 2, "--threads 0 refused");
-    CHECK(run("demo --steps 5", 0, out, sizeof out) == 0, "demo --steps 5 still exits 0");
+    CHECK(run("tutorial --steps 5", 0, out, sizeof out) == 0, "demo --steps 5 still exits 0");
     return test_summary("test_cli");
 }

@@ -308,7 +308,14 @@ int main(void) {
     /* 1. the first run */
     int rc = run(cmd, err, sizeof err);
     CHECK(rc == 0, "experiment exit %d: %s", rc, err);
-    CHECK(count(err, "ETA") == 10, "one progress line with ETA per unit (10): %d", count(err, "ETA"));
+    /* progress: one line per unit and one per epoch, each with the whole run's ETA; once every fold unit is
+     * trained, the ETA is 0 (the remaining units are not in the estimate) */
+    CHECK(count(err, "blasto experiment: [") == 10, "one progress line per unit (10): %d",
+          count(err, "blasto experiment: ["));
+    CHECK(count(err, "| overall ") == 4 && count(err, "ETA") == 14, "4 epoch lines with the overall ETA: %d, %d",
+          count(err, "| overall "), count(err, "ETA"));
+    CHECK(strstr(err, "[5/10] runs/resnet50-enhanced-f1: trained") && strstr(err, "[6/10] table2.csv written  ETA 00:00"),
+          "ETA 00:00 once every fold unit is done:\n%s", err);
     check_table2();
     check_table1();
     check_calibration();

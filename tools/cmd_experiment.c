@@ -2,10 +2,10 @@
  * Table 2, paired DeLong) from one JSON config, resumable unit by unit (pipeline/experiment.h). */
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "commands.h"
 #include "core/status.h"
+#include "experiment_ui.h"
 #include "pipeline/experiment.h"
 
 static int experiment_help(void) {
@@ -25,27 +25,6 @@ static int experiment_help(void) {
            "blasto focus-compare --out). A unit whose output exists is skipped:\n"
            "run the same command again to resume an interrupted experiment.\n");
     return 0;
-}
-
-typedef struct ui {
-    int tty;
-} ui;
-
-static void on_unit(void *user, const char *line) {
-    ui *u = user;
-    fprintf(stderr, "%sblasto experiment: %s\n", u->tty ? "\r\033[K" : "", line);
-    fflush(stderr);
-}
-
-static void on_epoch(void *user, const bl_train_epoch *e) {
-    ui *u = user;
-    fprintf(stderr, "%s  epoch %d: train loss %.4f  val AUROC %.4f%s  %.1f s\n", u->tty ? "\r\033[K" : "", e->epoch + 1,
-            e->train_loss, e->val_auroc, e->best ? " (best)" : "", e->seconds);
-}
-
-static void on_note(void *user, const char *line) {
-    ui *u = user;
-    fprintf(stderr, "%s  %s\n", u->tty ? "\r\033[K" : "", line);
 }
 
 int cmd_experiment(int argc, char **argv) {
@@ -78,11 +57,12 @@ int cmd_experiment(int argc, char **argv) {
         return 1;
     }
     if (cli_apply_threads("experiment", threads)) return 1;
-    ui u = {.tty = isatty(2)};
-    bl_train_callbacks tcb = {.user = &u, .epoch_done = on_epoch, .note = on_note};
-    bl_experiment_callbacks cb = {.user = &u, .unit = on_unit, .train = &tcb};
-    if (bl_experiment_run(&c, out, &cb)) {
-        fprintf(stderr, "%sblasto experiment: %s\n", u.tty ? "\r\033[K" : "", bl_last_error());
+    experiment_ui u;
+    experiment_ui_init(&u, "blasto experiment");
+    bl_status st = bl_experiment_run(&c, out, &u.cb);
+    experiment_ui_clear(&u);
+    if (st) {
+        fprintf(stderr, "blasto experiment: %s\n", bl_last_error());
         return 1;
     }
     return 0;

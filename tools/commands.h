@@ -6,6 +6,7 @@
 
 int cmd_info(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_tutorial(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_infer(int argc, char **argv);
 int cmd_grad(int argc, char **argv);
