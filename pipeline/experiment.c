@@ -17,6 +17,7 @@
 #include "csv.h"
 #include "metrics.h"
 #include "predictions.h"
+#include "report.h"
 #include "split.h"
 
 static const char *const config_keys[] = {"cohort", "test_count", "folds", "seed", "archs", "inputs", "epochs",
@@ -570,7 +571,7 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
     time_t started = time(NULL);
     r.train_cb = (bl_train_callbacks){.user = &r, .progress = progress_from_train, .epoch_done = epoch_passthrough,
                                       .note = note_passthrough};
-    r.units = 4 + r.fold_units_left + 2 * with_delong;
+    r.units = 5 + r.fold_units_left + 2 * with_delong; /* split, folds, tables, calibration, gradcam, report */
     r.timings_cap = r.units;
     bl_split *split = NULL;
     bl_cohort *cohort = NULL;
@@ -658,6 +659,10 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
                    (&r, "gradcam/%s, gradcam/%s and table3.csv written", units[0], units[1]));
     }
     if (!st) st = bl_experiment_write_run_json(c, out_dir, "cpu", "cpu", started, time(NULL), r.n_timings, r.timings);
+    /* the report: always rewritten (it shows run.json's timings of this invocation) */
+    r.unit++;
+    if (!st) st = bl_report_write(out_dir, NULL);
+    if (!st) report(&r, "report.html written");
     bl_cohort_free(cohort);
     bl_split_free(split);
     free(r.timings);

@@ -102,10 +102,16 @@ static bl_status read_scores(const char *path, int *n, double **s, int **y) {
 static cJSON *hl_json(bl_status st, const bl_hosmer_lemeshow *h) {
     if (st) return cJSON_CreateNull();
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "chi2", h->chi2);
+    /* a group whose expected count is 0 (probabilities of exactly 0 or 1, e.g. after isotonic calibration) makes
+     * the statistic infinite or 0/0 (R's ResourceSelection gives Inf or NaN too); JSON has neither, so chi2 and p
+     * are null, with the reason */
+    if (isfinite(h->chi2)) cJSON_AddNumberToObject(o, "chi2", h->chi2);
+    else cJSON_AddNullToObject(o, "chi2");
     cJSON_AddNumberToObject(o, "df", h->df);
-    cJSON_AddNumberToObject(o, "p", h->p);
+    if (isfinite(h->chi2) && isfinite(h->p)) cJSON_AddNumberToObject(o, "p", h->p);
+    else cJSON_AddNullToObject(o, "p");
     cJSON_AddNumberToObject(o, "groups", h->groups);
+    if (!isfinite(h->chi2)) cJSON_AddStringToObject(o, "undefined", "a group has an expected count of 0: chi2 is not finite");
     return o;
 }
 

@@ -319,6 +319,11 @@ static bl_status hl_cell(const char *path, const char *where, const cJSON *obj, 
         bl_strbuf_append(h, "undefined (fewer than 3 non-empty groups)</td>");
         return BL_OK;
     }
+    const cJSON *c2 = cJSON_GetObjectItemCaseSensitive(hl, "chi2");
+    if (cJSON_IsNull(c2)) { /* written by the experiment when a group's expected count is 0 */
+        bl_strbuf_append(h, "undefined: χ² not finite (a group has an expected count of 0)</td>");
+        return BL_OK;
+    }
     double chi2 = 0, df = 0, p = 0;
     bl_status st = json_number(path, name, hl, "chi2", 0, INFINITY, &chi2);
     if (!st) st = json_number(path, name, hl, "df", -INFINITY, INFINITY, &df);

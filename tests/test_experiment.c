@@ -9,7 +9,7 @@
  *      isotonic thresholds; table3.csv has the 5 category rows (total n = 8 test rows) for the best original and
  *      the best enhanced run, whose gradcam/<run>/focus.csv has one row per id of the run's test.csv (same order)
  *      with finite score, energies and area in [0, 1] and hit 0 or 1, the hits summing to table3's total hits;
- *   2. the same command again: every one of the 10 units says "skipped", no output file's mtime changes, the tables
+ *   2. the same command again: every one of the 10 computing units says "skipped" (the report is rewritten), no output file's mtime changes, the tables
  *      and focus files are byte-identical;
  *   3. one fold's run directory deleted: only that unit runs again ("trained" once, for that run; 5 skipped) and
  *      table2.csv, delong.csv and calibration.json are byte-identical to the first run's (training is bit-deterministic), as are table3.csv and the
@@ -310,11 +310,11 @@ int main(void) {
     CHECK(rc == 0, "experiment exit %d: %s", rc, err);
     /* progress: one line per unit and one per epoch, each with the whole run's ETA; once every fold unit is
      * trained, the ETA is 0 (the remaining units are not in the estimate) */
-    CHECK(count(err, "blasto experiment: [") == 10, "one progress line per unit (10): %d",
+    CHECK(count(err, "blasto experiment: [") == 11, "one progress line per unit (11, the report included): %d",
           count(err, "blasto experiment: ["));
-    CHECK(count(err, "| overall ") == 4 && count(err, "ETA") == 14, "4 epoch lines with the overall ETA: %d, %d",
+    CHECK(count(err, "| overall ") == 4 && count(err, "ETA") == 15, "4 epoch lines with the overall ETA: %d, %d",
           count(err, "| overall "), count(err, "ETA"));
-    CHECK(strstr(err, "[5/10] runs/resnet50-enhanced-f1: trained") && strstr(err, "[6/10] table2.csv written  ETA 00:00"),
+    CHECK(strstr(err, "[5/11] runs/resnet50-enhanced-f1: trained") && strstr(err, "[6/11] table2.csv written  ETA 00:00"),
           "ETA 00:00 once every fold unit is done:\n%s", err);
     check_table2();
     check_table1();

@@ -290,6 +290,8 @@ static void test_report(void) {
           "demo banner");
     CHECK(strstr(html, ">61.5<") && strstr(html, ">61.8<"), "unit seconds and total");
     CHECK(strstr(html, ">0.2000<") && strstr(html, "χ² = 5.500 (df 8), p = 0.703"), "calibration numbers");
+    CHECK(strstr(html, "undefined: χ² not finite (a group has an expected count of 0)"),
+          "a null chi2 (expected count 0, as the experiment writes it) is shown as undefined");
 
     /* gallery: id1 and id2 with both overlays, id3 (no PNG) left out; the first image is id1's original overlay */
     CHECK(strstr(html, "<b>id1</b>, label 1") && strstr(html, "<b>id2</b>, label 0") && !strstr(html, "<b>id3</b>"),

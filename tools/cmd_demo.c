@@ -22,7 +22,6 @@
 #include "experiment_ui.h"
 #include "pipeline/csv.h"
 #include "pipeline/experiment.h"
-#include "pipeline/report.h"
 #include "pipeline/synth.h"
 
 typedef struct demo_settings {
@@ -143,8 +142,7 @@ int cmd_demo(int argc, char **argv) {
     experiment_ui_init(&u, "blasto demo");
     bl_status st = bl_experiment_run(&c, run, &u.cb);
     experiment_ui_clear(&u);
-    /* 4. the report */
-    if (!st) st = bl_report_write(run, NULL);
+    /* 4. the report: written by the experiment as its last step */
     if (st) {
         fprintf(stderr, "blasto demo: %s\n", bl_last_error());
         return 1;

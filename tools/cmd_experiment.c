@@ -65,5 +65,6 @@ int cmd_experiment(int argc, char **argv) {
         fprintf(stderr, "blasto experiment: %s\n", bl_last_error());
         return 1;
     }
+    printf("%s/report.html\n", out);
     return 0;
 }

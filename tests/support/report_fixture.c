@@ -115,7 +115,8 @@ int report_fixture_write(const char *dir) {
                     "  \"curve\": [{\"bin\": 1, \"low\": 0.1, \"high\": 0.2, \"total\": 2, \"prob_true\": 0, \"prob_pred\": 0.15},\n"
                     "            {\"bin\": 5, \"low\": 0.5, \"high\": 0.6, \"total\": 2, \"prob_true\": 0.5, \"prob_pred\": 0.55},\n"
                     "            {\"bin\": 8, \"low\": 0.8, \"high\": 0.9, \"total\": 2, \"prob_true\": 1, \"prob_pred\": 0.85}]},\n"
-                    " \"after\": {\"brier\": 0.18, \"hosmer_lemeshow_quantile\": null, \"hosmer_lemeshow_equal\": null,\n"
+                    " \"after\": {\"brier\": 0.18, \"hosmer_lemeshow_quantile\": null, \"hosmer_lemeshow_equal\": {\"chi2\": null,"
+                    " \"df\": 8, \"p\": null, \"groups\": 10, \"undefined\": \"a group has an expected count of 0\"},\n"
                     "  \"curve\": [{\"bin\": 0, \"low\": 0, \"high\": 0.1, \"total\": 3, \"prob_true\": 0, \"prob_pred\": 0},\n"
                     "            {\"bin\": 9, \"low\": 0.9, \"high\": 1, \"total\": 3, \"prob_true\": 1, \"prob_pred\": 1}]}}\n");
     bad |= write_in(dir, "table3.csv",
