@@ -31,6 +31,9 @@ bl_status bl_kernels_cuda_open(const bl_cuda_options *options, const bl_kernels 
 void bl_kernels_cuda_close(void);
 /* Peak device memory allocated through this backend since open (bytes), for the benchmark. */
 size_t bl_cuda_peak_bytes(void);
+/* The cuDNN algorithms (enum values), math types and workspace bytes chosen for a conv2d shape, as one line into
+ * buf; 0 (and "") when the shape has not run yet. For tests and benchmark reports. */
+int bl_cuda_conv_describe(const bl_conv2d_shape *s, char *buf, size_t size);
 
 #ifdef __cplusplus
 }
