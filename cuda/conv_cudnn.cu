@@ -214,8 +214,8 @@ static int choose_backward_filter(conv_plan *p) {
         if (!acceptable(perf[i].status, perf[i].determinism, perf[i].mathType, &math)) continue;
         size_t bytes = 0;
         if (cudnnSetConvolutionMathType(p->conv_desc, math) != CUDNN_STATUS_SUCCESS) continue;
-        if (cudnnGetConvolutionBackwardFilterWorkspaceSize(bl_cuda.cudnn, p->x_desc, p->y_desc, p->conv_desc,
-                                                           p->w_desc, a, &bytes) != CUDNN_STATUS_SUCCESS)
+        if (cudnnGetConvolutionBackwardFilterWorkspaceSize(bl_cuda.cudnn, p->x_desc, p->y_desc, p->conv_desc, p->w_desc,
+                                                           a, &bytes) != CUDNN_STATUS_SUCCESS)
             continue;
         if (bytes > bl_cuda.options.workspace_limit) continue;
         p->filter_algo = a, p->filter_math = math, p->filter_bytes = bytes, p->filter_ready = 1;
@@ -253,13 +253,12 @@ void bl_cuda_conv2d_backward_data(const bl_conv2d_shape *s, const float *dy, con
     if (p->data_bytes && !ws) return;
     const float one = 1.0f;
     if (!CUDNN_OK(cudnnSetConvolutionMathType(p->conv_desc, p->data_math))) return;
-    CUDNN_OK(cudnnConvolutionBackwardData(bl_cuda.cudnn, &one, p->w_desc, w, p->y_desc, dy, p->conv_desc,
-                                          p->data_algo, ws, p->data_bytes, &one, p->x_desc, dx));
+    CUDNN_OK(cudnnConvolutionBackwardData(bl_cuda.cudnn, &one, p->w_desc, w, p->y_desc, dy, p->conv_desc, p->data_algo,
+                                          ws, p->data_bytes, &one, p->x_desc, dx));
 }
 
 // dw += Σ_n dy ⋆ x (α = 1, β = 1); db += per-channel Σ dy (our deterministic reduction)
-void bl_cuda_conv2d_backward_filter(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw,
-                                    float *db) {
+void bl_cuda_conv2d_backward_filter(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw, float *db) {
     if (empty(s)) return;
     if (dw) {
         conv_plan *p = find_plan(s);

@@ -17,8 +17,8 @@ void bl_cuda_blas_set_math(void) {
     CUBLAS_OK(cublasSetMathMode(bl_cuda.cublas, mode));
 }
 
-void bl_cuda_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-                   const float *b, int ldb, float beta, float *c, int ldc) {
+void bl_cuda_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+                   int ldb, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         // C = β·C (cuBLAS handles k = 0 the same way, but our contract allows NaN garbage in C when β = 0)

@@ -166,8 +166,7 @@ static void cuda_upload(void *dst, const void *src, size_t bytes) {
         void *stage = staging_buffer(i, piece);
         if (!stage) return;
         memcpy(stage, (const char *)src + done, piece);
-        if (!CUDA_OK(cudaMemcpyAsync((char *)dst + done, stage, piece, cudaMemcpyHostToDevice, bl_cuda.stream)))
-            return;
+        if (!CUDA_OK(cudaMemcpyAsync((char *)dst + done, stage, piece, cudaMemcpyHostToDevice, bl_cuda.stream))) return;
         if (!CUDA_OK(cudaEventRecord(bl_cuda.staging_done[i], bl_cuda.stream))) return;
         done += piece;
     }
@@ -294,9 +293,10 @@ extern "C" bl_status bl_kernels_cuda_open(const bl_cuda_options *options, const 
     if (bl_cuda.open) {
         if (bl_cuda.options.device_index != o.device_index || bl_cuda.options.deterministic != o.deterministic ||
             bl_cuda.options.tf32 != o.tf32 || bl_cuda.options.workspace_limit != o.workspace_limit)
-            return bl_fail(BL_ERR_INVALID, "cuda backend: already open with other options (device %d, deterministic "
-                           "%d, tf32 %d); one configuration per process", bl_cuda.options.device_index,
-                           bl_cuda.options.deterministic, bl_cuda.options.tf32);
+            return bl_fail(BL_ERR_INVALID,
+                           "cuda backend: already open with other options (device %d, deterministic "
+                           "%d, tf32 %d); one configuration per process",
+                           bl_cuda.options.device_index, bl_cuda.options.deterministic, bl_cuda.options.tf32);
         *out = &cuda_table;
         return BL_OK;
     }

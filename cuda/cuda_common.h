@@ -82,10 +82,19 @@ static inline unsigned bl_cuda_blocks(int64_t count) {
     return (unsigned)b;
 }
 
+// Channel of element e of an NCHW tensor with planes of hw elements and c channels. 64-bit division is several
+// times slower than 32-bit on the GPU, so the index arithmetic is 32-bit whenever the whole tensor's element count
+// fits (`small`, decided once per launch on the host: always, for the models of this project).
+__device__ __forceinline__ static int bl_cuda_channel_of(int64_t e, int64_t hw, int c, bool small) {
+    if (small) return (int)(((uint32_t)e / (uint32_t)hw) % (uint32_t)c);
+    return (int)((e / hw) % c);
+}
+static inline bool bl_cuda_small(int64_t count) { return count <= (int64_t)UINT32_MAX; }
+
 // ---- op-table slots (kernels.h gives every contract) ----------------------------------------------------------
 // cublas.cu
-void bl_cuda_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-                   const float *b, int ldb, float beta, float *c, int ldc);
+void bl_cuda_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+                   int ldb, float beta, float *c, int ldc);
 void bl_cuda_linear_forward(int n, int in, int out, const float *x, const float *w, const float *b, float *y);
 void bl_cuda_linear_backward(int n, int in, int out, const float *x, const float *w, const float *dy, float *dx,
                              float *dw, float *db);
@@ -93,21 +102,19 @@ void bl_cuda_blas_set_math(void);
 // conv_cudnn.cu
 void bl_cuda_conv2d_forward(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float *y);
 void bl_cuda_conv2d_backward_data(const bl_conv2d_shape *s, const float *dy, const float *w, float *dx);
-void bl_cuda_conv2d_backward_filter(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw,
-                                    float *db);
+void bl_cuda_conv2d_backward_filter(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw, float *db);
 void bl_cuda_conv_cache_clear(void);
 // kernels_bn.cu
 void bl_cuda_batchnorm2d_forward_train(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
                                        const float *beta, float *y, float *running_mean, float *running_var,
                                        float *save_mean, float *save_invstd);
 void bl_cuda_batchnorm2d_forward_eval(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
-                                      const float *beta, const float *running_mean, const float *running_var,
-                                      float *y);
-void bl_cuda_batchnorm2d_eval_stats(int c, float eps, const float *running_mean, const float *running_var,
-                                    float *mean, float *invstd);
+                                      const float *beta, const float *running_mean, const float *running_var, float *y);
+void bl_cuda_batchnorm2d_eval_stats(int c, float eps, const float *running_mean, const float *running_var, float *mean,
+                                    float *invstd);
 void bl_cuda_batchnorm2d_backward(const bl_batchnorm2d_shape *s, int training, const float *x, const float *dy,
-                                  const float *gamma, const float *mean, const float *invstd, float *dx,
-                                  float *dgamma, float *dbeta);
+                                  const float *gamma, const float *mean, const float *invstd, float *dx, float *dgamma,
+                                  float *dbeta);
 // Per-channel sums of an NCHW tensor (n planes of hw per channel) accumulated into out[c] (+=), in double, fixed
 // order: the bias gradients of conv2d (hw = Ho·Wo) and linear (hw = 1).
 void bl_cuda_channel_sum_accumulate(int n, int c, int64_t hw, const float *x, float *out);
@@ -131,8 +138,7 @@ void bl_cuda_add_scalar(int64_t count, float scale, const float *alpha, float *d
 void bl_cuda_dropout_mask(int64_t count, uint64_t key, float p, float keep_scale, float *mask);
 void bl_cuda_mul_forward(int64_t count, const float *x, const float *mask, float *y);
 void bl_cuda_mul_backward(int64_t count, const float *mask, const float *dy, float *dx);
-void bl_cuda_concat_channels_forward(int n, int c_part, int c_total, int c_off, int64_t hw, const float *x,
-                                     float *y);
+void bl_cuda_concat_channels_forward(int n, int c_part, int c_total, int c_off, int64_t hw, const float *x, float *y);
 void bl_cuda_concat_channels_backward(int n, int c_part, int c_total, int c_off, int64_t hw, const float *dy,
                                       float *dx);
 void bl_cuda_fill(int64_t count, float value, float *dst);

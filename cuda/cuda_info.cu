@@ -27,8 +27,8 @@ extern "C" int bl_cuda_describe(char *buf, size_t size) {
             cublasDestroy(handle);
             k += (size_t)snprintf(buf + k, size - k, "cublas: %d\n", cublas);
         } else {
-            k += (size_t)snprintf(buf + k, size - k, "cublas: headers %d.%d.%d\n", CUBLAS_VER_MAJOR,
-                                  CUBLAS_VER_MINOR, CUBLAS_VER_PATCH);
+            k += (size_t)snprintf(buf + k, size - k, "cublas: headers %d.%d.%d\n", CUBLAS_VER_MAJOR, CUBLAS_VER_MINOR,
+                                  CUBLAS_VER_PATCH);
         }
     }
     if (k < size)

@@ -34,8 +34,8 @@ __device__ static double block_sum(double v, double *shared) {
 //   TERM_SQUARED_DEVIATION: term0 = (x − center[ch])², center in double (the batch mean)
 //   TERM_DY_AND_DY_XHAT:    term0 = dy, term1 = dy·((x − mean[ch])·invstd[ch]) with the float statistics
 template <int TERM>
-__global__ static void channel_partials_kernel(int c, int64_t hw, int64_t total, int64_t chunk, const float *x,
-                                               const float *dy, const double *center, const float *mean,
+__global__ static void channel_partials_kernel(bool small, int c, int64_t hw, int64_t total, int64_t chunk,
+                                               const float *x, const float *dy, const double *center, const float *mean,
                                                const float *invstd, double *partials) {
     __shared__ double shared[REDUCE_THREADS];
     int p = blockIdx.x, ch = blockIdx.y, P = gridDim.x;
@@ -45,7 +45,7 @@ __global__ static void channel_partials_kernel(int c, int64_t hw, int64_t total,
     double mean_c = TERM == TERM_DY_AND_DY_XHAT ? (double)mean[ch] : 0.0;
     double invstd_c = TERM == TERM_DY_AND_DY_XHAT ? (double)invstd[ch] : 0.0;
     for (int64_t e = begin + threadIdx.x; e < end; e += REDUCE_THREADS) {
-        int64_t b = e / hw, k = e - b * hw;
+        int64_t b = small ? (int64_t)((uint32_t)e / (uint32_t)hw) : e / hw, k = e - b * hw;
         int64_t at = (b * c + ch) * hw + k;
         if (TERM == TERM_X) {
             s0 += (double)x[at];
@@ -97,8 +97,8 @@ static int launch_partials(int n, int c, int64_t hw, const float *x, const float
     if (c > 65535)  // gridDim.y's limit; no layer of ours comes near it
         return bl_cuda_record(__FILE__, __LINE__, "channel reduction", "more than 65535 channels");
     dim3 grid((unsigned)P, (unsigned)c);
-    channel_partials_kernel<TERM><<<grid, REDUCE_THREADS, 0, bl_cuda.stream>>>(c, hw, (int64_t)n * hw, chunk, x, dy,
-                                                                              center, mean, invstd, partials);
+    channel_partials_kernel<TERM><<<grid, REDUCE_THREADS, 0, bl_cuda.stream>>>(
+        bl_cuda_small((int64_t)n * hw), c, hw, (int64_t)n * hw, chunk, x, dy, center, mean, invstd, partials);
     return CUDA_LAUNCHED("channel_partials_kernel");
 }
 
@@ -135,9 +135,8 @@ __global__ static void bn_mean_kernel(int c, int P, double count, const double *
 
 // var = Σ(x − mean)²/N; invstd = 1/√(var + eps); saved statistics and the running-stat update (ref's formulas)
 __global__ static void bn_variance_kernel(int c, int P, int64_t count, float eps, float momentum_f,
-                                          const double *partials, const double *mean, double *invstd,
-                                          float *save_mean, float *save_invstd, float *running_mean,
-                                          float *running_var) {
+                                          const double *partials, const double *mean, double *invstd, float *save_mean,
+                                          float *save_invstd, float *running_mean, float *running_var) {
     int ch = blockIdx.x * blockDim.x + threadIdx.x;
     if (ch >= c) return;
     double squared_deviations = 0.0;
@@ -156,10 +155,11 @@ __global__ static void bn_variance_kernel(int c, int P, int64_t count, float eps
 }
 
 // y = γ·((x − mean)·invstd) + β with the double statistics
-__global__ static void bn_apply_train_kernel(int64_t count, int c, int64_t hw, const float *x, const float *gamma,
-                                             const float *beta, const double *mean, const double *invstd, float *y) {
+__global__ static void bn_apply_train_kernel(int64_t count, bool small, int c, int64_t hw, const float *x,
+                                             const float *gamma, const float *beta, const double *mean,
+                                             const double *invstd, float *y) {
     for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < count; e += (int64_t)gridDim.x * blockDim.x) {
-        int ch = (int)((e / hw) % c);
+        int ch = bl_cuda_channel_of(e, hw, c, small);
         y[e] = (float)((double)gamma[ch] * (((double)x[e] - mean[ch]) * invstd[ch]) + (double)beta[ch]);
     }
 }
@@ -182,12 +182,12 @@ void bl_cuda_batchnorm2d_forward_train(const bl_batchnorm2d_shape *s, const floa
     if (!launch_partials<TERM_SQUARED_DEVIATION>(s->n, s->c, hw, x, NULL, mean, NULL, NULL, P, chunk, r.partials))
         return;
     bn_variance_kernel<<<channel_blocks, 128, 0, bl_cuda.stream>>>(s->c, P, total, s->eps, s->momentum, r.partials,
-                                                                  mean, invstd, save_mean, save_invstd, running_mean,
-                                                                  running_var);
+                                                                   mean, invstd, save_mean, save_invstd, running_mean,
+                                                                   running_var);
     if (!CUDA_LAUNCHED("bn_variance_kernel")) return;
     if (count <= 0) return;
-    bn_apply_train_kernel<<<bl_cuda_blocks(count), BL_CUDA_THREADS, 0, bl_cuda.stream>>>(count, s->c, hw, x, gamma,
-                                                                                          beta, mean, invstd, y);
+    bn_apply_train_kernel<<<bl_cuda_blocks(count), BL_CUDA_THREADS, 0, bl_cuda.stream>>>(
+        count, bl_cuda_small(count), s->c, hw, x, gamma, beta, mean, invstd, y);
     CUDA_LAUNCHED("bn_apply_train_kernel");
 }
 
@@ -198,13 +198,12 @@ __global__ static void bn_stddev_kernel(int c, float eps, const float *running_v
 }
 
 // y = γ·((x − running_mean)/√(running_var + eps)) + β, ref's order (a division, not a multiplication by invstd)
-__global__ static void bn_apply_eval_kernel(int64_t count, int c, int64_t hw, const float *x, const float *gamma,
-                                            const float *beta, const float *running_mean, const double *stddev,
-                                            float *y) {
+__global__ static void bn_apply_eval_kernel(int64_t count, bool small, int c, int64_t hw, const float *x,
+                                            const float *gamma, const float *beta, const float *running_mean,
+                                            const double *stddev, float *y) {
     for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < count; e += (int64_t)gridDim.x * blockDim.x) {
-        int ch = (int)((e / hw) % c);
-        y[e] = (float)((double)gamma[ch] * (((double)x[e] - (double)running_mean[ch]) / stddev[ch]) +
-                       (double)beta[ch]);
+        int ch = bl_cuda_channel_of(e, hw, c, small);
+        y[e] = (float)((double)gamma[ch] * (((double)x[e] - (double)running_mean[ch]) / stddev[ch]) + (double)beta[ch]);
     }
 }
 
@@ -217,8 +216,8 @@ void bl_cuda_batchnorm2d_forward_eval(const bl_batchnorm2d_shape *s, const float
     if (!stddev) return;
     bn_stddev_kernel<<<(s->c + 127) / 128, 128, 0, bl_cuda.stream>>>(s->c, s->eps, running_var, stddev);
     if (!CUDA_LAUNCHED("bn_stddev_kernel") || count <= 0) return;
-    bn_apply_eval_kernel<<<bl_cuda_blocks(count), BL_CUDA_THREADS, 0, bl_cuda.stream>>>(count, s->c, hw, x, gamma,
-                                                                                         beta, running_mean, stddev, y);
+    bn_apply_eval_kernel<<<bl_cuda_blocks(count), BL_CUDA_THREADS, 0, bl_cuda.stream>>>(
+        count, bl_cuda_small(count), s->c, hw, x, gamma, beta, running_mean, stddev, y);
     CUDA_LAUNCHED("bn_apply_eval_kernel");
 }
 
@@ -230,8 +229,8 @@ __global__ static void bn_eval_stats_kernel(int c, float eps, const float *runni
     invstd[ch] = (float)(1.0 / sqrt((double)running_var[ch] + (double)eps));
 }
 
-void bl_cuda_batchnorm2d_eval_stats(int c, float eps, const float *running_mean, const float *running_var,
-                                    float *mean, float *invstd) {
+void bl_cuda_batchnorm2d_eval_stats(int c, float eps, const float *running_mean, const float *running_var, float *mean,
+                                    float *invstd) {
     if (c <= 0) return;
     bn_eval_stats_kernel<<<(c + 127) / 128, 128, 0, bl_cuda.stream>>>(c, eps, running_mean, running_var, mean, invstd);
     CUDA_LAUNCHED("bn_eval_stats_kernel");
@@ -255,18 +254,19 @@ __global__ static void bn_backward_sums_kernel(int c, int P, const double *parti
 }
 
 // training: dx += (γ·invstd/N)·(N·dy − Σdy − x̂·Σdy·x̂);  eval: dx += dy·γ·invstd
-__global__ static void bn_backward_dx_kernel(int64_t count, int c, int64_t hw, double n_per_channel, int training,
-                                             const float *x, const float *dy, const float *gamma, const float *mean,
-                                             const float *invstd, const double *sum_dy, const double *sum_dy_xhat,
-                                             float *dx) {
+__global__ static void bn_backward_dx_kernel(int64_t count, bool small, int c, int64_t hw, double n_per_channel,
+                                             int training, const float *x, const float *dy, const float *gamma,
+                                             const float *mean, const float *invstd, const double *sum_dy,
+                                             const double *sum_dy_xhat, float *dx) {
     for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < count; e += (int64_t)gridDim.x * blockDim.x) {
-        int ch = (int)((e / hw) % c);
+        int ch = bl_cuda_channel_of(e, hw, c, small);
         double mean_c = (double)mean[ch], invstd_c = (double)invstd[ch];
         double gamma_invstd = (double)gamma[ch] * invstd_c;
         double grad;
         if (training) {
             double xhat = ((double)x[e] - mean_c) * invstd_c;
-            grad = (gamma_invstd / n_per_channel) * (n_per_channel * (double)dy[e] - sum_dy[ch] - xhat * sum_dy_xhat[ch]);
+            grad =
+                (gamma_invstd / n_per_channel) * (n_per_channel * (double)dy[e] - sum_dy[ch] - xhat * sum_dy_xhat[ch]);
         } else {
             grad = (double)dy[e] * gamma_invstd;
         }
@@ -275,8 +275,8 @@ __global__ static void bn_backward_dx_kernel(int64_t count, int c, int64_t hw, d
 }
 
 void bl_cuda_batchnorm2d_backward(const bl_batchnorm2d_shape *s, int training, const float *x, const float *dy,
-                                  const float *gamma, const float *mean, const float *invstd, float *dx,
-                                  float *dgamma, float *dbeta) {
+                                  const float *gamma, const float *mean, const float *invstd, float *dx, float *dgamma,
+                                  float *dbeta) {
     if (s->c <= 0) return;
     int64_t hw = (int64_t)s->h * s->w, total = (int64_t)s->n * hw, count = (int64_t)s->n * s->c * hw;
     // the eval-mode dx needs no sums: skip them when nothing else asks for them
@@ -290,11 +290,12 @@ void bl_cuda_batchnorm2d_backward(const bl_batchnorm2d_shape *s, int training, c
         if (!launch_partials<TERM_DY_AND_DY_XHAT>(s->n, s->c, hw, x, dy, NULL, mean, invstd, P, chunk, r.partials))
             return;
         bn_backward_sums_kernel<<<(s->c + 127) / 128, 128, 0, bl_cuda.stream>>>(s->c, P, r.partials, r.channel[0],
-                                                                               r.channel[1], dgamma, dbeta);
+                                                                                r.channel[1], dgamma, dbeta);
         if (!CUDA_LAUNCHED("bn_backward_sums_kernel")) return;
     }
     if (!dx || count <= 0) return;
     bn_backward_dx_kernel<<<bl_cuda_blocks(count), BL_CUDA_THREADS, 0, bl_cuda.stream>>>(
-        count, s->c, hw, (double)total, training, x, dy, gamma, mean, invstd, r.channel[0], r.channel[1], dx);
+        count, bl_cuda_small(count), s->c, hw, (double)total, training, x, dy, gamma, mean, invstd, r.channel[0],
+        r.channel[1], dx);
     CUDA_LAUNCHED("bn_backward_dx_kernel");
 }

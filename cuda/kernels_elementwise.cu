@@ -11,11 +11,11 @@
 #define GRID_STRIDE_LOOP(i, count) \
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (count); i += (int64_t)gridDim.x * blockDim.x)
 
-#define LAUNCH(kernel, count, ...)                                                                  \
-    do {                                                                                            \
-        if ((count) <= 0) break;                                                                    \
+#define LAUNCH(kernel, count, ...)                                                                   \
+    do {                                                                                             \
+        if ((count) <= 0) break;                                                                     \
         kernel<<<bl_cuda_blocks(count), BL_CUDA_THREADS, 0, bl_cuda.stream>>>((count), __VA_ARGS__); \
-        CUDA_LAUNCHED(#kernel);                                                                     \
+        CUDA_LAUNCHED(#kernel);                                                                      \
     } while (0)
 
 // ---- fill ---------------------------------------------------------------------------------------------------------
@@ -137,8 +137,7 @@ __global__ static void concat_backward_kernel(int64_t count, int c_part, int c_t
         dx[e] = (float)((double)dx[e] + (double)dy[(b * c_total + c_off + c) * hw + k]);
     }
 }
-void bl_cuda_concat_channels_forward(int n, int c_part, int c_total, int c_off, int64_t hw, const float *x,
-                                     float *y) {
+void bl_cuda_concat_channels_forward(int n, int c_part, int c_total, int c_off, int64_t hw, const float *x, float *y) {
     if (hw <= 0 || c_part <= 0 || n <= 0) return;
     size_t row = (size_t)c_part * (size_t)hw * sizeof(float), pitch = (size_t)c_total * (size_t)hw * sizeof(float);
     if (pitch <= (size_t)INT32_MAX) {
@@ -160,10 +159,11 @@ void bl_cuda_concat_channels_backward(int n, int c_part, int c_total, int c_off,
 // ---- bias add: y[b, c, k] += bias[c] -------------------------------------------------------------------------------
 // Float addition; ref adds the bias in double before the dot product's single rounding, a different rounding
 // sequence covered by the "+1" term of the dot-product bound (docs/numerics.md).
-__global__ static void add_channel_bias_kernel(int64_t count, int c, int64_t hw, const float *bias, float *y) {
-    GRID_STRIDE_LOOP(e, count) y[e] = y[e] + bias[(e / hw) % c];
+__global__ static void add_channel_bias_kernel(int64_t count, bool small, int c, int64_t hw, const float *bias,
+                                               float *y) {
+    GRID_STRIDE_LOOP(e, count) y[e] = __fadd_rn(y[e], bias[bl_cuda_channel_of(e, hw, c, small)]);
 }
 void bl_cuda_add_channel_bias(int n, int c, int64_t hw, const float *b, float *y) {
     int64_t count = (int64_t)n * c * hw;
-    LAUNCH(add_channel_bias_kernel, count, c, hw, b, y);
+    LAUNCH(add_channel_bias_kernel, count, bl_cuda_small(count), c, hw, b, y);
 }

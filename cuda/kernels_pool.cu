@@ -49,8 +49,8 @@ __global__ static void maxpool_forward_kernel(int64_t count, const bl_pool2d_sha
     }
 }
 
-__global__ static void maxpool_backward_kernel(int64_t count, const bl_pool2d_shape s, const float *x,
-                                               const float *dy, float *dx) {
+__global__ static void maxpool_backward_kernel(int64_t count, const bl_pool2d_shape s, const float *x, const float *dy,
+                                               float *dx) {
     int64_t in_plane = (int64_t)s.h_in * s.w_in, out_plane = (int64_t)s.h_out * s.w_out;
     GRID_STRIDE_LOOP(e, count) {
         int iw = (int)(e % s.w_in);
@@ -65,14 +65,15 @@ __global__ static void maxpool_backward_kernel(int64_t count, const bl_pool2d_sh
         double sum = 0.0;
         for (int oh = oh_first; oh <= oh_last; oh++)
             for (int ow = ow_first; ow <= ow_last; ow++)
-                if (maxpool_argmax(s, xp, oh, ow) == here) sum += (double)dy[nc * out_plane + (int64_t)oh * s.w_out + ow];
+                if (maxpool_argmax(s, xp, oh, ow) == here)
+                    sum += (double)dy[nc * out_plane + (int64_t)oh * s.w_out + ow];
         dx[e] = (float)((double)dx[e] + sum);
     }
 }
 
 // Divisor of window (oh,ow) and its in-image range [h_first,h_end) × [w_first,w_end) (ref's avgpool2d_window).
-__device__ static double avgpool_window(const bl_pool2d_shape s, int oh, int ow, int *h_first, int *h_end,
-                                        int *w_first, int *w_end) {
+__device__ static double avgpool_window(const bl_pool2d_shape s, int oh, int ow, int *h_first, int *h_end, int *w_first,
+                                        int *w_end) {
     int h_start = oh * s.stride_h - s.pad_h, w_start = ow * s.stride_w - s.pad_w;
     int h_stop_padded = h_start + s.kh < s.h_in + s.pad_h ? h_start + s.kh : s.h_in + s.pad_h;
     int w_stop_padded = w_start + s.kw < s.w_in + s.pad_w ? w_start + s.kw : s.w_in + s.pad_w;
@@ -140,11 +141,11 @@ __global__ static void global_avgpool_backward_kernel(int64_t count, int64_t hw,
     }
 }
 
-#define LAUNCH(kernel, count, ...)                                                                  \
-    do {                                                                                            \
-        if ((count) <= 0) break;                                                                    \
+#define LAUNCH(kernel, count, ...)                                                                   \
+    do {                                                                                             \
+        if ((count) <= 0) break;                                                                     \
         kernel<<<bl_cuda_blocks(count), BL_CUDA_THREADS, 0, bl_cuda.stream>>>((count), __VA_ARGS__); \
-        CUDA_LAUNCHED(#kernel);                                                                     \
+        CUDA_LAUNCHED(#kernel);                                                                      \
     } while (0)
 
 void bl_cuda_maxpool2d_forward(const bl_pool2d_shape *s, const float *x, float *y) {

@@ -58,8 +58,8 @@ __global__ static void bce_forward_kernel(int n, const float *z, const float *t,
 }
 
 // dz_i += dloss·w_i·(σ(z_i) − t_i)/n, left to right in double as ref (dloss is a device scalar)
-__global__ static void bce_backward_kernel(int n, const float *z, const float *t, const float *w,
-                                           const float *dloss_in, float *dz) {
+__global__ static void bce_backward_kernel(int n, const float *z, const float *t, const float *w, const float *dloss_in,
+                                           float *dz) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     double dloss = (double)dloss_in[0];
@@ -75,7 +75,7 @@ void bl_cuda_bce_with_logits_forward(int n, const float *z, const float *t, cons
 void bl_cuda_bce_with_logits_backward(int n, const float *z, const float *t, const float *w, const float *dloss,
                                       float *dz) {
     if (n <= 0) return;
-    bce_backward_kernel<<<(n + BL_CUDA_THREADS - 1) / BL_CUDA_THREADS, BL_CUDA_THREADS, 0, bl_cuda.stream>>>(
-        n, z, t, w, dloss, dz);
+    bce_backward_kernel<<<(n + BL_CUDA_THREADS - 1) / BL_CUDA_THREADS, BL_CUDA_THREADS, 0, bl_cuda.stream>>>(n, z, t, w,
+                                                                                                             dloss, dz);
     CUDA_LAUNCHED("bce_backward_kernel");
 }

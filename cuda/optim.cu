@@ -21,8 +21,10 @@ __global__ static void sgd_kernel(int64_t count, float *p, const float *grad, fl
         if (weight_decay != 0) d = __fmaf_rn(weight_decay, p[i], d);  // d_p = d_p.add(param, alpha=wd)
         if (momentum != 0) {
             float b;
-            if (first_step) b = d;                                             // buf = clone(d_p)
-            else b = __fmaf_rn(one_minus_dampening, d, __fmul_rn(buf[i], momentum)); // buf.mul_(μ).add_(d_p, 1−τ)
+            if (first_step)
+                b = d;  // buf = clone(d_p)
+            else
+                b = __fmaf_rn(one_minus_dampening, d, __fmul_rn(buf[i], momentum));  // buf.mul_(μ).add_(d_p, 1−τ)
             buf[i] = b;
             d = nesterov ? __fmaf_rn(momentum, b, d) : b;  // d_p = d_p.add(buf, alpha=μ) or buf
         }
@@ -46,12 +48,14 @@ __global__ static void adam_kernel(int64_t count, float *p, const float *grad, f
                                    float one_minus_beta2) {
     GRID_STRIDE_LOOP(i, count) {
         float g = grad[i], pi = p[i];
-        if (decoupled) pi = __fmul_rn(pi, decay_factor);                      // param.mul_(1 − lr·wd)
-        else if (weight_decay != 0) g = __fmaf_rn(weight_decay, pi, g);       // grad.add(param, alpha=wd)
-        float mi = __fmaf_rn(one_minus_beta1, g, __fmul_rn(m[i], beta1));     // exp_avg.mul_(β1).add_(g, 1−β1)
-        float vi = __fmaf_rn(__fmul_rn(one_minus_beta2, g), g, __fmul_rn(v[i], beta2)); // .mul_(β2).addcmul_(g,g,1−β2)
-        float denom = __fadd_rn(__fdiv_rn((float)sqrt((double)vi), bias_correction2_sqrt), eps); // √v/√bc2 + eps
-        pi = __fadd_rn(pi, __fdiv_rn(__fmul_rn(minus_step_size, mi), denom)); // param.addcdiv_(m, denom, −step)
+        if (decoupled)
+            pi = __fmul_rn(pi, decay_factor);  // param.mul_(1 − lr·wd)
+        else if (weight_decay != 0)
+            g = __fmaf_rn(weight_decay, pi, g);                            // grad.add(param, alpha=wd)
+        float mi = __fmaf_rn(one_minus_beta1, g, __fmul_rn(m[i], beta1));  // exp_avg.mul_(β1).add_(g, 1−β1)
+        float vi = __fmaf_rn(__fmul_rn(one_minus_beta2, g), g, __fmul_rn(v[i], beta2));  // .mul_(β2).addcmul_(g,g,1−β2)
+        float denom = __fadd_rn(__fdiv_rn((float)sqrt((double)vi), bias_correction2_sqrt), eps);  // √v/√bc2 + eps
+        pi = __fadd_rn(pi, __fdiv_rn(__fmul_rn(minus_step_size, mi), denom));  // param.addcdiv_(m, denom, −step)
         m[i] = mi;
         v[i] = vi;
         p[i] = pi;
