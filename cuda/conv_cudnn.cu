@@ -8,8 +8,9 @@
 // rank the algorithms; we take the first one that
 //   - cuDNN reports as supported for this shape (status success, and the workspace query succeeds),
 //   - needs at most the workspace bound (bl_cuda_options.workspace_limit, default 256 MiB),
-//   - is a direct or GEMM-style algorithm: FFT and Winograd variants are never used, so every output element is a
-//     dot product of the data's own values and the rounding-error bound of docs/numerics.md holds (docs/cuda.md),
+//   - is a direct or GEMM-style algorithm: FFT and Winograd variants are left out (unless the option
+//     transform_algorithms asks for them), so every output element is a dot product of the data's own values and
+//     the rounding-error bound of docs/numerics.md holds (docs/cuda.md),
 //   - in deterministic mode, is reported CUDNN_DETERMINISTIC (and is not one of the atomics-based ALGO_0 of
 //     backward data, ALGO_0/ALGO_3 of backward filter),
 //   - without --tf32, does not use tensor-op math (TF32).
@@ -150,9 +151,9 @@ static int choose_forward(conv_plan *p) {
     for (int i = 0; i < returned; i++) {
         cudnnConvolutionFwdAlgo_t a = perf[i].algo;
         cudnnMathType_t math;
-        if (a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
-            a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED)
-            continue;
+        int transform = a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+                        a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+        if (transform && !bl_cuda.options.transform_algorithms) continue;
         if (!acceptable(perf[i].status, perf[i].determinism, perf[i].mathType, &math)) continue;
         size_t bytes = 0;
         if (cudnnSetConvolutionMathType(p->conv_desc, math) != CUDNN_STATUS_SUCCESS) continue;
@@ -164,7 +165,7 @@ static int choose_forward(conv_plan *p) {
         return 1;
     }
     return bl_cuda_record(__FILE__, __LINE__, "conv2d forward algorithm choice",
-                          "no direct/GEMM algorithm fits the workspace bound and the mode");
+                          "no algorithm fits the workspace bound and the mode");
 }
 
 static int choose_backward_data(conv_plan *p) {
@@ -177,9 +178,10 @@ static int choose_backward_data(conv_plan *p) {
     for (int i = 0; i < returned; i++) {
         cudnnConvolutionBwdDataAlgo_t a = perf[i].algo;
         cudnnMathType_t math;
-        if (a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
-            a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED)
-            continue;
+        int transform = a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+                        a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD ||
+                        a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+        if (transform && !bl_cuda.options.transform_algorithms) continue;
         if (bl_cuda.options.deterministic && a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0) continue;
         if (!acceptable(perf[i].status, perf[i].determinism, perf[i].mathType, &math)) continue;
         size_t bytes = 0;
@@ -192,7 +194,7 @@ static int choose_backward_data(conv_plan *p) {
         return 1;
     }
     return bl_cuda_record(__FILE__, __LINE__, "conv2d backward-data algorithm choice",
-                          "no direct/GEMM algorithm fits the workspace bound and the mode");
+                          "no algorithm fits the workspace bound and the mode");
 }
 
 static int choose_backward_filter(conv_plan *p) {
@@ -205,9 +207,10 @@ static int choose_backward_filter(conv_plan *p) {
     for (int i = 0; i < returned; i++) {
         cudnnConvolutionBwdFilterAlgo_t a = perf[i].algo;
         cudnnMathType_t math;
-        if (a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
-            a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED)
-            continue;
+        int transform = a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+                        a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD ||
+                        a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+        if (transform && !bl_cuda.options.transform_algorithms) continue;
         if (bl_cuda.options.deterministic &&
             (a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3))
             continue;
@@ -222,7 +225,7 @@ static int choose_backward_filter(conv_plan *p) {
         return 1;
     }
     return bl_cuda_record(__FILE__, __LINE__, "conv2d backward-filter algorithm choice",
-                          "no direct/GEMM algorithm fits the workspace bound and the mode");
+                          "no algorithm fits the workspace bound and the mode");
 }
 
 static int empty(const bl_conv2d_shape *s) {

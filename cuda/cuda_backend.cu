@@ -95,6 +95,8 @@ static void *device_alloc(size_t bytes, const char *what) {
 
 static void device_free(void *ptr) {
     if (!ptr) return;
+    // queued kernels may still use the memory: drain the stream first (frees happen outside steady-state steps)
+    if (bl_cuda.stream) CUDA_OK(cudaStreamSynchronize(bl_cuda.stream));
     for (size_t i = 0; i < allocation_count; i++) {
         if (allocations[i].ptr == ptr) {
             bl_cuda.live_bytes -= allocations[i].bytes;
@@ -290,9 +292,12 @@ extern "C" bl_status bl_kernels_cuda_open(const bl_cuda_options *options, const 
     memset(&o, 0, sizeof o);
     if (options) o = *options;
     if (o.workspace_limit == 0) o.workspace_limit = (size_t)256 << 20;
+    const char *transform = getenv("BLASTO_CUDA_TRANSFORM_ALGOS");
+    if (transform && strcmp(transform, "1") == 0) o.transform_algorithms = 1;
     if (bl_cuda.open) {
         if (bl_cuda.options.device_index != o.device_index || bl_cuda.options.deterministic != o.deterministic ||
-            bl_cuda.options.tf32 != o.tf32 || bl_cuda.options.workspace_limit != o.workspace_limit)
+            bl_cuda.options.tf32 != o.tf32 || bl_cuda.options.workspace_limit != o.workspace_limit ||
+            bl_cuda.options.transform_algorithms != o.transform_algorithms)
             return bl_fail(BL_ERR_INVALID,
                            "cuda backend: already open with other options (device %d, deterministic "
                            "%d, tf32 %d); one configuration per process",

@@ -20,6 +20,10 @@ typedef struct bl_cuda_options {
     int deterministic; /* only deterministic cuDNN algorithms; no float atomics in our kernels */
     int tf32;          /* allow TF32 tensor-core math in cuDNN/cuBLAS (off by default: strict fp32) */
     size_t workspace_limit; /* cuDNN workspace bound in bytes; 0 = default (256 MiB) */
+    /* also let cuDNN use its FFT and Winograd convolution algorithms (faster for some 3×3 convolutions; their
+     * rounding error is not the dot-product bound of docs/numerics.md, so the default leaves them out). The
+     * environment variable BLASTO_CUDA_TRANSFORM_ALGOS=1 sets it too (for benchmarks). docs/cuda.md. */
+    int transform_algorithms;
 } bl_cuda_options;
 
 /* Number of visible CUDA devices (0 when there is no driver or no device; never fails). */

@@ -25,7 +25,8 @@
 #
 # Environment: OUT (log folder; default ./gpu_check_out), BUILD (default build-gpu), ROUNDS (default 1), WARMUP
 # (default 2), REPEATS (default 5), ARCHS (default "resnet50 vgg16 densenet121"), MODES (default "train infer"),
-# PRECISIONS (default "fp32 tf32"), BATCH (64), SIZE (224), PYTHON (python3), BUDGET (seconds for the whole script,
+# PRECISIONS (default "fp32 tf32"; "fp32-transform" adds a run where blasto may also use cuDNN's FFT/Winograd
+# algorithms, BLASTO_CUDA_TRANSFORM_ALGOS=1, against PyTorch fp32), BATCH (64), SIZE (224), PYTHON (python3), BUDGET (seconds for the whole script,
 # default 460: the benchmark stops starting new runs when it is spent and reports what it has), SKIP_TESTS=1,
 # SKIP_BUILD=1 (reuse BUILD as it is: a rerun on the same machine), TABLE_ONLY=1 (print the table of OUT's results.tsv).
 set -uo pipefail
@@ -187,12 +188,13 @@ fi
 # ---- benchmark --------------------------------------------------------------------------------------------------
 # run_side SIDE ARCH MODE PRECISION → appends "side arch mode precision img/s peakMiB" to results.tsv
 run_side() {
-  local side=$1 arch=$2 mode=$3 precision=$4 f=$out/last_run.txt tf32=()
+  local side=$1 arch=$2 mode=$3 precision=$4 f=$out/last_run.txt tf32=() transform=0
   [ "$precision" = tf32 ] && tf32=(--tf32)
+  [ "$precision" = fp32-transform ] && transform=1
   local limit=$(( $(left) > 120 ? 120 : $(left) ))
   [ "$limit" -lt 20 ] && return 1
   if [ "$side" = blasto ]; then
-    timeout "$limit" "$build/blasto" bench "$mode" --arch "$arch" --device cuda "${tf32[@]}" --batch "$batch" \
+    BLASTO_CUDA_TRANSFORM_ALGOS=$transform timeout "$limit" "$build/blasto" bench "$mode" --arch "$arch" --device cuda "${tf32[@]}" --batch "$batch" \
       --size "$size" --warmup "$warmup" --repeats "$repeats" > "$f" 2>&1
   else
     PYTHONUNBUFFERED=1 timeout "$limit" "$python" tools/bench/pytorch_models.py "$mode" --arch "$arch" --device cuda \
