@@ -207,7 +207,8 @@ static int choose_backward_filter(conv_plan *p) {
     for (int i = 0; i < returned; i++) {
         cudnnConvolutionBwdFilterAlgo_t a = perf[i].algo;
         cudnnMathType_t math;
-        int transform = a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+        int transform = a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT ||
+                        a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
                         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD ||
                         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
         if (transform && !bl_cuda.options.transform_algorithms) continue;

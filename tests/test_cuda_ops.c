@@ -165,7 +165,8 @@ static void test_linear(const char *tag, int deterministic) {
     for (int c = 0; c < 4; c++) {
         int n = cases[c][0], in = cases[c][1], out = cases[c][2];
         int64_t nx = (int64_t)n * in, nw = (int64_t)out * in, ny = (int64_t)n * out;
-        float *x = rand_host(nx, 600 + c, -1, 1), *w = rand_host(nw, 610 + c, -1, 1), *b = rand_host(out, 620 + c, -1, 1);
+        float *x = rand_host(nx, 600 + c, -1, 1), *w = rand_host(nw, 610 + c, -1, 1);
+        float *b = rand_host(out, 620 + c, -1, 1);
         float *dy = rand_host(ny, 630 + c, -1, 1);
         float *ax = abs_copy(x, nx), *aw = abs_copy(w, nw), *ab = abs_copy(b, out), *ady = abs_copy(dy, ny);
         float *dx_, *dw_, *dbv;
@@ -180,7 +181,8 @@ static void test_linear(const char *tag, int deterministic) {
         snprintf(what, sizeof what, "%s linear forward %dx%d→%d", tag, n, in, out);
         check_dot_bound(what, got_y, want_y, mag_y, ny, (int64_t)in + 1);
         /* backward onto random starting gradients (the += rule) */
-        float *gx0 = rand_host(nx, 640 + c, -1, 1), *gw0 = rand_host(nw, 650 + c, -1, 1), *gb0 = rand_host(out, 660 + c, -1, 1);
+        float *gx0 = rand_host(nx, 640 + c, -1, 1), *gw0 = rand_host(nw, 650 + c, -1, 1);
+        float *gb0 = rand_host(out, 660 + c, -1, 1);
         float *gxd = up(gx0, nx), *gwd = up(gw0, nw), *gbd = up(gb0, out);
         dx_ = host(nx), dw_ = host(nw), dbv = host(out);
         memcpy(dx_, gx0, (size_t)nx * 4), memcpy(dw_, gw0, (size_t)nw * 4), memcpy(dbv, gb0, (size_t)out * 4);
@@ -248,7 +250,8 @@ static void test_conv2d(const char *tag, int deterministic) {
         s.w_out = (s.w_in + 2 * s.pad_w - s.dil_w * (s.kw - 1) - 1) / s.stride_w + 1;
         int64_t nx = (int64_t)s.n * s.c_in * s.h_in * s.w_in, nw = (int64_t)s.c_out * s.c_in * s.kh * s.kw;
         int64_t ny = (int64_t)s.n * s.c_out * s.h_out * s.w_out;
-        float *x = rand_host(nx, 100 + c, -1, 1), *w = rand_host(nw, 200 + c, -1, 1), *b = rand_host(s.c_out, 300 + c, -1, 1);
+        float *x = rand_host(nx, 100 + c, -1, 1), *w = rand_host(nw, 200 + c, -1, 1);
+        float *b = rand_host(s.c_out, 300 + c, -1, 1);
         float *dy = rand_host(ny, 400 + c, -1, 1);
         float *ax = abs_copy(x, nx), *aw = abs_copy(w, nw), *ab = abs_copy(b, s.c_out), *ady = abs_copy(dy, ny);
         float *xd = up(x, nx), *wd = up(w, nw), *bd = up(b, s.c_out), *dyd = up(dy, ny), *yd = dev(ny);
@@ -278,7 +281,8 @@ static void test_conv2d(const char *tag, int deterministic) {
 
         /* backward filter onto random starts (+=) */
         float *dw0 = rand_host(nw, 550 + c, -1, 1), *db0 = rand_host(s.c_out, 560 + c, -1, 1);
-        float *want_dw = host(nw), *want_db = host(s.c_out), *mag_dw = abs_copy(dw0, nw), *mag_db = abs_copy(db0, s.c_out);
+        float *want_dw = host(nw), *want_db = host(s.c_out);
+        float *mag_dw = abs_copy(dw0, nw), *mag_db = abs_copy(db0, s.c_out);
         memcpy(want_dw, dw0, (size_t)nw * 4), memcpy(want_db, db0, (size_t)s.c_out * 4);
         float *dwd = up(dw0, nw), *dbd = up(db0, s.c_out);
         gpu->conv2d_backward_filter(&s, xd, dyd, dwd, dbd);
@@ -352,7 +356,8 @@ static void test_batchnorm(void) {
         float *dy = rand_host(count, 850 + c, -1, 1);
         float *xd = up(x, count), *gd = up(gamma, s.c), *bd = up(beta, s.c), *rmd = up(rm, s.c), *rvd = up(rv, s.c);
         float *dyd = up(dy, count), *yd = dev(count), *smd = dev(s.c), *sid = dev(s.c);
-        float *want_y = host(count), *want_rm = host(s.c), *want_rv = host(s.c), *want_sm = host(s.c), *want_si = host(s.c);
+        float *want_y = host(count), *want_rm = host(s.c), *want_rv = host(s.c);
+        float *want_sm = host(s.c), *want_si = host(s.c);
         memcpy(want_rm, rm, (size_t)s.c * 4), memcpy(want_rv, rv, (size_t)s.c * 4);
         char what[96];
 
@@ -373,7 +378,8 @@ static void test_batchnorm(void) {
         check_ulps(what, gsi, want_si, s.c);
 
         /* training backward with the statistics ref saved (same inputs on both sides), onto random starts */
-        float *dx0 = rand_host(count, 860 + c, -1, 1), *dg0 = rand_host(s.c, 870 + c, -1, 1), *db0 = rand_host(s.c, 880 + c, -1, 1);
+        float *dx0 = rand_host(count, 860 + c, -1, 1), *dg0 = rand_host(s.c, 870 + c, -1, 1);
+        float *db0 = rand_host(s.c, 880 + c, -1, 1);
         float *smr = up(want_sm, s.c), *sir = up(want_si, s.c);
         float *dxd = up(dx0, count), *dgd = up(dg0, s.c), *dbd = up(db0, s.c);
         gpu->batchnorm2d_backward(&s, 1, xd, dyd, gd, smr, sir, dxd, dgd, dbd);
@@ -460,10 +466,12 @@ static void test_pool_case(bl_pool2d_shape s, int idx) {
 
 static void test_pools(void) {
     const bl_pool2d_shape shapes[] = {
-        {.n = 2, .c = 3, .h_in = 13, .w_in = 11, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1},
+        {.n = 2, .c = 3, .h_in = 13, .w_in = 11, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2,
+         .pad_h = 1, .pad_w = 1},
         {.n = 1, .c = 4, .h_in = 8, .w_in = 8, .kh = 2, .kw = 2, .stride_h = 2, .stride_w = 2},
         {.n = 2, .c = 2, .h_in = 9, .w_in = 7, .kh = 3, .kw = 2, .stride_h = 1, .stride_w = 2, .pad_h = 1, .pad_w = 1},
-        {.n = 3, .c = 5, .h_in = 56, .w_in = 56, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1},
+        {.n = 3, .c = 5, .h_in = 56, .w_in = 56, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2,
+         .pad_h = 1, .pad_w = 1},
     };
     for (int i = 0; i < (int)(sizeof shapes / sizeof shapes[0]); i++) test_pool_case(shapes[i], i);
 
@@ -480,7 +488,8 @@ static void test_pools(void) {
 
     /* global average pooling */
     const int64_t nc = 2 * 96, hw = 49;
-    float *gx = rand_host(nc * hw, 930, -3, 3), *gdy = rand_host(nc, 931, -1, 1), *gdx0 = rand_host(nc * hw, 932, -1, 1);
+    float *gx = rand_host(nc * hw, 930, -3, 3), *gdy = rand_host(nc, 931, -1, 1);
+    float *gdx0 = rand_host(nc * hw, 932, -1, 1);
     float *gy_want = host(nc), *gdx_want = host(nc * hw);
     memcpy(gdx_want, gdx0, (size_t)(nc * hw) * 4);
     float *gxd = up(gx, nc * hw), *gyd = dev(nc), *gdyd = up(gdy, nc), *gdxd = up(gdx0, nc * hw);
@@ -535,7 +544,8 @@ static void test_elementwise(void) {
     ACCUMULATE("axpy", gpu->axpy(n, 0.3f, ad, od), ref->axpy(n, 0.3f, a, want));
     ACCUMULATE("mul backward", gpu->mul_backward(n, ad, bd, od), ref->mul_backward(n, a, b, want));
     float alpha = -1.7f, *alpha_d = up(&alpha, 1);
-    ACCUMULATE("add_scalar", gpu->add_scalar(n, 1.0f / 3.0f, alpha_d, od), ref->add_scalar(n, 1.0f / 3.0f, &alpha, want));
+    ACCUMULATE("add_scalar", gpu->add_scalar(n, 1.0f / 3.0f, alpha_d, od),
+               ref->add_scalar(n, 1.0f / 3.0f, &alpha, want));
 
     /* sigmoid: exp is not correctly rounded on either side → ≤ 2 ulps */
     gpu->sigmoid_forward(n, ad, od);
@@ -743,6 +753,41 @@ static void test_memory(void) {
     free_device_buffers();
 }
 
+/* errors: a shape cuDNN disagrees with and an invalid leading dimension are reported once, with file:line and the
+ * library's words, through take_error (nothing is launched in either case, so the backend stays usable) */
+static void test_errors(void) {
+    CHECK(gpu->take_error() == NULL, "no error pending before the error test");
+    bl_conv2d_shape bad = conv_shapes[0];
+    bad.h_out = (bad.h_in + 2 * bad.pad_h - bad.dil_h * (bad.kh - 1) - 1) / bad.stride_h + 2; /* one row too many */
+    bad.w_out = (bad.w_in + 2 * bad.pad_w - bad.dil_w * (bad.kw - 1) - 1) / bad.stride_w + 1;
+    int64_t nx = (int64_t)bad.n * bad.c_in * bad.h_in * bad.w_in, nw = (int64_t)bad.c_out * bad.c_in * bad.kh * bad.kw;
+    int64_t ny = (int64_t)bad.n * bad.c_out * bad.h_out * bad.w_out;
+    float *xd = dev(nx), *wd = dev(nw), *yd = dev(ny);
+    gpu->conv2d_forward(&bad, xd, wd, NULL, yd);
+    const char *e = gpu->take_error();
+    CHECK(e != NULL && strstr(e, "conv_cudnn.cu:") != NULL && strstr(e, "output shape") != NULL,
+          "a conv2d shape with a wrong h_out is reported: %s", e ? e : "(nothing)");
+    CHECK(gpu->take_error() == NULL, "take_error clears the error");
+    float *a = dev(64), *b = dev(64), *c = dev(64);
+    gpu->sgemm(0, 0, 8, 8, 8, 1.0f, a, 4 /* lda < k */, b, 8, 0.0f, c, 8);
+    e = gpu->take_error();
+    CHECK(e != NULL && strstr(e, "cublasSgemm") != NULL, "an invalid lda is reported by cuBLAS: %s",
+          e ? e : "(nothing)");
+    /* the backend still works afterwards */
+    float ones[64], *back;
+    for (int i = 0; i < 64; i++) ones[i] = 1.0f;
+    gpu->upload(a, ones, sizeof ones);
+    gpu->upload(b, ones, sizeof ones);
+    gpu->sgemm(0, 0, 8, 8, 8, 1.0f, a, 8, b, 8, 0.0f, c, 8);
+    back = down(c, 64);
+    int all_eight = 1;
+    for (int i = 0; i < 64; i++) all_eight &= back[i] == 8.0f;
+    CHECK(all_eight, "sgemm of ones after the errors gives 8");
+    check_no_error("after the error test");
+    free(back);
+    free_device_buffers();
+}
+
 static int open_backend(int deterministic, int tf32) {
     bl_cuda_options o = {.device_index = 0, .deterministic = deterministic, .tf32 = tf32};
     if (bl_kernels_cuda_open(&o, &gpu) != BL_OK) {
@@ -774,6 +819,7 @@ int main(void) {
     printf("configuration 1: deterministic, TF32 off\n");
     if (open_backend(1, 0)) {
         test_memory();
+        test_errors();
         test_sgemm("det");
         test_linear("det", 1);
         test_conv2d("det", 1);

@@ -26,9 +26,9 @@
 # Environment: OUT (log folder; default ./gpu_check_out), BUILD (default build-gpu), ROUNDS (default 1), WARMUP
 # (default 2), REPEATS (default 5), ARCHS (default "resnet50 vgg16 densenet121"), MODES (default "train infer"),
 # PRECISIONS (default "fp32 tf32"; "fp32-transform" adds a run where blasto may also use cuDNN's FFT/Winograd
-# algorithms, BLASTO_CUDA_TRANSFORM_ALGOS=1, against PyTorch fp32), BATCH (64), SIZE (224), PYTHON (python3), BUDGET (seconds for the whole script,
-# default 460: the benchmark stops starting new runs when it is spent and reports what it has), SKIP_TESTS=1,
-# SKIP_BUILD=1 (reuse BUILD as it is: a rerun on the same machine), TABLE_ONLY=1 (print the table of OUT's results.tsv).
+# algorithms, BLASTO_CUDA_TRANSFORM_ALGOS=1, against PyTorch fp32), BATCH (64), SIZE (224), PYTHON (python3),
+# BUDGET (seconds for the whole script, default 460: the benchmark stops starting new runs when it is spent and
+# reports what it has), SKIP_TESTS=1, SKIP_BUILD=1 (reuse BUILD as it is: a rerun on the same machine), TABLE_ONLY=1 (print the table of OUT's results.tsv).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -99,6 +99,8 @@ if [ "${TABLE_ONLY:-0}" = 1 ]; then print_table; exit 0; fi
 say() { echo "$@" | tee -a "$log"; }
 left() { echo $((budget - (SECONDS - start_seconds))); }
 phase() { say ""; say "=== $1 (t = $((SECONDS - start_seconds)) s)"; }
+
+command -v nvcc > /dev/null || { [ -x /usr/local/cuda/bin/nvcc ] && export PATH=/usr/local/cuda/bin:$PATH; }
 
 phase "machine"
 {
