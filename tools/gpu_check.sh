@@ -28,7 +28,8 @@
 # PRECISIONS (default "fp32 tf32"; "fp32-transform" adds a run where blasto may also use cuDNN's FFT/Winograd
 # algorithms, BLASTO_CUDA_TRANSFORM_ALGOS=1, against PyTorch fp32), BATCH (64), SIZE (224), PYTHON (python3),
 # BUDGET (seconds for the whole script, default 460: the benchmark stops starting new runs when it is spent and
-# reports what it has), SKIP_TESTS=1, SKIP_BUILD=1 (reuse BUILD as it is: a rerun on the same machine), TABLE_ONLY=1 (print the table of OUT's results.tsv).
+# reports what it has), JOBS (build parallelism, 16), USE_GPU_DEPS=1 (take cJSON/stb from .gpu_deps/ even when the
+# system has them), SKIP_TESTS=1, SKIP_BUILD=1 (reuse BUILD as it is: a rerun on the same machine), TABLE_ONLY=1 (print the table of OUT's results.tsv).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -38,7 +39,11 @@ if [ "${1:-}" = "--prepare-deps" ]; then
   mkdir -p .gpu_deps/include .gpu_deps/lib
   cp -r /usr/include/cjson /usr/include/stb .gpu_deps/include/
   cp -P /usr/lib/x86_64-linux-gnu/libcjson.so* /usr/lib/x86_64-linux-gnu/libstb.so* .gpu_deps/lib/
-  grep -qx '/.gpu_deps/' .git/info/exclude 2>/dev/null || { [ -d .git ] && echo '/.gpu_deps/' >> .git/info/exclude; }
+  exclude=$(git rev-parse --git-path info/exclude 2>/dev/null || true)  # also right inside a git worktree
+  if [ -n "$exclude" ]; then
+    mkdir -p "$(dirname "$exclude")"
+    grep -qx '/.gpu_deps/' "$exclude" 2>/dev/null || echo '/.gpu_deps/' >> "$exclude"
+  fi
   echo "gpu_check: .gpu_deps/ ready ($(du -sh .gpu_deps | cut -f1)); carry it to the GPU machine"
   exit 0
 fi
@@ -141,7 +146,7 @@ if [ -z "$cudnn_inc" ] || [ -z "$cudnn_lib" ]; then
 fi
 cmake_args+=(-DBLASTO_CUDNN_INCLUDE="$cudnn_inc" -DBLASTO_CUDNN_LIB="$cudnn_lib")
 [ -z "$extra_ld" ] && extra_ld=$(dirname "$cudnn_lib")
-if [ ! -f /usr/include/cjson/cJSON.h ] || [ ! -f /usr/include/stb/stb_image.h ]; then
+if [ ! -f /usr/include/cjson/cJSON.h ] || [ ! -f /usr/include/stb/stb_image.h ] || [ "${USE_GPU_DEPS:-0}" = 1 ]; then
   if [ -d .gpu_deps ]; then
     deps=$root/.gpu_deps
     cmake_args+=(-DCJSON_INCLUDE_DIR="$deps/include" -DCJSON_LIBRARY="$deps/lib/libcjson.so"
@@ -165,7 +170,7 @@ else
   timeout 60 cmake -S . -B "$build" "${generator[@]}" "${cmake_args[@]}" >> "$log" 2>&1 || {
     say "gpu_check: configure failed:"; tail -n 30 "$log"; exit 1; }
   # only what this script runs: the command and the two CUDA tests (the rest of the suite is CPU work)
-  timeout 300 cmake --build "$build" -j16 --target blasto_cli test_cuda_ops test_cuda_models >> "$log" 2>&1 || {
+  timeout 300 cmake --build "$build" -j"${JOBS:-16}" --target blasto_cli test_cuda_ops test_cuda_models >> "$log" 2>&1 || {
     say "gpu_check: build failed (errors):"; grep -E "error|Error" "$log" | head -n 30; exit 1; }
   grep -iE "warning" "$log" | grep -v "^--" | head -n 20 | tee -a "$out/warnings.txt"
   say "build done"
@@ -177,11 +182,13 @@ timeout 30 "$build/blasto" info 2>&1 | tee -a "$log"
 tests_status="skipped"
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   phase "ctest -L cuda"
-  if (cd "$build" && timeout 240 ctest -L cuda --output-on-failure -j1) > "$out/ctest_cuda.log" 2>&1; then
-    tests_status="passed"
-  else
-    tests_status="FAILED"
-  fi
+  (cd "$build" && timeout 240 ctest -L cuda --output-on-failure -j1) > "$out/ctest_cuda.log" 2>&1
+  rc=$?
+  n_pass=$(grep -cE 'Test +#[0-9]+: .*Passed' "$out/ctest_cuda.log")
+  n_skip=$(grep -cE 'Test +#[0-9]+: .*Skipped' "$out/ctest_cuda.log")
+  n_fail=$(grep -cE 'Test +#[0-9]+: .*(Failed|Timeout|Exception)' "$out/ctest_cuda.log")
+  tests_status="$n_pass passed, $n_skip skipped, $n_fail failed"
+  [ $rc -ne 0 ] && tests_status="FAILED ($tests_status)"
   cat "$out/ctest_cuda.log" >> "$log"
   grep -E "tests passed|tests failed|Passed|Failed|\*\*\*|skipped" "$out/ctest_cuda.log" | tail -n 8
   say "ctest -L cuda: $tests_status"
