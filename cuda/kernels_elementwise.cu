@@ -129,11 +129,22 @@ __global__ static void concat_forward_kernel(int64_t count, int c_part, int c_to
         y[(b * c_total + c_off + c) * hw + k] = x[e];
     }
 }
-__global__ static void concat_backward_kernel(int64_t count, int c_part, int c_total, int c_off, int64_t hw,
+// (32-bit index arithmetic when dy's element count fits: `small`, as bl_cuda_channel_of)
+__global__ static void concat_backward_kernel(int64_t count, bool small, int c_part, int c_total, int c_off, int64_t hw,
                                               const float *dy, float *dx) {
     GRID_STRIDE_LOOP(e, count) {
-        int64_t k = e % hw, bc = e / hw;
-        int64_t c = bc % c_part, b = bc / c_part;
+        int64_t k, c, b;
+        if (small) {
+            uint32_t bc = (uint32_t)e / (uint32_t)hw;
+            k = (int64_t)((uint32_t)e - bc * (uint32_t)hw);
+            b = (int64_t)(bc / (uint32_t)c_part);
+            c = (int64_t)(bc - (uint32_t)b * (uint32_t)c_part);
+        } else {
+            int64_t bc = e / hw;
+            k = e - bc * hw;
+            b = bc / c_part;
+            c = bc - b * c_part;
+        }
         dx[e] = (float)((double)dx[e] + (double)dy[(b * c_total + c_off + c) * hw + k]);
     }
 }
@@ -151,9 +162,9 @@ void bl_cuda_concat_channels_forward(int n, int c_part, int c_total, int c_off, 
 }
 void bl_cuda_concat_channels_backward(int n, int c_part, int c_total, int c_off, int64_t hw, const float *dy,
                                       float *dx) {
-    if (hw <= 0) return;
+    if (hw <= 0 || c_part <= 0) return;
     int64_t count = (int64_t)n * c_part * hw;
-    LAUNCH(concat_backward_kernel, count, c_part, c_total, c_off, hw, dy, dx);
+    LAUNCH(concat_backward_kernel, count, bl_cuda_small((int64_t)n * c_total * hw), c_part, c_total, c_off, hw, dy, dx);
 }
 
 // ---- bias add: y[b, c, k] += bias[c] -------------------------------------------------------------------------------

@@ -18,6 +18,24 @@ __device__ static void windows_covering(int i, int kernel, int stride, int pad, 
     if (*last > out - 1) *last = out - 1;
 }
 
+// Split a flat index e of an [nc, h, w] tensor into (nc, row, column); 32-bit arithmetic when the tensor's element
+// count fits (`small`, decided per launch on the host), 64-bit otherwise.
+__device__ __forceinline__ static void split_index(int64_t e, int h, int w, bool small, int64_t *nc, int *row,
+                                                   int *col) {
+    if (small) {
+        uint32_t rest = (uint32_t)e / (uint32_t)w;
+        *col = (int)((uint32_t)e - rest * (uint32_t)w);
+        uint32_t plane = rest / (uint32_t)h;
+        *row = (int)(rest - plane * (uint32_t)h);
+        *nc = (int64_t)plane;
+    } else {
+        int64_t rest = e / w;
+        *col = (int)(e - rest * w);
+        *nc = rest / h;
+        *row = (int)(rest - *nc * h);
+    }
+}
+
 // Index within one [h_in,w_in] plane of window (oh,ow)'s maximum (ref's maxpool2d_argmax).
 __device__ static int64_t maxpool_argmax(const bl_pool2d_shape s, const float *plane, int oh, int ow) {
     int h_start = oh * s.stride_h - s.pad_h, w_start = ow * s.stride_w - s.pad_w;
@@ -37,26 +55,25 @@ __device__ static int64_t maxpool_argmax(const bl_pool2d_shape s, const float *p
     return best;
 }
 
-__global__ static void maxpool_forward_kernel(int64_t count, const bl_pool2d_shape s, const float *x, float *y) {
+__global__ static void maxpool_forward_kernel(int64_t count, bool small, const bl_pool2d_shape s, const float *x,
+                                              float *y) {
     int64_t in_plane = (int64_t)s.h_in * s.w_in;
     GRID_STRIDE_LOOP(e, count) {
-        int ow = (int)(e % s.w_out);
-        int64_t rest = e / s.w_out;
-        int oh = (int)(rest % s.h_out);
-        int64_t nc = rest / s.h_out;
+        int64_t nc;
+        int oh, ow;
+        split_index(e, s.h_out, s.w_out, small, &nc, &oh, &ow);
         const float *xp = x + nc * in_plane;
         y[e] = xp[maxpool_argmax(s, xp, oh, ow)];
     }
 }
 
-__global__ static void maxpool_backward_kernel(int64_t count, const bl_pool2d_shape s, const float *x, const float *dy,
-                                               float *dx) {
+__global__ static void maxpool_backward_kernel(int64_t count, bool small, const bl_pool2d_shape s, const float *x,
+                                               const float *dy, float *dx) {
     int64_t in_plane = (int64_t)s.h_in * s.w_in, out_plane = (int64_t)s.h_out * s.w_out;
     GRID_STRIDE_LOOP(e, count) {
-        int iw = (int)(e % s.w_in);
-        int64_t rest = e / s.w_in;
-        int ih = (int)(rest % s.h_in);
-        int64_t nc = rest / s.h_in;
+        int64_t nc;
+        int ih, iw;
+        split_index(e, s.h_in, s.w_in, small, &nc, &ih, &iw);
         const float *xp = x + nc * in_plane;
         int oh_first, oh_last, ow_first, ow_last;
         windows_covering(ih, s.kh, s.stride_h, s.pad_h, s.h_out, &oh_first, &oh_last);
@@ -86,13 +103,13 @@ __device__ static double avgpool_window(const bl_pool2d_shape s, int oh, int ow,
     return s.count_include_pad ? (double)padded_size : (double)real_size;
 }
 
-__global__ static void avgpool_forward_kernel(int64_t count, const bl_pool2d_shape s, const float *x, float *y) {
+__global__ static void avgpool_forward_kernel(int64_t count, bool small, const bl_pool2d_shape s, const float *x,
+                                              float *y) {
     int64_t in_plane = (int64_t)s.h_in * s.w_in;
     GRID_STRIDE_LOOP(e, count) {
-        int ow = (int)(e % s.w_out);
-        int64_t rest = e / s.w_out;
-        int oh = (int)(rest % s.h_out);
-        int64_t nc = rest / s.h_out;
+        int64_t nc;
+        int oh, ow;
+        split_index(e, s.h_out, s.w_out, small, &nc, &oh, &ow);
         const float *xp = x + nc * in_plane;
         int h_first, h_end, w_first, w_end;
         double divisor = avgpool_window(s, oh, ow, &h_first, &h_end, &w_first, &w_end);
@@ -103,13 +120,13 @@ __global__ static void avgpool_forward_kernel(int64_t count, const bl_pool2d_sha
     }
 }
 
-__global__ static void avgpool_backward_kernel(int64_t count, const bl_pool2d_shape s, const float *dy, float *dx) {
+__global__ static void avgpool_backward_kernel(int64_t count, bool small, const bl_pool2d_shape s, const float *dy,
+                                               float *dx) {
     int64_t out_plane = (int64_t)s.h_out * s.w_out;
     GRID_STRIDE_LOOP(e, count) {
-        int iw = (int)(e % s.w_in);
-        int64_t rest = e / s.w_in;
-        int ih = (int)(rest % s.h_in);
-        int64_t nc = rest / s.h_in;
+        int64_t nc;
+        int ih, iw;
+        split_index(e, s.h_in, s.w_in, small, &nc, &ih, &iw);
         int oh_first, oh_last, ow_first, ow_last;
         windows_covering(ih, s.kh, s.stride_h, s.pad_h, s.h_out, &oh_first, &oh_last);
         windows_covering(iw, s.kw, s.stride_w, s.pad_w, s.w_out, &ow_first, &ow_last);
@@ -150,19 +167,19 @@ __global__ static void global_avgpool_backward_kernel(int64_t count, int64_t hw,
 
 void bl_cuda_maxpool2d_forward(const bl_pool2d_shape *s, const float *x, float *y) {
     int64_t count = (int64_t)s->n * s->c * s->h_out * s->w_out;
-    LAUNCH(maxpool_forward_kernel, count, *s, x, y);
+    LAUNCH(maxpool_forward_kernel, count, bl_cuda_small(count), *s, x, y);
 }
 void bl_cuda_maxpool2d_backward(const bl_pool2d_shape *s, const float *x, const float *dy, float *dx) {
     int64_t count = (int64_t)s->n * s->c * s->h_in * s->w_in;
-    LAUNCH(maxpool_backward_kernel, count, *s, x, dy, dx);
+    LAUNCH(maxpool_backward_kernel, count, bl_cuda_small(count), *s, x, dy, dx);
 }
 void bl_cuda_avgpool2d_forward(const bl_pool2d_shape *s, const float *x, float *y) {
     int64_t count = (int64_t)s->n * s->c * s->h_out * s->w_out;
-    LAUNCH(avgpool_forward_kernel, count, *s, x, y);
+    LAUNCH(avgpool_forward_kernel, count, bl_cuda_small(count), *s, x, y);
 }
 void bl_cuda_avgpool2d_backward(const bl_pool2d_shape *s, const float *dy, float *dx) {
     int64_t count = (int64_t)s->n * s->c * s->h_in * s->w_in;
-    LAUNCH(avgpool_backward_kernel, count, *s, dy, dx);
+    LAUNCH(avgpool_backward_kernel, count, bl_cuda_small(count), *s, dy, dx);
 }
 void bl_cuda_global_avgpool_forward(int64_t nc, int64_t hw, const float *x, float *y) {
     if (hw <= 0) return;
