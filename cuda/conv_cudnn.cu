@@ -5,7 +5,8 @@
 // built the first time a shape is seen — in a training loop, during the first step.
 //
 // Algorithm selection (per direction, the first time it is needed): cuDNN's heuristics (cudnnGet*Algorithm_v7)
-// rank the algorithms; we take the first one that
+// rank the algorithms; we take the first one that (when none does: implicit GEMM forward, ALGO_1 backward — they
+// exist for every 2-D shape, are deterministic and run with FMA math)
 //   - cuDNN reports as supported for this shape (status success, and the workspace query succeeds),
 //   - needs at most the workspace bound (bl_cuda_options.workspace_limit, default 256 MiB),
 //   - is a direct or GEMM-style algorithm: FFT and Winograd variants are left out (unless the option
@@ -68,6 +69,8 @@ void bl_cuda_conv_cache_clear(void) {
 }
 
 static cudnnMathType_t base_math(void) { return bl_cuda.options.tf32 ? CUDNN_TENSOR_OP_MATH : STRICT_FP32_MATH; }
+// the math type of a fallback algorithm chosen without the heuristics (TF32 allowed only when asked for)
+static cudnnMathType_t fallback_math(void) { return bl_cuda.options.tf32 ? CUDNN_DEFAULT_MATH : STRICT_FP32_MATH; }
 
 static conv_plan *find_plan(const bl_conv2d_shape *s) {
     if (last_plan >= 0 && memcmp(&plans[last_plan]->shape, s, sizeof *s) == 0) return plans[last_plan];
@@ -164,6 +167,20 @@ static int choose_forward(conv_plan *p) {
         p->fwd_algo = a, p->fwd_math = math, p->fwd_bytes = bytes, p->fwd_ready = 1;
         return 1;
     }
+    // nothing acceptable among the heuristics' answers: the implicit-GEMM algorithms (deterministic, FMA kernels,
+    // no or little workspace) are supported for every 2-D shape
+    const cudnnConvolutionFwdAlgo_t fallback[] = {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+                                                  CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM};
+    for (int i = 0; i < 2; i++) {
+        size_t bytes = 0;
+        if (cudnnSetConvolutionMathType(p->conv_desc, fallback_math()) != CUDNN_STATUS_SUCCESS ||
+            cudnnGetConvolutionForwardWorkspaceSize(bl_cuda.cudnn, p->x_desc, p->w_desc, p->conv_desc, p->y_desc,
+                                                    fallback[i], &bytes) != CUDNN_STATUS_SUCCESS ||
+            bytes > bl_cuda.options.workspace_limit)
+            continue;
+        p->fwd_algo = fallback[i], p->fwd_math = fallback_math(), p->fwd_bytes = bytes, p->fwd_ready = 1;
+        return 1;
+    }
     return bl_cuda_record(__FILE__, __LINE__, "conv2d forward algorithm choice",
                           "no algorithm fits the workspace bound and the mode");
 }
@@ -193,6 +210,17 @@ static int choose_backward_data(conv_plan *p) {
         p->data_algo = a, p->data_math = math, p->data_bytes = bytes, p->data_ready = 1;
         return 1;
     }
+    // fallback: ALGO_1 (deterministic, GEMM-style)
+    size_t bytes = 0;
+    if (cudnnSetConvolutionMathType(p->conv_desc, fallback_math()) == CUDNN_STATUS_SUCCESS &&
+        cudnnGetConvolutionBackwardDataWorkspaceSize(bl_cuda.cudnn, p->w_desc, p->y_desc, p->conv_desc, p->x_desc,
+                                                     CUDNN_CONVOLUTION_BWD_DATA_ALGO_1,
+                                                     &bytes) == CUDNN_STATUS_SUCCESS &&
+        bytes <= bl_cuda.options.workspace_limit) {
+        p->data_algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, p->data_math = fallback_math(), p->data_bytes = bytes;
+        p->data_ready = 1;
+        return 1;
+    }
     return bl_cuda_record(__FILE__, __LINE__, "conv2d backward-data algorithm choice",
                           "no algorithm fits the workspace bound and the mode");
 }
@@ -207,10 +235,9 @@ static int choose_backward_filter(conv_plan *p) {
     for (int i = 0; i < returned; i++) {
         cudnnConvolutionBwdFilterAlgo_t a = perf[i].algo;
         cudnnMathType_t math;
-        int transform = a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT ||
-                        a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
-                        a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD ||
-                        a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+        int transform =
+            a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+            a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
         if (transform && !bl_cuda.options.transform_algorithms) continue;
         if (bl_cuda.options.deterministic &&
             (a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3))
@@ -223,6 +250,17 @@ static int choose_backward_filter(conv_plan *p) {
             continue;
         if (bytes > bl_cuda.options.workspace_limit) continue;
         p->filter_algo = a, p->filter_math = math, p->filter_bytes = bytes, p->filter_ready = 1;
+        return 1;
+    }
+    // fallback: ALGO_1 (deterministic, GEMM-style)
+    size_t bytes = 0;
+    if (cudnnSetConvolutionMathType(p->conv_desc, fallback_math()) == CUDNN_STATUS_SUCCESS &&
+        cudnnGetConvolutionBackwardFilterWorkspaceSize(bl_cuda.cudnn, p->x_desc, p->y_desc, p->conv_desc, p->w_desc,
+                                                       CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
+                                                       &bytes) == CUDNN_STATUS_SUCCESS &&
+        bytes <= bl_cuda.options.workspace_limit) {
+        p->filter_algo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, p->filter_math = fallback_math();
+        p->filter_bytes = bytes, p->filter_ready = 1;
         return 1;
     }
     return bl_cuda_record(__FILE__, __LINE__, "conv2d backward-filter algorithm choice",
