@@ -258,6 +258,13 @@ extern "C" int bl_cuda_device_count(void) {
 
 extern "C" size_t bl_cuda_peak_bytes(void) { return bl_cuda.peak_bytes; }
 
+extern "C" bl_status bl_cuda_synchronize(void) {
+    if (!bl_cuda.open) return bl_fail(BL_ERR_INVALID, "cuda backend: bl_cuda_synchronize before open");
+    CUDA_OK(cudaStreamSynchronize(bl_cuda.stream));
+    const char *e = cuda_take_error();
+    return e ? bl_fail(BL_ERR_DEVICE, "%s", e) : BL_OK;
+}
+
 extern "C" void bl_kernels_cuda_close(void) {
     if (!bl_cuda.open) return;
     if (bl_cuda.stream) cudaStreamSynchronize(bl_cuda.stream);

@@ -33,6 +33,10 @@ int bl_cuda_device_count(void);
 bl_status bl_kernels_cuda_open(const bl_cuda_options *options, const bl_kernels **out);
 /* Release handles, workspace and staging memory (optional, at exit). */
 void bl_kernels_cuda_close(void);
+/* Wait until every operation queued so far has finished on the device (kernels are asynchronous: a timer read
+ * after a step without this measures only the host's queuing). Returns BL_OK, or BL_ERR_DEVICE with the pending
+ * error's message (bl_last_error) — the error is then taken (take_error will not report it again). */
+bl_status bl_cuda_synchronize(void);
 /* Peak device memory allocated through this backend since open (bytes), for the benchmark. */
 size_t bl_cuda_peak_bytes(void);
 /* The cuDNN algorithms (enum values), math types and workspace bytes chosen for a conv2d shape, as one line into

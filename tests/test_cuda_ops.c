@@ -716,6 +716,7 @@ static void test_memory(void) {
     gpu->upload(d, h, (size_t)n * 4);
     /* the upload returns before the device has the data: the host buffer must be ours again at once */
     for (int64_t i = 0; i < n; i++) h[i] = -7.0f;
+    CHECK(bl_cuda_synchronize() == BL_OK, "bl_cuda_synchronize after an upload: %s", bl_last_error());
     float *back = down(d, n);
     check_no_error("upload/download");
     check_bitwise("upload then download (40 MiB, host buffer overwritten after upload)", back, keep, n);
@@ -770,9 +771,10 @@ static void test_errors(void) {
     CHECK(gpu->take_error() == NULL, "take_error clears the error");
     float *a = dev(64), *b = dev(64), *c = dev(64);
     gpu->sgemm(0, 0, 8, 8, 8, 1.0f, a, 4 /* lda < k */, b, 8, 0.0f, c, 8);
-    e = gpu->take_error();
-    CHECK(e != NULL && strstr(e, "cublasSgemm") != NULL, "an invalid lda is reported by cuBLAS: %s",
-          e ? e : "(nothing)");
+    /* bl_cuda_synchronize hands the pending error over as a status too (and takes it) */
+    CHECK(bl_cuda_synchronize() == BL_ERR_DEVICE && strstr(bl_last_error(), "cublasSgemm") != NULL,
+          "an invalid lda is reported by cuBLAS through bl_cuda_synchronize: %s", bl_last_error());
+    CHECK(gpu->take_error() == NULL, "bl_cuda_synchronize took the error");
     /* the backend still works afterwards */
     float ones[64], *back;
     for (int i = 0; i < 64; i++) ones[i] = 1.0f;
