@@ -27,10 +27,14 @@ extern "C" int bl_cuda_describe(char *buf, size_t size) {
             cublasDestroy(handle);
             k += (size_t)snprintf(buf + k, size - k, "cublas: %d\n", cublas);
         } else {
-            k += (size_t)snprintf(buf + k, size - k, "cublas: headers %d.%d.%d\n", CUBLAS_VER_MAJOR,
-                                  CUBLAS_VER_MINOR, CUBLAS_VER_PATCH);
+            k += (size_t)snprintf(buf + k, size - k, "cublas: headers %d.%d.%d\n", CUBLAS_VER_MAJOR, CUBLAS_VER_MINOR,
+                                  CUBLAS_VER_PATCH);
         }
     }
+    if (k < size)
+        k += (size_t)snprintf(buf + k, size - k,
+                              "cuda backend: fp32 (TF32 off unless --tf32), cuDNN direct/GEMM algorithms only, "
+                              "--deterministic for deterministic cuDNN algorithms\n");
     if (devices == 0 && k < size) {
         snprintf(buf + k, size - k, "gpu: no CUDA device visible\n");
         return 0;
@@ -38,8 +42,9 @@ extern "C" int bl_cuda_describe(char *buf, size_t size) {
     for (int d = 0; d < devices && k < size; d++) {
         cudaDeviceProp p;
         if (cudaGetDeviceProperties(&p, d) != cudaSuccess) continue;
-        k += (size_t)snprintf(buf + k, size - k, "gpu %d: %s, %.1f GiB, compute capability %d.%d\n", d, p.name,
-                              (double)p.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), p.major, p.minor);
+        k += (size_t)snprintf(buf + k, size - k, "gpu %d: %s, %.1f GiB, compute capability %d.%d, %d SMs\n", d, p.name,
+                              (double)p.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), p.major, p.minor,
+                              p.multiProcessorCount);
     }
     return devices;
 }

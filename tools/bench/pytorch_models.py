@@ -13,7 +13,14 @@ torch.set_num_threads (and 1 inter-op thread); call it with OMP_NUM_THREADS set 
 Output (the format of `blasto bench`): '#' header lines, one "step i of R: T s  X img/s" line per timed step,
 "peak RSS: M MiB" (getrusage of this process, including torch's own ~300 MB) and last "img/s: <median>".
 
-Run with Debian's interpreter: /usr/bin/python3 (torch 1.13, torchvision 0.14).
+--device cuda (tools/gpu_check.sh) runs the same workload on the GPU: model and input moved to "cuda", the step
+timed between torch.cuda.synchronize() calls (the work is asynchronous), cuDNN in its default heuristic mode
+(torch.backends.cudnn.benchmark False, as blasto's heuristic choice), fp32 with TF32 off unless --tf32 (which sets
+torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32), and "peak GPU memory: M MiB" from
+torch.cuda.max_memory_allocated (the caching allocator's peak of live tensors and cuDNN workspaces; the CUDA
+context itself is not counted — nor is it on blasto's side).
+
+Run with Debian's interpreter: /usr/bin/python3 (torch 1.13, torchvision 0.14); on the GPU machine, its python3.
 """
 import argparse
 import re
@@ -42,12 +49,21 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--layout", choices=["nchw", "channels_last"], default="nchw")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--tf32", action="store_true", help="cuda: allow TF32 in matmul and cuDNN (default: off)")
     args = parser.parse_args()
     if args.batch < 1 or args.size < 32 or args.repeats < 1 or args.warmup < 0 or args.threads < 1:
         parser.error("need batch >= 1, size >= 32, repeats >= 1, warmup >= 0, threads >= 1")
 
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
+    cuda = args.device == "cuda"
+    if cuda:
+        if not torch.cuda.is_available():
+            sys.exit("pytorch_models: --device cuda: torch sees no CUDA device")
+        torch.backends.cuda.matmul.allow_tf32 = args.tf32
+        torch.backends.cudnn.allow_tf32 = args.tf32
+        torch.backends.cudnn.benchmark = False
     training = args.mode == "train"
     generator = torch.Generator().manual_seed(1)
     model = getattr(torchvision.models, args.arch)(weights=None)
@@ -57,12 +73,18 @@ def main():
     if args.layout == "channels_last":
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
+    if cuda:
+        model = model.to("cuda")
+        x = x.to("cuda")
+        loss_weights = loss_weights.to("cuda")
+        torch.cuda.reset_peak_memory_stats()
     sgd = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9) if training else None
 
     print(f"# pytorch {torch.__version__} torchvision {torchvision.__version__} bench {args.mode}: arch {args.arch}, "
           f"batch {args.batch}, size {args.size}x{args.size}, layout {args.layout}, threads {torch.get_num_threads()}, "
           f"cpu capability {cpu_capability()}, mkldnn {torch.backends.mkldnn.is_available()}, "
-          f"warmup {args.warmup}, repeats {args.repeats}")
+          f"warmup {args.warmup}, repeats {args.repeats}, device {args.device}"
+          + (f" ({torch.cuda.get_device_name()}, cudnn {torch.backends.cudnn.version()}, tf32 {args.tf32})" if cuda else ""))
 
     def step():
         if training:
@@ -78,8 +100,12 @@ def main():
     for r in range(args.warmup + args.repeats):
         if r < args.warmup:
             print(f"pytorch_models: warm-up step {r + 1} of {args.warmup}", file=sys.stderr)
+        if cuda:
+            torch.cuda.synchronize()
         start = time.perf_counter()
         step()
+        if cuda:
+            torch.cuda.synchronize()
         elapsed = time.perf_counter() - start
         if r >= args.warmup:
             seconds.append(elapsed)
@@ -88,6 +114,8 @@ def main():
     print(f"time per step: median {median:.4f} s, min {min(seconds):.4f}, max {max(seconds):.4f} "
           f"({len(seconds)} timed steps)")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB")
+    if cuda:
+        print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.1f} MiB")
     print(f"img/s: {args.batch / median:.3f}")
 
 

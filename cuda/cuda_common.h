@@ -1,0 +1,156 @@
+// cuda_common.h — what the files of the cuda backend share: the one process-wide backend state, the error
+// recording (first failure wins, file:line plus the library's own error string), launch helpers and the
+// declarations of every op-table slot (each defined in the .cu file of its topic).
+//
+// Compiled only with BLASTO_CUDA=ON, by nvcc. Not installed, not included by anything outside cuda/.
+//
+// Numerics rule for every kernel of ours (docs/cuda.md, "Numerics"): the CUDA sources are compiled with
+// --fmad=false (no silent contraction of a·b + c into an FMA) and without --use_fast_math, so float and double
+// + − · / and sqrt are IEEE round-to-nearest exactly as on the CPU; an FMA appears only where the ref backend
+// writes one (the optimizers: __fmaf_rn, the CUDA spelling of fmaf). A kernel that evaluates the ref backend's
+// double formula in the same order therefore returns the same bits.
+#ifndef BLASTO_CUDA_COMMON_H
+#define BLASTO_CUDA_COMMON_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+#include <stddef.h>
+#include <stdint.h>
+
+// core's headers are C without extern "C" guards: give their declarations C linkage here
+extern "C" {
+#include "core/kernels.h"
+#include "core/status.h"
+}
+#include "cuda/kernels_cuda.h"
+
+// ---- the backend state (cuda_backend.cu owns it) --------------------------------------------------------------
+typedef struct bl_cuda_state {
+    int open;
+    bl_cuda_options options;
+    cudaStream_t stream;
+    cudnnHandle_t cudnn;
+    cublasHandle_t cublas;
+    // cuDNN workspace: grown (never beyond options.workspace_limit) when an algorithm chosen for a new shape needs
+    // more; in a training loop that happens during the first step only.
+    void *workspace;
+    size_t workspace_bytes;
+    // device scratch for our reductions (per-block partial sums, per-channel statistics in double); grown like the
+    // workspace, so it is sized by the first step.
+    void *scratch;
+    size_t scratch_bytes;
+    // pinned staging ring for upload (2 buffers, each with an event recorded after its last copy) and download
+    void *staging[2];
+    size_t staging_bytes[2];
+    cudaEvent_t staging_done[2];
+    int staging_next;
+    // device memory accounting (bl_cuda_peak_bytes): every cudaMalloc of this backend
+    size_t live_bytes, peak_bytes;
+} bl_cuda_state;
+
+extern bl_cuda_state bl_cuda;
+
+// ---- errors -----------------------------------------------------------------------------------------------------
+// Record a failure (kept only if it is the first since the last take_error). Returns 0 so checks can be chained.
+int bl_cuda_record(const char *file, int line, const char *what, const char *detail);
+int bl_cuda_check_rt(cudaError_t e, const char *file, int line, const char *what);
+int bl_cuda_check_dnn(cudnnStatus_t e, const char *file, int line, const char *what);
+int bl_cuda_check_blas(cublasStatus_t e, const char *file, int line, const char *what);
+// Each returns 1 when the call succeeded, 0 (after recording the error) when it failed.
+#define CUDA_OK(call) bl_cuda_check_rt((call), __FILE__, __LINE__, #call)
+#define CUDNN_OK(call) bl_cuda_check_dnn((call), __FILE__, __LINE__, #call)
+#define CUBLAS_OK(call) bl_cuda_check_blas((call), __FILE__, __LINE__, #call)
+// After a <<<…>>> launch: a bad configuration is reported at once by cudaGetLastError.
+#define CUDA_LAUNCHED(name) bl_cuda_check_rt(cudaGetLastError(), __FILE__, __LINE__, "launch of " name)
+
+// ---- device scratch -----------------------------------------------------------------------------------------
+// At least `bytes` of device scratch (contents undefined), or NULL with the error recorded. Growing waits for the
+// stream (the old buffer may still be in use by queued kernels) — it happens while shapes are new, not in a
+// steady-state step.
+void *bl_cuda_scratch(size_t bytes);
+// The cuDNN workspace, at least `bytes` (≤ the bound; the caller chose algorithms within it), same growth rule.
+void *bl_cuda_workspace(size_t bytes);
+
+// ---- launch helpers -----------------------------------------------------------------------------------------
+#define BL_CUDA_THREADS 256
+// Blocks for a grid-stride loop over count elements (capped: the loop covers the rest).
+static inline unsigned bl_cuda_blocks(int64_t count) {
+    int64_t b = (count + BL_CUDA_THREADS - 1) / BL_CUDA_THREADS;
+    if (b < 1) b = 1;
+    if (b > 65535LL * 16) b = 65535LL * 16;
+    return (unsigned)b;
+}
+
+// Channel of element e of an NCHW tensor with planes of hw elements and c channels. 64-bit division is several
+// times slower than 32-bit on the GPU, so the index arithmetic is 32-bit whenever the whole tensor's element count
+// fits (`small`, decided once per launch on the host: always, for the models of this project).
+__device__ __forceinline__ static int bl_cuda_channel_of(int64_t e, int64_t hw, int c, bool small) {
+    if (small) return (int)(((uint32_t)e / (uint32_t)hw) % (uint32_t)c);
+    return (int)((e / hw) % c);
+}
+static inline bool bl_cuda_small(int64_t count) { return count <= (int64_t)UINT32_MAX; }
+
+// ---- op-table slots (kernels.h gives every contract) ----------------------------------------------------------
+// cublas.cu
+void bl_cuda_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+                   int ldb, float beta, float *c, int ldc);
+void bl_cuda_linear_forward(int n, int in, int out, const float *x, const float *w, const float *b, float *y);
+void bl_cuda_linear_backward(int n, int in, int out, const float *x, const float *w, const float *dy, float *dx,
+                             float *dw, float *db);
+void bl_cuda_blas_set_math(void);
+// conv_cudnn.cu
+void bl_cuda_conv2d_forward(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float *y);
+void bl_cuda_conv2d_backward_data(const bl_conv2d_shape *s, const float *dy, const float *w, float *dx);
+void bl_cuda_conv2d_backward_filter(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw, float *db);
+void bl_cuda_conv_cache_clear(void);
+// kernels_bn.cu
+void bl_cuda_batchnorm2d_forward_train(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
+                                       const float *beta, float *y, float *running_mean, float *running_var,
+                                       float *save_mean, float *save_invstd);
+void bl_cuda_batchnorm2d_forward_eval(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
+                                      const float *beta, const float *running_mean, const float *running_var, float *y);
+void bl_cuda_batchnorm2d_eval_stats(int c, float eps, const float *running_mean, const float *running_var, float *mean,
+                                    float *invstd);
+void bl_cuda_batchnorm2d_backward(const bl_batchnorm2d_shape *s, int training, const float *x, const float *dy,
+                                  const float *gamma, const float *mean, const float *invstd, float *dx, float *dgamma,
+                                  float *dbeta);
+// Per-channel sums of an NCHW tensor (n planes of hw per channel) accumulated into out[c] (+=), in double, fixed
+// order: the bias gradients of conv2d (hw = Ho·Wo) and linear (hw = 1).
+void bl_cuda_channel_sum_accumulate(int n, int c, int64_t hw, const float *x, float *out);
+// y[n,c,:] += b[c] (conv bias; linear bias with hw = 1)
+void bl_cuda_add_channel_bias(int n, int c, int64_t hw, const float *b, float *y);
+// kernels_pool.cu
+void bl_cuda_maxpool2d_forward(const bl_pool2d_shape *s, const float *x, float *y);
+void bl_cuda_maxpool2d_backward(const bl_pool2d_shape *s, const float *x, const float *dy, float *dx);
+void bl_cuda_avgpool2d_forward(const bl_pool2d_shape *s, const float *x, float *y);
+void bl_cuda_avgpool2d_backward(const bl_pool2d_shape *s, const float *dy, float *dx);
+void bl_cuda_global_avgpool_forward(int64_t nc, int64_t hw, const float *x, float *y);
+void bl_cuda_global_avgpool_backward(int64_t nc, int64_t hw, const float *dy, float *dx);
+// kernels_elementwise.cu
+void bl_cuda_relu_forward(int64_t count, const float *x, float *y);
+void bl_cuda_relu_backward(int64_t count, const float *x, const float *dy, float *dx);
+void bl_cuda_sigmoid_forward(int64_t count, const float *x, float *y);
+void bl_cuda_sigmoid_backward(int64_t count, const float *y, const float *dy, float *dx);
+void bl_cuda_add_forward(int64_t count, const float *a, const float *b, float *y);
+void bl_cuda_axpy(int64_t count, float alpha, const float *src, float *dst);
+void bl_cuda_add_scalar(int64_t count, float scale, const float *alpha, float *dst);
+void bl_cuda_dropout_mask(int64_t count, uint64_t key, float p, float keep_scale, float *mask);
+void bl_cuda_mul_forward(int64_t count, const float *x, const float *mask, float *y);
+void bl_cuda_mul_backward(int64_t count, const float *mask, const float *dy, float *dx);
+void bl_cuda_concat_channels_forward(int n, int c_part, int c_total, int c_off, int64_t hw, const float *x, float *y);
+void bl_cuda_concat_channels_backward(int n, int c_part, int c_total, int c_off, int64_t hw, const float *dy,
+                                      float *dx);
+void bl_cuda_fill(int64_t count, float value, float *dst);
+// kernels_reduce.cu
+void bl_cuda_sum_forward(int64_t count, const float *x, double divisor, float *y);
+void bl_cuda_bce_with_logits_forward(int n, const float *z, const float *t, const float *w, float *loss);
+void bl_cuda_bce_with_logits_backward(int n, const float *z, const float *t, const float *w, const float *dloss,
+                                      float *dz);
+// optim.cu
+void bl_cuda_sgd_update(int64_t count, float *p, const float *grad, float *buf, float lr, float momentum,
+                        float dampening, float weight_decay, int nesterov, int first_step);
+void bl_cuda_adam_update(int64_t count, float *p, const float *grad, float *m, float *v, float lr, float beta1,
+                         float beta2, float eps, float weight_decay, int decoupled, int64_t step);
+
+#endif
