@@ -118,7 +118,7 @@ static bl_tensor *persistent_tensor(bl_ctx *ctx, int ndim, const int *shape) {
 
 bl_status ctx_check_backend(bl_ctx *ctx) {
     const char *e = ctx->k->take_error ? ctx->k->take_error() : NULL;
-    if (e) ctx_failf(ctx, BL_ERR_DEVICE, "%s backend: %s", ctx->k->name, e);
+    if (e) ctx_failf(ctx, BL_ERR_DEVICE, "%s", e);
     return ctx->status;
 }
 

@@ -174,7 +174,8 @@ typedef struct bl_kernels {
     void (*download)(void *dst, const void *src, size_t bytes);
     void (*copy)(void *dst, const void *src, size_t bytes);
     void (*fill)(int64_t count, float value, float *dst);
-    /* The first asynchronous error since the last call (a failed CUDA launch, …) as one line, and clears it;
+    /* The first asynchronous error since the last call (a failed CUDA launch, …) as one line naming the backend
+     * ("cuda backend: file:line: what failed: why"), and clears it;
      * NULL when there is none (host backends: always NULL, the slot may be NULL). autograd turns it into the
      * context's sticky error. */
     const char *(*take_error)(void);
