@@ -21,7 +21,7 @@
 
 static const char *const config_keys[] = {"cohort", "test_count", "folds", "seed", "archs", "inputs", "epochs",
                                           "batch", "lr", "optimizer", "size", "freeze_backbone_epochs",
-                                          "weights_dir"};
+                                          "weights_dir", "device", "deterministic", "tf32"};
 
 static int file_exists(const char *path) {
     struct stat s;
@@ -108,6 +108,19 @@ static bl_status config_from_json(const char *path, const cJSON *root, bl_experi
         else if (!strcmp(s, "sgd")) c->optimizer = BL_OPTIM_SGD;
         else return bl_fail(BL_ERR_INVALID, "%s: optimizer: expected adam, adamw or sgd, got '%s'", path, s);
     }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "device"))) {
+        const char *s = cJSON_IsString(v) ? v->valuestring : "";
+        if (strcmp(s, "cpu") && strcmp(s, "cuda"))
+            return bl_fail(BL_ERR_INVALID, "%s: device: expected cpu or cuda, got '%s'", path, s);
+        bl_device_options_set(&c->device, s);
+    }
+    const char *flags[2] = {"deterministic", "tf32"};
+    int *flag_values[2] = {&c->device.deterministic, &c->device.tf32};
+    for (int f = 0; f < 2; f++)
+        if ((v = cJSON_GetObjectItemCaseSensitive(root, flags[f]))) {
+            if (!cJSON_IsBool(v)) return bl_fail(BL_ERR_INVALID, "%s: %s: expected true or false", path, flags[f]);
+            *flag_values[f] = cJSON_IsTrue(v);
+        }
     const cJSON *arr;
     int n = 0;
     if ((st = get_string_array(path, root, "archs", BL_EXPERIMENT_MAX_ARCHS, &arr, &n))) return st;
@@ -273,6 +286,7 @@ static bl_status train_fold(exp_run *r, int a, int i, int k, const char *dir, co
         bl_train_options_default(&o);
         if ((st = copy2(o.out, sizeof o.out, dir, ""))) return st;
         o.resume = 1;
+        o.device = r->c->device;
         return bl_train_run(&o, r->cb ? r->cb->train : NULL);
     }
     const bl_experiment_config *c = r->c;
@@ -295,6 +309,7 @@ static bl_status train_fold(exp_run *r, int a, int i, int k, const char *dir, co
     o.optimizer = c->optimizer;
     o.freeze_backbone_epochs = c->freeze_backbone_epochs;
     o.seed = c->seed;
+    o.device = c->device;
     return bl_train_run(&o, r->cb ? r->cb->train : NULL);
 }
 
@@ -322,7 +337,7 @@ static bl_status test_fold(exp_run *r, int k, const char *dir, const bl_cohort *
     if (!st && n == 0) st = bl_fail(BL_ERR_INVALID, "%s: the split has no test rows", r->c->cohort);
     if (!st) st = bl_safetensors_open(best, &ck);
     if (!st) st = bl_checkpoint_read_meta(ck, &o, &s);
-    if (!st) st = bl_checkpoint_score(ck, rows, n, 1, scores);
+    if (!st) st = bl_checkpoint_score(ck, rows, n, 1, &r->c->device, scores);
     if (!st && !(p = bl_predictions_new(n))) st = bl_fail(BL_ERR_NOMEM, "out of memory");
     if (!st) {
         for (int j = 0; j < n; j++)

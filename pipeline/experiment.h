@@ -39,6 +39,7 @@ typedef struct bl_experiment_config {
     int epochs, batch, size, freeze_backbone_epochs;  /* defaults: bl_train_options_default */
     double lr;
     bl_optim_kind optimizer;
+    bl_device_options device;                      /* "device" (cpu | cuda), "deterministic", "tf32": default cpu */
 } bl_experiment_config;
 
 /* Reads and validates the config JSON at `path` (unknown keys, missing cohort, unknown arch/input, folds < 2, a
