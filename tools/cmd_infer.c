@@ -568,9 +568,9 @@ static int run_infer(const audit_options *o) {
     if (rc == 0) {
         double t0 = seconds_now();
         bl_tensor *x = NULL, *y = run_forward(o, &s, &x);
-        double seconds = seconds_now() - t0;
         rc = y ? 0 : 1;
         const float *logits = rc == 0 ? bl_host_copy(s.ctx, &s.copies, y) : NULL;
+        double seconds = seconds_now() - t0; /* after the download: a device computes asynchronously */
         if (rc == 0 && !logits) {
             fprintf(stderr, "blasto infer: %s\n", bl_ctx_error(s.ctx));
             rc = 1;
