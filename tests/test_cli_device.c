@@ -75,6 +75,17 @@ int main(void) {
         CHECK(rc == 2 && strcmp(out, want) == 0, "%s: exit 2 (got %d), one line:\n%s", args, rc, out);
     }
 
+    /* the flags are accepted on cpu (which ignores --deterministic and --tf32: it is deterministic and fp32) */
+    int rc = test_run_cli("bench infer --arch resnet50 --batch 1 --size 32 --repeats 1 --warmup 0 --device cpu "
+                          "--deterministic --tf32", 0, out, sizeof out);
+    CHECK(rc == 0 && strstr(out, "img/s: "), "bench with --device cpu --deterministic --tf32: exit %d\n%s", rc, out);
+    snprintf(args, sizeof args, "infer --arch resnet50 --weights %s --input %s --output %s/y.safetensors --backend ref "
+             "--device cuda", m, x, o);
+    rc = test_run_cli(args, 1, out, sizeof out);
+    CHECK(rc == 2 && strcmp(out, "blasto infer: --backend ref: chooses the CPU kernels; leave it out with --device "
+                                 "cuda\n") == 0,
+          "infer --backend ref --device cuda: exit 2 (got %d):\n%s", rc, out);
+
     /* experiment: "device" in the config */
     char cohort[512], config[512];
     test_path_in(cohort, sizeof cohort, tmp, "cohort.csv");
@@ -96,7 +107,7 @@ int main(void) {
         test_write_text(config, text);
         snprintf(args, sizeof args, "experiment --config %s --out %s/exp", config, tmp);
         snprintf(want, sizeof want, "blasto experiment: %s: %s\n", config, configs[i].message);
-        int rc = test_run_cli(args, 1, out, sizeof out);
+        rc = test_run_cli(args, 1, out, sizeof out);
         CHECK(rc == configs[i].rc && strcmp(out, want) == 0, "config %s: exit %d (got %d):\n%s", configs[i].keys,
               configs[i].rc, rc, out);
     }
@@ -105,7 +116,7 @@ int main(void) {
                                 "\"deterministic\": true, \"tf32\": false}\n");
         snprintf(args, sizeof args, "experiment --config %s --out %s/exp", config, tmp);
         snprintf(want, sizeof want, "blasto experiment: %s", want_line);
-        int rc = test_run_cli(args, 1, out, sizeof out);
+        rc = test_run_cli(args, 1, out, sizeof out);
         char exp_dir[512];
         CHECK(rc == 1 && strcmp(out, want) == 0 && !test_read_file(test_path_in(exp_dir, sizeof exp_dir, tmp,
                                                                                "exp/split.csv"), NULL),
