@@ -122,16 +122,17 @@ static void random_values(float *x, int64_t n, uint64_t seed) { test_fill_unifor
 
 /* ---- a. the guard guards ------------------------------------------------------------------------------------- */
 
-/* Runs fn(t) in a child; returns the signal that ended it, 0 for a normal exit. */
+/* Reads t [4] in a child, directly or through bl_tensor_download; returns the signal that ended it, 0 for a
+ * normal exit with the expected value, 100 + the exit code otherwise. */
 static int child_signal(bl_ctx *ctx, bl_tensor *t, int direct) {
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
         signal(SIGSEGV, SIG_DFL); /* die of it, whatever handler the process had */
-        float v = 0.0f;
-        if (direct) v = *(volatile float *)t->data; /* what the program must never do */
-        else if (bl_tensor_download(ctx, t, &v) != BL_OK) _exit(3);
-        _exit(v == 2.5f ? 0 : 4);
+        float v[4] = {0}; /* t has 4 elements */
+        if (direct) v[0] = *(volatile float *)t->data; /* what the program must never do */
+        else if (bl_tensor_download(ctx, t, v) != BL_OK) _exit(3);
+        _exit(v[0] == 2.5f && v[3] == 2.5f ? 0 : 4);
     }
     int status = 0;
     if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
