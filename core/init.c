@@ -4,14 +4,25 @@
 #include <math.h>
 
 #include "rng.h"
+#include "tensor_host.h"
+#include "tape.h"
 
-void bl_init_uniform(bl_tensor *t, float bound, uint64_t seed, uint64_t index) {
+bl_status bl_init_uniform(bl_ctx *ctx, bl_tensor *t, float bound, uint64_t seed, uint64_t index) {
     bl_rng r = bl_rng_stream(seed, BL_RNG_INIT, index);
-    for (int64_t i = 0; i < t->numel; i++) t->data[i] = bl_rng_uniform_range(&r, -bound, bound);
+    float block[BL_UPLOAD_BLOCK];
+    bl_status st = bl_ctx_status(ctx);
+    for (int64_t start = 0; !st && start < t->numel; start += BL_UPLOAD_BLOCK) {
+        int64_t count = t->numel - start < BL_UPLOAD_BLOCK ? t->numel - start : BL_UPLOAD_BLOCK;
+        for (int64_t i = 0; i < count; i++) block[i] = bl_rng_uniform_range(&r, -bound, bound);
+        st = bl_tensor_upload_range(ctx, t, start, count, block);
+    }
+    return st;
 }
 
-void bl_init_constant(bl_tensor *t, float value) {
-    for (int64_t i = 0; i < t->numel; i++) t->data[i] = value;
+bl_status bl_init_constant(bl_ctx *ctx, bl_tensor *t, float value) {
+    if (ctx->status) return ctx->status;
+    ctx->k->fill(t->numel, value, t->data);
+    return ctx_check_backend(ctx);
 }
 
 float bl_fan_in_bound(const bl_tensor *weight) {

@@ -74,6 +74,7 @@ bl_status bl_adam_create(bl_ctx *ctx, bl_optim_kind kind, float lr, float beta1,
 }
 
 bl_status bl_optimizer_step(bl_optimizer *opt) {
+    if (opt->ctx->status) return opt->ctx->status;
     const bl_kernels *k = bl_ctx_kernels(opt->ctx);
     int first = opt->step == 0;
     opt->step++;
@@ -87,7 +88,7 @@ bl_status bl_optimizer_step(bl_optimizer *opt) {
                            opt->beta1, opt->beta2, opt->eps, opt->weight_decay, opt->kind == BL_OPTIM_ADAMW,
                            opt->step);
     }
-    return BL_OK;
+    return ctx_check_backend(opt->ctx); /* a device backend's failed update becomes the sticky error */
 }
 
 void bl_optimizer_free(bl_optimizer *opt) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "layers.h"
+#include "core/init.h"
 
 bl_tensor *bl_run_emit(const bl_run *run, const char *path, bl_tensor *t) {
     if (t && run->hook) run->hook(run->hook_user, path, t);
@@ -56,12 +57,9 @@ bl_status bl_batchnorm2d_layer_init(bl_ctx *ctx, bl_batchnorm2d_layer *l, const 
     l->eps = eps;
     l->momentum = 0.1f;
     if (bl_ctx_status(ctx)) return bl_ctx_status(ctx);
-    /* torch's initial state: γ = 1, β = 0, running mean 0, running var 1 */
-    for (int i = 0; i < channels; i++) {
-        l->weight->data[i] = 1.0f;
-        l->running_var->data[i] = 1.0f;
-    }
-    return BL_OK;
+    /* torch's initial state: γ = 1, β = 0, running mean 0, running var 1 (new tensors are zero) */
+    bl_init_constant(ctx, l->weight, 1.0f);
+    return bl_init_constant(ctx, l->running_var, 1.0f);
 }
 
 /* x [N,C,H,W] → same shape. The run's BN mode decides which statistics normalise and whether running stats move. */

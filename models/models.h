@@ -71,8 +71,9 @@ bl_status bl_model_save(const bl_model *m, const char *path, int n_meta, const c
  * counter RNG stream (seed, BL_RNG_INIT, fnv1a64(name)) with u = bl_rng_uniform:
  *   conv / linear weight (ndim ≥ 2): (2u − 1)·sqrt(6/fan_in)   (He-uniform; keeps activations O(1) through depth)
  *   BN weight: 0.5 + u;  BN running_var: 0.5 + u;  BN running_mean and every bias: 0.2·(u − 0.5)
- * The Python twin is in tests/golden/gen_models.py. */
-void bl_model_fill_deterministic(bl_model *m, uint64_t seed);
+ * The Python twin is in tests/golden/gen_models.py. Values are uploaded through the context's backend; a backend
+ * error is returned (and is the context's sticky error). */
+bl_status bl_model_fill_deterministic(bl_model *m, uint64_t seed);
 uint64_t bl_fnv1a64(const char *s);
 
 #endif

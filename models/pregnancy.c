@@ -7,6 +7,7 @@
 
 #include "core/autograd.h"
 #include "core/init.h"
+#include "core/tensor_host.h"
 
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
@@ -61,23 +62,26 @@ static const bl_tensor *weight_of_bias(const bl_pregnancy_model *m, const char *
     return NULL;
 }
 
-void bl_pregnancy_init_random(bl_pregnancy_model *m, uint64_t seed) {
-    for (int i = 0; i < bl_pregnancy_tensor_count(m); i++) {
+bl_status bl_pregnancy_init_random(bl_pregnancy_model *m, uint64_t seed) {
+    bl_ctx *ctx = bl_model_ctx(m->backbone);
+    bl_status st = bl_ctx_status(ctx);
+    for (int i = 0; !st && i < bl_pregnancy_tensor_count(m); i++) {
         bl_tensor *t = bl_pregnancy_tensor_at(m, i);
         if (t->ndim >= 2) {
-            bl_init_uniform(t, bl_fan_in_bound(t), seed, (uint64_t)i);
+            st = bl_init_uniform(ctx, t, bl_fan_in_bound(t), seed, (uint64_t)i);
         } else if (ends_with(t->name, ".running_mean")) {
-            bl_init_constant(t, 0.0f);
+            st = bl_init_constant(ctx, t, 0.0f);
         } else if (ends_with(t->name, ".running_var")) {
-            bl_init_constant(t, 1.0f);
+            st = bl_init_constant(ctx, t, 1.0f);
         } else if (ends_with(t->name, ".bias")) {
             const bl_tensor *w = weight_of_bias(m, t->name);
-            if (w) bl_init_uniform(t, bl_fan_in_bound(w), seed, (uint64_t)i);
-            else bl_init_constant(t, 0.0f); /* BN beta */
+            if (w) st = bl_init_uniform(ctx, t, bl_fan_in_bound(w), seed, (uint64_t)i);
+            else st = bl_init_constant(ctx, t, 0.0f); /* BN beta */
         } else {
-            bl_init_constant(t, 1.0f); /* BN gamma */
+            st = bl_init_constant(ctx, t, 1.0f); /* BN gamma */
         }
     }
+    return st;
 }
 
 static int is_model_name(const bl_pregnancy_model *m, const char *name, int backbone_only) {
@@ -110,7 +114,7 @@ static bl_status load_tensors(bl_pregnancy_model *m, const bl_safetensors *st, i
     }
     for (int i = 0; i < n; i++) {
         bl_tensor *t = bl_pregnancy_tensor_at(m, i);
-        bl_status s = bl_safetensors_read_f32(st, t->name, t->ndim, t->shape, t->numel, t->data);
+        bl_status s = bl_tensor_read_safetensors(bl_model_ctx(m->backbone), t, st, t->name);
         if (s) return s;
     }
     return BL_OK;

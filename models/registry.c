@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "core/tensor_host.h"
 #include "model_internal.h"
 
 static const char *const arch_names[BL_ARCH_COUNT] = {"vgg16", "resnet50", "resnet50-keras", "densenet121"};
@@ -170,7 +171,7 @@ bl_status bl_model_load(bl_model *m, const bl_safetensors *st) {
     /* pass 2: copy (conversions only; every check above already passed) */
     for (int i = 0; i < m->tensor_count; i++) {
         bl_tensor *t = bl_model_tensor_at(m, i);
-        bl_status s = bl_safetensors_read_f32(st, t->name, t->ndim, t->shape, t->numel, t->data);
+        bl_status s = bl_tensor_read_safetensors(m->ctx, t, st, t->name);
         if (s) return s;
     }
     return BL_OK;
@@ -179,16 +180,18 @@ bl_status bl_model_load(bl_model *m, const bl_safetensors *st) {
 bl_status bl_model_save(const bl_model *m, const char *path, int n_meta, const char *const *keys,
                         const char *const *values) {
     bl_st_writer *w = NULL;
+    bl_host_copies copies = {0};
     bl_status st = bl_st_writer_create(&w);
     if (!st) st = bl_st_writer_add_metadata(w, "arch", arch_names[m->arch]);
     if (!st) st = bl_st_writer_add_metadata(w, "variant", arch_variants[m->arch]);
     for (int i = 0; !st && i < n_meta; i++) st = bl_st_writer_add_metadata(w, keys[i], values[i]);
     for (int i = 0; !st && i < m->tensor_count; i++) {
         const bl_tensor *t = bl_model_tensor_at(m, i);
-        st = bl_st_writer_add_f32(w, t->name, t->ndim, t->shape, t->data);
+        st = bl_st_writer_add_tensor(w, t->name, m->ctx, t, &copies);
     }
     if (!st) st = bl_st_writer_save(w, path);
     bl_st_writer_free(w);
+    bl_host_copies_free(&copies);
     return st;
 }
 
@@ -203,18 +206,27 @@ uint64_t bl_fnv1a64(const char *s) {
     return h;
 }
 
-void bl_model_fill_deterministic(bl_model *m, uint64_t seed) {
-    for (int i = 0; i < m->tensor_count; i++) {
+/* Values are generated on the host in blocks of BL_UPLOAD_BLOCK and uploaded block by block (any backend). */
+bl_status bl_model_fill_deterministic(bl_model *m, uint64_t seed) {
+    float block[BL_UPLOAD_BLOCK];
+    bl_status st = bl_ctx_status(m->ctx);
+    for (int i = 0; !st && i < m->tensor_count; i++) {
         bl_tensor *t = bl_model_tensor_at(m, i);
         bl_rng r = bl_rng_stream(seed, BL_RNG_INIT, bl_fnv1a64(t->name));
-        if (t->ndim >= 2) { /* conv / linear weight: He-uniform */
-            int64_t fan_in = t->numel / t->shape[0];
-            float bound = (float)sqrt(6.0 / (double)fan_in);
-            for (int64_t j = 0; j < t->numel; j++) t->data[j] = (2.0f * bl_rng_uniform(&r) - 1.0f) * bound;
-        } else if (ends_with(t->name, ".running_var") || ends_with(t->name, ".weight")) { /* BN scale, variance */
-            for (int64_t j = 0; j < t->numel; j++) t->data[j] = 0.5f + bl_rng_uniform(&r);
-        } else { /* biases, BN shift, running mean */
-            for (int64_t j = 0; j < t->numel; j++) t->data[j] = 0.2f * (bl_rng_uniform(&r) - 0.5f);
+        enum { HE_UNIFORM, SCALE, SHIFT } kind = t->ndim >= 2 ? HE_UNIFORM /* conv / linear weight */
+            : ends_with(t->name, ".running_var") || ends_with(t->name, ".weight") ? SCALE /* BN scale, variance */
+            : SHIFT;                                                   /* biases, BN shift, running mean */
+        float bound = kind == HE_UNIFORM ? (float)sqrt(6.0 / (double)(t->numel / t->shape[0])) : 0.0f;
+        for (int64_t start = 0; !st && start < t->numel; start += BL_UPLOAD_BLOCK) {
+            int64_t count = t->numel - start < BL_UPLOAD_BLOCK ? t->numel - start : BL_UPLOAD_BLOCK;
+            for (int64_t j = 0; j < count; j++) {
+                float u = bl_rng_uniform(&r);
+                block[j] = kind == HE_UNIFORM ? (2.0f * u - 1.0f) * bound
+                           : kind == SCALE    ? 0.5f + u
+                                              : 0.2f * (u - 0.5f);
+            }
+            st = bl_tensor_upload_range(m->ctx, t, start, count, block);
         }
     }
+    return st;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/tensor_host.h"
 #include "train.h"
 
 #define CHECKPOINT_FORMAT "blasto-pregnancy-checkpoint-1"
@@ -117,22 +118,24 @@ static const char *variant_of(bl_arch a) {
 
 bl_status bl_checkpoint_write(const char *path, const bl_pregnancy_model *m, const bl_optimizer *opt,
                               const bl_train_options *o, const bl_train_state *s) {
+    bl_ctx *ctx = bl_model_ctx(m->backbone);
     bl_st_writer *w = NULL;
+    bl_host_copies copies = {0}; /* host copies of every tensor, alive until the writer saved */
     bl_status st = bl_st_writer_create(&w);
     for (int i = 0; !st && i < bl_pregnancy_tensor_count(m); i++) {
         const bl_tensor *t = bl_pregnancy_tensor_at(m, i);
-        st = bl_st_writer_add_f32(w, t->name, t->ndim, t->shape, t->data);
+        st = bl_st_writer_add_tensor(w, t->name, ctx, t, &copies);
     }
     char name[512];
     for (int i = 0; !st && opt && i < opt->n_params; i++) {
         const bl_tensor *p = opt->params[i];
         if (opt->state_a[i]) {
             snprintf(name, sizeof name, "optim.a.%s", p->name);
-            st = bl_st_writer_add_f32(w, name, p->ndim, p->shape, opt->state_a[i]->data);
+            st = bl_st_writer_add_tensor(w, name, ctx, opt->state_a[i], &copies);
         }
         if (!st && opt->state_b[i]) {
             snprintf(name, sizeof name, "optim.b.%s", p->name);
-            st = bl_st_writer_add_f32(w, name, p->ndim, p->shape, opt->state_b[i]->data);
+            st = bl_st_writer_add_tensor(w, name, ctx, opt->state_b[i], &copies);
         }
     }
     char *json = bl_train_options_to_json(o);
@@ -162,6 +165,7 @@ bl_status bl_checkpoint_write(const char *path, const bl_pregnancy_model *m, con
     if (!st) st = bl_st_writer_save(w, path);
     free(json);
     bl_st_writer_free(w);
+    bl_host_copies_free(&copies);
     return st;
 }
 
@@ -216,7 +220,7 @@ bl_status bl_checkpoint_load(const bl_safetensors *st, bl_pregnancy_model *m, bl
                     return bl_fail(BL_ERR_FORMAT, "%s: '%s': missing optimizer state (expected shape of %s)", path,
                                    name, p->name);
                 if (pass == 1) {
-                    bl_status e = bl_safetensors_read_f32(st, name, p->ndim, p->shape, p->numel, state[k]->data);
+                    bl_status e = bl_tensor_read_safetensors(opt->ctx, state[k], st, name);
                     if (e) return e;
                 }
             }

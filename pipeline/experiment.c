@@ -22,7 +22,7 @@
 
 static const char *const config_keys[] = {"cohort", "test_count", "folds", "seed", "archs", "inputs", "epochs",
                                           "batch", "lr", "optimizer", "size", "freeze_backbone_epochs",
-                                          "weights_dir", "demo"};
+                                          "weights_dir", "demo", "device", "deterministic", "tf32"};
 
 static int file_exists(const char *path) {
     struct stat s;
@@ -109,6 +109,19 @@ static bl_status config_from_json(const char *path, const cJSON *root, bl_experi
         else if (!strcmp(s, "sgd")) c->optimizer = BL_OPTIM_SGD;
         else return bl_fail(BL_ERR_INVALID, "%s: optimizer: expected adam, adamw or sgd, got '%s'", path, s);
     }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "device"))) {
+        const char *s = cJSON_IsString(v) ? v->valuestring : "";
+        if (strcmp(s, "cpu") && strcmp(s, "cuda"))
+            return bl_fail(BL_ERR_INVALID, "%s: device: expected cpu or cuda, got '%s'", path, s);
+        bl_device_options_set(&c->device, s);
+    }
+    const char *flags[2] = {"deterministic", "tf32"};
+    int *flag_values[2] = {&c->device.deterministic, &c->device.tf32};
+    for (int f = 0; f < 2; f++)
+        if ((v = cJSON_GetObjectItemCaseSensitive(root, flags[f]))) {
+            if (!cJSON_IsBool(v)) return bl_fail(BL_ERR_INVALID, "%s: %s: expected true or false", path, flags[f]);
+            *flag_values[f] = cJSON_IsTrue(v);
+        }
     const cJSON *arr;
     int n = 0;
     if ((st = get_string_array(path, root, "archs", BL_EXPERIMENT_MAX_ARCHS, &arr, &n))) return st;
@@ -337,6 +350,7 @@ static bl_status train_fold(exp_run *r, int a, int i, int k, const char *dir, co
         bl_train_options_default(&o);
         if ((st = copy2(o.out, sizeof o.out, dir, ""))) return st;
         o.resume = 1;
+        o.device = r->c->device;
         return bl_train_run(&o, &r->train_cb);
     }
     const bl_experiment_config *c = r->c;
@@ -359,6 +373,7 @@ static bl_status train_fold(exp_run *r, int a, int i, int k, const char *dir, co
     o.optimizer = c->optimizer;
     o.freeze_backbone_epochs = c->freeze_backbone_epochs;
     o.seed = c->seed;
+    o.device = c->device;
     return bl_train_run(&o, &r->train_cb);
 }
 
@@ -386,7 +401,7 @@ static bl_status test_fold(exp_run *r, int k, const char *dir, const bl_cohort *
     if (!st && n == 0) st = bl_fail(BL_ERR_INVALID, "%s: the split has no test rows", r->c->cohort);
     if (!st) st = bl_safetensors_open(best, &ck);
     if (!st) st = bl_checkpoint_read_meta(ck, &o, &s);
-    if (!st) st = bl_checkpoint_score(ck, rows, n, 1, scores);
+    if (!st) st = bl_checkpoint_score(ck, rows, n, 1, &r->c->device, scores);
     if (!st && !(p = bl_predictions_new(n))) st = bl_fail(BL_ERR_NOMEM, "out of memory");
     if (!st) {
         for (int j = 0; j < n; j++)
@@ -658,7 +673,13 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
         TABLE_UNIT(&r, st, "gradcam + table3.csv", done, bl_experiment_gradcam(c, cohort, out_dir, units),
                    (&r, "gradcam/%s, gradcam/%s and table3.csv written", units[0], units[1]));
     }
-    if (!st) st = bl_experiment_write_run_json(c, out_dir, "cpu", "cpu", started, time(NULL), r.n_timings, r.timings);
+    if (!st) {
+        const char *dev = c->device.name[0] ? c->device.name : "cpu";
+        char backend[64];
+        snprintf(backend, sizeof backend, "%s%s%s", dev, c->device.deterministic ? ", deterministic" : "",
+                 c->device.tf32 ? ", tf32" : "");
+        st = bl_experiment_write_run_json(c, out_dir, backend, dev, started, time(NULL), r.n_timings, r.timings);
+    }
     /* the report: always rewritten (it shows run.json's timings of this invocation) */
     r.unit++;
     if (!st) st = bl_report_write(out_dir, NULL);

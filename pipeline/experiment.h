@@ -44,6 +44,7 @@ typedef struct bl_experiment_config {
     bl_optim_kind optimizer;
     int demo;                /* "demo": true — a reduced configuration (`blasto demo`); the report says so */
     char config_path[1024];  /* the file it was read from (for run.json) */
+    bl_device_options device;                      /* "device" (cpu | cuda), "deterministic", "tf32": default cpu */
 } bl_experiment_config;
 
 /* Reads and validates the config JSON at `path` (unknown keys, missing cohort, unknown arch/input, folds < 2, a

@@ -15,6 +15,7 @@
 #include "core/autograd.h"
 #include "core/kernels.h"
 #include "csv.h"
+#include "device.h"
 #include "experiment.h"
 #include "gradcam.h"
 #include "predictions.h"
@@ -31,8 +32,9 @@ static bl_status make_dir(const char *path) {
 /* Grad-CAM of out_dir/runs/<unit>/best.safetensors on the rows of its test.csv (in that order) → the text of
  * focus.csv (`blasto gradcam`'s columns and number format) in *csv (malloc'ed), and the overlays of the first
  * min(n, BL_EXPERIMENT_OVERLAYS) rows with their ids (overlays[], ids[] zeroed by the caller; freed by it). */
-static bl_status unit_focus(const bl_cohort *cohort, const char *out_dir, const char *unit, char **csv,
-                            bl_image overlays[BL_EXPERIMENT_OVERLAYS], char *ids[BL_EXPERIMENT_OVERLAYS]) {
+static bl_status unit_focus(const bl_cohort *cohort, const char *out_dir, const char *unit,
+                            const bl_device_options *device, char **csv, bl_image overlays[BL_EXPERIMENT_OVERLAYS],
+                            char *ids[BL_EXPERIMENT_OVERLAYS]) {
     char best[1400], test[1400];
     snprintf(best, sizeof best, "%s/runs/%s/best.safetensors", out_dir, unit);
     snprintf(test, sizeof test, "%s/runs/%s/test.csv", out_dir, unit);
@@ -50,7 +52,9 @@ static bl_status unit_focus(const bl_cohort *cohort, const char *out_dir, const 
     bl_status st = bl_predictions_read(test, &p);
     if (!st) st = bl_safetensors_open(best, &ck);
     if (!st) st = bl_checkpoint_read_meta(ck, &o, &s);
-    if (!st) st = bl_ctx_create(bl_kernels_cpu(), &ctx);
+    const bl_kernels *kernels = NULL;
+    if (!st) st = bl_device_open_options(device, &kernels);
+    if (!st) st = bl_ctx_create(kernels, &ctx);
     if (!st) st = bl_pregnancy_create(ctx, o.arch, &m);
     if (!st) st = bl_checkpoint_load(ck, m, NULL);
     int size = o.size;
@@ -143,7 +147,8 @@ bl_status bl_experiment_gradcam(const bl_experiment_config *c, const bl_cohort *
         snprintf(pred[u], sizeof pred[u], "%s/runs/%s/test.csv", out_dir, units[u]);
     }
     /* everything in memory first; then the focus files, Table 3 last (its existence marks the unit done) */
-    for (int u = 0; !st && u < 2; u++) st = unit_focus(cohort, out_dir, units[u], &csv[u], overlays[u], ids[u]);
+    for (int u = 0; !st && u < 2; u++)
+        st = unit_focus(cohort, out_dir, units[u], &c->device, &csv[u], overlays[u], ids[u]);
     if (!st) st = make_dir(gdir);
     for (int u = 0; !st && u < 2; u++) {
         st = make_dir(udir[u]);

@@ -57,7 +57,7 @@ bl_status bl_experiment_write_run_json(const bl_experiment_config *c, const char
     cJSON_AddStringToObject(root, "build", build);
     cJSON_AddStringToObject(root, "backend", backend);
     char dev[512];
-    if (!strcmp(device, "cpu")) snprintf(dev, sizeof dev, "cpu (%s)", bl_cpu_features());
+    if (!strcmp(device, "cpu") || !strcmp(device, "ref")) snprintf(dev, sizeof dev, "%s (%s)", device, bl_cpu_features());
     else snprintf(dev, sizeof dev, "%s", device);
     cJSON_AddStringToObject(root, "device", dev);
     cJSON_AddNumberToObject(root, "threads", bl_threads_get());

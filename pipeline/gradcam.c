@@ -79,13 +79,14 @@ bl_status bl_gradcam_compute(const bl_pregnancy_model *m, const char *layer, con
     else if (c.a->ndim != 4 || c.a->shape[0] != 1)
         st = bl_fail(BL_ERR_INVALID, "gradcam: layer '%s' gives a tensor of %d dimensions (expected a [1,K,h,w] map)",
                      layer, c.a->ndim);
+    if (!st) st = bl_tensor_download(ctx, logit, &out->logit);
     if (!st) {
         const float one = 1.0f;
-        out->logit = logit->data[0];
         if (bl_backward_with(ctx, logit, &one) || !c.a->grad)
             st = bl_fail(BL_ERR_INVALID, "gradcam: backward: %s",
                          bl_ctx_status(ctx) ? bl_ctx_error(ctx) : "no gradient reached the target layer");
     }
+    float *a = NULL, *grad = NULL; /* host copies of A and ∂logit/∂A [K·h·w] */
     if (!st) {
         out->channels = c.a->shape[1];
         out->h = c.a->shape[2];
@@ -93,13 +94,19 @@ bl_status bl_gradcam_compute(const bl_pregnancy_model *m, const char *layer, con
         out->size = size;
         out->cam = malloc((size_t)out->h * out->w * sizeof *out->cam);
         out->heat = malloc((size_t)size * size * sizeof *out->heat);
-        if (!out->cam || !out->heat) st = bl_fail(BL_ERR_NOMEM, "gradcam: out of memory");
+        a = malloc((size_t)c.a->numel * sizeof *a);
+        grad = malloc((size_t)c.a->numel * sizeof *grad);
+        if (!out->cam || !out->heat || !a || !grad) st = bl_fail(BL_ERR_NOMEM, "gradcam: out of memory");
     }
+    if (!st && (bl_tensor_download(ctx, c.a, a) || bl_tensor_download(ctx, c.a->grad, grad)))
+        st = bl_fail(bl_ctx_status(ctx), "gradcam: %s", bl_ctx_error(ctx));
     if (!st) {
-        cam_from_activation(c.a->data, c.a->grad->data, out->channels, out->h * out->w, out->cam);
+        cam_from_activation(a, grad, out->channels, out->h * out->w, out->cam);
         st = bl_resize_bilinear(out->cam, out->h, out->w, 1, out->heat, size, size);
         for (int i = 0; !st && i < size * size; i++) out->heat[i] = fminf(fmaxf(out->heat[i], 0.0f), 1.0f);
     }
+    free(a);
+    free(grad);
     bl_zero_grad(ctx); /* parameter gradients of this pass are not wanted */
     bl_step_end(ctx);
     bl_ctx_clear_error(ctx);

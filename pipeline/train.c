@@ -92,6 +92,7 @@ typedef struct run {
     bl_split *split;
     bl_cohort_row *train_rows, *val_rows; /* shallow copies of cohort rows */
     int n_train, n_val;
+    const bl_kernels *kernels;            /* the device's op table (bl_device_open) */
     bl_ctx *ctx;
     bl_pregnancy_model *model;
     bl_optimizer *opt;
@@ -229,16 +230,16 @@ static bl_status validate(run *r, int epoch, double *loss) {
     double total = 0;
     int done = 0;
     double t0 = now_s();
-    float z[4096];
+    float z[4096], logit[4096]; /* batch ≤ 4096 (check_options) */
     bl_run run_opts = {.ctx = ctx, .bn_mode = BL_BN_FOLLOW_CONTEXT};
     while (!st && !(st = bl_loader_next(r->val_loader, &b)) && b) {
         int xs[4] = {b->count, 3, b->size, b->size}, as[4] = {b->count, 1, 1, 1};
         age_z(r, b->count, b->ages, z);
         bl_tensor *logits = bl_pregnancy_forward(r->model, &run_opts, bl_tensor_from(ctx, 4, xs, b->images),
                                                  bl_tensor_from(ctx, 4, as, z));
-        if ((st = bl_ctx_status(ctx))) break;
+        if ((st = bl_ctx_status(ctx)) || (st = bl_tensor_download(ctx, logits, logit))) break;
         for (int i = 0; i < b->count; i++) {
-            double l = logits->data[i], y = b->labels[i];
+            double l = logit[i], y = b->labels[i];
             r->val_scores[b->rows[i]] = sigmoid(l);
             total += fmax(l, 0.0) - l * y + log1p(exp(-fabs(l)));
             done++;
@@ -329,18 +330,21 @@ static bl_status train_epoch(run *r, int epoch, bl_train_epoch *rep, int first_e
         bl_tensor *loss = bl_bce_with_logits(ctx, logits, bl_tensor_from(ctx, 2, ys, b->labels),
                                              bl_tensor_from(ctx, 1, &b->count, w));
         if (!(st = bl_ctx_status(ctx)) && !(st = bl_backward(ctx, loss))) st = optimizer_step(r, frozen, n_all);
+        float loss_value = 0.0f;
+        if (!st) st = bl_tensor_download(ctx, loss, &loss_value);
         if (st) break;
-        loss_sum += (double)loss->data[0] * b->count;
+        loss_sum += (double)loss_value * b->count;
         done += b->count;
         if (first_epoch && b->index == 0) {
             size_t pers = bl_ctx_persistent(ctx)->high_water, stepb = bl_ctx_step_arena(ctx)->high_water;
             char json[256];
             int len = snprintf(json, sizeof json,
                                "{\"persistent_bytes\": %zu, \"step_bytes\": %zu, \"total_bytes\": %zu, \"batch\": %d, "
-                               "\"size\": %d}\n", pers, stepb, pers + stepb, o->batch, o->size);
+                               "\"size\": %d, \"device\": \"%s\"}\n", pers, stepb, pers + stepb, o->batch, o->size,
+                               r->kernels->name);
             note(r, "memory plan after the first step: persistent arena %.1f MiB (weights, grads, optimizer), step arena "
-                 "%.1f MiB (activations at batch %d, %d×%d) → %s/memory.json", pers / 1048576.0, stepb / 1048576.0,
-                 o->batch, o->size, o->size, o->out);
+                 "%.1f MiB (activations at batch %d, %d×%d), %s memory → %s/memory.json", pers / 1048576.0,
+                 stepb / 1048576.0, o->batch, o->size, o->size, r->kernels->name, o->out);
             if ((st = bl_write_file_atomic(run_file(r, "memory.json"), json, (size_t)len))) break;
         }
         bl_zero_grad(ctx);
@@ -415,7 +419,9 @@ static bl_status make_dir(const char *path) {
 
 static bl_status setup_model(run *r, const bl_safetensors *resume_from) {
     const bl_train_options *o = r->o;
-    bl_status st = bl_ctx_create(bl_kernels_cpu(), &r->ctx);
+    bl_status st = BL_OK;
+    if (!r->kernels) st = bl_device_open_options(&o->device, &r->kernels);
+    if (!st) st = bl_ctx_create(r->kernels, &r->ctx);
     if (!st) st = bl_pregnancy_create(r->ctx, o->arch, &r->model);
     if (st) return st;
     bl_set_seed(r->ctx, o->seed);
@@ -428,7 +434,7 @@ static bl_status setup_model(run *r, const bl_safetensors *resume_from) {
         bl_ctx_set_step(r->ctx, r->state.step);
         return BL_OK;
     }
-    bl_pregnancy_init_random(r->model, o->seed);
+    if ((st = bl_pregnancy_init_random(r->model, o->seed))) return st;
     if (strcmp(o->weights, "none") != 0) {
         bl_safetensors *w = NULL;
         if (!(st = bl_safetensors_open(o->weights, &w))) st = bl_pregnancy_load_backbone(r->model, w);
@@ -457,7 +463,9 @@ bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *
     run r = {.o = &o, .cb = cb};
     r.state = (bl_train_state){.best_auroc = -1.0, .best_epoch = -1};
     bl_safetensors *ck = NULL;
-    bl_status st = BL_OK;
+    /* the device first: a run that cannot start on it fails before reading anything */
+    bl_status st = bl_device_open_options(&given->device, &r.kernels);
+    if (st) goto done;
     if (given->resume) {
         snprintf(r.path, sizeof r.path, "%s/last.safetensors", given->out);
         if (!(st = bl_safetensors_open(r.path, &ck))) st = bl_checkpoint_read_meta(ck, &o, &r.state);
@@ -466,6 +474,7 @@ bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *
         snprintf(o.out, sizeof o.out, "%s", given->out);
         o.loader_threads = given->loader_threads;
         o.stop_after = given->stop_after;
+        o.device = given->device;
         if (r.state.finished) {
             note(&r, "%s: the run is already finished (%d epochs); nothing to do", r.path, r.state.epoch);
             goto done;
@@ -491,11 +500,12 @@ done:
 }
 
 bl_status bl_checkpoint_score(const bl_safetensors *ck, const bl_cohort_row *rows, int n, int loader_threads,
-                              double *scores) {
+                              const bl_device_options *device, double *scores) {
     bl_train_options o;
     bl_train_options_default(&o);
     run r = {.o = &o};
-    bl_status st = bl_checkpoint_read_meta(ck, &o, &r.state);
+    bl_status st = bl_device_open_options(device, &r.kernels);
+    if (!st) st = bl_checkpoint_read_meta(ck, &o, &r.state);
     strcpy(o.weights, "none"); /* the checkpoint replaces every tensor */
     if (!st) st = setup_model(&r, NULL);
     if (!st) st = bl_checkpoint_load(ck, r.model, NULL);

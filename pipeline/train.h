@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "core/optim.h"
+#include "device.h"
 #include "loader.h"
 #include "models/pregnancy.h"
 #include "preprocess.h"
@@ -46,6 +47,9 @@ typedef struct bl_train_options {
     int loader_threads;                        /* default 1 */
     int stop_after;                            /* > 0: return after this many epochs of this invocation */
     int resume;                                /* continue from RUN/last.safetensors (its options win) */
+    bl_device_options device;                  /* where to compute (default cpu); also not stored: a run may be
+                                                  resumed on another device (the numbers then differ in the last
+                                                  bits; cpu and ref are bitwise identical run to run) */
 } bl_train_options;
 
 /* paper-like defaults: resnet50, original, weights none, 30 epochs, batch 16, size 224, adam lr 1e-4, wd 0,
@@ -110,8 +114,9 @@ bl_status bl_checkpoint_read_meta(const bl_safetensors *st, bl_train_options *o,
 /* Loads weights (and, when opt is non-NULL, the optimizer state and its step) from a checkpoint. */
 bl_status bl_checkpoint_load(const bl_safetensors *st, bl_pregnancy_model *m, bl_optimizer *opt);
 /* Probabilities of rows [n] under a checkpoint, exactly as its training run scored its validation part (eval mode,
- * no augmentation, the checkpoint's batch size, size, preset, input and age mean/SD): scores [n] written. */
+ * no augmentation, the checkpoint's batch size, size, preset, input and age mean/SD), computed on `device` (NULL:
+ * cpu): scores [n] written. */
 bl_status bl_checkpoint_score(const bl_safetensors *ck, const bl_cohort_row *rows, int n, int loader_threads,
-                              double *scores);
+                              const bl_device_options *device, double *scores);
 
 #endif

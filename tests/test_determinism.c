@@ -30,11 +30,11 @@ static void run_once(int threads, run_result *out) {
     bl_tensor *w2 = bl_param(ctx, "w2", 4, w2s), *b2 = bl_param(ctx, "b2", 1, &c32);
     bl_tensor *fw = bl_param(ctx, "fw", 2, fcs), *fb = bl_param(ctx, "fb", 1, &one);
     bl_tensor *all[N_PARAMS] = {w1, g, b, rm, rv, w2, b2, fw, fb};
-    bl_init_uniform(w1, bl_fan_in_bound(w1), 7, 0);
-    bl_init_uniform(w2, bl_fan_in_bound(w2), 7, 1);
-    bl_init_uniform(b2, 0.1f, 7, 2);
-    bl_init_uniform(fw, bl_fan_in_bound(fw), 7, 3);
-    bl_init_constant(g, 1.0f), bl_init_constant(rv, 1.0f);
+    bl_init_uniform(ctx, w1, bl_fan_in_bound(w1), 7, 0);
+    bl_init_uniform(ctx, w2, bl_fan_in_bound(w2), 7, 1);
+    bl_init_uniform(ctx, b2, 0.1f, 7, 2);
+    bl_init_uniform(ctx, fw, bl_fan_in_bound(fw), 7, 3);
+    bl_init_constant(ctx, g, 1.0f), bl_init_constant(ctx, rv, 1.0f);
     bl_optimizer *opt = NULL;
     CHECK(bl_sgd_create(ctx, 0.01f, 0.9f, 0.0f, 1e-4f, 1, &opt) == BL_OK, "sgd");
     int xs[4] = {4, 3, 45, 45}, ts[2] = {4, 1};

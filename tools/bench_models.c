@@ -34,6 +34,7 @@
 #include "core/rng.h"
 #include "core/threads.h"
 #include "models/models.h"
+#include "pipeline/device.h"
 
 typedef struct model_bench_options {
     int training;        /* 0: infer, 1: train */
@@ -42,6 +43,7 @@ typedef struct model_bench_options {
     long threads;
     const char *backend; /* "cpu" | "ref" */
     const char *device;  /* "cpu" | "cuda" */
+    int deterministic, tf32; /* cuda only */
 } model_bench_options;
 
 /* One conv or linear layer found in the model: the module path is the weight's name minus ".weight". */
@@ -169,7 +171,8 @@ static void model_bench_usage(FILE *out) {
             "  --repeats R     timed steps (default 5)\n"
             "  --threads T     worker threads (default: BLASTO_THREADS or all cores)\n"
             "  --backend B     cpu (default, packed SIMD GEMM) or ref (the plain-loop oracle: very slow)\n"
-            "  --device D      cpu (default); cuda is refused until the CUDA backend exists\n"
+            "  --device D      cpu (default) or cuda (one GPU; a build configured with -DBLASTO_CUDA=ON)\n"
+            "  --deterministic cuda: deterministic algorithms only    --tf32  cuda: allow TF32 math\n"
             "  --help          this text\n\n"
             "tools/bench/models_vs_pytorch.sh compares these numbers with PyTorch CPU (docs/benchmarks.md).\n");
 }
@@ -211,6 +214,10 @@ static int parse_model_bench_options(int argc, char **argv, model_bench_options 
                 return 2;
             }
             opt->backend = value, i++;
+        } else if (strcmp(arg, "--deterministic") == 0) {
+            opt->deterministic = 1;
+        } else if (strcmp(arg, "--tf32") == 0) {
+            opt->tf32 = 1;
         } else if (strcmp(arg, "--device") == 0 && value) {
             if (strcmp(value, "cpu") != 0 && strcmp(value, "cuda") != 0) {
                 fprintf(stderr, "blasto bench: --device: expected cpu or cuda, got '%s'\n", value);
@@ -245,6 +252,10 @@ static double run_step(bl_ctx *ctx, const bl_model *model, const bl_run *run, bl
         bl_zero_grad(ctx);
     }
     if (bl_ctx_status(ctx) == BL_OK && !logits) bl_fail(BL_ERR_INVALID, "bench: the forward returned no output");
+    if (logits && !bl_ctx_host_memory(ctx)) { /* a device runs asynchronously: wait for the step's last kernel */
+        float probe;
+        bl_ctx_kernels(ctx)->download(&probe, logits->data, sizeof probe);
+    }
     int failed = bl_ctx_status(ctx) != BL_OK || !logits;
     bl_step_end(ctx);
     double elapsed = seconds_now() - start;
@@ -309,6 +320,8 @@ static int time_model(bl_ctx *ctx, const bl_model *model, bl_optimizer *sgd, con
                seconds[opt->repeats - 1], opt->repeats);
         if (flops_per_step > 0.0) printf("GFLOP/s: %.1f\n", flops_per_step / median / 1e9);
         printf("peak RSS: %.1f MiB\n", peak_rss_mib());
+        if (!bl_ctx_host_memory(ctx))
+            printf("peak device memory: %.1f MiB\n", (double)bl_device_peak_bytes(bl_ctx_kernels(ctx)) / 1048576.0);
         printf("img/s: %.3f\n", opt->batch / median);
     }
     free(input), free(loss_weights), free(seconds), free(counter.layers);
@@ -324,9 +337,10 @@ int bench_model_command(int argc, char **argv) {
         model_bench_usage(stdout);
         return 0;
     }
-    if (strcmp(opt.device, "cuda") == 0) {
-        fprintf(stderr, "blasto bench: --device cuda: the CUDA backend does not exist yet (only --device cpu "
-                        "runs models today)\n");
+    if (strcmp(opt.device, "cuda") == 0) opt.backend = "cuda"; /* --backend picks CPU kernels only */
+    const bl_kernels *kernels = NULL;
+    if (bl_device_open(opt.backend, opt.deterministic, opt.tf32, &kernels) != BL_OK) {
+        fprintf(stderr, "blasto bench: %s\n", bl_last_error());
         return 1;
     }
     if (cli_apply_threads("bench", opt.threads)) return 1;
@@ -350,12 +364,11 @@ int bench_model_command(int argc, char **argv) {
     bl_model *model = NULL;
     bl_optimizer *sgd = NULL;
     int status = 0;
-    if (bl_ctx_create(cpu_backend ? bl_kernels_cpu() : bl_kernels_ref(), &ctx) != BL_OK ||
-        bl_model_create(ctx, arch, BL_HEAD_IMAGENET, &model) != BL_OK) {
+    if (bl_ctx_create(kernels, &ctx) != BL_OK || bl_model_create(ctx, arch, BL_HEAD_IMAGENET, &model) != BL_OK ||
+        bl_model_fill_deterministic(model, 1) != BL_OK) {
         fprintf(stderr, "blasto bench: %s\n", ctx && bl_ctx_status(ctx) ? bl_ctx_error(ctx) : bl_last_error());
         status = 1;
     } else {
-        bl_model_fill_deterministic(model, 1);
         bl_set_training(ctx, opt.training);
         bl_set_grad_enabled(ctx, opt.training);
         if (opt.training && bl_sgd_create(ctx, 1e-4f, 0.9f, 0.0f, 0.0f, 0, &sgd) != BL_OK) {

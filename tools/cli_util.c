@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "core/threads.h"
+#include "pipeline/device.h"
 
 int cli_parse_int(const char *cmd, const char *opt, const char *text, long lo, long hi, long *out) {
     if (!text) {
@@ -33,6 +34,28 @@ int cli_apply_threads(const char *cmd, long threads) {
         return 1;
     }
     return 0;
+}
+
+int cli_device_option(const char *cmd, int argc, char **argv, int *i, bl_device_options *d) {
+    const char *opt = argv[*i];
+    if (strcmp(opt, "--deterministic") == 0) return d->deterministic = 1, 1;
+    if (strcmp(opt, "--tf32") == 0) return d->tf32 = 1, 1;
+    if (strcmp(opt, "--device") != 0) return 0;
+    const char *name = *i + 1 < argc ? argv[*i + 1] : NULL;
+    if (!name || (strcmp(name, "cpu") != 0 && strcmp(name, "cuda") != 0)) {
+        fprintf(stderr, "blasto %s: --device: expected cpu or cuda, got '%s'\n", cmd, name ? name : "");
+        return 2;
+    }
+    bl_device_options_set(d, name);
+    ++*i;
+    return 1;
+}
+
+int cli_open_device(const char *cmd, const bl_device_options *d) {
+    const bl_kernels *k = NULL;
+    if (bl_device_open_options(d, &k) == BL_OK) return 0;
+    fprintf(stderr, "blasto %s: %s\n", cmd, bl_last_error());
+    return 1;
 }
 
 cJSON *cli_json_number(double v) {

@@ -21,6 +21,7 @@
 #include "core/kernels.h"
 #include "core/safetensors.h"
 #include "models/models.h"
+#include "pipeline/device.h"
 #include "weights_map.h"
 
 /* Version of the name/shape rules above; recorded in every converted file's __metadata__. */
@@ -232,23 +233,36 @@ static bl_status check_tensors(convert_job *job, const bl_model *model) {
 /* Copy every source tensor into its model tensor as float32 (converting F16/BF16/F64), refusing NaN/Inf. */
 static bl_status copy_tensors(convert_job *job, const bl_model *model) {
     double total = 0, done = 0, next_report = 0.25;
-    for (int j = 0; j < job->n_tensors; j++) total += (double)(job->tensors[j].entry->end - job->tensors[j].entry->begin);
+    int64_t largest = 1;
+    for (int j = 0; j < job->n_tensors; j++) {
+        total += (double)(job->tensors[j].entry->end - job->tensors[j].entry->begin);
+        int64_t numel = bl_model_tensor_at(model, job->tensors[j].model_index)->numel;
+        if (numel > largest) largest = numel;
+    }
     int report = total > 64e6;
+    float *values = malloc((size_t)largest * sizeof *values); /* host staging: the model's memory is the backend's */
+    if (!values) return bl_fail(BL_ERR_NOMEM, "out of memory for %lld floats", (long long)largest);
     for (int j = 0; j < job->n_tensors; j++) {
         const source_tensor *t = &job->tensors[j];
         bl_tensor *mt = bl_model_tensor_at(model, t->model_index);
-        if (bl_safetensors_read_f32(job->st, t->entry->name, -1, NULL, mt->numel, mt->data) != BL_OK) return BL_ERR_FORMAT;
-        for (int64_t k = 0; k < mt->numel; k++)
-            if (!isfinite(mt->data[k]))
-                return bl_fail(BL_ERR_NUMERIC, "%s: %s: element %lld is %s (expected finite weights, got %g)",
-                               job->in_path, t->entry->name, (long long)k, isnan(mt->data[k]) ? "NaN" : "infinite",
-                               (double)mt->data[k]);
+        bl_status st = bl_safetensors_read_f32(job->st, t->entry->name, -1, NULL, mt->numel, values);
+        for (int64_t k = 0; !st && k < mt->numel; k++)
+            if (!isfinite(values[k]))
+                st = bl_fail(BL_ERR_NUMERIC, "%s: %s: element %lld is %s (expected finite weights, got %g)",
+                             job->in_path, t->entry->name, (long long)k, isnan(values[k]) ? "NaN" : "infinite",
+                             (double)values[k]);
+        if (!st) st = bl_tensor_upload(bl_model_ctx(model), mt, values);
+        if (st) {
+            free(values);
+            return st;
+        }
         done += (double)(t->entry->end - t->entry->begin);
         if (report && done >= next_report * total) {
             progress(job, "copying tensors: %.0f%%", 100.0 * done / total);
             while (next_report * total <= done) next_report += 0.25;
         }
     }
+    free(values);
     return BL_OK;
 }
 
@@ -344,7 +358,9 @@ int cmd_convert(int argc, char **argv) {
         goto done;
     }
     if (!job.have_arch) progress(&job, "inferred architecture: %s", job.guess.description);
-    if (bl_ctx_create(bl_kernels_cpu(), &ctx) != BL_OK || bl_model_create(ctx, job.arch, BL_HEAD_IMAGENET, &model) != BL_OK) {
+    const bl_kernels *kernels = NULL; /* the model is only a validated container: the host's cpu backend */
+    if (bl_device_open("cpu", 0, 0, &kernels) != BL_OK || bl_ctx_create(kernels, &ctx) != BL_OK ||
+        bl_model_create(ctx, job.arch, BL_HEAD_IMAGENET, &model) != BL_OK) {
         fail_line(bl_last_error());
         goto done;
     }

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "core/status.h"
 #include "experiment_ui.h"
+#include "pipeline/device.h"
 #include "pipeline/experiment.h"
 
 static int experiment_help(void) {
@@ -14,7 +15,8 @@ static int experiment_help(void) {
            "  {\"cohort\": \"C.csv\", \"test_count\": 512, \"folds\": 3, \"seed\": 1,\n"
            "   \"archs\": [\"vgg16\", \"resnet50\", \"densenet121\"], \"inputs\": [\"original\", \"enhanced\"],\n"
            "   \"epochs\": 30, \"batch\": 16, \"lr\": 1e-4, \"optimizer\": \"adam\", \"size\": 224,\n"
-           "   \"freeze_backbone_epochs\": 0, \"weights_dir\": \"w\"}\n"
+           "   \"freeze_backbone_epochs\": 0, \"weights_dir\": \"w\",\n"
+           "   \"device\": \"cpu\", \"deterministic\": false, \"tf32\": false}\n"
            "cohort and test_count are required; paths are relative to the config file; weights_dir/<arch>.safetensors\n"
            "(absent: random init). Writes DIR/split.csv, DIR/runs/<arch>-<input>-f<k>/ (training run, test.csv,\n"
            "metrics.json at threshold 0.5), DIR/table2.csv (mean and SD, ddof 1, over folds), DIR/delong.csv\n"
@@ -56,7 +58,7 @@ int cmd_experiment(int argc, char **argv) {
         fprintf(stderr, "blasto experiment: %s\n", bl_last_error());
         return 1;
     }
-    if (cli_apply_threads("experiment", threads)) return 1;
+    if (cli_apply_threads("experiment", threads) || cli_open_device("experiment", &c.device)) return 1;
     experiment_ui u;
     experiment_ui_init(&u, "blasto experiment");
     bl_status st = bl_experiment_run(&c, out, &u.cb);

@@ -15,13 +15,15 @@
 #include "core/kernels.h"
 #include "core/status.h"
 #include "pipeline/csv.h"
+#include "pipeline/device.h"
 #include "pipeline/gradcam.h"
 #include "pipeline/split.h"
 #include "pipeline/train.h"
 
 static int gradcam_help(void) {
     printf("usage: blasto gradcam --model RUN/best.safetensors --cohort C.csv --out DIR\n"
-           "                      [--split split.csv --set test|train | --ids a,b,c] [--layer NAME] [--threads N]\n\n"
+           "                      [--split split.csv --set test|train | --ids a,b,c] [--layer NAME] [--threads N]\n"
+           "                      [" CLI_DEVICE_HELP "]\n\n"
            "Grad-CAM of a checkpoint written by `blasto train` on cohort rows (every row, the rows of --set of a\n"
            "split, or the listed ids), at the run's image size and preprocessing, BN in eval mode. Target layer:\n"
            "resnet50 'layer4', vgg16 'features.29', densenet121 'features.relu5' unless --layer names another module.\n"
@@ -108,7 +110,7 @@ static char *focus_csv(const bl_cohort_row *rows, const result *res, int n) {
 }
 
 static bl_status run_gradcam(const char *model, const char *cohort_path, const char *split_path, const char *set,
-                             const char *ids, const char *out, const char *layer) {
+                             const char *ids, const char *out, const char *layer, const bl_device_options *device) {
     bl_safetensors *ck = NULL;
     bl_cohort *cohort = NULL;
     bl_cohort_row *rows = NULL;
@@ -125,7 +127,9 @@ static bl_status run_gradcam(const char *model, const char *cohort_path, const c
     if (!st) st = bl_cohort_read(cohort_path, 1, &cohort);
     if (!st && !(rows = calloc((size_t)cohort->n, sizeof *rows))) st = bl_fail(BL_ERR_NOMEM, "out of memory");
     if (!st) st = select_rows(cohort, cohort_path, split_path, set, ids, rows, &n);
-    if (!st) st = bl_ctx_create(bl_kernels_cpu(), &ctx);
+    const bl_kernels *kernels = NULL;
+    if (!st) st = bl_device_open_options(device, &kernels);
+    if (!st) st = bl_ctx_create(kernels, &ctx);
     if (!st) st = bl_pregnancy_create(ctx, o.arch, &m);
     if (!st) st = bl_checkpoint_load(ck, m, NULL);
     int size = o.size;
@@ -211,10 +215,14 @@ static bl_status run_gradcam(const char *model, const char *cohort_path, const c
 int cmd_gradcam(int argc, char **argv) {
     const char *model = NULL, *cohort = NULL, *out = NULL, *split = NULL, *set = NULL, *ids = NULL, *layer = NULL;
     long threads = 0;
-    for (int i = 1; i < argc; i += 2) {
+    bl_device_options device = {"cpu", 0, 0};
+    for (int i = 1; i < argc; i++) {
         const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0;
+        int rc = cli_device_option("gradcam", argc, argv, &i, &device);
+        if (rc == 2) return 2;
+        if (rc == 1) continue;
         if (!strcmp(opt, "--help")) return gradcam_help();
+        i++; /* every other option takes a value */
         if (!val) {
             fprintf(stderr, "blasto gradcam: %s: missing value (blasto gradcam --help)\n", opt);
             return 2;
@@ -241,8 +249,8 @@ int cmd_gradcam(int argc, char **argv) {
         fprintf(stderr, "blasto gradcam: use --split with --set, or --ids, not both (blasto gradcam --help)\n");
         return 2;
     }
-    if (cli_apply_threads("gradcam", threads)) return 1;
-    if (run_gradcam(model, cohort, split, set, ids, out, layer)) {
+    if (cli_apply_threads("gradcam", threads) || cli_open_device("gradcam", &device)) return 1;
+    if (run_gradcam(model, cohort, split, set, ids, out, layer, &device)) {
         fprintf(stderr, "blasto gradcam: %s\n", bl_last_error());
         return 1;
     }

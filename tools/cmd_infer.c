@@ -21,7 +21,9 @@
 #include "commands.h"
 #include "core/build_info.h"
 #include "core/threads.h"
+#include "core/tensor_host.h"
 #include "models/models.h"
+#include "pipeline/device.h"
 
 #define ACTIVATIONS_FILE "activations.safetensors"
 #define MIN_INPUT_SIZE 32 /* five stride-2 stages: every architecture's last feature map is then at least 1×1 */
@@ -35,12 +37,13 @@ typedef struct audit_options {
     bl_arch arch;
     bl_bn_mode bn_mode;
     long threads;
+    bl_device_options dev;                     /* --device, --deterministic, --tf32 */
 } audit_options;
 
 static void infer_help(void) {
     printf("usage: blasto infer --arch A --weights W.safetensors --input X.safetensors --output Y.safetensors\n"
-           "                    [--backend ref|cpu] [--device cpu|cuda] [--bn running|batch] [--threads N]\n"
-           "                    [--dump-activations DIR]\n\n"
+           "                    [--backend ref|cpu] [--device cpu|cuda] [--deterministic] [--tf32]\n"
+           "                    [--bn running|batch] [--threads N] [--dump-activations DIR]\n\n"
            "One forward pass of an ImageNet network, written to a file you can diff against PyTorch.\n\n"
            "  --arch A             vgg16 | resnet50 (torchvision v1.5) | resnet50-keras (Keras v1) | densenet121\n"
            "  --weights W          safetensors with every tensor of A incl. the ImageNet head (blasto convert makes\n"
@@ -49,8 +52,11 @@ static void infer_help(void) {
            "                       all finite (other tensors in X are ignored)\n"
            "  --output Y           written atomically: `output` float32 [N,1000] (the logits) + __metadata__\n"
            "                       (command, arch, bn, backend, device, version, weights, input)\n"
-           "  --backend ref|cpu    ref: the readable reference kernels; cpu: the fast kernels (default)\n"
-           "  --device cpu|cuda    default cpu (cuda: not available in this build yet)\n"
+           "  --backend ref|cpu    on --device cpu: ref = the readable reference kernels, cpu = the fast kernels\n"
+           "                       (default)\n"
+           "  --device cpu|cuda    default cpu; cuda: one NVIDIA GPU (a build configured with -DBLASTO_CUDA=ON)\n"
+           "  --deterministic      cuda: deterministic algorithms only (bitwise reproducible run to run)\n"
+           "  --tf32               cuda: allow TF32 tensor-core math (off: strict fp32)\n"
            "  --bn running|batch   running: normalise with the running statistics (eval mode, default);\n"
            "                       batch: with the batch's statistics (train-mode BN), running stats untouched\n"
            "  --threads N          worker threads (default: BLASTO_THREADS or all cores); results do not depend on N\n"
@@ -67,8 +73,8 @@ static void infer_help(void) {
 
 static void grad_help(void) {
     printf("usage: blasto grad --arch A --weights W.safetensors --input X.safetensors --grad-output G.safetensors\n"
-           "                   --output D.safetensors [--backend ref|cpu] [--device cpu|cuda] [--bn running|batch]\n"
-           "                   [--threads N] [--dump-activations DIR]\n\n"
+           "                   --output D.safetensors [--backend ref|cpu] [--device cpu|cuda] [--deterministic]\n"
+           "                   [--tf32] [--bn running|batch] [--threads N] [--dump-activations DIR]\n\n"
            "One forward pass, then the backward pass of a given upstream gradient dL/d(logits): the gradients of\n"
            "the input and of every parameter, written to a file you can diff against PyTorch's .grad.\n\n"
            "  --grad-output G      safetensors holding `grad_output`: float32 [N,1000] (N = the input's batch),\n"
@@ -92,13 +98,15 @@ static int parse_audit_options(int argc, char **argv, audit_options *o) {
             else infer_help();
             return -1;
         }
+        int device_rc = cli_device_option(o->cmd, argc, argv, &i, &o->dev);
+        if (device_rc == 2) return 2;
+        if (device_rc == 1) continue;
         const char **slot = NULL;
         if (strcmp(opt, "--arch") == 0) slot = &o->arch_name;
         else if (strcmp(opt, "--weights") == 0) slot = &o->weights;
         else if (strcmp(opt, "--input") == 0) slot = &o->input;
         else if (strcmp(opt, "--output") == 0) slot = &o->output;
         else if (strcmp(opt, "--backend") == 0) slot = &o->backend;
-        else if (strcmp(opt, "--device") == 0) slot = &o->device;
         else if (strcmp(opt, "--bn") == 0) slot = &o->bn;
         else if (strcmp(opt, "--dump-activations") == 0) slot = &o->dump_dir;
         else if (strcmp(opt, "--grad-output") == 0 && o->is_grad) slot = &o->grad_output;
@@ -133,16 +141,20 @@ static int parse_audit_options(int argc, char **argv, audit_options *o) {
         fprintf(stderr, "blasto %s: --arch: %s\n", o->cmd, bl_last_error());
         return 2;
     }
-    if (!o->backend) o->backend = "cpu";
-    if (strcmp(o->backend, "cpu") != 0 && strcmp(o->backend, "ref") != 0) {
+    int on_cuda = strcmp(o->dev.name, "cuda") == 0;
+    o->device = on_cuda ? "cuda" : "cpu";
+    if (o->backend && strcmp(o->backend, "cpu") != 0 && strcmp(o->backend, "ref") != 0) {
         fprintf(stderr, "blasto %s: --backend: expected ref or cpu, got '%s'\n", o->cmd, o->backend);
         return 2;
     }
-    if (!o->device) o->device = "cpu";
-    if (strcmp(o->device, "cpu") != 0 && strcmp(o->device, "cuda") != 0) {
-        fprintf(stderr, "blasto %s: --device: expected cpu or cuda, got '%s'\n", o->cmd, o->device);
+    if (on_cuda && o->backend) {
+        fprintf(stderr, "blasto %s: --backend %s: chooses the CPU kernels; leave it out with --device cuda\n", o->cmd,
+                o->backend);
         return 2;
     }
+    if (!o->backend) o->backend = on_cuda ? "cuda" : "cpu";
+    /* the op table: ref or cpu on --device cpu, else the device's own */
+    if (bl_device_options_set(&o->dev, on_cuda ? "cuda" : o->backend) != BL_OK) return 2;
     if (!o->bn) o->bn = "running";
     if (strcmp(o->bn, "running") == 0) o->bn_mode = BL_BN_RUNNING;
     else if (strcmp(o->bn, "batch") == 0) o->bn_mode = BL_BN_BATCH;
@@ -291,6 +303,7 @@ typedef struct activation_record {
 } activation_record;
 
 typedef struct activation_dump {
+    bl_ctx *ctx;                  /* the values are downloaded from its backend */
     activation_record *records;
     int count, capacity;
     int64_t bytes;
@@ -320,7 +333,11 @@ static void keep_activation(void *user, const char *path, const bl_tensor *t) {
     strcpy(r->path, path);
     r->ndim = t->ndim;
     memcpy(r->shape, t->shape, sizeof r->shape);
-    memcpy(r->data, t->data, (size_t)t->numel * sizeof(float));
+    if (bl_tensor_download(dump->ctx, t, r->data) != BL_OK) {
+        free(r->path);
+        free(r->data);
+        goto fail;
+    }
     dump->count++;
     dump->bytes += t->numel * (int64_t)sizeof(float);
     return;
@@ -423,6 +440,7 @@ typedef struct audit_session {
     int input_shape[BL_MAX_DIMS];
     activation_dump dump;
     char *dump_path;
+    bl_host_copies copies;        /* host copies of the outputs, alive until the writer saved */
 } audit_session;
 
 static void release_session(audit_session *s) {
@@ -432,6 +450,7 @@ static void release_session(audit_session *s) {
     free(s->grad_output);
     free_activation_dump(&s->dump);
     free(s->dump_path);
+    bl_host_copies_free(&s->copies);
 }
 
 /* 1 (after printing the error) when the directory that is to receive --output does not exist: found before the
@@ -452,9 +471,9 @@ static int output_directory_missing(const audit_options *o) {
 
 /* Validates the files, builds the model and loads W. Returns 0, or 1 after printing the error. */
 static int prepare_session(const audit_options *o, audit_session *s) {
-    if (strcmp(o->device, "cuda") == 0) {
-        fprintf(stderr, "blasto %s: --device cuda: CUDA backend not available in this build/yet (use --device cpu)\n",
-                o->cmd);
+    const bl_kernels *kernels = NULL;
+    if (bl_device_open_options(&o->dev, &kernels) != BL_OK) {
+        fprintf(stderr, "blasto %s: %s\n", o->cmd, bl_last_error());
         return 1;
     }
     const char *inputs[] = {o->weights, o->input, o->grad_output};
@@ -476,8 +495,8 @@ static int prepare_session(const audit_options *o, audit_session *s) {
         fprintf(stderr, "blasto %s: %s\n", o->cmd, bl_last_error());
         return 1;
     }
-    const bl_kernels *kernels = strcmp(o->backend, "ref") == 0 ? bl_kernels_ref() : bl_kernels_cpu();
     bl_status status = bl_ctx_create(kernels, &s->ctx);
+    s->dump.ctx = s->ctx;
     if (status == BL_OK) status = bl_model_create(s->ctx, o->arch, BL_HEAD_IMAGENET, &s->model);
     if (status == BL_OK) status = bl_model_load(s->model, weights);
     bl_safetensors_close(weights);
@@ -549,14 +568,19 @@ static int run_infer(const audit_options *o) {
     if (rc == 0) {
         double t0 = seconds_now();
         bl_tensor *x = NULL, *y = run_forward(o, &s, &x);
-        double seconds = seconds_now() - t0;
         rc = y ? 0 : 1;
+        const float *logits = rc == 0 ? bl_host_copy(s.ctx, &s.copies, y) : NULL;
+        double seconds = seconds_now() - t0; /* after the download: a device computes asynchronously */
+        if (rc == 0 && !logits) {
+            fprintf(stderr, "blasto infer: %s\n", bl_ctx_error(s.ctx));
+            rc = 1;
+        }
         if (rc == 0) {
             int64_t bad = 0;
-            for (int64_t i = 0; i < y->numel; i++) bad += !isfinite(y->data[i]);
+            for (int64_t i = 0; i < y->numel; i++) bad += !isfinite(logits[i]);
             if (bad) fprintf(stderr, "blasto infer: warning: output has %lld non-finite values\n", (long long)bad);
             if (bl_st_writer_create(&w) != BL_OK || add_metadata(w, o) != BL_OK ||
-                bl_st_writer_add_f32(w, "output", 2, y->shape, y->data) != BL_OK) {
+                bl_st_writer_add_f32(w, "output", 2, y->shape, logits) != BL_OK) {
                 fprintf(stderr, "blasto infer: %s\n", bl_last_error());
                 rc = 1;
             }
@@ -571,8 +595,8 @@ static int run_infer(const audit_options *o) {
 
 /* Adds grad.input (x->grad [N,3,H,W]) and grad.<name> for every parameter of the model (tensors with
  * requires_grad, state_dict order; buffers skipped) to w. Returns 0, or 1 after printing the error. */
-static int add_gradients(const audit_options *o, const audit_session *s, const bl_tensor *x, bl_st_writer *w) {
-    if (bl_st_writer_add_f32(w, "grad.input", 4, x->shape, x->grad->data) != BL_OK) {
+static int add_gradients(const audit_options *o, audit_session *s, const bl_tensor *x, bl_st_writer *w) {
+    if (bl_st_writer_add_tensor(w, "grad.input", s->ctx, x->grad, &s->copies) != BL_OK) {
         fprintf(stderr, "blasto %s: %s\n", o->cmd, bl_last_error());
         return 1;
     }
@@ -585,7 +609,7 @@ static int add_gradients(const audit_options *o, const audit_session *s, const b
         }
         char name[BL_MODULE_PATH_MAX + 8];
         snprintf(name, sizeof name, "grad.%s", t->name);
-        if (bl_st_writer_add_f32(w, name, t->ndim, t->shape, t->grad->data) != BL_OK) {
+        if (bl_st_writer_add_tensor(w, name, s->ctx, t->grad, &s->copies) != BL_OK) {
             fprintf(stderr, "blasto %s: %s\n", o->cmd, bl_last_error());
             return 1;
         }

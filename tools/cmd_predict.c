@@ -12,12 +12,14 @@
 
 static int predict_help(void) {
     printf("usage: blasto predict --model RUN/best.safetensors --cohort C.csv --out P.csv\n"
-           "                      [--split split.csv --set test|train|validation [--fold K]] [--arch A] [--threads N]\n\n"
+           "                      [--split split.csv --set test|train|validation [--fold K]] [--arch A] [--threads N]\n"
+           "                      [" CLI_DEVICE_HELP "]\n\n"
            "Scores cohort rows with a checkpoint written by `blasto train` (eval mode, no augmentation, the run's image\n"
            "size, preprocessing and age standardisation) and writes id,label,score,arch,input,fold (score = probability).\n"
            "Rows: every cohort row, or with --split the rows of --set: test = the fixed test set, train = all training\n"
            "rows (--fold K: only fold K), validation = fold K of the train rows (K defaults to the checkpoint's fold).\n"
-           "--arch A refuses a checkpoint of another architecture. The fold column is the checkpoint's fold.\n");
+           "--arch A refuses a checkpoint of another architecture. The fold column is the checkpoint's fold.\n"
+           "--device cuda computes on the GPU (a CUDA build); --deterministic and --tf32 as in blasto train.\n");
     return 0;
 }
 
@@ -29,10 +31,14 @@ static int fail(const char *msg) {
 int cmd_predict(int argc, char **argv) {
     const char *model = NULL, *cohort_path = NULL, *out = NULL, *split_path = NULL, *set = NULL, *arch = NULL;
     long fold = -1, threads = 0;
-    for (int i = 1; i < argc; i += 2) {
+    bl_device_options device = {"cpu", 0, 0};
+    for (int i = 1; i < argc; i++) {
         const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0;
+        int rc = cli_device_option("predict", argc, argv, &i, &device);
+        if (rc == 2) return 2;
+        if (rc == 1) continue;
         if (!strcmp(opt, "--help")) return predict_help();
+        i++; /* every other option takes a value */
         if (!val) {
             fprintf(stderr, "blasto predict: %s: missing value (blasto predict --help)\n", opt);
             return 2;
@@ -59,7 +65,7 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "blasto predict: --split and --set go together (blasto predict --help)\n");
         return 2;
     }
-    if (cli_apply_threads("predict", threads)) return 1;
+    if (cli_apply_threads("predict", threads) || cli_open_device("predict", &device)) return 1;
 
     bl_safetensors *ck = NULL;
     bl_cohort *cohort = NULL;
@@ -103,7 +109,7 @@ int cmd_predict(int argc, char **argv) {
     }
     if (!st && n == 0) st = bl_fail(BL_ERR_INVALID, "%s: no rows selected (set %s, fold %ld)", cohort_path, set ? set : "all", fold);
     if (!st && !(scores = calloc((size_t)n, sizeof *scores))) st = bl_fail(BL_ERR_NOMEM, "out of memory");
-    if (!st) st = bl_checkpoint_score(ck, rows, n, 1, scores);
+    if (!st) st = bl_checkpoint_score(ck, rows, n, 1, &device, scores);
     if (!st && !(p = bl_predictions_new(n))) st = bl_fail(BL_ERR_NOMEM, "out of memory");
     if (!st) {
         for (int i = 0; i < n; i++)

@@ -13,7 +13,7 @@
 
 static int train_help(void) {
     printf("usage: blasto train --cohort C.csv --split split.csv --fold K --out RUN/ [options]\n"
-           "       blasto train --resume --out RUN/ [--threads N] [--stop-after E]\n\n"
+           "       blasto train --resume --out RUN/ [--threads N] [--stop-after E] [--device cpu|cuda]\n\n"
            "Trains the pregnancy model (backbone → global average pool → [features, z-scored age] → linear → logit)\n"
            "on the split's train rows outside fold K and validates on fold K after every epoch.\n\n"
            "  --arch A                 vgg16 | resnet50 | resnet50-keras | densenet121 (default resnet50)\n"
@@ -29,8 +29,11 @@ static int train_help(void) {
            "  --freeze-backbone-epochs N      the first N epochs train only the head (0)\n"
            "  --augment on|off         the paper's augmentation on the training part (on)\n"
            "  --patience N             early stopping on validation AUROC (0 = off)\n"
-           "  --seed S (1)  --threads N (compute threads)  --loader-threads N (1)  --device cpu|cuda (cpu)\n"
-           "  --resume                 continue RUN/last.safetensors with its stored options\n"
+           "  --seed S (1)  --threads N (compute threads)  --loader-threads N (1)\n"
+           "  " CLI_DEVICE_HELP "   where to compute; cuda: one GPU (a CUDA build),\n"
+           "                           --deterministic: deterministic GPU algorithms only, --tf32: allow TF32 math\n"
+           "  --resume                 continue RUN/last.safetensors with its stored options (the device flags may\n"
+           "                           differ: they are not stored)\n"
            "  --stop-after E           stop after E epochs of this invocation (resume later)\n\n"
            "Writes RUN/log.csv (epoch,train_loss,val_loss,val_auroc,lr,images_per_s,seconds,best), RUN/best.safetensors,\n"
            "RUN/last.safetensors (weights, BN statistics, optimizer state, run metadata), RUN/validation.csv (the\n"
@@ -125,6 +128,9 @@ int cmd_train(int argc, char **argv) {
             o.resume = 1;
             continue;
         }
+        int device_rc = cli_device_option("train", argc, argv, &i, &o.device);
+        if (device_rc == 2) return 2;
+        if (device_rc == 1) continue; /* allowed with --resume: the device is not a stored option */
         const char *val = i + 1 < argc ? argv[++i] : NULL;
         int rc = 0;
         bl_status st = BL_OK;
@@ -133,14 +139,6 @@ int cmd_train(int argc, char **argv) {
         else if (!strcmp(opt, "--threads")) rc = cli_parse_int("train", opt, val, 1, 1024, &threads), counts = 0;
         else if (!strcmp(opt, "--loader-threads")) rc = cli_parse_int("train", opt, val, 0, 64, &v), o.loader_threads = (int)v, counts = 0;
         else if (!strcmp(opt, "--stop-after")) rc = cli_parse_int("train", opt, val, 1, 100000, &v), o.stop_after = (int)v, counts = 0;
-        else if (!strcmp(opt, "--device")) {
-            counts = 0;
-            if (val && !strcmp(val, "cuda")) {
-                fprintf(stderr, "blasto train: --device cuda: training on CUDA is not available yet (use --device cpu)\n");
-                return 1;
-            }
-            if (!val || strcmp(val, "cpu")) rc = 2, fprintf(stderr, "blasto train: --device: expected cpu or cuda\n");
-        }
         else if (!strcmp(opt, "--cohort")) rc = set_path(opt, val, o.cohort, sizeof o.cohort), have[0] = 1;
         else if (!strcmp(opt, "--split")) rc = set_path(opt, val, o.split, sizeof o.split), have[1] = 1;
         else if (!strcmp(opt, "--weights")) rc = set_path(opt, val, o.weights, sizeof o.weights);
@@ -181,7 +179,7 @@ int cmd_train(int argc, char **argv) {
     }
     if (o.resume && other_given) {
         fprintf(stderr, "blasto train: --resume takes every option from RUN/last.safetensors (only --out, --threads, "
-                        "--loader-threads and --stop-after may be given)\n");
+                        "--loader-threads, --stop-after and the device flags may be given)\n");
         return 2;
     }
     if (!o.resume && (!have[0] || !have[1] || !have[2])) {
@@ -189,7 +187,7 @@ int cmd_train(int argc, char **argv) {
         return 2;
     }
     if (!have_preset) o.preset = bl_train_preset_for_weights(o.arch, o.weights);
-    if (cli_apply_threads("train", threads)) return 1;
+    if (cli_apply_threads("train", threads) || cli_open_device("train", &o.device)) return 1;
     bar b = {.tty = isatty(2), .t0 = now_s()};
     bl_train_callbacks cb = {.user = &b, .progress = on_progress, .epoch_done = on_epoch, .note = on_note};
     if (bl_train_run(&o, &cb)) {

@@ -16,6 +16,7 @@
 #include "core/init.h"
 #include "core/optim.h"
 #include "core/rng.h"
+#include "pipeline/device.h"
 
 #define DEMO_N 64
 #define DEMO_BATCH 16
@@ -57,15 +58,15 @@ static void build_model(bl_ctx *ctx, uint64_t seed, tutorial_model *m) {
     m->fc_w = bl_param(ctx, "fc.weight", 2, fcs);
     m->fc_b = bl_param(ctx, "fc.bias", 1, &one);
     if (bl_ctx_status(ctx)) return;
-    bl_init_uniform(m->w1, bl_fan_in_bound(m->w1), seed, 0);
-    bl_init_uniform(m->w2, bl_fan_in_bound(m->w2), seed, 1);
-    bl_init_uniform(m->cb2, bl_fan_in_bound(m->w2), seed, 2);
-    bl_init_uniform(m->fc_w, bl_fan_in_bound(m->fc_w), seed, 3);
-    bl_init_uniform(m->fc_b, bl_fan_in_bound(m->fc_w), seed, 4);
-    bl_init_constant(m->g1, 1.0f);
-    bl_init_constant(m->g2, 1.0f);
-    bl_init_constant(m->rv1, 1.0f);
-    bl_init_constant(m->rv2, 1.0f);
+    bl_init_uniform(ctx, m->w1, bl_fan_in_bound(m->w1), seed, 0);
+    bl_init_uniform(ctx, m->w2, bl_fan_in_bound(m->w2), seed, 1);
+    bl_init_uniform(ctx, m->cb2, bl_fan_in_bound(m->w2), seed, 2);
+    bl_init_uniform(ctx, m->fc_w, bl_fan_in_bound(m->fc_w), seed, 3);
+    bl_init_uniform(ctx, m->fc_b, bl_fan_in_bound(m->fc_w), seed, 4);
+    bl_init_constant(ctx, m->g1, 1.0f);
+    bl_init_constant(ctx, m->g2, 1.0f);
+    bl_init_constant(ctx, m->rv1, 1.0f);
+    bl_init_constant(ctx, m->rv2, 1.0f); /* errors stay in the context (checked by the caller) */
 }
 
 /* x [B,3,16,16] → logits [B,1] */
@@ -111,7 +112,8 @@ int cmd_tutorial(int argc, char **argv) {
     static float images[DEMO_N * 3 * DEMO_SIZE * DEMO_SIZE], labels[DEMO_N];
     make_images((uint64_t)seed, images, labels);
     bl_ctx *ctx = NULL;
-    if (bl_ctx_create(strcmp(backend, "ref") == 0 ? bl_kernels_ref() : bl_kernels_cpu(), &ctx)) {
+    const bl_kernels *kernels = NULL;
+    if (bl_device_open(backend, 0, 0, &kernels) || bl_ctx_create(kernels, &ctx)) {
         fprintf(stderr, "blasto tutorial: %s\n", bl_last_error());
         return 1;
     }
@@ -135,8 +137,8 @@ int cmd_tutorial(int argc, char **argv) {
         bl_tensor *loss = bl_bce_with_logits(ctx, forward(ctx, &m, x), y, NULL);
         st = bl_backward(ctx, loss);
         if (!st) st = bl_optimizer_step(opt);
+        if (!st) st = bl_tensor_download(ctx, loss, &last_loss);
         if (!st) {
-            last_loss = loss->data[0];
             if (step == 0) first_loss = last_loss;
             if (step % 5 == 0 || step == steps - 1) printf("step %4ld  loss %.6f\n", step + 1, last_loss);
         }
@@ -149,8 +151,10 @@ int cmd_tutorial(int argc, char **argv) {
         bl_set_grad_enabled(ctx, 0);
         int all[4] = {DEMO_N, 3, DEMO_SIZE, DEMO_SIZE};
         bl_tensor *logits = forward(ctx, &m, bl_tensor_from(ctx, 4, all, images));
+        float logit[DEMO_N];
         st = bl_ctx_status(ctx);
-        for (int i = 0; !st && i < DEMO_N; i++) correct += (logits->data[i] >= 0.0f) == (labels[i] > 0.5f);
+        if (!st) st = bl_tensor_download(ctx, logits, logit);
+        for (int i = 0; !st && i < DEMO_N; i++) correct += (logit[i] >= 0.0f) == (labels[i] > 0.5f);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (st) {

@@ -32,6 +32,16 @@ int cli_parse_int(const char *cmd, const char *opt, const char *text, long lo, l
 /* Applies --threads N (0 = keep the default); returns 0 or prints the error and returns 1. */
 int cli_apply_threads(const char *cmd, long threads);
 
+/* The device flags shared by infer, grad, bench, train, predict and gradcam: `--device cpu|cuda`, `--deterministic`,
+ * `--tf32`. When argv[*i] is one of them, stores it in *d, moves *i to its last word and returns 1; returns 0 for any
+ * other option; prints the usage error and returns 2 for a bad or missing device name. */
+struct bl_device_options;
+int cli_device_option(const char *cmd, int argc, char **argv, int *i, struct bl_device_options *d);
+/* Opens the chosen device once before any work so that an unusable one fails at once: returns 0, or prints
+ * "blasto CMD: <the device's message>" and returns 1. */
+int cli_open_device(const char *cmd, const struct bl_device_options *d);
+#define CLI_DEVICE_HELP "--device cpu|cuda (cpu)  --deterministic  --tf32"
+
 /* A JSON number written with the fewest of 15/16/17 significant digits that reads back to the same double (cJSON's
  * own printer is only approximately exact); null for NaN/Inf. */
 struct cJSON;
