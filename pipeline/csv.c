@@ -288,7 +288,10 @@ static bl_status append_row(bl_csv_writer *w, const char *const *fields) {
     for (int j = 0; j < w->n_columns; j++) {
         const char *f = fields[j] ? fields[j] : "";
         int err = j ? append(w, ",", 1) : 0;
-        if (strpbrk(f, ",\"\r\n")) {
+        /* quoted also: the only field of a row when empty (unquoted it would be a blank line, which readers skip)
+         * and a first field starting with a UTF-8 byte-order mark (a reader strips one at the start of the file) */
+        int quote = strpbrk(f, ",\"\r\n") || (w->n_columns == 1 && !f[0]) || (j == 0 && !strncmp(f, "\xef\xbb\xbf", 3));
+        if (quote) {
             err |= append(w, "\"", 1);
             for (const char *c = f; *c; c++) err |= *c == '"' ? append(w, "\"\"", 2) : append(w, c, 1);
             err |= append(w, "\"", 1);

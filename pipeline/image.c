@@ -1,7 +1,9 @@
 /* image.c — decoding and PNG encoding through Debian's libstb (see image.h). */
 #include "image.h"
+#include "csv.h" /* bl_read_file */
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,51 +35,131 @@ void bl_image_free(bl_image *img) {
     memset(img, 0, sizeof *img);
 }
 
+/* The container by its signature. stb_image would also try TGA (which has no signature), PSD, GIF, HDR, PIC and
+ * PNM on any bytes; blasto accepts only the three formats its users bring, so nothing else reaches a decoder. */
+static const char *image_format(const unsigned char *b, size_t n) {
+    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (n >= 8 && memcmp(b, png, 8) == 0) return "PNG";
+    if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) return "JPEG";
+    if (n >= 2 && b[0] == 'B' && b[1] == 'M') return "BMP";
+    return NULL;
+}
+
+/* stb_image 2.27 (Debian bookworm's libstb) writes past its 257-entry Huffman size table when a JPEG DHT segment
+ * declares more than 256 codes (fixed upstream in 2.28; found by tests/fuzz/fuzz_image.c). Walk the JPEG's marker
+ * segments the way stb does — length-prefixed segments; bytes that are not a marker skipped up to the next 0xFF, as
+ * stb's header scan does; after a start-of-scan the entropy-coded data up to the next marker (0xFF followed by a
+ * byte other than 0x00, 0xFF or RST0..7) — and refuse such a table before stb sees it. Bytes beyond the end read
+ * as 0, as stb's reader does. Returns 0 when fine, else the offending code count. */
+static int jpeg_bad_huffman_table(const unsigned char *b, size_t n) {
+    size_t p = 2; /* after SOI */
+    int in_scan = 0;
+    while (p + 1 < n) {
+        if (in_scan) { /* entropy-coded data: find the next real marker */
+            if (b[p] != 0xff || b[p + 1] == 0x00 || b[p + 1] == 0xff || (b[p + 1] >= 0xd0 && b[p + 1] <= 0xd7)) {
+                p++;
+                continue;
+            }
+            in_scan = 0;
+        }
+        if (b[p] != 0xff) { /* not a marker: stb scans forward for the next 0xFF ("padding"), so do we */
+            p++;
+            continue;
+        }
+        while (p < n && b[p] == 0xff) p++; /* fill bytes */
+        if (p >= n) return 0;
+        unsigned marker = b[p++];
+        if (marker == 0xd9) return 0;                                        /* EOI */
+        if (marker == 0x01 || (marker >= 0xd0 && marker <= 0xd8)) continue;  /* no length */
+        if (p + 1 >= n) return 0;
+        size_t len = ((size_t)b[p] << 8) | b[p + 1];
+        if (marker == 0xc4) { /* DHT: tables of (class/id byte, 16 counts, values) while the length lasts */
+            long left = (long)len - 2;
+            size_t q = p + 2;
+            while (left > 0) {
+                int codes = 0;
+                for (int i = 0; i < 16; i++) codes += q + 1 + (size_t)i < n ? b[q + 1 + (size_t)i] : 0;
+                if (codes > 256) return codes;
+                q += 17 + (size_t)codes;
+                left -= 17 + codes;
+            }
+        }
+        if (marker == 0xda) in_scan = 1;
+        if (len < 2) return 0; /* stb refuses it */
+        p += len;
+    }
+    return 0;
+}
+
+bl_status bl_image_decode(const void *data, size_t size, const char *label, int desired_channels,
+                          int64_t max_pixels, bl_image *out) {
+    memset(out, 0, sizeof *out);
+    if (desired_channels != 0 && desired_channels != 1 && desired_channels != 3)
+        return bl_fail(BL_ERR_INVALID, "%s: channels: expected 0, 1 or 3, got %d", label, desired_channels);
+    if (size == 0) return bl_fail(BL_ERR_FORMAT, "%s: file is empty (expected a PNG/JPEG/BMP image)", label);
+    if (size > (size_t)INT_MAX) /* stb takes the length as an int */
+        return bl_fail(BL_ERR_FORMAT, "%s: file is %zu bytes (expected at most %d)", label, size, INT_MAX);
+    const unsigned char *bytes = data;
+    const char *format = image_format(bytes, size);
+    if (!format)
+        return bl_fail(BL_ERR_FORMAT, "%s: not a PNG/JPEG/BMP image (unrecognised signature 0x%02x%02x%02x%02x)",
+                       label, bytes[0], size > 1 ? bytes[1] : 0, size > 2 ? bytes[2] : 0, size > 3 ? bytes[3] : 0);
+    int codes = strcmp(format, "JPEG") ? 0 : jpeg_bad_huffman_table(bytes, size);
+    if (codes)
+        return bl_fail(BL_ERR_FORMAT, "%s: corrupt JPEG: Huffman table with %d codes (expected at most 256)", label,
+                       codes);
+    int w = 0, h = 0, comp = 0;
+    /* read the header only: refuse absurd sizes before anything is allocated */
+    if (!stbi_info_from_memory(bytes, (int)size, &w, &h, &comp)) {
+        const char *why = stbi_failure_reason();
+        return bl_fail(BL_ERR_FORMAT, "%s: not a readable PNG/JPEG/BMP image (stb: %s)", label, why ? why : "unknown");
+    }
+    if (w < 1 || h < 1 || (int64_t)w * h > max_pixels)
+        return bl_fail(BL_ERR_FORMAT, "%s: %dx%d exceeds the limit of %lld pixels", label, w, h, (long long)max_pixels);
+    if (stbi_is_16_bit_from_memory(bytes, (int)size))
+        return bl_fail(BL_ERR_UNSUPPORTED, "%s: 16-bit images are not supported (expected 8-bit)", label);
+    int want = desired_channels ? desired_channels : (comp <= 2 ? 1 : 3);
+    int w2 = 0, h2 = 0;
+    unsigned char *pixels = stbi_load_from_memory(bytes, (int)size, &w2, &h2, &comp, want);
+    if (!pixels) {
+        const char *why = stbi_failure_reason();
+        return bl_fail(BL_ERR_FORMAT, "%s: cannot decode (stb: %s)", label, why ? why : "unknown");
+    }
+    if (w2 != w || h2 != h) { /* the header read twice must agree; never trust a size that was not checked */
+        stbi_image_free(pixels);
+        return bl_fail(BL_ERR_FORMAT, "%s: decoded size %dx%d differs from the header's %dx%d", label, w2, h2, w, h);
+    }
+    size_t bytes_out = (size_t)w * (size_t)h * (size_t)want;
+    /* hand out malloc'ed memory so bl_image_free works for every image */
+    out->pixels = malloc(bytes_out);
+    if (!out->pixels) {
+        stbi_image_free(pixels);
+        return bl_fail(BL_ERR_NOMEM, "%s: out of memory: needs %zu bytes for the decoded %dx%dx%d image", label,
+                       bytes_out, w, h, want);
+    }
+    memcpy(out->pixels, pixels, bytes_out);
+    stbi_image_free(pixels);
+    out->width = w;
+    out->height = h;
+    out->channels = want;
+    return BL_OK;
+}
+
 bl_status bl_image_load(const char *path, int desired_channels, bl_image *out) {
     memset(out, 0, sizeof *out);
     if (desired_channels != 0 && desired_channels != 1 && desired_channels != 3)
         return bl_fail(BL_ERR_INVALID, "%s: channels: expected 0, 1 or 3, got %d", path, desired_channels);
-    FILE *f = fopen(path, "rb");
-    if (!f) return bl_fail(BL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    int w = 0, h = 0, comp = 0;
-    /* read the header only: refuse absurd sizes before anything is allocated */
-    if (!stbi_info_from_file(f, &w, &h, &comp)) {
-        const char *why = stbi_failure_reason();
-        fclose(f);
-        return bl_fail(BL_ERR_FORMAT, "%s: not a readable PNG/JPEG/BMP image (stb: %s)", path, why ? why : "unknown");
-    }
-    if (w < 1 || h < 1 || (int64_t)w * h > BL_IMAGE_MAX_PIXELS) {
-        fclose(f);
-        return bl_fail(BL_ERR_FORMAT, "%s: %dx%d exceeds the limit of %lld pixels", path, w, h,
-                       (long long)BL_IMAGE_MAX_PIXELS);
-    }
-    if (stbi_is_16_bit_from_file(f)) {
-        fclose(f);
-        return bl_fail(BL_ERR_UNSUPPORTED, "%s: 16-bit images are not supported (expected 8-bit)", path);
-    }
-    int want = desired_channels ? desired_channels : (comp <= 2 ? 1 : 3);
-    unsigned char *pixels = stbi_load_from_file(f, &w, &h, &comp, want);
-    fclose(f);
-    if (!pixels) {
-        const char *why = stbi_failure_reason();
-        return bl_fail(BL_ERR_FORMAT, "%s: cannot decode (stb: %s)", path, why ? why : "unknown");
-    }
-    out->width = w;
-    out->height = h;
-    out->channels = want;
-    size_t bytes = (size_t)w * (size_t)h * (size_t)want;
-    /* hand out malloc'ed memory so bl_image_free works for every image */
-    out->pixels = malloc(bytes);
-    if (!out->pixels) {
-        stbi_image_free(pixels);
-        return bl_fail(BL_ERR_NOMEM, "%s: out of memory: needs %zu bytes", path, bytes);
-    }
-    memcpy(out->pixels, pixels, bytes);
-    stbi_image_free(pixels);
-    return BL_OK;
+    char *data = NULL;
+    size_t size = 0;
+    bl_status st = bl_read_file(path, BL_IMAGE_MAX_FILE_BYTES, &data, &size);
+    if (st) return st;
+    st = bl_image_decode(data, size, path, desired_channels, BL_IMAGE_MAX_PIXELS, out);
+    free(data);
+    return st;
 }
 
 bl_status bl_image_save_png(const bl_image *img, const char *path) {
+    /* temp file + rename: a kill never leaves half a PNG under `path` (not fsync'ed: see synth_cohort.c) */
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
         return bl_fail(BL_ERR_INVALID, "%s: path too long", path);
