@@ -91,6 +91,27 @@ static int jpeg_bad_huffman_table(const unsigned char *b, size_t n) {
     return 0;
 }
 
+/* Width and height as the PNG (IHDR) or BMP (BITMAPINFOHEADER) header states them, read here so that an absurd size
+ * is reported as such: stb's own info call gives up on sizes above its 2^30-byte limit with "unknown image type"
+ * after trying every other format. Returns 0 when the header is too short to say (stb then decides). */
+static int header_size(const char *format, const unsigned char *b, size_t n, int64_t *w, int64_t *h) {
+    if (!strcmp(format, "PNG") && n >= 24 && !memcmp(b + 12, "IHDR", 4)) {
+        *w = ((int64_t)b[16] << 24) | ((int64_t)b[17] << 16) | ((int64_t)b[18] << 8) | b[19];
+        *h = ((int64_t)b[20] << 24) | ((int64_t)b[21] << 16) | ((int64_t)b[22] << 8) | b[23];
+        return 1;
+    }
+    if (!strcmp(format, "BMP") && n >= 26) {
+        uint32_t header = (uint32_t)b[14] | (uint32_t)b[15] << 8 | (uint32_t)b[16] << 16 | (uint32_t)b[17] << 24;
+        if (header < 40) return 0; /* the old 12-byte core header has 16-bit sizes: nothing absurd possible */
+        int32_t width = (int32_t)((uint32_t)b[18] | (uint32_t)b[19] << 8 | (uint32_t)b[20] << 16 | (uint32_t)b[21] << 24);
+        int32_t height = (int32_t)((uint32_t)b[22] | (uint32_t)b[23] << 8 | (uint32_t)b[24] << 16 | (uint32_t)b[25] << 24);
+        *w = width < 0 ? -(int64_t)width : width;
+        *h = height < 0 ? -(int64_t)height : height; /* negative height = top-down rows */
+        return 1;
+    }
+    return 0;
+}
+
 bl_status bl_image_decode(const void *data, size_t size, const char *label, int desired_channels,
                           int64_t max_pixels, bl_image *out) {
     memset(out, 0, sizeof *out);
@@ -108,6 +129,10 @@ bl_status bl_image_decode(const void *data, size_t size, const char *label, int 
     if (codes)
         return bl_fail(BL_ERR_FORMAT, "%s: corrupt JPEG: Huffman table with %d codes (expected at most 256)", label,
                        codes);
+    int64_t hw = 0, hh = 0;
+    if (header_size(format, bytes, size, &hw, &hh) && (hw < 1 || hh < 1 || hw * hh > max_pixels))
+        return bl_fail(BL_ERR_FORMAT, "%s: %lldx%lld exceeds the limit of %lld pixels", label, (long long)hw,
+                       (long long)hh, (long long)max_pixels);
     int w = 0, h = 0, comp = 0;
     /* read the header only: refuse absurd sizes before anything is allocated */
     if (!stbi_info_from_memory(bytes, (int)size, &w, &h, &comp)) {
