@@ -16,7 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/arena.h"
+#include "core/autograd.h"
+#include "core/kernels.h"
 #include "harness.h"
+#include "pipeline/image.h"
 #include "support/test_support.h"
 
 static char dir[512];
@@ -146,6 +150,49 @@ static void png_gray(const char *name, uint32_t width, uint32_t height, unsigned
     write_bytes(name, b, size);
     free(b);
     free(raw);
+}
+
+/* ---- resource limits in the library: sizes checked before allocation, no wrap-around, messages with numbers ---- */
+
+static void resource_limits(void) {
+    bl_ctx *ctx = NULL;
+    CHECK(bl_ctx_create(bl_kernels_ref(), &ctx) == BL_OK, "context");
+    if (!ctx) return;
+    /* plan-time out of memory: the step arena capped at 1 MiB, a 4 MiB activation */
+    bl_ctx_step_arena(ctx)->limit = (size_t)1 << 20;
+    int shape[2] = {1024, 1024};
+    CHECK(bl_tensor_new(ctx, 2, shape) == NULL, "a 4 MiB tensor in a 1 MiB arena is refused");
+    /* needs = what the arena holds already (the tensor's header) + the data */
+    CHECK(!strncmp(bl_ctx_error(ctx), "arena step: out of memory: needs 4194", 37) &&
+              strstr(bl_ctx_error(ctx), " bytes, limit is 1048576, for a float32 tensor [1024,1024] of 4194304 bytes"),
+          "out-of-memory message names the bytes, the arena and the tensor: %s", bl_ctx_error(ctx));
+    bl_ctx_free(ctx);
+    CHECK(bl_ctx_create(bl_kernels_ref(), &ctx) == BL_OK, "context");
+    if (!ctx) return;
+    /* element count that overflows int64 / size_t: refused before any arithmetic wraps */
+    int huge[4] = {65536, 65536, 65536, 65536};
+    CHECK(bl_tensor_new(ctx, 4, huge) == NULL && strstr(bl_ctx_error(ctx), "overflowing dimensions"),
+          "2^64-element tensor refused: %s", bl_ctx_error(ctx));
+    bl_ctx_free(ctx);
+    /* the arena itself: a byte count near SIZE_MAX must not wrap when rounded up to the alignment */
+    bl_arena a;
+    bl_arena_init(&a, "test");
+    CHECK(bl_arena_alloc(&a, SIZE_MAX - 3) == NULL && strstr(bl_last_error(), "arena test: out of memory: needs"),
+          "SIZE_MAX-3 bytes refused without wrap-around: %s", bl_last_error());
+    CHECK(bl_arena_reserve(&a, SIZE_MAX) != BL_OK, "reserve of SIZE_MAX refused");
+    bl_arena_free(&a);
+    /* images: the header's size is checked against the limit before decoding (a 45-byte PNG announcing 2^60
+     * pixels), and the limit is a parameter */
+    static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                                        0x40, 0, 0, 0, 0x40, 0, 0, 0, 8, 0, 0, 0, 0};
+    bl_image img;
+    CHECK(bl_image_decode(png, sizeof png, "hdr.png", 0, BL_IMAGE_MAX_PIXELS, &img) == BL_ERR_FORMAT &&
+              strstr(bl_last_error(), "hdr.png: 1073741824x1073741824 exceeds the limit of 67108864 pixels"),
+          "image header size checked first: %s", bl_last_error());
+    static const unsigned char bmp[54] = {'B', 'M', [14] = 40, [18] = 0x01, [19] = 0x20, [22] = 0x01, [23] = 0x20};
+    CHECK(bl_image_decode(bmp, sizeof bmp, "hdr.bmp", 0, 4096, &img) == BL_ERR_FORMAT &&
+              strstr(bl_last_error(), "hdr.bmp: 8193x8193 exceeds the limit of 4096 pixels"),
+          "BMP header size checked first: %s", bl_last_error());
 }
 
 /* ---- one row ---- */
@@ -485,6 +532,8 @@ int main(void) {
     BAD("CLI arguments", "missing required option", "split --cohort c/cohort.csv --out s.csv", "--test-count", "s.csv");
     BAD("CLI arguments", "NaN value", "metrics --predictions p.csv --threshold nan --out mo.json", "--threshold",
         "mo.json");
+
+    resource_limits();
 
     if (test_failed) printf("kept %s for inspection\n", dir);
     else test_remove_tree(dir);

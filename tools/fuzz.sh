@@ -6,8 +6,9 @@
 # (the input is kept as BUILD/artifacts/<target>-crash-…; make it a regression: tests/fuzz/regressions/<target>/);
 # 77 when clang's libFuzzer is not available.
 #
-# Environment: BLASTO_FUZZ_BUILD (build folder, default <repo>/build-fuzz), CC (default clang-14 when present, else
-# clang), BLASTO_FUZZ_JOBS (parallel compile jobs, default 2), BLASTO_FUZZ_SEED (libFuzzer -seed, default 1).
+# Environment: BLASTO_FUZZ_BUILD (build folder, default <repo>/build-fuzz), BLASTO_FUZZ_CC (the compiler, default
+# clang-14 when present, else clang; $CC is not used, so a gcc setting does not turn the fuzz pass off),
+# BLASTO_FUZZ_JOBS (parallel compile jobs, default 2), BLASTO_FUZZ_SEED (libFuzzer -seed, default 1).
 # Corpora grow across runs in BUILD/corpus/<target>; seeds come from tests/fuzz/seeds, tests/fuzz/regressions and
 # tests/golden (small files only).
 set -u
@@ -19,7 +20,8 @@ jobs=${BLASTO_FUZZ_JOBS:-2}
 seed=${BLASTO_FUZZ_SEED:-1}
 # the file-based targets write their input (and the atomic writers fsync): keep that in memory when we can
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
-if [ -z "${CC:-}" ]; then
+CC=${BLASTO_FUZZ_CC:-}
+if [ -z "$CC" ]; then
   if command -v clang-14 >/dev/null 2>&1; then CC=clang-14; else CC=clang; fi
 fi
 all="safetensors labelme csv cohort split predictions experiment_config calibration image mask"
