@@ -223,8 +223,17 @@ static void row(const char *kind, const char *failure, const char *args, const c
               err);
         CHECK(!output_exists, "%s / %s: no output file %s", kind, failure, output ? output : "");
     }
-    if (print_table) printf("| %s | %s | `blasto %s` | %s | `%s` |\n", kind, failure, args, expect_ok ? "0" : "≠0",
-                            expect_ok ? "(accepted)" : err);
+    if (print_table) { /* a Markdown row; '|' inside code spans escaped */
+        printf("| %s | %s | `blasto ", kind, failure);
+        for (const char *c = args; *c; c++) printf(*c == '|' ? "\\|" : "%c", *c);
+        printf("` | %d | ", rc);
+        if (expect_ok) printf("(accepted) |\n");
+        else {
+            printf("`");
+            for (const char *c = err; *c; c++) printf(*c == '|' ? "\\|" : "%c", *c);
+            printf("` |\n");
+        }
+    }
 }
 
 #define BAD(kind, failure, args, message, output) row(kind, failure, args, message, output, 0)

@@ -10,7 +10,8 @@
  *   train    tensors of last/best.safetensors byte for byte and their metadata except `log` (which holds the
  *            wall-clock column), validation.csv and memory.json byte for byte, log.csv without its two timing
  *            columns (images_per_s, seconds);
- *   enhance  every file of the reference folder (cohort.csv, images, masks) byte for byte.
+ *   enhance  every file of the reference folder (cohort.csv, images, masks) byte for byte, and no temporary left
+ *            (a rerun removes those of dead processes: tools/cmd_enhance.c).
  * The delays come from a splitmix64 stream of a seed printed at the start; BLASTO_KILL_SEED=S replays a run,
  * BLASTO_KILL_ROUNDS=N sets the rounds per command (default 3). tools/kill_loop.sh N repeats the test N times with
  * fresh seeds. Data: a 24-image synthetic cohort at 64×64, DenseNet121 at 32×32, batch 4, 2 epochs (~4 s a run);
@@ -320,6 +321,27 @@ static int inspect_enhance_dir(const char *path, int top) {
     return problems;
 }
 
+/* entries of out/ and out/masks/ named like a temporary (staging folder, *.tmp.<pid>); listed when `verbose` */
+static int count_temporaries_in(const char *path, int verbose) {
+    int n = 0;
+    for (int sub = 0; sub < 2; sub++) {
+        char p[700];
+        snprintf(p, sizeof p, "%s%s", path, sub ? "/masks" : "");
+        DIR *d = opendir(p);
+        for (struct dirent *e; d && (e = readdir(d));) {
+            if (is_atomic_temp(e->d_name) || is_stage_dir(e->d_name)) {
+                if (verbose) printf("  left behind: %s/%s\n", p, e->d_name);
+                n++;
+            }
+        }
+        if (d) closedir(d);
+    }
+    return n;
+}
+
+static int count_temporaries(const char *path) { return count_temporaries_in(path, 1); }
+static int count_temporaries_quiet(const char *path) { return count_temporaries_in(path, 0); }
+
 /* every file of ref/ (and ref/masks/) equal in out/ */
 static int same_as_reference_enhance(const char *out) {
     int ok = 1, files = 0;
@@ -356,7 +378,7 @@ static void enhance_rounds(int rounds) {
         char out[32], path[600];
         snprintf(out, sizeof out, "enh%d", r);
         snprintf(path, sizeof path, "%s/%s", dir, out);
-        int kills = 1 + (int)(next_random() % 2), killed_total = 0, problems = 0;
+        int kills = 1 + (int)(next_random() % 2), killed_total = 0, problems = 0, temporaries = 0;
         for (int k = 0; k <= kills; k++) {
             enhance_command(cmd, sizeof cmd, out);
             double delay = k < kills ? 1.2 * t_ref * (double)(next_random() >> 11) * 0x1.0p-53 : -1;
@@ -365,15 +387,17 @@ static void enhance_rounds(int rounds) {
                 if (rc == 1) killed_total++;
                 else CHECK(rc == 0, "enhance round %d: run %d failed before the kill (see %s/%s.err)", r, k, dir, out);
                 problems += inspect_enhance_dir(path, 1);
+                temporaries += count_temporaries_quiet(path);
             } else {
                 CHECK(rc == 0, "enhance round %d: the rerun completes (see %s/%s.err)", r, dir, out);
             }
         }
-        printf("enhance round %d: %d kill(s) landed\n", r, killed_total);
+        printf("enhance round %d: %d kill(s) landed, %d temporaries seen after them\n", r, killed_total, temporaries);
         CHECK(problems == 0, "enhance round %d: every output present after a kill is complete (%d problems)", r,
               problems);
         CHECK(same_as_reference_enhance(out), "enhance round %d: the rerun's files equal the uninterrupted run's", r);
         CHECK(inspect_enhance_dir(path, 1) == 0, "enhance round %d: only outputs and temporaries remain", r);
+        CHECK(count_temporaries(path) == 0, "enhance round %d: the rerun removed the killed runs' temporaries", r);
         test_remove_tree(path);
     }
 }

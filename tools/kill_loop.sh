@@ -16,7 +16,7 @@ while [ "$i" -le "$n" ]; do
     pass=$((pass + 1))
     k=$(grep -c ': killed after' "$log")
     r=$(sed -n 's/^train round [0-9]*: .*, \([0-9]*\) rerun(s) with --resume$/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
-    e=$(sed -n 's/^enhance round [0-9]*: \([0-9]*\) kill(s) landed$/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+    e=$(sed -n 's/^enhance round [0-9]*: \([0-9]*\) kill(s) landed.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
     landed=$((landed + k + e))
     resumed=$((resumed + r))
     printf 'run %2d: ok   %s  (train kills %d, resumes %d, enhance kills %d)\n' "$i" "$(sed -n 's/^kill seed: \([0-9]*\).*/seed \1/p' "$log")" "$k" "$r" "$e"
