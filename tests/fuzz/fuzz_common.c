@@ -11,8 +11,8 @@ static char names[MAX_NAMES][64];
 static char paths[MAX_NAMES][4200];
 static int n_names;
 
-static void remove_scratch(void) {
-    for (int i = 0; i < n_names; i++) unlink(paths[i]);
+static void remove_scratch(void) { /* newest first, so "w/x" goes before the folder "w" */
+    for (int i = n_names - 1; i >= 0; i--) remove(paths[i]);
     if (scratch[0]) rmdir(scratch);
 }
 
