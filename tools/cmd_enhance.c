@@ -172,7 +172,7 @@ static int make_directory(const char *path, int *created) {
     return 1;
 }
 
-/* The pid in a name "<prefix><digits>" (prefix ".enhance-tmp-") or "<name>.tmp.<digits>" (the atomic writers'
+/* The pid in a name ".enhance-tmp-<digits>" (our staging folder) or "<name>.tmp.<digits>" (the atomic writers'
  * temporaries); 0 when the name has another form. */
 static long temporary_pid(const char *name) {
     const char *digits = NULL;
@@ -222,8 +222,8 @@ static void remove_stale_temporaries(const char *out_dir) {
             if (S_ISDIR(sb.st_mode) && !strncmp(e->d_name, ".enhance-tmp-", 13)) {
                 remove_all_in(path, 1); /* <stage>/<id>.png, <stage>/masks/<id>_icm.png, their .tmp.<pid> */
                 rmdir(path);
-            } else if (S_ISREG(sb.st_mode)) {
-                unlink(path);
+            } else if (S_ISREG(sb.st_mode) && !strncmp(e->d_name, "cohort.csv.tmp.", 15)) {
+                unlink(path); /* only our own temporary: other files of DIR are the user's */
             }
         }
         free(path);
