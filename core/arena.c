@@ -47,6 +47,9 @@ static bl_arena_chunk *chunk_new(bl_arena *a, size_t size) {
 }
 
 bl_status bl_arena_reserve(bl_arena *a, size_t bytes) {
+    if (bytes > SIZE_MAX / 2)
+        return bl_fail(BL_ERR_NOMEM, "arena %s: out of memory: needs %zu bytes (more than can be addressed)", a->name,
+                       bytes);
     if (a->chunks && a->chunks->size - a->chunks->offset >= bytes) return BL_OK;
     if (a->limit && a->used + bytes > a->limit)
         return bl_fail(BL_ERR_NOMEM, "arena %s: needs %zu bytes, limit is %zu", a->name, a->used + bytes, a->limit);
@@ -56,6 +59,10 @@ bl_status bl_arena_reserve(bl_arena *a, size_t bytes) {
 }
 
 void *bl_arena_alloc(bl_arena *a, size_t bytes) {
+    if (bytes > SIZE_MAX / 2) { /* rounding up (and the geometric growth below) must not wrap around */
+        bl_fail(BL_ERR_NOMEM, "arena %s: out of memory: needs %zu bytes (more than can be addressed)", a->name, bytes);
+        return NULL;
+    }
     size_t padded = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
     if (padded == 0) padded = ARENA_ALIGN;
     if (a->limit && a->used + padded > a->limit) {

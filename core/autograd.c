@@ -98,7 +98,15 @@ static bl_tensor *arena_tensor(bl_ctx *ctx, bl_arena *host, bl_arena *arena, int
         return ctx_failf(ctx, BL_ERR_INVALID, "tensor: shape: negative or overflowing dimensions");
     bl_tensor *t = bl_arena_calloc(host, sizeof *t);
     float *data = t ? bl_arena_alloc(arena, (size_t)numel * sizeof(float)) : NULL;
-    if (!data) return ctx_failf(ctx, BL_ERR_NOMEM, "%s", bl_last_error());
+    if (!data) { /* name what was being allocated: "out of memory: needs X bytes … for a float32 tensor [..]" */
+        char dims[160];
+        size_t k = 0;
+        dims[0] = '\0';
+        for (int i = 0; i < ndim && k < sizeof dims; i++)
+            k += (size_t)snprintf(dims + k, sizeof dims - k, i ? ",%d" : "%d", shape[i]);
+        return ctx_failf(ctx, BL_ERR_NOMEM, "%s, for a float32 tensor [%s] of %zu bytes", bl_last_error(), dims,
+                         (size_t)numel * sizeof(float));
+    }
     if (zero) ctx->k->fill(numel, 0.0f, data);
     t->data = data;
     t->ndim = ndim;

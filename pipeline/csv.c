@@ -6,7 +6,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CSV_MAX_BYTES ((size_t)1 << 30)
@@ -199,6 +201,18 @@ bl_status bl_read_file(const char *path, size_t max_bytes, char **text_out, size
     *size_out = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return bl_fail(BL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    /* a folder or an oversized regular file is refused before anything is allocated (pipes and devices are read
+     * and cut off at max_bytes below) */
+    struct stat info;
+    if (fstat(fileno(f), &info) == 0) {
+        const char *why = S_ISDIR(info.st_mode) ? "is a folder" : NULL;
+        if (why || (S_ISREG(info.st_mode) && (uint64_t)info.st_size > (uint64_t)max_bytes)) {
+            fclose(f);
+            if (why) return bl_fail(BL_ERR_IO, "%s: cannot read: %s (expected a file)", path, why);
+            return bl_fail(BL_ERR_FORMAT, "%s: file too large (expected at most %zu bytes, got %lld)", path, max_bytes,
+                           (long long)info.st_size);
+        }
+    }
     char *text = NULL;
     size_t size = 0, cap = 0;
     for (;;) {
@@ -288,7 +302,10 @@ static bl_status append_row(bl_csv_writer *w, const char *const *fields) {
     for (int j = 0; j < w->n_columns; j++) {
         const char *f = fields[j] ? fields[j] : "";
         int err = j ? append(w, ",", 1) : 0;
-        if (strpbrk(f, ",\"\r\n")) {
+        /* quoted also: the only field of a row when empty (unquoted it would be a blank line, which readers skip)
+         * and a first field starting with a UTF-8 byte-order mark (a reader strips one at the start of the file) */
+        int quote = strpbrk(f, ",\"\r\n") || (w->n_columns == 1 && !f[0]) || (j == 0 && !strncmp(f, "\xef\xbb\xbf", 3));
+        if (quote) {
             err |= append(w, "\"", 1);
             for (const char *c = f; *c; c++) err |= *c == '"' ? append(w, "\"\"", 2) : append(w, c, 1);
             err |= append(w, "\"", 1);

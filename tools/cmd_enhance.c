@@ -7,8 +7,10 @@
  * the staging folder is removed (and DIR itself when this run created it). Rows run in parallel through
  * bl_parallel_for; each row is independent and the reported error is the one of the lowest failing row, so the
  * message does not depend on the thread count. */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +172,65 @@ static int make_directory(const char *path, int *created) {
     return 1;
 }
 
+/* The pid in a name ".enhance-tmp-<digits>" (our staging folder) or "<name>.tmp.<digits>" (the atomic writers'
+ * temporaries); 0 when the name has another form. */
+static long temporary_pid(const char *name) {
+    const char *digits = NULL;
+    if (!strncmp(name, ".enhance-tmp-", 13)) digits = name + 13;
+    else if ((digits = strstr(name, ".tmp.")) && digits != name) digits += 5;
+    else return 0;
+    char *end = NULL;
+    long pid = strtol(digits, &end, 10);
+    return *digits && end && !*end && pid > 0 ? pid : 0;
+}
+
+static int process_gone(long pid) { return kill((pid_t)pid, 0) != 0 && errno == ESRCH; }
+
+/* Files and (with depth > 0) folders of dir, all of them; the folders only when emptied. */
+static void remove_all_in(const char *dir, int depth) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char *path = join_path(dir, "", e->d_name, "");
+        struct stat sb;
+        if (path && lstat(path, &sb) == 0) {
+            if (S_ISDIR(sb.st_mode) && depth > 0) {
+                remove_all_in(path, depth - 1);
+                rmdir(path);
+            } else if (!S_ISDIR(sb.st_mode)) {
+                unlink(path);
+            }
+        }
+        free(path);
+    }
+    closedir(d);
+}
+
+/* A run killed with -9 leaves its staging folder DIR/.enhance-tmp-<pid>/ and possibly atomic-write temporaries
+ * (DIR/cohort.csv.tmp.<pid>); a later run removes those of processes that no longer exist (a live pid — a
+ * concurrent run, or a reused pid — is left alone). tests/test_kill_safety.c checks that none remain. */
+static void remove_stale_temporaries(const char *out_dir) {
+    DIR *d = opendir(out_dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        long pid = temporary_pid(e->d_name);
+        if (!pid || !process_gone(pid)) continue;
+        char *path = join_path(out_dir, "", e->d_name, "");
+        struct stat sb;
+        if (path && lstat(path, &sb) == 0) {
+            if (S_ISDIR(sb.st_mode) && !strncmp(e->d_name, ".enhance-tmp-", 13)) {
+                remove_all_in(path, 1); /* <stage>/<id>.png, <stage>/masks/<id>_icm.png, their .tmp.<pid> */
+                rmdir(path);
+            } else if (S_ISREG(sb.st_mode) && !strncmp(e->d_name, "cohort.csv.tmp.", 15)) {
+                unlink(path); /* only our own temporary: other files of DIR are the user's */
+            }
+        }
+        free(path);
+    }
+    closedir(d);
+}
+
 static void remove_stage(const bl_cohort *c, const char *stage) {
     for (int i = 0; i < c->n; i++)
         for (int k = 0; k < 3; k++) {
@@ -228,9 +289,9 @@ static int enhance_cohort(const char *cohort_path, const char *out_dir, const bl
         rc = 2;
         goto done;
     }
-    if (make_directory(out_dir, &created_out) || make_directory(stage, &created_stage) ||
-        make_directory(stage_masks, &created_stage_masks))
-        goto cleanup;
+    if (make_directory(out_dir, &created_out)) goto cleanup;
+    if (!created_out) remove_stale_temporaries(out_dir);
+    if (make_directory(stage, &created_stage) || make_directory(stage_masks, &created_stage_masks)) goto cleanup;
 
     progress prog;
     progress_init(&prog, c->n);

@@ -1,0 +1,582 @@
+/* test_bad_input.c — the bad-input matrix of docs/reliability.md, through the `blasto` command.
+ *
+ * Every row is one input kind × one failure: the files are prepared in a scratch folder, the command runs there
+ * (so messages carry short relative paths), and the row checks the exit status, that stderr is exactly ONE line
+ * containing the expected message, and that the command's output file was not created. Rows whose failure is a
+ * path with spaces and non-ASCII bytes check the opposite: exit 0 and the output present. Rows already covered by
+ * another test (test_safetensors.c, test_weights_bad.c, test_cohort.c, …) are referenced in the document, not
+ * repeated here.
+ *
+ * BLASTO_BAD_INPUT_TABLE=1 prints each row as Markdown with the actual message (how docs/reliability.md's table
+ * is refreshed). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/arena.h"
+#include "core/autograd.h"
+#include "core/kernels.h"
+#include "harness.h"
+#include "pipeline/image.h"
+#include "support/test_support.h"
+
+static char dir[512];
+static int print_table;
+
+/* ---- fixtures ---- */
+
+static void write_bytes(const char *name, const void *data, size_t size) {
+    char path[1024];
+    test_path_in(path, sizeof path, dir, name);
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(data, 1, size, f) == size;
+    if (f) ok &= fclose(f) == 0;
+    CHECK(ok, "fixture %s written", name);
+}
+
+static void write_text(const char *name, const char *text) { write_bytes(name, text, strlen(text)); }
+
+/* the first `keep` bytes of `from` into `to` */
+static void truncate_copy(const char *from, const char *to, double keep_fraction) {
+    char path[1024];
+    size_t size = 0;
+    char *data = test_read_file(test_path_in(path, sizeof path, dir, from), &size);
+    CHECK(data != NULL, "fixture %s readable", from);
+    if (data) write_bytes(to, data, (size_t)((double)size * keep_fraction));
+    free(data);
+}
+
+static void copy_file(const char *from_abs, const char *to) {
+    size_t size = 0;
+    char *data = test_read_file(from_abs, &size);
+    CHECK(data != NULL, "fixture %s readable", from_abs);
+    if (data) write_bytes(to, data, size);
+    free(data);
+}
+
+/* a sparse file of `size` bytes (no disk used) */
+static void sparse_file(const char *name, long long size) {
+    char path[1024];
+    test_path_in(path, sizeof path, dir, name);
+    FILE *f = fopen(path, "wb");
+    int ok = f && fclose(f) == 0 && truncate(path, (off_t)size) == 0;
+    CHECK(ok, "sparse fixture %s", name);
+}
+
+static uint32_t crc32_of(const unsigned char *p, size_t n) {
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    }
+    return c ^ 0xffffffffu;
+}
+
+static void put_be32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16), p[2] = (unsigned char)(v >> 8),
+    p[3] = (unsigned char)v;
+}
+
+/* A PNG signature + IHDR (width × height, bit depth, gray) + an empty IDAT + IEND: tiny, but its header announces
+ * whatever size we like. */
+static void png_header_only(const char *name, uint32_t width, uint32_t height, int bit_depth) {
+    unsigned char b[8 + 25 + 12 + 12] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char *ihdr = b + 8;
+    put_be32(ihdr, 13);
+    memcpy(ihdr + 4, "IHDR", 4);
+    put_be32(ihdr + 8, width);
+    put_be32(ihdr + 12, height);
+    ihdr[16] = (unsigned char)bit_depth, ihdr[17] = 0, ihdr[18] = 0, ihdr[19] = 0, ihdr[20] = 0;
+    put_be32(ihdr + 21, crc32_of(ihdr + 4, 17));
+    unsigned char *idat = ihdr + 25;
+    put_be32(idat, 0);
+    memcpy(idat + 4, "IDAT", 4);
+    put_be32(idat + 8, crc32_of(idat + 4, 4));
+    unsigned char *iend = idat + 12;
+    put_be32(iend, 0);
+    memcpy(iend + 4, "IEND", 4);
+    put_be32(iend + 8, crc32_of(iend + 4, 4));
+    write_bytes(name, b, sizeof b);
+}
+
+/* A valid 8-bit gray PNG of width × height with every pixel `value`, its zlib stream made of stored (uncompressed)
+ * deflate blocks, so no compressor is needed. */
+static void png_gray(const char *name, uint32_t width, uint32_t height, unsigned char value) {
+    size_t raw_size = (size_t)height * (1 + width), n_blocks = (raw_size + 65534) / 65535;
+    size_t zsize = 2 + raw_size + 5 * n_blocks + 4, size = 8 + 25 + 12 + zsize + 12;
+    unsigned char *b = calloc(size, 1), *raw = malloc(raw_size);
+    if (!b || !raw) {
+        free(b);
+        free(raw);
+        CHECK(0, "png_gray: out of memory");
+        return;
+    }
+    for (uint32_t y = 0; y < height; y++) {
+        raw[(size_t)y * (1 + width)] = 0; /* filter: none */
+        memset(raw + (size_t)y * (1 + width) + 1, value, width);
+    }
+    memcpy(b, "\x89PNG\r\n\x1a\n", 8);
+    unsigned char *ihdr = b + 8;
+    put_be32(ihdr, 13);
+    memcpy(ihdr + 4, "IHDR", 4);
+    put_be32(ihdr + 8, width);
+    put_be32(ihdr + 12, height);
+    ihdr[16] = 8;
+    put_be32(ihdr + 21, crc32_of(ihdr + 4, 17));
+    unsigned char *idat = ihdr + 25, *z = idat + 8;
+    put_be32(idat, (uint32_t)zsize);
+    memcpy(idat + 4, "IDAT", 4);
+    z[0] = 0x78, z[1] = 0x01;
+    size_t at = 2;
+    uint32_t s1 = 1, s2 = 0; /* adler32 */
+    for (size_t done = 0; done < raw_size;) {
+        size_t len = raw_size - done < 65535 ? raw_size - done : 65535;
+        z[at++] = done + len == raw_size ? 1 : 0;
+        z[at++] = (unsigned char)len, z[at++] = (unsigned char)(len >> 8);
+        z[at++] = (unsigned char)~len, z[at++] = (unsigned char)(~len >> 8);
+        memcpy(z + at, raw + done, len);
+        for (size_t i = 0; i < len; i++) s1 = (s1 + raw[done + i]) % 65521, s2 = (s2 + s1) % 65521;
+        at += len;
+        done += len;
+    }
+    put_be32(z + at, (s2 << 16) | s1);
+    put_be32(z + zsize, crc32_of(idat + 4, 4 + zsize));
+    unsigned char *iend = z + zsize + 4;
+    memcpy(iend + 4, "IEND", 4);
+    put_be32(iend + 8, crc32_of(iend + 4, 4));
+    write_bytes(name, b, size);
+    free(b);
+    free(raw);
+}
+
+/* ---- resource limits in the library: sizes checked before allocation, no wrap-around, messages with numbers ---- */
+
+static void resource_limits(void) {
+    bl_ctx *ctx = NULL;
+    CHECK(bl_ctx_create(bl_kernels_ref(), &ctx) == BL_OK, "context");
+    if (!ctx) return;
+    /* plan-time out of memory: the step arena capped at 1 MiB, a 4 MiB activation */
+    bl_ctx_step_arena(ctx)->limit = (size_t)1 << 20;
+    int shape[2] = {1024, 1024};
+    CHECK(bl_tensor_new(ctx, 2, shape) == NULL, "a 4 MiB tensor in a 1 MiB arena is refused");
+    /* needs = what the arena holds already (the tensor's header) + the data */
+    CHECK(!strncmp(bl_ctx_error(ctx), "arena step: out of memory: needs 4194", 37) &&
+              strstr(bl_ctx_error(ctx), " bytes, limit is 1048576, for a float32 tensor [1024,1024] of 4194304 bytes"),
+          "out-of-memory message names the bytes, the arena and the tensor: %s", bl_ctx_error(ctx));
+    bl_ctx_free(ctx);
+    CHECK(bl_ctx_create(bl_kernels_ref(), &ctx) == BL_OK, "context");
+    if (!ctx) return;
+    /* element count that overflows int64 / size_t: refused before any arithmetic wraps */
+    int huge[4] = {65536, 65536, 65536, 65536};
+    CHECK(bl_tensor_new(ctx, 4, huge) == NULL && strstr(bl_ctx_error(ctx), "overflowing dimensions"),
+          "2^64-element tensor refused: %s", bl_ctx_error(ctx));
+    bl_ctx_free(ctx);
+    /* the arena itself: a byte count near SIZE_MAX must not wrap when rounded up to the alignment */
+    bl_arena a;
+    bl_arena_init(&a, "test");
+    CHECK(bl_arena_alloc(&a, SIZE_MAX - 3) == NULL && strstr(bl_last_error(), "arena test: out of memory: needs"),
+          "SIZE_MAX-3 bytes refused without wrap-around: %s", bl_last_error());
+    CHECK(bl_arena_reserve(&a, SIZE_MAX) != BL_OK, "reserve of SIZE_MAX refused");
+    bl_arena_free(&a);
+    /* images: the header's size is checked against the limit before decoding (a 45-byte PNG announcing 2^60
+     * pixels), and the limit is a parameter */
+    static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                                        0x40, 0, 0, 0, 0x40, 0, 0, 0, 8, 0, 0, 0, 0};
+    bl_image img;
+    CHECK(bl_image_decode(png, sizeof png, "hdr.png", 0, BL_IMAGE_MAX_PIXELS, &img) == BL_ERR_FORMAT &&
+              strstr(bl_last_error(), "hdr.png: 1073741824x1073741824 exceeds the limit of 67108864 pixels"),
+          "image header size checked first: %s", bl_last_error());
+    /* an 8-bit BMP 2×1 whose palette has 1 entry (white) and whose second pixel uses index 5: stb 2.27 would copy
+     * uninitialised stack bytes for it; blasto pads the palette with black entries first, so it decodes as 0 */
+    static const unsigned char short_palette[14 + 40 + 4 + 4] = {
+        'B', 'M', 62, 0, 0, 0, 0, 0, 0, 0, 58, 0, 0, 0,            /* file header: size 62, pixel data at 58 */
+        40, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 8, 0,            /* 40-byte info header: 2 × 1, 1 plane, 8 bpp */
+        0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
+        255, 255, 255, 0,                                           /* palette: one entry, white */
+        0, 5, 0, 0};                                                /* pixels: index 0, index 5; row padding */
+    for (int round = 0; round < 2; round++) {
+        CHECK(bl_image_decode(short_palette, sizeof short_palette, "pal.bmp", 1, BL_IMAGE_MAX_PIXELS, &img) == BL_OK &&
+                  img.width == 2 && img.height == 1 && img.pixels[0] == 255 && img.pixels[1] == 0,
+              "BMP with a 1-entry palette: index 5 decodes as black (got %d %d): %s", img.pixels ? img.pixels[0] : -1,
+              img.pixels ? img.pixels[1] : -1, bl_last_error());
+        bl_image_free(&img);
+    }
+    static const unsigned char bmp[54] = {'B', 'M', [14] = 40, [18] = 0x01, [19] = 0x20, [22] = 0x01, [23] = 0x20};
+    CHECK(bl_image_decode(bmp, sizeof bmp, "hdr.bmp", 0, 4096, &img) == BL_ERR_FORMAT &&
+              strstr(bl_last_error(), "hdr.bmp: 8193x8193 exceeds the limit of 4096 pixels"),
+          "BMP header size checked first: %s", bl_last_error());
+}
+
+/* ---- one row ---- */
+
+/* Runs `cd DIR && blasto ARGS`. expect_ok: the command must succeed and `output` exist; else it must fail with a
+ * non-zero status, one stderr line containing `message`, and `output` (relative to DIR, may be NULL) absent. */
+static void row(const char *kind, const char *failure, const char *args, const char *message, const char *output,
+                int expect_ok) {
+    char cmd[4096], err[4096] = "", out_path[1024];
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s %s >/dev/null", dir, BLASTO_CLI, args);
+    int rc = test_run_shell(cmd, dir, err, sizeof err);
+    size_t len = strlen(err);
+    while (len && err[len - 1] == '\n') err[--len] = '\0';
+    int lines = err[0] ? 1 : 0;
+    for (const char *c = err; *c; c++) lines += *c == '\n';
+    int output_exists = 0;
+    if (output) {
+        struct stat s;
+        output_exists = stat(test_path_in(out_path, sizeof out_path, dir, output), &s) == 0;
+    }
+    if (expect_ok) {
+        CHECK(rc == 0 && (!output || output_exists), "%s / %s: `blasto %s` succeeds (exit %d, %s)", kind, failure,
+              args, rc, err);
+    } else {
+        CHECK(rc > 0 && rc != 77 && rc < 126, "%s / %s: `blasto %s` exits non-zero (got %d)", kind, failure, args, rc);
+        CHECK(lines == 1, "%s / %s: exactly one stderr line (got %d):\n%s", kind, failure, lines, err);
+        CHECK(strstr(err, message) != NULL, "%s / %s: message\n  expected: %s\n  got:      %s", kind, failure, message,
+              err);
+        CHECK(!output_exists, "%s / %s: no output file %s", kind, failure, output ? output : "");
+    }
+    if (print_table) { /* a Markdown row; '|' inside code spans escaped */
+        printf("| %s | %s | `blasto ", kind, failure);
+        for (const char *c = args; *c; c++) printf(*c == '|' ? "\\|" : "%c", *c);
+        printf("` | %d | ", rc);
+        if (expect_ok) printf("(accepted) |\n");
+        else {
+            printf("`");
+            for (const char *c = err; *c; c++) printf(*c == '|' ? "\\|" : "%c", *c);
+            printf("` |\n");
+        }
+    }
+}
+
+#define BAD(kind, failure, args, message, output) row(kind, failure, args, message, output, 0)
+#define GOOD(kind, failure, args, output) row(kind, failure, args, "", output, 1)
+
+int main(void) {
+    print_table = getenv("BLASTO_BAD_INPUT_TABLE") != NULL;
+    if (!test_make_tmp_dir(dir, sizeof dir, "blasto_bad_input")) return test_skip("cannot create a temporary directory");
+
+    /* valid fixtures: a 12-image synthetic cohort, its split, one trained DenseNet121 checkpoint (1 epoch, 32×32),
+     * masks of one image, predictions and an isotonic model */
+    char cmd[4096], err[2048];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && %s synth --out c --n 12 --size 64 --seed 2 --quiet && "
+             "%s split --cohort c/cohort.csv --test-count 2 --folds 2 --out split.csv >/dev/null && "
+             "cp c/images/synth_0001.png img.png && cp c/annotations/synth_0001.json a.json && "
+             "%s enhance --image img.png --annotation a.json --out e.png --masks-out m >/dev/null && "
+             "%s train --cohort c/cohort.csv --split split.csv --fold 0 --out run --arch densenet121 --size 32 "
+             "--batch 4 --epochs 1 --threads 2 >/dev/null",
+             dir, BLASTO_CLI, BLASTO_CLI, BLASTO_CLI, BLASTO_CLI);
+    int fixtures = test_run_shell(cmd, dir, err, sizeof err) == 0;
+    CHECK(fixtures, "fixtures: %s", err);
+    if (!fixtures) return test_summary("test_bad_input");
+    write_text("p.csv", "id,label,score\na,1,0.9\nb,0,0.2\nc,1,0.6\nd,0,0.4\ne,1,0.35\nf,0,0.1\n");
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s calibrate fit --predictions p.csv --out iso.json >/dev/null", dir,
+             BLASTO_CLI);
+    CHECK(test_run_shell(cmd, dir, err, sizeof err) == 0, "fixture iso.json: %s", err);
+    const char *header = "id,image,annotation,age,clinic,label\n";
+    char text[4096];
+
+    /* ---- cohort CSV (blasto split reads id/label/clinic; blasto enhance reads every column) ---- */
+    BAD("cohort CSV", "missing", "split --cohort nope.csv --test-count 2 --out s.csv",
+        "nope.csv: cannot open: No such file or directory", "s.csv");
+    write_text("empty.csv", "");
+    BAD("cohort CSV", "empty", "split --cohort empty.csv --test-count 2 --out s.csv", "empty.csv: ", "s.csv");
+    snprintf(text, sizeof text, "%sx1,c/images/synth_0001.png,c/annotations/synth_0001.json,34,A,1\nx2,c/images/s",
+             header);
+    write_text("trunc.csv", text);
+    BAD("cohort CSV", "truncated", "enhance --cohort trunc.csv --out eo", "trunc.csv: line 3", "eo");
+    snprintf(text, sizeof text, "%sx1,c/images/synth_0001.png,c/annotations/synth_0001.json,34,A,yes\n", header);
+    write_text("type.csv", text);
+    BAD("cohort CSV", "wrong type (label)", "enhance --cohort type.csv --out eo", "type.csv: line 2: column 'label'",
+        "eo");
+    snprintf(text, sizeof text, "%sx1,c/images/synth_0001.png,c/annotations/synth_0001.json,thirty,A,1\n", header);
+    write_text("age.csv", text);
+    BAD("cohort CSV", "wrong type (age)", "enhance --cohort age.csv --out eo", "age.csv: line 2: column 'age'", "eo");
+    write_text("shape.csv", "id,image,annotation,age,clinic\nx1,c/images/synth_0001.png,a.json,34,A\n");
+    BAD("cohort CSV", "wrong shape (missing column)", "enhance --cohort shape.csv --out eo",
+        "shape.csv: header: missing column 'label'", "eo");
+    snprintf(text, sizeof text, "%sx1,c/images/synth_0001.png,c/annotations/synth_0001.json,nan,A,1\n", header);
+    write_text("nan.csv", text);
+    BAD("cohort CSV", "NaN age", "enhance --cohort nan.csv --out eo", "nan.csv: line 2: column 'age'", "eo");
+    snprintf(text, sizeof text, "%sx1,c/images/synth_0001.png,c/annotations/synth_0001.json,inf,A,1\n", header);
+    write_text("inf.csv", text);
+    BAD("cohort CSV", "Inf age", "enhance --cohort inf.csv --out eo", "inf.csv: line 2: column 'age'", "eo");
+    sparse_file("huge.csv", 3LL << 30);
+    BAD("cohort CSV", "huge (3 GiB file)", "split --cohort huge.csv --test-count 2 --out s.csv",
+        "huge.csv: file too large", "s.csv");
+    snprintf(text, sizeof text,
+             "%sx1,c/images/synth_0001.png,c/annotations/synth_0001.json,34,A,1\n"
+             "x1,c/images/synth_0002.png,c/annotations/synth_0002.json,35,A,0\n",
+             header);
+    write_text("dup.csv", text);
+    BAD("cohort CSV", "duplicate ids", "enhance --cohort dup.csv --out eo", "dup.csv: line 3", "eo");
+    BAD("cohort CSV", "a folder instead of a file", "split --cohort c --test-count 2 --out s.csv", "c: cannot read",
+        "s.csv");
+    snprintf(cmd, sizeof cmd, "cd '%s' && mkdir -p 'sp ace/é' && cp c/cohort.csv 'sp ace/é/co hort.csv'", dir);
+    CHECK(system(cmd) == 0, "fixture: unicode folder");
+    GOOD("cohort CSV", "unicode/spaces in paths", "split --cohort 'sp ace/é/co hort.csv' --test-count 2 --out 'sp ace/é/s p.csv'",
+         "sp ace/é/s p.csv");
+
+    /* ---- split CSV (blasto train reads it before any training) ---- */
+    const char *train = "train --cohort c/cohort.csv --fold 0 --arch densenet121 --size 32 --batch 4 --epochs 1 --out r";
+    snprintf(cmd, sizeof cmd, "%s --split nope.csv", train);
+    BAD("split CSV", "missing", cmd, "nope.csv: cannot open: No such file or directory", "r");
+    snprintf(cmd, sizeof cmd, "%s --split empty.csv", train);
+    BAD("split CSV", "empty", cmd, "empty.csv: ", "r");
+    truncate_copy("split.csv", "strunc.csv", 0.5);
+    snprintf(cmd, sizeof cmd, "%s --split strunc.csv", train);
+    BAD("split CSV", "truncated", cmd, "strunc.csv", "r");
+    write_text("stype.csv", "id,set,fold\nsynth_0001,train,one\n");
+    snprintf(cmd, sizeof cmd, "%s --split stype.csv", train);
+    BAD("split CSV", "wrong type (fold)", cmd, "stype.csv: line 2: column 'fold'", "r");
+    write_text("sshape.csv", "id,fold\nsynth_0001,0\n");
+    snprintf(cmd, sizeof cmd, "%s --split sshape.csv", train);
+    BAD("split CSV", "wrong shape (missing column)", cmd, "sshape.csv: header: missing column 'set'", "r");
+    write_text("snan.csv", "id,set,fold\nsynth_0001,train,nan\n");
+    snprintf(cmd, sizeof cmd, "%s --split snan.csv", train);
+    BAD("split CSV", "NaN fold", cmd, "snan.csv: line 2: column 'fold'", "r");
+    write_text("shuge.csv", "id,set,fold\nsynth_0001,train,99999999999\n");
+    snprintf(cmd, sizeof cmd, "%s --split shuge.csv", train);
+    BAD("split CSV", "huge fold", cmd, "shuge.csv: line 2: column 'fold'", "r");
+    write_text("sdup.csv", "id,set,fold\nsynth_0001,train,0\nsynth_0001,train,1\n");
+    snprintf(cmd, sizeof cmd, "%s --split sdup.csv", train);
+    BAD("split CSV", "duplicate ids", cmd, "sdup.csv: line 3", "r");
+
+    /* ---- predictions CSV (blasto metrics) ---- */
+    BAD("predictions CSV", "missing", "metrics --predictions nope.csv --out mo.json",
+        "nope.csv: cannot open: No such file or directory", "mo.json");
+    BAD("predictions CSV", "empty", "metrics --predictions empty.csv --out mo.json", "empty.csv: ", "mo.json");
+    write_text("ptrunc.csv", "id,label,score\na,1,0.9\nb,0");
+    BAD("predictions CSV", "truncated", "metrics --predictions ptrunc.csv --out mo.json", "ptrunc.csv: line 3",
+        "mo.json");
+    write_text("ptype.csv", "id,label,score\na,1,high\nb,0,0.2\n");
+    BAD("predictions CSV", "wrong type (score)", "metrics --predictions ptype.csv --out mo.json",
+        "ptype.csv: line 2: column 'score'", "mo.json");
+    write_text("plabel.csv", "id,label,score\na,2,0.9\nb,0,0.2\n");
+    BAD("predictions CSV", "wrong type (label 2)", "metrics --predictions plabel.csv --out mo.json",
+        "plabel.csv: line 2: column 'label'", "mo.json");
+    write_text("pshape.csv", "id,label\na,1\nb,0\n");
+    BAD("predictions CSV", "wrong shape (missing column)", "metrics --predictions pshape.csv --out mo.json",
+        "pshape.csv: header: missing column 'score'", "mo.json");
+    write_text("pnan.csv", "id,label,score\na,1,nan\nb,0,0.2\n");
+    BAD("predictions CSV", "NaN score", "metrics --predictions pnan.csv --out mo.json",
+        "pnan.csv: line 2: column 'score'", "mo.json");
+    write_text("pinf.csv", "id,label,score\na,1,inf\nb,0,0.2\n");
+    BAD("predictions CSV", "Inf score", "metrics --predictions pinf.csv --out mo.json",
+        "pinf.csv: line 2: column 'score'", "mo.json");
+    write_text("prange.csv", "id,label,score\na,1,1.5\nb,0,0.2\n");
+    BAD("predictions CSV", "score outside [0, 1]", "metrics --predictions prange.csv --out mo.json",
+        "prange.csv: line 2: column 'score'", "mo.json");
+    write_text("pdup.csv", "id,label,score\na,1,0.9\na,0,0.2\n");
+    BAD("predictions CSV", "duplicate ids", "metrics --predictions pdup.csv --out mo.json", "pdup.csv: line 3",
+        "mo.json");
+
+    /* ---- labelme JSON (blasto enhance, one image) ---- */
+    const char *one = "enhance --image img.png --out eo.png --annotation";
+    snprintf(cmd, sizeof cmd, "%s nope.json", one);
+    BAD("labelme JSON", "missing", cmd, "nope.json: cannot open: No such file or directory", "eo.png");
+    write_text("empty.json", "");
+    snprintf(cmd, sizeof cmd, "%s empty.json", one);
+    BAD("labelme JSON", "empty", cmd, "empty.json: ", "eo.png");
+    truncate_copy("a.json", "atrunc.json", 0.5);
+    snprintf(cmd, sizeof cmd, "%s atrunc.json", one);
+    BAD("labelme JSON", "truncated", cmd, "atrunc.json: ", "eo.png");
+    write_text("atype.json", "{\"shapes\": [{\"label\": \"icm\", \"points\": \"1,2 3,4 5,6\"}]}");
+    snprintf(cmd, sizeof cmd, "%s atype.json", one);
+    BAD("labelme JSON", "wrong type (points)", cmd, "atype.json: shapes[0].points", "eo.png");
+    write_text("ashape.json", "{\"shapes\": [{\"label\": \"icm\", \"points\": [[1,1],[9,1]]}, "
+                              "{\"label\": \"te\", \"points\": [[1,1],[9,1],[5,8]]}]}");
+    snprintf(cmd, sizeof cmd, "%s ashape.json", one);
+    BAD("labelme JSON", "wrong shape (2-point polygon)", cmd, "ashape.json: shapes[0].points: polygon with 2 points",
+        "eo.png");
+    write_text("asize.json", "{\"imageWidth\": 100, \"imageHeight\": 64, \"shapes\": [{\"label\": \"icm\", "
+                             "\"points\": [[1,1],[9,1],[5,8]]}, {\"label\": \"te\", \"points\": [[1,1],[9,1],[5,8]]}]}");
+    snprintf(cmd, sizeof cmd, "%s asize.json", one);
+    BAD("labelme JSON", "wrong shape (imageWidth ≠ image)", cmd, "asize.json: imageWidth: does not match", "eo.png");
+    write_text("anan.json", "{\"shapes\": [{\"label\": \"icm\", \"points\": [[1,1],[NaN,1],[5,8]]}]}");
+    snprintf(cmd, sizeof cmd, "%s anan.json", one);
+    BAD("labelme JSON", "NaN coordinate (not JSON)", cmd, "anan.json: ", "eo.png");
+    write_text("ahuge.json", "{\"shapes\": [{\"label\": \"icm\", \"points\": [[1,1],[1e300,1],[5,8]]}, "
+                             "{\"label\": \"te\", \"points\": [[1,1],[9,1],[5,8]]}]}");
+    snprintf(cmd, sizeof cmd, "%s ahuge.json", one);
+    BAD("labelme JSON", "huge coordinate", cmd, "ahuge.json: shapes[0].points[1]: coordinate 1e+300 out of range",
+        "eo.png");
+    write_text("anoicm.json", "{\"shapes\": [{\"label\": \"te\", \"points\": [[1,1],[9,1],[5,8]]}]}");
+    snprintf(cmd, sizeof cmd, "%s anoicm.json", one);
+    BAD("labelme JSON", "no ICM polygon", cmd, "anoicm.json: shapes: no polygon labelled icm/ICM", "eo.png");
+
+    /* ---- mask PNGs (blasto enhance --annotation "icm.png|te.png") ---- */
+    BAD("mask PNG", "missing", "enhance --image img.png --annotation 'm/nope.png|m/te.png' --out eo.png",
+        "m/nope.png: cannot open: No such file or directory", "eo.png");
+    write_text("empty.png", "");
+    BAD("mask PNG", "empty", "enhance --image img.png --annotation 'empty.png|m/te.png' --out eo.png",
+        "empty.png: file is empty", "eo.png");
+    truncate_copy("m/icm.png", "mtrunc.png", 0.6);
+    BAD("mask PNG", "truncated", "enhance --image img.png --annotation 'mtrunc.png|m/te.png' --out eo.png",
+        "mtrunc.png: ", "eo.png");
+    write_text("mtext.png", "this is not a PNG\n");
+    BAD("mask PNG", "wrong type (text)", "enhance --image img.png --annotation 'mtext.png|m/te.png' --out eo.png",
+        "mtext.png: not a PNG/JPEG/BMP image", "eo.png");
+    png_header_only("m16.png", 64, 64, 16);
+    BAD("mask PNG", "wrong type (16-bit)", "enhance --image img.png --annotation 'm16.png|m/te.png' --out eo.png",
+        "m16.png: 16-bit images are not supported", "eo.png");
+    png_gray("m48.png", 48, 64, 255);
+    BAD("mask PNG", "wrong shape (size ≠ image)", "enhance --image img.png --annotation 'm48.png|m/te.png' --out eo.png",
+        "m48.png: size does not match img.png (expected 64x64, got 48x64)", "eo.png");
+    png_gray("mfull.png", 64, 64, 1);
+    GOOD("mask PNG", "(control: a valid 64×64 mask made here)",
+         "enhance --image img.png --annotation 'mfull.png|m/te.png' --out eo_ok.png", "eo_ok.png");
+    png_header_only("mhuge.png", 100000, 100000, 8);
+    BAD("mask PNG", "huge dimensions", "enhance --image img.png --annotation 'mhuge.png|m/te.png' --out eo.png",
+        "mhuge.png: 100000x100000 exceeds the limit of 67108864 pixels", "eo.png");
+
+    /* ---- images (blasto enhance, one image) ---- */
+    BAD("image", "missing", "enhance --image nope.png --annotation a.json --out eo.png",
+        "nope.png: cannot open: No such file or directory", "eo.png");
+    BAD("image", "empty", "enhance --image empty.png --annotation a.json --out eo.png", "empty.png: file is empty",
+        "eo.png");
+    truncate_copy("img.png", "itrunc.png", 0.5);
+    BAD("image", "truncated", "enhance --image itrunc.png --annotation a.json --out eo.png", "itrunc.png: ", "eo.png");
+    BAD("image", "wrong type (text)", "enhance --image mtext.png --annotation a.json --out eo.png",
+        "mtext.png: not a PNG/JPEG/BMP image (unrecognised signature 0x74686973)", "eo.png");
+    png_header_only("i16.png", 64, 64, 16);
+    BAD("image", "wrong type (16-bit)", "enhance --image i16.png --annotation a.json --out eo.png",
+        "i16.png: 16-bit images are not supported (expected 8-bit)", "eo.png");
+    png_header_only("ihuge.png", 1u << 30, 1u << 30, 8);
+    BAD("image", "huge dimensions (2^30 × 2^30 header)", "enhance --image ihuge.png --annotation a.json --out eo.png",
+        "ihuge.png: 1073741824x1073741824 exceeds the limit of 67108864 pixels", "eo.png");
+    png_header_only("iwide.png", 70000, 1000, 8);
+    BAD("image", "huge dimensions (70000 × 1000)", "enhance --image iwide.png --annotation a.json --out eo.png",
+        "iwide.png: 70000x1000 exceeds the limit of 67108864 pixels", "eo.png");
+    copy_file(BLASTO_TEST_DIR "/fuzz/regressions/image/jpeg-dht-257-codes", "dht.jpg");
+    BAD("image", "corrupt JPEG (fuzz finding)", "enhance --image dht.jpg --annotation a.json --out eo.png",
+        "dht.jpg: corrupt JPEG: Huffman table with", "eo.png");
+    /* the stb 2.27 defects fuzzing found (docs/reliability.md): each input refused before stb sees it */
+    copy_file(BLASTO_TEST_DIR "/fuzz/regressions/image/jpeg-undefined-ac-table", "undef.jpg");
+    BAD("image", "corrupt JPEG: undefined Huffman table (fuzz finding)",
+        "enhance --image undef.jpg --annotation a.json --out eo.png",
+        "undef.jpg: corrupt JPEG: scan uses Huffman table AC1 before any DHT defines it", "eo.png");
+    copy_file(BLASTO_TEST_DIR "/fuzz/regressions/mask/png-2gib-idat", "idat.png");
+    BAD("image", "PNG chunk declaring 1.4 GB in a 59-byte file (fuzz finding)",
+        "enhance --image idat.png --annotation a.json --out eo.png",
+        "idat.png: corrupt PNG: chunk 'IDAT' declares 1459617821 bytes, only 26 remain in the file", "eo.png");
+    copy_file(BLASTO_TEST_DIR "/fuzz/regressions/mask/bmp-short-palette", "offset.bmp");
+    BAD("image", "BMP pixel offset inside the headers (fuzz finding)",
+        "enhance --image offset.bmp --annotation a.json --out eo.png",
+        "offset.bmp: corrupt BMP: pixel data offset 0 lies inside the headers", "eo.png");
+    copy_file(BLASTO_TEST_DIR "/fuzz/regressions/image/png-huge-header-product", "wh.png");
+    BAD("image", "huge dimensions (2^32−1 × 2^32−1 header, fuzz finding)",
+        "enhance --image wh.png --annotation a.json --out eo.png",
+        "wh.png: 4294967295x4294967295 exceeds the limit of 67108864 pixels", "eo.png");
+    snprintf(cmd, sizeof cmd, "cd '%s' && cp img.png 'sp ace/é/im age.png' && cp a.json 'sp ace/é/a n.json'", dir);
+    CHECK(system(cmd) == 0, "fixture: unicode image");
+    GOOD("image", "unicode/spaces in paths",
+         "enhance --image 'sp ace/é/im age.png' --annotation 'sp ace/é/a n.json' --out 'sp ace/é/o ut.png'",
+         "sp ace/é/o ut.png");
+
+    /* ---- safetensors weights and checkpoints (blasto inspect, blasto predict) ---- */
+    BAD("safetensors", "missing", "inspect nope.safetensors", "nope.safetensors: cannot open: No such file or directory",
+        NULL);
+    write_text("empty.safetensors", "");
+    BAD("safetensors", "empty", "inspect empty.safetensors", "empty.safetensors: file is empty", NULL);
+    truncate_copy("run/best.safetensors", "trunc.safetensors", 0.5);
+    BAD("safetensors", "truncated checkpoint", "predict --model trunc.safetensors --cohort c/cohort.csv --out po.csv",
+        "trunc.safetensors: ", "po.csv");
+    {
+        const char h[] = "{\"x\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1099511627776],\"data_offsets\":[0,4]}}";
+        unsigned char b[8 + sizeof h + 4] = {0};
+        b[0] = (unsigned char)(sizeof h - 1);
+        memcpy(b + 8, h, sizeof h - 1);
+        write_bytes("huge.safetensors", b, 8 + sizeof h - 1 + 4);
+        BAD("safetensors", "huge dimensions (crafted shape)", "inspect huge.safetensors",
+            "huge.safetensors: 'x': shape [1099511627776,1099511627776] has more elements than fit in int64", NULL);
+        unsigned char l[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, '{', '}'};
+        write_bytes("hlen.safetensors", l, sizeof l);
+        BAD("safetensors", "huge header length", "inspect hlen.safetensors",
+            "hlen.safetensors: header length 9223372036854775807 exceeds the 100 MiB limit", NULL);
+    }
+    BAD("checkpoint", "wrong architecture",
+        "predict --model run/best.safetensors --arch resnet50 --cohort c/cohort.csv --out po.csv",
+        "run/best.safetensors: __metadata__.arch: architecture mismatch", "po.csv");
+    BAD("checkpoint", "wrong type (an image)", "predict --model img.png --cohort c/cohort.csv --out po.csv", "img.png: ",
+        "po.csv");
+
+    /* ---- experiment config (blasto experiment) ---- */
+    BAD("experiment config", "missing", "experiment --config nope.json --out xo",
+        "nope.json: cannot open: No such file or directory", "xo");
+    BAD("experiment config", "empty", "experiment --config empty.json --out xo", "empty.json: ", "xo");
+    write_text("xtrunc.json", "{\"cohort\": \"c/cohort.csv\", \"test_co");
+    BAD("experiment config", "truncated", "experiment --config xtrunc.json --out xo", "xtrunc.json: not valid JSON", "xo");
+    write_text("xtype.json", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 2, \"folds\": \"3\"}");
+    BAD("experiment config", "wrong type (folds)", "experiment --config xtype.json --out xo",
+        "xtype.json: folds: expected an integer in [2, 100], got another JSON type", "xo");
+    write_text("xkey.json", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 2, \"fold\": 3}");
+    BAD("experiment config", "wrong shape (unknown key)", "experiment --config xkey.json --out xo",
+        "xkey.json: fold: unknown key", "xo");
+    write_text("xinf.json", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 2, \"lr\": 1e999}");
+    BAD("experiment config", "Inf (lr 1e999)", "experiment --config xinf.json --out xo",
+        "xinf.json: lr: expected a number in [1e-12, 10]", "xo");
+    write_text("xhuge.json", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 2, \"folds\": 1e12}");
+    BAD("experiment config", "huge (folds 1e12)", "experiment --config xhuge.json --out xo",
+        "xhuge.json: folds: expected an integer in [2, 100], got a number outside it", "xo");
+    write_text("xdup.json", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 2, \"archs\": [\"vgg16\", \"vgg16\"]}");
+    BAD("experiment config", "duplicate archs", "experiment --config xdup.json --out xo",
+        "xdup.json: archs[1]: 'vgg16' twice", "xo");
+    write_text("xcoh.json", "{\"cohort\": \"nope.csv\", \"test_count\": 2}");
+    BAD("experiment config", "cohort file missing", "experiment --config xcoh.json --out xo",
+        "xcoh.json: cohort: nope.csv: no such file", "xo");
+    sparse_file("xbig.json", 2 << 20);
+    BAD("experiment config", "huge (2 MiB file)", "experiment --config xbig.json --out xo", "xbig.json: file too large",
+        "xo");
+
+    /* ---- calibration JSON (blasto calibrate apply) ---- */
+    const char *apply = "calibrate apply --predictions p.csv --out co.csv --model";
+    snprintf(cmd, sizeof cmd, "%s nope.json", apply);
+    BAD("calibration JSON", "missing", cmd, "nope.json: cannot open: No such file or directory", "co.csv");
+    snprintf(cmd, sizeof cmd, "%s empty.json", apply);
+    BAD("calibration JSON", "empty", cmd, "empty.json: ", "co.csv");
+    truncate_copy("iso.json", "ctrunc.json", 0.5);
+    snprintf(cmd, sizeof cmd, "%s ctrunc.json", apply);
+    BAD("calibration JSON", "truncated", cmd, "ctrunc.json: ", "co.csv");
+    write_text("ctype.json", "{\"format\": \"blasto-isotonic\", \"version\": 1, \"X_thresholds\": [\"0.1\"], "
+                             "\"y_thresholds\": [0.5]}");
+    snprintf(cmd, sizeof cmd, "%s ctype.json", apply);
+    BAD("calibration JSON", "wrong type (string threshold)", cmd, "ctype.json: X_thresholds", "co.csv");
+    write_text("cshape.json", "{\"format\": \"blasto-isotonic\", \"version\": 1, \"X_thresholds\": [0.1, 0.5], "
+                              "\"y_thresholds\": [0.5]}");
+    snprintf(cmd, sizeof cmd, "%s cshape.json", apply);
+    BAD("calibration JSON", "wrong shape (lengths differ)", cmd,
+        "cshape.json: y_thresholds: length differs from X_thresholds (expected 2, got 1)", "co.csv");
+    write_text("cinf.json", "{\"format\": \"blasto-isotonic\", \"version\": 1, \"X_thresholds\": [0.1, 1e999], "
+                            "\"y_thresholds\": [0.2, 0.5]}");
+    snprintf(cmd, sizeof cmd, "%s cinf.json", apply);
+    BAD("calibration JSON", "Inf threshold", cmd, "cinf.json: X_thresholds[1]", "co.csv");
+    write_text("cfmt.json", "{\"format\": \"sklearn\", \"version\": 1, \"X_thresholds\": [0.1], \"y_thresholds\": [0.5]}");
+    snprintf(cmd, sizeof cmd, "%s cfmt.json", apply);
+    BAD("calibration JSON", "wrong type (format)", cmd, "cfmt.json: format: unknown format", "co.csv");
+
+    /* ---- command-line arguments ---- */
+    BAD("CLI arguments", "unknown command", "nosuch", "unknown command 'nosuch'", NULL);
+    BAD("CLI arguments", "unknown option", "split --cohort c/cohort.csv --test-count 2 --out s.csv --bogus 1",
+        "--bogus", "s.csv");
+    BAD("CLI arguments", "missing value", "split --cohort c/cohort.csv --out s.csv --test-count", "--test-count",
+        "s.csv");
+    BAD("CLI arguments", "wrong type (integer)", "split --cohort c/cohort.csv --test-count two --out s.csv",
+        "--test-count: expected an integer", "s.csv");
+    BAD("CLI arguments", "out of range", "split --cohort c/cohort.csv --test-count 2 --folds 1 --out s.csv", "--folds",
+        "s.csv");
+    BAD("CLI arguments", "huge number", "split --cohort c/cohort.csv --test-count 99999999999999999999 --out s.csv",
+        "--test-count", "s.csv");
+    BAD("CLI arguments", "missing required option", "split --cohort c/cohort.csv --out s.csv", "--test-count", "s.csv");
+    BAD("CLI arguments", "NaN value", "metrics --predictions p.csv --threshold nan --out mo.json", "--threshold",
+        "mo.json");
+
+    resource_limits();
+
+    if (test_failed) printf("kept %s for inspection\n", dir);
+    else test_remove_tree(dir);
+    return test_summary("test_bad_input");
+}
