@@ -15,9 +15,10 @@ esac
 
 # 1. Debian packages (only what is missing; sudo when not root)
 # The test suite also runs the Python reference checks (torchvision export → convert → infer, Keras h5 layout) and
-# loads the HTML report in headless Chromium; without these packages those tests report "skipped" instead.
+# loads the HTML report in headless Chromium, and builds the libFuzzer targets with clang (test_fuzz_short);
+# without these packages those tests report "skipped" instead.
 packages="build-essential cmake pkg-config libcjson-dev libstb-dev"
-[ "$mode" = test ] && packages="$packages python3-numpy python3-torch python3-torchvision python3-h5py chromium"
+[ "$mode" = test ] && packages="$packages python3-numpy python3-torch python3-torchvision python3-h5py chromium clang libclang-rt-14-dev"
 need=()
 for pkg in $packages; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
