@@ -8,11 +8,13 @@
  *   - float rewrites of ref loops whose double arithmetic is one innocuous double rounding (relu, add, axpy with
  *     alpha = ±1, add_scalar, mul, concat): plain float loops the compiler vectorises, split over threads;
  *   - ref kernels run on slices (general axpy, mul backward, global average pool, SGD, Adam): the arithmetic is
- *     ref's own, element by element or row by row, and only the range each thread covers is new.
+ *     ref's own, element by element or row by row, and only the range each thread covers is new. SGD and Adam
+ *     use the AVX2 + FMA compilation of ref's loops (optim_cpu_avx2.c) on CPUs that have it.
  * What it is not: a place for reductions across elements — sum_forward and the BCE loss stay ref (one scalar
  * output each, tiny inputs in practice). */
 #include <string.h>
 
+#include "cpu_features.h"
 #include "kernels_cpu_ops.h"
 #include "kernels_ref.h"
 #include "threads.h"
@@ -274,8 +276,24 @@ typedef struct optimizer_job {
     int64_t step;
 } optimizer_job;
 
+/* The AVX2 + FMA build of ref's loops when this build has it and the CPU supports it (optim_cpu_avx2.c). */
+static int use_avx2_fma(void) {
+#ifdef BLASTO_HAVE_X86_SIMD
+    return bl_cpu_has_avx2_fma();
+#else
+    return 0;
+#endif
+}
+
 static void sgd_range(void *arg, int64_t begin, int64_t end) {
     const optimizer_job *j = arg;
+#ifdef BLASTO_HAVE_X86_SIMD
+    if (use_avx2_fma()) {
+        sgd_update_avx2(end - begin, j->p + begin, j->grad + begin, j->buf ? j->buf + begin : NULL, j->lr,
+                        j->momentum, j->dampening, j->weight_decay, j->nesterov, j->first_step);
+        return;
+    }
+#endif
     sgd_update_ref(end - begin, j->p + begin, j->grad + begin, j->buf ? j->buf + begin : NULL, j->lr, j->momentum,
                    j->dampening, j->weight_decay, j->nesterov, j->first_step);
 }
@@ -290,6 +308,13 @@ void sgd_update_cpu(int64_t count, float *p, const float *grad, float *buf, floa
 
 static void adam_range(void *arg, int64_t begin, int64_t end) {
     const optimizer_job *j = arg;
+#ifdef BLASTO_HAVE_X86_SIMD
+    if (use_avx2_fma()) {
+        adam_update_avx2(end - begin, j->p + begin, j->grad + begin, j->m + begin, j->v + begin, j->lr, j->beta1,
+                         j->beta2, j->eps, j->weight_decay, j->decoupled, j->step);
+        return;
+    }
+#endif
     adam_update_ref(end - begin, j->p + begin, j->grad + begin, j->m + begin, j->v + begin, j->lr, j->beta1,
                     j->beta2, j->eps, j->weight_decay, j->decoupled, j->step);
 }

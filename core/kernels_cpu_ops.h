@@ -37,6 +37,13 @@ void sgd_update_cpu(int64_t count, float *p, const float *grad, float *buf, floa
 void adam_update_cpu(int64_t count, float *p, const float *grad, float *m, float *v, float lr, float beta1,
                      float beta2, float eps, float weight_decay, int decoupled, int64_t step);
 
+/* the same updates compiled with AVX2 + FMA (optim_cpu_avx2.c; only in x86 SIMD builds, called only when the CPU
+ * has both): one call per thread's slice */
+void sgd_update_avx2(int64_t count, float *p, const float *grad, float *buf, float lr, float momentum,
+                     float dampening, float weight_decay, int nesterov, int first_step);
+void adam_update_avx2(int64_t count, float *p, const float *grad, float *m, float *v, float lr, float beta1,
+                      float beta2, float eps, float weight_decay, int decoupled, int64_t step);
+
 /* ---- batchnorm2d (batchnorm_cpu.c) ---- */
 void batchnorm2d_forward_train_cpu(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
                                    const float *beta, float *y, float *running_mean, float *running_var,
