@@ -277,13 +277,9 @@ typedef struct optimizer_job {
 } optimizer_job;
 
 /* The AVX2 + FMA build of ref's loops when this build has it and the CPU supports it (optim_cpu_avx2.c). */
-static int use_avx2_fma(void) {
 #ifdef BLASTO_HAVE_X86_SIMD
-    return bl_cpu_has_avx2_fma();
-#else
-    return 0;
+static int use_avx2_fma(void) { return bl_cpu_has_avx2_fma(); }
 #endif
-}
 
 static void sgd_range(void *arg, int64_t begin, int64_t end) {
     const optimizer_job *j = arg;

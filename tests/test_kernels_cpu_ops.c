@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/kernels.h"
+#include "core/kernels_cpu_ops.h"
 #include "core/threads.h"
 #include "harness.h"
 
@@ -153,6 +154,16 @@ static void batchnorm(const bl_kernels *cpu, const bl_kernels *ref) {
     }
 }
 
+/* The cpu table holds the fastest build this CPU runs (AVX-512 here, when available); the portable build of the
+ * batchnorm kernels (batchnorm_cpu_impl.h without SIMD flags) must agree with ref just the same. */
+static void batchnorm_portable(const bl_kernels *ref) {
+    bl_kernels portable = *bl_kernels_cpu();
+    portable.batchnorm2d_forward_train = batchnorm2d_forward_train_portable;
+    portable.batchnorm2d_forward_eval = batchnorm2d_forward_eval_portable;
+    portable.batchnorm2d_backward = batchnorm2d_backward_portable;
+    batchnorm(&portable, ref);
+}
+
 static void pooling(const bl_kernels *cpu, const bl_kernels *ref) {
     /* n, c, h, w, k, stride, pad, count_include_pad */
     const int cases[][8] = {{2, 9, 28, 28, 3, 2, 1, 1}, {3, 5, 13, 11, 2, 2, 0, 1}, {2, 4, 9, 10, 3, 1, 1, 0},
@@ -194,6 +205,7 @@ int main(void) {
         threads_now = threads;
         elementwise(cpu, ref);
         batchnorm(cpu, ref);
+        batchnorm_portable(ref);
         pooling(cpu, ref);
     }
     bl_threads_shutdown();
