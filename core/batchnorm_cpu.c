@@ -59,3 +59,15 @@ void batchnorm2d_backward_cpu(const bl_batchnorm2d_shape *s, int training, const
 #endif
     batchnorm2d_backward_portable(s, training, x, dy, gamma, mean, invstd, dx, dgamma, dbeta);
 }
+
+void batchnorm2d_relu_forward_eval_cpu(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
+                                       const float *beta, const float *running_mean, const float *running_var,
+                                       float *y) {
+#ifdef BLASTO_HAVE_X86_SIMD
+    if (use_avx512()) {
+        batchnorm2d_relu_forward_eval_avx512(s, x, gamma, beta, running_mean, running_var, y);
+        return;
+    }
+#endif
+    batchnorm2d_relu_forward_eval_portable(s, x, gamma, beta, running_mean, running_var, y);
+}

@@ -13,6 +13,7 @@ typedef struct bn_job {
     const float *x, *dy, *gamma, *beta, *mean, *invstd, *running_mean_in, *running_var_in;
     float *y, *dx, *dgamma, *dbeta, *running_mean, *running_var, *save_mean, *save_invstd;
     int training;
+    int apply_relu; /* eval forward: store max(v, 0) (the fused batchnorm + ReLU slot) */
 } bn_job;
 
 static int channel_blocks(int c) { return (c + BN_CHANNEL_BLOCK - 1) / BN_CHANNEL_BLOCK; }
@@ -111,7 +112,8 @@ void BN_FN(batchnorm2d_forward_train)(const bl_batchnorm2d_shape *s, const float
     bl_parallel_for(channel_blocks(s->c), bn_train_task, &job);
 }
 
-/* ---- eval forward: y = γ·(x − running_mean)/√(running_var + eps) + β, one plane (n, c) per task ---- */
+/* ---- eval forward: y = γ·(x − running_mean)/√(running_var + eps) + β, one plane (n, c) per task; with `relu`
+ * the float result v is stored as max(v, 0) the way relu_forward does (v > 0 ? v : 0) ---- */
 
 static void bn_eval_task(void *arg, int plane_index) {
     const bn_job *j = arg;
@@ -122,14 +124,30 @@ static void bn_eval_task(void *arg, int plane_index) {
     double gamma = j->gamma[c], running_mean = j->running_mean_in[c];
     const float *xp = j->x + (int64_t)plane_index * plane;
     float *yp = j->y + (int64_t)plane_index * plane;
-    for (int64_t k = 0; k < plane; k++) yp[k] = (float)(gamma * ((xp[k] - running_mean) / stddev) + j->beta[c]);
+    if (j->apply_relu) {
+        for (int64_t k = 0; k < plane; k++) {
+            float v = (float)(gamma * ((xp[k] - running_mean) / stddev) + j->beta[c]);
+            yp[k] = v > 0 ? v : 0.0f;
+        }
+    } else {
+        for (int64_t k = 0; k < plane; k++) yp[k] = (float)(gamma * ((xp[k] - running_mean) / stddev) + j->beta[c]);
+    }
 }
 
 /* in x [n,c,h,w], in gamma, beta, running_mean, running_var [c], out y [n,c,h,w] */
 void BN_FN(batchnorm2d_forward_eval)(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
-                                  const float *beta, const float *running_mean, const float *running_var, float *y) {
+                                     const float *beta, const float *running_mean, const float *running_var, float *y) {
     bn_job job = {.s = s, .x = x, .gamma = gamma, .beta = beta, .running_mean_in = running_mean,
                   .running_var_in = running_var, .y = y};
+    bl_parallel_for(s->n * s->c, bn_eval_task, &job);
+}
+
+/* the fused slot batchnorm2d_relu_forward_eval: in x, gamma, beta, running_mean, running_var, out y = max(BN(x), 0) */
+void BN_FN(batchnorm2d_relu_forward_eval)(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
+                                          const float *beta, const float *running_mean, const float *running_var,
+                                          float *y) {
+    bn_job job = {.s = s, .x = x, .gamma = gamma, .beta = beta, .running_mean_in = running_mean,
+                  .running_var_in = running_var, .y = y, .apply_relu = 1};
     bl_parallel_for(s->n * s->c, bn_eval_task, &job);
 }
 

@@ -47,6 +47,8 @@ static void build_cpu_kernels(void) {
     cpu_kernels.concat_channels_backward = concat_channels_backward_cpu;
     cpu_kernels.sgd_update = sgd_update_cpu;
     cpu_kernels.adam_update = adam_update_cpu;
+    /* fused fast paths */
+    cpu_kernels.batchnorm2d_relu_forward_eval = batchnorm2d_relu_forward_eval_cpu;
 }
 
 const bl_kernels *bl_kernels_cpu(void) {

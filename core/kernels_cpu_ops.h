@@ -54,7 +54,12 @@ void batchnorm2d_backward_cpu(const bl_batchnorm2d_shape *s, int training, const
                               const float *gamma, const float *mean, const float *invstd, float *dx, float *dgamma,
                               float *dbeta);
 
-/* the two builds behind those three (batchnorm_cpu_impl.h): portable, and AVX-512 (x86 SIMD builds only) */
+/* the fused slot batchnorm2d_relu_forward_eval (kernels.h): the eval forward storing max(v, 0) */
+void batchnorm2d_relu_forward_eval_cpu(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
+                                       const float *beta, const float *running_mean, const float *running_var,
+                                       float *y);
+
+/* the two builds behind those four (batchnorm_cpu_impl.h): portable, and AVX-512 (x86 SIMD builds only) */
 void batchnorm2d_forward_train_portable(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
                                         const float *beta, float *y, float *running_mean, float *running_var,
                                         float *save_mean, float *save_invstd);
@@ -64,6 +69,12 @@ void batchnorm2d_forward_eval_portable(const bl_batchnorm2d_shape *s, const floa
 void batchnorm2d_backward_portable(const bl_batchnorm2d_shape *s, int training, const float *x, const float *dy,
                                    const float *gamma, const float *mean, const float *invstd, float *dx,
                                    float *dgamma, float *dbeta);
+void batchnorm2d_relu_forward_eval_portable(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
+                                            const float *beta, const float *running_mean, const float *running_var,
+                                            float *y);
+void batchnorm2d_relu_forward_eval_avx512(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
+                                          const float *beta, const float *running_mean, const float *running_var,
+                                          float *y);
 void batchnorm2d_forward_train_avx512(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
                                       const float *beta, float *y, float *running_mean, float *running_var,
                                       float *save_mean, float *save_invstd);

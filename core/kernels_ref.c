@@ -51,6 +51,15 @@ static void pool_windows_covering(int i, int kernel, int stride, int pad, int ou
 #undef REAL_FMA
 #undef real
 
+/* The fused slot's oracle is the composition it replaces: batchnorm eval, then ReLU over the result in place
+ * (ReLU reads and writes the same index, so in place is the same as into a second buffer). */
+static void batchnorm2d_relu_forward_eval_ref(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
+                                              const float *beta, const float *running_mean, const float *running_var,
+                                              float *y) {
+    batchnorm2d_forward_eval_ref(s, x, gamma, beta, running_mean, running_var, y);
+    relu_forward_ref((int64_t)s->n * s->c * s->h * s->w, y, y);
+}
+
 static const bl_kernels ref_kernels = {
     .name = "ref",
     .sgemm = sgemm_ref,
@@ -84,6 +93,7 @@ static const bl_kernels ref_kernels = {
     .bce_with_logits_backward = bce_with_logits_backward_ref,
     .sgd_update = sgd_update_ref,
     .adam_update = adam_update_ref,
+    .batchnorm2d_relu_forward_eval = batchnorm2d_relu_forward_eval_ref,
 };
 
 const bl_kernels *bl_kernels_ref(void) { return &ref_kernels; }

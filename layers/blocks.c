@@ -37,8 +37,8 @@ bl_status bl_bottleneck_init(bl_ctx *ctx, bl_bottleneck *b, const char *path, in
 bl_tensor *bl_bottleneck_forward(const bl_run *run, const bl_bottleneck *b, bl_tensor *x) {
     char relu[BL_MODULE_PATH_MAX];
     child(relu, b->path, "relu");
-    bl_tensor *h = bl_relu_module(run, relu, bl_batchnorm2d_layer_forward(run, &b->bn1, bl_conv2d_layer_forward(run, &b->conv1, x)));
-    h = bl_relu_module(run, relu, bl_batchnorm2d_layer_forward(run, &b->bn2, bl_conv2d_layer_forward(run, &b->conv2, h)));
+    bl_tensor *h = bl_batchnorm2d_relu_layer_forward(run, &b->bn1, relu, bl_conv2d_layer_forward(run, &b->conv1, x));
+    h = bl_batchnorm2d_relu_layer_forward(run, &b->bn2, relu, bl_conv2d_layer_forward(run, &b->conv2, h));
     h = bl_batchnorm2d_layer_forward(run, &b->bn3, bl_conv2d_layer_forward(run, &b->conv3, h));
     bl_tensor *shortcut = x;
     if (b->has_downsample) {
@@ -69,10 +69,8 @@ bl_status bl_dense_layer_init(bl_ctx *ctx, bl_dense_layer *l, const char *path, 
 bl_tensor *bl_dense_layer_forward(const bl_run *run, const bl_dense_layer *l, int count, bl_tensor *const *inputs) {
     char p[BL_MODULE_PATH_MAX];
     bl_tensor *h = count == 1 ? inputs[0] : bl_concat_channels(run->ctx, count, inputs);
-    h = bl_batchnorm2d_layer_forward(run, &l->norm1, h);
-    child(p, l->path, "relu1"), h = bl_relu_module(run, p, h);
-    h = bl_batchnorm2d_layer_forward(run, &l->norm2, bl_conv2d_layer_forward(run, &l->conv1, h));
-    child(p, l->path, "relu2"), h = bl_relu_module(run, p, h);
+    child(p, l->path, "relu1"), h = bl_batchnorm2d_relu_layer_forward(run, &l->norm1, p, h);
+    child(p, l->path, "relu2"), h = bl_batchnorm2d_relu_layer_forward(run, &l->norm2, p, bl_conv2d_layer_forward(run, &l->conv1, h));
     return bl_run_emit(run, l->path, bl_conv2d_layer_forward(run, &l->conv2, h));
 }
 
@@ -87,8 +85,8 @@ bl_status bl_transition_init(bl_ctx *ctx, bl_transition *t, const char *path, in
 /* x [N,c_in,H,W] → [N,c_out,H/2,W/2]: avgpool2×2(conv1×1(relu(norm(x)))) */
 bl_tensor *bl_transition_forward(const bl_run *run, const bl_transition *t, bl_tensor *x) {
     char p[BL_MODULE_PATH_MAX];
-    bl_tensor *h = bl_batchnorm2d_layer_forward(run, &t->norm, x);
-    child(p, t->path, "relu"), h = bl_relu_module(run, p, h);
+    child(p, t->path, "relu");
+    bl_tensor *h = bl_batchnorm2d_relu_layer_forward(run, &t->norm, p, x);
     h = bl_conv2d_layer_forward(run, &t->conv, h);
     child(p, t->path, "pool"), h = bl_avgpool2d_module(run, p, h, 2, 2, 0);
     return bl_run_emit(run, t->path, h);

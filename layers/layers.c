@@ -5,6 +5,8 @@
 
 #include "layers.h"
 
+#include "core/op_fused.h"
+
 bl_tensor *bl_run_emit(const bl_run *run, const char *path, bl_tensor *t) {
     if (t && run->hook) run->hook(run->hook_user, path, t);
     return t;
@@ -80,6 +82,22 @@ bl_tensor *bl_batchnorm2d_layer_forward(const bl_run *run, const bl_batchnorm2d_
         bl_set_training(ctx, was_training);
     }
     return bl_run_emit(run, l->path, y);
+}
+
+/* BN layer then a ReLU module. With no hook and BN on running statistics (inference), one fused op
+ * (core/op_fused.h): the same values bit for bit, one output tensor instead of two. With a hook the two modules
+ * run separately so the hook still sees the BN output under its own path. */
+bl_tensor *bl_batchnorm2d_relu_layer_forward(const bl_run *run, const bl_batchnorm2d_layer *l, const char *relu_path,
+                                             bl_tensor *x) {
+    bl_ctx *ctx = run->ctx;
+    int eval = run->bn_mode == BL_BN_RUNNING || (run->bn_mode == BL_BN_FOLLOW_CONTEXT && !bl_is_training(ctx));
+    if (run->hook || !eval) return bl_relu_module(run, relu_path, bl_batchnorm2d_layer_forward(run, l, x));
+    int was_training = bl_is_training(ctx);
+    bl_set_training(ctx, 0);
+    bl_tensor *y = bl_batchnorm2d_relu(ctx, x, l->weight, l->bias, l->running_mean, l->running_var, l->eps,
+                                       l->momentum);
+    bl_set_training(ctx, was_training);
+    return y;
 }
 
 /* ---- linear -------------------------------------------------------------------------------------------------- */

@@ -53,6 +53,10 @@ typedef struct bl_batchnorm2d_layer {
 } bl_batchnorm2d_layer;
 bl_status bl_batchnorm2d_layer_init(bl_ctx *ctx, bl_batchnorm2d_layer *l, const char *path, int channels, float eps);
 bl_tensor *bl_batchnorm2d_layer_forward(const bl_run *run, const bl_batchnorm2d_layer *l, bl_tensor *x);
+/* relu(bn(x)) reported as the ReLU module `relu_path`: fused into one op at inference when no hook is set
+ * (bit-for-bit the same values; see core/op_fused.h) */
+bl_tensor *bl_batchnorm2d_relu_layer_forward(const bl_run *run, const bl_batchnorm2d_layer *l, const char *relu_path,
+                                             bl_tensor *x);
 
 /* ---- linear: weight [out,in], bias [out] ---- */
 typedef struct bl_linear_layer {
