@@ -164,8 +164,14 @@ PACK_INLINE void pack_copy(const float *src, size_t ld, int valid, int kc, int w
     }
 }
 
-/* Pack `count` (≤ width) lanes: gather when `lanes_are_rows`, else copy. See above for the layouts. */
-static void pack_sliver(int lanes_are_rows, const float *src, size_t ld, int count, int kc, int width, float *dst) {
+/* Pack `count` (≤ width) lanes: gather when `lanes_are_rows`, else copy. See above for the layouts. A full gather
+ * sliver goes to the kernel's own pack_rows when it has one (vector transposes; the same bytes). */
+static void pack_sliver(const bl_gemm_microkernel *kern, int lanes_are_rows, const float *src, size_t ld, int count,
+                        int kc, int width, float *dst) {
+    if (lanes_are_rows && count == width && width % 8 == 0 && kern->pack_rows) {
+        kern->pack_rows(src, ld, kc, width, dst);
+        return;
+    }
 #define PACK_WIDTH_CASE(w)                                                           \
     case w:                                                                          \
         if (lanes_are_rows) pack_gather(src, ld, count, kc, w, dst);                 \
@@ -186,17 +192,19 @@ static void pack_sliver(int lanes_are_rows, const float *src, size_t ld, int cou
 
 /* An A block: out packed [ceil(rows/MR)][kc][MR] ← op(A)[row0 : row0+rows, k0 : k0+kc]. in a (op(A)[i,p] is
  * a[i·lda + p], or a[p·lda + i] when trans_a). The sliver's lanes are rows of op(A). */
-static void pack_a(int trans_a, const float *a, int lda, int row0, int rows, int k0, int kc, int mr, float *packed) {
+static void pack_a(const bl_gemm_microkernel *kern, int trans_a, const float *a, int lda, int row0, int rows, int k0,
+                   int kc, int mr, float *packed) {
     for (int s = 0; s < rows; s += mr) {
         int valid = rows - s < mr ? rows - s : mr;
         const float *src = trans_a ? a + (size_t)k0 * lda + row0 + s : a + (size_t)(row0 + s) * lda + k0;
-        pack_sliver(!trans_a, src, (size_t)lda, valid, kc, mr, packed + (size_t)s * kc);
+        pack_sliver(kern, !trans_a, src, (size_t)lda, valid, kc, mr, packed + (size_t)s * kc);
     }
 }
 
 /* A B panel: out packed [ceil(cols/NR)][kc][NR] ← op(B)[k0 : k0+kc, col0 : col0+cols]. in b (op(B)[p,j] is
  * b[p·ldb + j], or b[j·ldb + p] when trans_b). The sliver's lanes are columns of op(B). */
-static void pack_b(int trans_b, const float *b, int ldb, int k0, int kc, int col0, int cols, int nr, float *packed) {
+static void pack_b(const bl_gemm_microkernel *kern, int trans_b, const float *b, int ldb, int k0, int kc, int col0,
+                   int cols, int nr, float *packed) {
     if (!trans_b && nr == 32) {
         /* the common case (im2col output): walk B row by row — long sequential reads the hardware prefetcher
          * follows — and deal each row's 32-wide pieces out to the slivers. Twice as fast as sliver by sliver,
@@ -208,14 +216,14 @@ static void pack_b(int trans_b, const float *b, int ldb, int k0, int kc, int col
                 memcpy(packed + (size_t)s * kc + (size_t)p * 32, src + s, 32 * sizeof(float));
         }
         if (full < cols)
-            pack_sliver(0, b + (size_t)k0 * ldb + col0 + full, (size_t)ldb, cols - full, kc, 32,
+            pack_sliver(kern, 0, b + (size_t)k0 * ldb + col0 + full, (size_t)ldb, cols - full, kc, 32,
                         packed + (size_t)full * kc);
         return;
     }
     for (int s = 0; s < cols; s += nr) {
         int valid = cols - s < nr ? cols - s : nr;
         const float *src = trans_b ? b + (size_t)(col0 + s) * ldb + k0 : b + (size_t)k0 * ldb + col0 + s;
-        pack_sliver(trans_b, src, (size_t)ldb, valid, kc, nr, packed + (size_t)s * kc);
+        pack_sliver(kern, trans_b, src, (size_t)ldb, valid, kc, nr, packed + (size_t)s * kc);
     }
 }
 
@@ -270,14 +278,14 @@ static void gemm_rectangle(const gemm_problem *g, int row_begin, int row_end, in
         for (int pc = 0; pc < g->k; pc += g->kc_block) {
             int kc = min_int(g->kc_block, g->k - pc);
             float beta = pc == 0 ? g->beta : 1.0f;
-            pack_b(g->trans_b, g->b, g->ldb, pc, kc, jc, nc, nr, b_pack);
+            pack_b(kern, g->trans_b, g->b, g->ldb, pc, kc, jc, nc, nr, b_pack);
             for (int ic = row_begin; ic < row_end; ic += mc_block) {
                 int mc = min_int(mc_block, row_end - ic);
                 const float *a_block = a_pack;
                 if (g->a_prepacked) /* the same bytes pack_a would write: K block pc, slivers from row ic */
                     a_block = g->a_prepacked + (size_t)pc * prepacked_rows(g->m, mr) + (size_t)ic * kc;
                 else
-                    pack_a(g->trans_a, g->a, g->lda, ic, mc, pc, kc, mr, a_pack);
+                    pack_a(kern, g->trans_a, g->a, g->lda, ic, mc, pc, kc, mr, a_pack);
                 for (int jr = 0; jr < nc; jr += nr) {
                     const float *b_sliver = b_pack + (size_t)jr * kc;
                     int n_valid = min_int(nr, nc - jr);
@@ -425,7 +433,8 @@ static void prepack_task(void *arg, int sliver) {
     size_t block_rows = prepacked_rows(j->m, mr);
     for (int pc = 0; pc < j->k; pc += j->kc_block) {
         int kc = min_int(j->kc_block, j->k - pc);
-        pack_a(j->trans_a, j->a, j->lda, row, rows, pc, kc, mr, j->packed + (size_t)pc * block_rows + (size_t)row * kc);
+        pack_a(j->kernel, j->trans_a, j->a, j->lda, row, rows, pc, kc, mr,
+               j->packed + (size_t)pc * block_rows + (size_t)row * kc);
     }
 }
 

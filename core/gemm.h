@@ -81,12 +81,16 @@ typedef struct bl_gemm_microkernel {
     int mr, nr;       /* register tile */
     int mc, kc, nc;   /* cache blocks: MC a multiple of MR, NC a multiple of NR */
     bl_gemm_microkernel_fn run;
+    /* optional fast packing of a full "gather" sliver (lanes are rows of the source, width a multiple of 8):
+     * dst[p·width + i] = src[i·ld + p]; NULL: gemm.c's C loop. Same bytes either way. */
+    void (*pack_rows)(const float *src, size_t ld, int kc, int width, float *dst);
 } bl_gemm_microkernel;
 
 /* The description of a kernel family (NULL when this build lacks it). */
 const bl_gemm_microkernel *bl_gemm_microkernel_for(bl_gemm_kernel_kind kind);
 
 extern const bl_gemm_microkernel bl_gemm_microkernel_generic;
+void bl_gemm_pack_rows_avx2(const float *src, size_t ld, int kc, int width, float *dst); /* x86 SIMD builds only */
 extern const bl_gemm_microkernel bl_gemm_microkernel_avx2;   /* only in x86 SIMD builds */
 extern const bl_gemm_microkernel bl_gemm_microkernel_avx512; /* only in x86 SIMD builds */
 
