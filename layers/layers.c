@@ -100,6 +100,27 @@ bl_tensor *bl_batchnorm2d_relu_layer_forward(const bl_run *run, const bl_batchno
     return y;
 }
 
+/* ---- no-grad scopes ------------------------------------------------------------------------------------------ */
+
+bl_scope bl_scope_begin(const bl_run *run) {
+    bl_scope scope = {.active = !run->hook && !bl_grad_enabled(run->ctx) && bl_ctx_status(run->ctx) == BL_OK};
+    if (scope.active) scope.mark = bl_arena_mark_now(bl_ctx_step_arena(run->ctx));
+    return scope;
+}
+
+bl_tensor *bl_scope_end(const bl_run *run, bl_scope scope, bl_tensor *out) {
+    bl_ctx *ctx = run->ctx;
+    if (!scope.active || !out || out->view_of || out->grad || bl_ctx_status(ctx) != BL_OK) return out;
+    bl_tensor kept = *out; /* the header is rewound with the rest: copy it first */
+    if (!bl_arena_rewind(bl_ctx_step_arena(ctx), scope.mark, out)) return out;
+    /* same header + data sizes as `out`, allocated from at or below out's own address: a downward memmove */
+    bl_tensor *moved = bl_tensor_new(ctx, kept.ndim, kept.shape);
+    if (!moved) return NULL;
+    memmove(moved->data, kept.data, (size_t)kept.numel * sizeof(float));
+    moved->name = kept.name;
+    return moved;
+}
+
 /* ---- linear -------------------------------------------------------------------------------------------------- */
 
 bl_status bl_linear_layer_init(bl_ctx *ctx, bl_linear_layer *l, const char *path, int in, int out, int bias) {
