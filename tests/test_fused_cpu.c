@@ -4,7 +4,7 @@
  *      ref's ReLU — on random data with zeros, −0 and NaN, for 1 and 2 threads;
  *   2. op: bl_batchnorm2d_relu against bl_relu(bl_batchnorm2d(…)) in eval mode with grad off (fused), and with a
  *      gradient wanted (it must fall back and record a tape entry: backward reaches x);
- *   3. models: ResNet50 and DenseNet121 at 64×64 in inference, without a hook (fused, and no-grad scopes rewinding
+ *   3. models: ResNet50, DenseNet121 and VGG16 (backbone) at 64×64 in inference, without a hook (fused, and no-grad scopes rewinding
  *      the step arena after each block: layers.h bl_scope_begin/end) and with a hook (neither): logits equal to the
  *      bit, and the first run keeps and peaks at less step memory. */
 #include <math.h>
@@ -112,14 +112,16 @@ static void count_hook(void *user, const char *path, const bl_tensor *t) {
  * batchnorm + ReLU, no-grad scopes) and one with a hook (unfused, nothing rewound). */
 static void model_level(bl_arch arch, const char *name) {
     int xs[4] = {2, 3, 64, 64}, hooked = 0;
-    float *xv = malloc(2 * 3 * 64 * 64 * sizeof(float)), logits[2][2000];
+    float *xv = malloc(2 * 3 * 64 * 64 * sizeof(float)), logits[2][4096] = {{0}};
+    bl_head head = arch == BL_ARCH_VGG16 ? BL_HEAD_NONE : BL_HEAD_IMAGENET; /* VGG's ImageNet head needs 224k */
+    int64_t out_numel = arch == BL_ARCH_VGG16 ? 2 * 512 * 2 * 2 : 2000;
     test_fill_uniform(xv, 2 * 3 * 64 * 64, 9, 0, -1, 1);
     size_t peak[2] = {0, 0}, left[2] = {0, 0};
     for (int with_hook = 0; with_hook <= 1; with_hook++) {
         bl_ctx *ctx = NULL;
         bl_model *m = NULL;
         CHECK(bl_ctx_create(bl_kernels_cpu(), &ctx) == BL_OK, "ctx");
-        CHECK(bl_model_create(ctx, arch, BL_HEAD_IMAGENET, &m) == BL_OK, "%s: create", name);
+        CHECK(bl_model_create(ctx, arch, head, &m) == BL_OK, "%s: create", name);
         if (!m) {
             bl_ctx_free(ctx);
             break;
@@ -130,8 +132,8 @@ static void model_level(bl_arch arch, const char *name) {
         bl_run run = {.ctx = ctx, .bn_mode = BL_BN_RUNNING, .hook = with_hook ? count_hook : NULL,
                       .hook_user = &hooked};
         bl_tensor *y = bl_model_forward(m, &run, bl_tensor_from(ctx, 4, xs, xv));
-        CHECK(y && y->numel == 2000, "%s: forward: %s", name, bl_ctx_error(ctx));
-        if (y) memcpy(logits[with_hook], y->data, sizeof logits[0]);
+        CHECK(y && y->numel == out_numel, "%s: forward: %s", name, bl_ctx_error(ctx));
+        if (y && y->numel == out_numel) memcpy(logits[with_hook], y->data, (size_t)out_numel * sizeof(float));
         peak[with_hook] = bl_ctx_step_arena(ctx)->high_water;
         left[with_hook] = bl_ctx_step_arena(ctx)->used;
         bl_step_end(ctx);
@@ -152,6 +154,7 @@ int main(void) {
     bl_threads_set(2);
     model_level(BL_ARCH_RESNET50, "resnet50");
     model_level(BL_ARCH_DENSENET121, "densenet121");
+    model_level(BL_ARCH_VGG16, "vgg16");
     bl_threads_shutdown();
     return test_summary("test_fused_cpu");
 }
