@@ -40,15 +40,21 @@ bl_tensor *bl_bottleneck_forward(const bl_run *run, const bl_bottleneck *b, bl_t
     child(relu, b->path, "relu");
     bl_tensor *h = bl_batchnorm2d_relu_layer_forward(run, &b->bn1, relu, bl_conv2d_layer_forward(run, &b->conv1, x));
     h = bl_batchnorm2d_relu_layer_forward(run, &b->bn2, relu, bl_conv2d_layer_forward(run, &b->conv2, h));
-    h = bl_batchnorm2d_layer_forward(run, &b->bn3, bl_conv2d_layer_forward(run, &b->conv3, h));
+    /* inference: the wide (4·width) tensors dominate the block's memory, so each conv/add output is dropped as soon
+     * as the next op has read it (sub-scopes: one memmove of the kept tensor each) */
+    bl_scope part = bl_scope_begin(run);
+    h = bl_scope_end(run, part, bl_batchnorm2d_layer_forward(run, &b->bn3, bl_conv2d_layer_forward(run, &b->conv3, h)));
     bl_tensor *shortcut = x;
     if (b->has_downsample) {
         char down[BL_MODULE_PATH_MAX];
         child(down, b->path, "downsample");
+        part = bl_scope_begin(run);
         shortcut = bl_run_emit(run, down, bl_batchnorm2d_layer_forward(run, &b->down_bn,
                                                                        bl_conv2d_layer_forward(run, &b->down_conv, x)));
+        shortcut = bl_scope_end(run, part, shortcut);
     }
-    h = bl_relu_module(run, relu, bl_add(run->ctx, h, shortcut));
+    part = bl_scope_begin(run);
+    h = bl_scope_end(run, part, bl_relu_module(run, relu, bl_add(run->ctx, h, shortcut)));
     return bl_run_emit(run, b->path, bl_scope_end(run, scope, h));
 }
 
