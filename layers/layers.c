@@ -110,7 +110,10 @@ bl_scope bl_scope_begin(const bl_run *run) {
 
 bl_tensor *bl_scope_end(const bl_run *run, bl_scope scope, bl_tensor *out) {
     bl_ctx *ctx = run->ctx;
-    if (!scope.active || !out || out->view_of || out->grad || bl_ctx_status(ctx) != BL_OK) return out;
+    /* CPU tensors only: the move is a host memmove (a device backend's arena would need its own copy) */
+    if (!scope.active || !out || out->view_of || out->grad || out->device != BL_DEVICE_CPU ||
+        bl_ctx_status(ctx) != BL_OK)
+        return out;
     bl_tensor kept = *out; /* the header is rewound with the rest: copy it first */
     if (!bl_arena_rewind(bl_ctx_step_arena(ctx), scope.mark, out)) return out;
     /* same header + data sizes as `out`, allocated from at or below out's own address: a downward memmove */
