@@ -120,3 +120,24 @@ void bl_arena_free(bl_arena *a) {
     free_chunks(a);
     a->used = 0;
 }
+
+bl_arena_mark bl_arena_mark_now(const bl_arena *a) {
+    bl_arena_mark m = {.chunk = a->chunks, .offset = a->chunks ? a->chunks->offset : 0, .used = a->used};
+    return m;
+}
+
+int bl_arena_rewind(bl_arena *a, bl_arena_mark mark, const void *kept) {
+    bl_arena_chunk *c = a->chunks;
+    if (!c || !kept) return 0;
+    const unsigned char *k = kept;
+    if (k < c->base || k >= c->base + c->offset) return 0; /* not in the current chunk */
+    if (c == mark.chunk) {
+        if (k < c->base + mark.offset) return 0; /* allocated before the mark */
+        c->offset = mark.offset;
+        a->used = mark.used;
+    } else { /* chunks were added after the mark: free the newest one entirely */
+        a->used -= c->offset;
+        c->offset = 0;
+    }
+    return 1;
+}

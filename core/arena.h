@@ -46,4 +46,19 @@ void *bl_arena_calloc(bl_arena *a, size_t bytes);
 void bl_arena_reset(bl_arena *a);
 void bl_arena_free(bl_arena *a);
 
+/* ---- scopes (issue 8: inference memory). A caller that knows every allocation made after a mark is dead except
+ * one (a no-grad block whose intermediates nobody else holds) rewinds to the mark and moves that one down:
+ *     bl_arena_mark m = bl_arena_mark_now(a);  …allocate…;  if (bl_arena_rewind(a, m, kept)) { re-allocate, memmove }
+ * bl_arena_rewind checks that `kept` (the start of the allocation to keep) lies in the current chunk after the
+ * mark; if so it frees everything after the mark in that chunk — or, when newer chunks were added since the mark,
+ * everything in the newest chunk (the older ones stay used until the reset) — and returns 1: the next allocations
+ * start at or below `kept`, so the caller's memmove of the kept bytes downwards is safe. Otherwise it changes
+ * nothing and returns 0. */
+typedef struct bl_arena_mark {
+    const bl_arena_chunk *chunk;
+    size_t offset, used;
+} bl_arena_mark;
+bl_arena_mark bl_arena_mark_now(const bl_arena *a);
+int bl_arena_rewind(bl_arena *a, bl_arena_mark mark, const void *kept);
+
 #endif

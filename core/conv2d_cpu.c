@@ -114,6 +114,7 @@ static int group_size(const bl_conv2d_shape *s) {
 typedef struct conv_group {
     const bl_conv2d_shape *s;
     const float *x, *w, *b, *dy; /* whole tensors, as passed to the kernel */
+    const float *w_packed;       /* the GEMM's A (W or Wᵀ) packed once for all samples (bl_sgemm_prepack_a), or NULL */
     float *y, *dx, *dw;
     int first, count;
     int64_t ld;    /* count·P: the row stride of col and rows */
@@ -223,8 +224,12 @@ static void forward_group(conv_group *g) {
     }
     if (g->col) group_parallel(g, group_im2col_task, k);
     float *out = g->rows ? g->rows : y_first;
-    bl_sgemm_cpu(0, 0, s->c_out, (int)g->ld, k, 1.0f, g->w, k, g->col ? g->col : x_first, (int)g->ld, 0.0f, out,
-                 (int)g->ld);
+    if (g->w_packed)
+        bl_sgemm_cpu_prepacked(s->c_out, (int)g->ld, k, 1.0f, g->w_packed, 0, g->col ? g->col : x_first, (int)g->ld,
+                               0.0f, out, (int)g->ld);
+    else
+        bl_sgemm_cpu(0, 0, s->c_out, (int)g->ld, k, 1.0f, g->w, k, g->col ? g->col : x_first, (int)g->ld, 0.0f, out,
+                     (int)g->ld);
     if (g->rows) {
         bl_parallel_for(g->count, group_scatter_y_task, g);
     } else if (g->b) {
@@ -249,12 +254,14 @@ static void backward_data_group(conv_group *g) {
     }
     if (g->rows) bl_parallel_for(g->count, group_gather_dy_task, g);
     const float *dy_rows = g->rows ? g->rows : dy_first;
-    if (direct) {
-        bl_sgemm_cpu(1, 0, k, (int)g->ld, s->c_out, 1.0f, g->w, k, dy_rows, (int)g->ld, 1.0f, dx_first, (int)g->ld);
-    } else {
-        bl_sgemm_cpu(1, 0, k, (int)g->ld, s->c_out, 1.0f, g->w, k, dy_rows, (int)g->ld, 0.0f, g->col, (int)g->ld);
-        group_parallel(g, group_col2im_task, s->c_in);
-    }
+    float *colgrad = direct ? dx_first : g->col;
+    float beta = direct ? 1.0f : 0.0f;
+    if (g->w_packed)
+        bl_sgemm_cpu_prepacked(k, (int)g->ld, s->c_out, 1.0f, g->w_packed, 0, dy_rows, (int)g->ld, beta, colgrad,
+                               (int)g->ld);
+    else
+        bl_sgemm_cpu(1, 0, k, (int)g->ld, s->c_out, 1.0f, g->w, k, dy_rows, (int)g->ld, beta, colgrad, (int)g->ld);
+    if (!direct) group_parallel(g, group_col2im_task, s->c_in);
     bl_scratch_release(col_handle), bl_scratch_release(rows_handle);
 }
 
@@ -291,15 +298,33 @@ static void one_sample_task(void *arg, int n) {
     job->pass(&g);
 }
 
+/* Which GEMM operand A a pass multiplies by: the weights W [c_out, K] (forward), their transpose (backward data),
+ * or none that is shared between samples (backward filter: A is the sample's dy). */
+typedef enum { SHARED_A_NONE, SHARED_A_W, SHARED_A_W_TRANSPOSED } shared_a;
+
 /* Run `pass` over the batch: whole samples per thread when G = 1 and the batch divides well (only for passes
- * whose samples are independent), else group after group in order with the work inside each split. */
-static void run_pass(conv_group proto, group_pass_fn pass, int samples_independent) {
+ * whose samples are independent), else group after group in order with the work inside each split.
+ * Per-sample GEMMs all multiply by the same weights: those are packed once here (not once per sample — for
+ * 14×14 maps packing W cost about as much as a quarter of the multiply) and every sample's GEMM reads the packed
+ * copy; the bytes are those the GEMM would pack itself, so results do not change. */
+static void run_pass(conv_group proto, group_pass_fn pass, int samples_independent, shared_a a_kind) {
     const bl_conv2d_shape *s = proto.s;
     int group = group_size(s), threads = bl_threads_get();
     if (group == 1 && samples_independent && threads > 1 && s->n >= threads &&
         (s->n % threads == 0 || s->n >= 4 * threads)) {
         pass_job job = {.proto = proto, .pass = pass};
+        bl_scratch *packed_handle = NULL;
+        if (a_kind != SHARED_A_NONE && s->n > 1) {
+            int k = s->c_in * s->kh * s->kw, m = a_kind == SHARED_A_W ? s->c_out : k;
+            int inner = a_kind == SHARED_A_W ? k : s->c_out;
+            float *packed = bl_scratch_acquire(bl_sgemm_prepacked_a_floats(m, inner), &packed_handle);
+            if (packed) { /* else each sample packs its own copy, as before */
+                bl_sgemm_prepack_a(a_kind == SHARED_A_W_TRANSPOSED, m, inner, proto.w, k, packed);
+                job.proto.w_packed = packed;
+            }
+        }
         bl_parallel_for(s->n, one_sample_task, &job);
+        bl_scratch_release(packed_handle);
         return;
     }
     for (int first = 0; first < s->n; first += group) {
@@ -319,14 +344,14 @@ static int conv_is_empty(const bl_conv2d_shape *s) {
 void conv2d_forward_cpu(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float *y) {
     if (conv_is_empty(s)) return;
     conv_group proto = {.s = s, .x = x, .w = w, .b = b, .y = y};
-    run_pass(proto, forward_group, 1);
+    run_pass(proto, forward_group, 1, SHARED_A_W);
 }
 
 /* in dy [n,c_out,h_out,w_out], in w [c_out,c_in,kh,kw], acc dx [n,c_in,h_in,w_in] */
 void conv2d_backward_data_cpu(const bl_conv2d_shape *s, const float *dy, const float *w, float *dx) {
     if (!dx || conv_is_empty(s)) return;
     conv_group proto = {.s = s, .w = w, .dy = dy, .dx = dx};
-    run_pass(proto, backward_data_group, 1);
+    run_pass(proto, backward_data_group, 1, SHARED_A_W_TRANSPOSED);
 }
 
 typedef struct bias_job {
@@ -358,7 +383,7 @@ void conv2d_backward_filter_cpu(const bl_conv2d_shape *s, const float *x, const 
     }
     if (!dw) return;
     conv_group proto = {.s = s, .x = x, .dy = dy, .dw = dw};
-    run_pass(proto, backward_filter_group, 0);
+    run_pass(proto, backward_filter_group, 0, SHARED_A_NONE);
 }
 
 /* ============================================================================================= linear ====== */

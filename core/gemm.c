@@ -164,8 +164,14 @@ PACK_INLINE void pack_copy(const float *src, size_t ld, int valid, int kc, int w
     }
 }
 
-/* Pack `count` (≤ width) lanes: gather when `lanes_are_rows`, else copy. See above for the layouts. */
-static void pack_sliver(int lanes_are_rows, const float *src, size_t ld, int count, int kc, int width, float *dst) {
+/* Pack `count` (≤ width) lanes: gather when `lanes_are_rows`, else copy. See above for the layouts. A full gather
+ * sliver goes to the kernel's own pack_rows when it has one (vector transposes; the same bytes). */
+static void pack_sliver(const bl_gemm_microkernel *kern, int lanes_are_rows, const float *src, size_t ld, int count,
+                        int kc, int width, float *dst) {
+    if (lanes_are_rows && count == width && width % 8 == 0 && kern->pack_rows) {
+        kern->pack_rows(src, ld, kc, width, dst);
+        return;
+    }
 #define PACK_WIDTH_CASE(w)                                                           \
     case w:                                                                          \
         if (lanes_are_rows) pack_gather(src, ld, count, kc, w, dst);                 \
@@ -186,17 +192,19 @@ static void pack_sliver(int lanes_are_rows, const float *src, size_t ld, int cou
 
 /* An A block: out packed [ceil(rows/MR)][kc][MR] ← op(A)[row0 : row0+rows, k0 : k0+kc]. in a (op(A)[i,p] is
  * a[i·lda + p], or a[p·lda + i] when trans_a). The sliver's lanes are rows of op(A). */
-static void pack_a(int trans_a, const float *a, int lda, int row0, int rows, int k0, int kc, int mr, float *packed) {
+static void pack_a(const bl_gemm_microkernel *kern, int trans_a, const float *a, int lda, int row0, int rows, int k0,
+                   int kc, int mr, float *packed) {
     for (int s = 0; s < rows; s += mr) {
         int valid = rows - s < mr ? rows - s : mr;
         const float *src = trans_a ? a + (size_t)k0 * lda + row0 + s : a + (size_t)(row0 + s) * lda + k0;
-        pack_sliver(!trans_a, src, (size_t)lda, valid, kc, mr, packed + (size_t)s * kc);
+        pack_sliver(kern, !trans_a, src, (size_t)lda, valid, kc, mr, packed + (size_t)s * kc);
     }
 }
 
 /* A B panel: out packed [ceil(cols/NR)][kc][NR] ← op(B)[k0 : k0+kc, col0 : col0+cols]. in b (op(B)[p,j] is
  * b[p·ldb + j], or b[j·ldb + p] when trans_b). The sliver's lanes are columns of op(B). */
-static void pack_b(int trans_b, const float *b, int ldb, int k0, int kc, int col0, int cols, int nr, float *packed) {
+static void pack_b(const bl_gemm_microkernel *kern, int trans_b, const float *b, int ldb, int k0, int kc, int col0,
+                   int cols, int nr, float *packed) {
     if (!trans_b && nr == 32) {
         /* the common case (im2col output): walk B row by row — long sequential reads the hardware prefetcher
          * follows — and deal each row's 32-wide pieces out to the slivers. Twice as fast as sliver by sliver,
@@ -208,14 +216,14 @@ static void pack_b(int trans_b, const float *b, int ldb, int k0, int kc, int col
                 memcpy(packed + (size_t)s * kc + (size_t)p * 32, src + s, 32 * sizeof(float));
         }
         if (full < cols)
-            pack_sliver(0, b + (size_t)k0 * ldb + col0 + full, (size_t)ldb, cols - full, kc, 32,
+            pack_sliver(kern, 0, b + (size_t)k0 * ldb + col0 + full, (size_t)ldb, cols - full, kc, 32,
                         packed + (size_t)full * kc);
         return;
     }
     for (int s = 0; s < cols; s += nr) {
         int valid = cols - s < nr ? cols - s : nr;
         const float *src = trans_b ? b + (size_t)(col0 + s) * ldb + k0 : b + (size_t)k0 * ldb + col0 + s;
-        pack_sliver(trans_b, src, (size_t)ldb, valid, kc, nr, packed + (size_t)s * kc);
+        pack_sliver(kern, trans_b, src, (size_t)ldb, valid, kc, nr, packed + (size_t)s * kc);
     }
 }
 
@@ -228,6 +236,7 @@ typedef struct gemm_problem {
     const float *a, *b;
     float *c;
     int lda, ldb, ldc;
+    const float *a_prepacked; /* op(A) packed whole by bl_sgemm_prepack_a, or NULL: pack A blocks here */
     int kc_block;           /* the K block size: depends only on k and the kernel, never on threads */
     int grid_rows, grid_cols; /* the thread grid: task t owns row band t / grid_cols, column band t % grid_cols */
 } gemm_problem;
@@ -251,6 +260,9 @@ static int balanced_block(int extent, int limit, int multiple) {
     return size < limit ? size : limit;
 }
 
+/* m rounded up to whole MR slivers: the rows of one K block of a prepacked A */
+static size_t prepacked_rows(int m, int mr) { return (size_t)ceil_div(m, mr) * mr; }
+
 /* Goto loops over the C rectangle rows [row_begin, row_end) × cols [col_begin, col_end), with packing buffers
  * a_pack [MC·KC], b_pack [KC·NC]. io c (that rectangle only). */
 static void gemm_rectangle(const gemm_problem *g, int row_begin, int row_end, int col_begin, int col_end,
@@ -266,15 +278,19 @@ static void gemm_rectangle(const gemm_problem *g, int row_begin, int row_end, in
         for (int pc = 0; pc < g->k; pc += g->kc_block) {
             int kc = min_int(g->kc_block, g->k - pc);
             float beta = pc == 0 ? g->beta : 1.0f;
-            pack_b(g->trans_b, g->b, g->ldb, pc, kc, jc, nc, nr, b_pack);
+            pack_b(kern, g->trans_b, g->b, g->ldb, pc, kc, jc, nc, nr, b_pack);
             for (int ic = row_begin; ic < row_end; ic += mc_block) {
                 int mc = min_int(mc_block, row_end - ic);
-                pack_a(g->trans_a, g->a, g->lda, ic, mc, pc, kc, mr, a_pack);
+                const float *a_block = a_pack;
+                if (g->a_prepacked) /* the same bytes pack_a would write: K block pc, slivers from row ic */
+                    a_block = g->a_prepacked + (size_t)pc * prepacked_rows(g->m, mr) + (size_t)ic * kc;
+                else
+                    pack_a(kern, g->trans_a, g->a, g->lda, ic, mc, pc, kc, mr, a_pack);
                 for (int jr = 0; jr < nc; jr += nr) {
                     const float *b_sliver = b_pack + (size_t)jr * kc;
                     int n_valid = min_int(nr, nc - jr);
                     for (int ir = 0; ir < mc; ir += mr)
-                        kern->run(kc, a_pack + (size_t)ir * kc, b_sliver, g->c + (size_t)(ic + ir) * g->ldc + jc + jr,
+                        kern->run(kc, a_block + (size_t)ir * kc, b_sliver, g->c + (size_t)(ic + ir) * g->ldc + jc + jr,
                                   g->ldc, g->alpha, beta, min_int(mr, mc - ir), n_valid);
                 }
             }
@@ -356,30 +372,93 @@ static void choose_grid(gemm_problem *g, int threads) {
     }
 }
 
+/* C = beta·C without touching A or B (BLAS semantics for k ≤ 0 or alpha == 0); beta == 0 writes zeros */
+static void scale_c(int m, int n, float beta, float *c, int ldc) {
+    for (int i = 0; i < m; i++) {
+        float *row = c + (size_t)i * ldc;
+        for (int j = 0; j < n; j++) row[j] = beta != 0.0f ? beta * row[j] : 0.0f;
+    }
+}
+
+static const bl_gemm_microkernel *selected_kernel(void) {
+    const bl_gemm_microkernel *kernel = bl_gemm_microkernel_for(bl_gemm_kernel_selected());
+    return kernel ? kernel : &bl_gemm_microkernel_generic;
+}
+
+/* Thread and run a filled-in problem. */
+static void gemm_run(gemm_problem *g) {
+    g->kc_block = balanced_block(g->k, g->kernel->kc, 1);
+    /* below ~1 MFLOP a thread hand-off costs more than it saves */
+    int threads = bl_threads_get();
+    if ((double)g->m * g->n * g->k < 5e5) threads = 1;
+    choose_grid(g, threads);
+    int tasks = g->grid_rows * g->grid_cols;
+    if (tasks > 1) bl_parallel_for(tasks, gemm_task, g);
+    else gemm_task(g, 0);
+}
+
 void bl_sgemm_cpu(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                   const float *b, int ldb, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0.0f) {
-        /* C = beta·C without touching A or B (BLAS semantics); beta == 0 writes zeros without reading C */
-        for (int i = 0; i < m; i++) {
-            float *row = c + (size_t)i * ldc;
-            for (int j = 0; j < n; j++) row[j] = beta != 0.0f ? beta * row[j] : 0.0f;
-        }
+        scale_c(m, n, beta, c, ldc);
         return;
     }
     gemm_problem g = {
-        .kernel = bl_gemm_microkernel_for(bl_gemm_kernel_selected()),
+        .kernel = selected_kernel(),
         .trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k,
         .alpha = alpha, .beta = beta, .a = a, .b = b, .c = c, .lda = lda, .ldb = ldb, .ldc = ldc,
     };
-    if (!g.kernel) g.kernel = &bl_gemm_microkernel_generic;
-    g.kc_block = balanced_block(k, g.kernel->kc, 1);
+    gemm_run(&g);
+}
 
-    /* below ~1 MFLOP a thread hand-off costs more than it saves */
-    int threads = bl_threads_get();
-    if ((double)m * n * k < 5e5) threads = 1;
-    choose_grid(&g, threads);
-    int tasks = g.grid_rows * g.grid_cols;
-    if (tasks > 1) bl_parallel_for(tasks, gemm_task, &g);
-    else gemm_task(&g, 0);
+/* ======================================================================================= prepacked A ====== */
+
+size_t bl_sgemm_prepacked_a_floats(int m, int k) {
+    if (m <= 0 || k <= 0) return 1;
+    return prepacked_rows(m, selected_kernel()->mr) * (size_t)k;
+}
+
+typedef struct prepack_job {
+    const bl_gemm_microkernel *kernel;
+    int trans_a, m, k, lda, kc_block;
+    const float *a;
+    float *packed;
+} prepack_job;
+
+/* task = one MR-row sliver: all its K blocks */
+static void prepack_task(void *arg, int sliver) {
+    const prepack_job *j = arg;
+    int mr = j->kernel->mr, row = sliver * mr, rows = min_int(mr, j->m - row);
+    size_t block_rows = prepacked_rows(j->m, mr);
+    for (int pc = 0; pc < j->k; pc += j->kc_block) {
+        int kc = min_int(j->kc_block, j->k - pc);
+        pack_a(j->kernel, j->trans_a, j->a, j->lda, row, rows, pc, kc, mr,
+               j->packed + (size_t)pc * block_rows + (size_t)row * kc);
+    }
+}
+
+/* Layout: for each K block [pc, pc + kc) in order, the block's MR-row slivers [ceil(m/MR)][kc][MR] — exactly what
+ * gemm_rectangle's pack_a writes for that block, so a GEMM on it is bitwise the GEMM on A. */
+void bl_sgemm_prepack_a(int trans_a, int m, int k, const float *a, int lda, float *packed) {
+    if (m <= 0 || k <= 0) return;
+    prepack_job job = {.kernel = selected_kernel(), .trans_a = trans_a, .m = m, .k = k, .lda = lda, .a = a,
+                       .packed = packed};
+    job.kc_block = balanced_block(k, job.kernel->kc, 1);
+    bl_parallel_for(ceil_div(m, job.kernel->mr), prepack_task, &job);
+}
+
+void bl_sgemm_cpu_prepacked(int m, int n, int k, float alpha, const float *a_packed, int trans_b, const float *b,
+                            int ldb, float beta, float *c, int ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0.0f) {
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
+    gemm_problem g = {
+        .kernel = selected_kernel(),
+        .trans_b = trans_b, .m = m, .n = n, .k = k,
+        .alpha = alpha, .beta = beta, .a_prepacked = a_packed, .b = b, .c = c, .ldb = ldb, .ldc = ldc,
+    };
+    gemm_run(&g);
 }

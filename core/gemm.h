@@ -36,6 +36,17 @@
 void bl_sgemm_cpu(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                   const float *b, int ldb, float beta, float *c, int ldc);
 
+/* ---- A packed once, used by several GEMMs (a convolution's weights, shared by the per-sample GEMMs) ----
+ * bl_sgemm_prepack_a packs op(A) [m,k] (A is [m,k] row stride lda, or [k,m] when trans_a) into
+ * packed[bl_sgemm_prepacked_a_floats(m, k)], threaded over row slivers; bl_sgemm_cpu_prepacked then computes
+ * C = alpha·op(A)·op(B) + beta·C exactly as bl_sgemm_cpu would (same bytes into the same micro-kernel, so the
+ * result is bitwise the same) without packing A again. The packing depends on the micro-kernel selected at
+ * the time: pack and use within one call of a kernel. */
+size_t bl_sgemm_prepacked_a_floats(int m, int k);
+void bl_sgemm_prepack_a(int trans_a, int m, int k, const float *a, int lda, float *packed);
+void bl_sgemm_cpu_prepacked(int m, int n, int k, float alpha, const float *a_packed, int trans_b, const float *b,
+                            int ldb, float beta, float *c, int ldc);
+
 /* ---- convolution and linear through GEMM (core/conv2d_cpu.c): the cpu backend's slots, same signatures,
  * shapes and write / accumulate conventions as kernels.h ---- */
 void conv2d_forward_cpu(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float *y);
@@ -70,12 +81,16 @@ typedef struct bl_gemm_microkernel {
     int mr, nr;       /* register tile */
     int mc, kc, nc;   /* cache blocks: MC a multiple of MR, NC a multiple of NR */
     bl_gemm_microkernel_fn run;
+    /* optional fast packing of a full "gather" sliver (lanes are rows of the source, width a multiple of 8):
+     * dst[p·width + i] = src[i·ld + p]; NULL: gemm.c's C loop. Same bytes either way. */
+    void (*pack_rows)(const float *src, size_t ld, int kc, int width, float *dst);
 } bl_gemm_microkernel;
 
 /* The description of a kernel family (NULL when this build lacks it). */
 const bl_gemm_microkernel *bl_gemm_microkernel_for(bl_gemm_kernel_kind kind);
 
 extern const bl_gemm_microkernel bl_gemm_microkernel_generic;
+void bl_gemm_pack_rows_avx2(const float *src, size_t ld, int kc, int width, float *dst); /* x86 SIMD builds only */
 extern const bl_gemm_microkernel bl_gemm_microkernel_avx2;   /* only in x86 SIMD builds */
 extern const bl_gemm_microkernel bl_gemm_microkernel_avx512; /* only in x86 SIMD builds */
 

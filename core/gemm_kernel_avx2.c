@@ -84,6 +84,43 @@ static void gemm_microkernel_avx2_6x16(int kc, const float *a_packed, const floa
     }
 }
 
+/* ---- packing by 8×8 transposes (used by the AVX2 and AVX-512 kernels) ----
+ * dst[p·width + i] = src[i·ld + p] for all `width` lanes (a multiple of 8) and p < kc: the "gather" layout of
+ * gemm.c, where each lane is a row of the source. Plain C reads one float from each of `width` rows per p; here
+ * 8 rows × 8 consecutive p are loaded as 8 vectors and transposed in registers (unpack, shuffle, permute), 8
+ * stores of 8. A permutation of the same floats, so the packed bytes — and every GEMM result — are unchanged. */
+static inline void transpose_8x8(const __m256 r[8], __m256 out[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    /* s_q holds column q (rows 0–3) in its low half and column q + 4 in its high half, for rows 0–3 (s0–s3)
+     * and rows 4–7 (s4–s7) */
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    out[0] = _mm256_permute2f128_ps(s0, s4, 0x20), out[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    out[1] = _mm256_permute2f128_ps(s1, s5, 0x20), out[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    out[2] = _mm256_permute2f128_ps(s2, s6, 0x20), out[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    out[3] = _mm256_permute2f128_ps(s3, s7, 0x20), out[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+void bl_gemm_pack_rows_avx2(const float *src, size_t ld, int kc, int width, float *dst) {
+    for (int i0 = 0; i0 < width; i0 += 8) {
+        const float *rows = src + (size_t)i0 * ld;
+        int p = 0;
+        for (; p + 8 <= kc; p += 8) {
+            __m256 r[8], col[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(rows + (size_t)i * ld + p);
+            transpose_8x8(r, col);
+            for (int q = 0; q < 8; q++) _mm256_storeu_ps(dst + (size_t)(p + q) * width + i0, col[q]);
+        }
+        for (; p < kc; p++)
+            for (int i = 0; i < 8; i++) dst[(size_t)p * width + i0 + i] = rows[(size_t)i * ld + p];
+    }
+}
+
 const bl_gemm_microkernel bl_gemm_microkernel_avx2 = {
     .name = "avx2 6x16",
     .mr = GEMM_MR,
@@ -93,4 +130,5 @@ const bl_gemm_microkernel bl_gemm_microkernel_avx2 = {
     .kc = 256,
     .nc = 4096,
     .run = gemm_microkernel_avx2_6x16,
+    .pack_rows = bl_gemm_pack_rows_avx2,
 };

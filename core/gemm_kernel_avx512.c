@@ -115,4 +115,5 @@ const bl_gemm_microkernel bl_gemm_microkernel_avx512 = {
     .kc = 256,
     .nc = 4096,
     .run = gemm_microkernel_avx512_8x32,
+    .pack_rows = bl_gemm_pack_rows_avx2, /* gemm_kernel_avx2.c: any AVX-512 CPU here has AVX2 */
 };

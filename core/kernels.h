@@ -179,6 +179,14 @@ typedef struct bl_kernels {
      * NULL when there is none (host backends: always NULL, the slot may be NULL). autograd turns it into the
      * context's sticky error. */
     const char *(*take_error)(void);
+
+    /* ==== fused fast paths (issue 8). A backend may leave these NULL: the op then runs the unfused kernels. ==== */
+    /* eval batchnorm then ReLU in one pass: y = max(γ·(x − running_mean)/√(running_var + eps) + β, 0), bit for bit
+     * relu_forward applied to batchnorm2d_forward_eval's output (ref: those two kernels in sequence).
+     * in x [n,c,h,w], in gamma, beta, running_mean, running_var [c], out y [n,c,h,w] */
+    void (*batchnorm2d_relu_forward_eval)(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
+                                          const float *beta, const float *running_mean, const float *running_var,
+                                          float *y);
 } bl_kernels;
 
 /* The built-in backends. bl_kernels_cpu() picks the fastest SIMD variant the running CPU supports. */

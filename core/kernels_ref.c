@@ -79,6 +79,15 @@ void host_fill(int64_t count, float value, float *dst) {
     for (int64_t i = 0; i < count; i++) dst[i] = value;
 }
 
+/* The fused slot's oracle is the composition it replaces: batchnorm eval, then ReLU over the result in place
+ * (ReLU reads and writes the same index, so in place is the same as into a second buffer). */
+static void batchnorm2d_relu_forward_eval_ref(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
+                                              const float *beta, const float *running_mean, const float *running_var,
+                                              float *y) {
+    batchnorm2d_forward_eval_ref(s, x, gamma, beta, running_mean, running_var, y);
+    relu_forward_ref((int64_t)s->n * s->c * s->h * s->w, y, y);
+}
+
 static const bl_kernels ref_kernels = {
     .name = "ref",
     .sgemm = sgemm_ref,
@@ -122,6 +131,7 @@ static const bl_kernels ref_kernels = {
     .copy = host_memcpy,
     .fill = host_fill,
     .take_error = NULL,
+    .batchnorm2d_relu_forward_eval = batchnorm2d_relu_forward_eval_ref,
 };
 
 const bl_kernels *bl_kernels_ref(void) { return &ref_kernels; }

@@ -6,6 +6,8 @@
 #include "layers.h"
 #include "core/init.h"
 
+#include "core/op_fused.h"
+
 bl_tensor *bl_run_emit(const bl_run *run, const char *path, bl_tensor *t) {
     if (t && run->hook) run->hook(run->hook_user, path, t);
     return t;
@@ -78,6 +80,46 @@ bl_tensor *bl_batchnorm2d_layer_forward(const bl_run *run, const bl_batchnorm2d_
         bl_set_training(ctx, was_training);
     }
     return bl_run_emit(run, l->path, y);
+}
+
+/* BN layer then a ReLU module. With no hook and BN on running statistics (inference), one fused op
+ * (core/op_fused.h): the same values bit for bit, one output tensor instead of two. With a hook the two modules
+ * run separately so the hook still sees the BN output under its own path. */
+bl_tensor *bl_batchnorm2d_relu_layer_forward(const bl_run *run, const bl_batchnorm2d_layer *l, const char *relu_path,
+                                             bl_tensor *x) {
+    bl_ctx *ctx = run->ctx;
+    int eval = run->bn_mode == BL_BN_RUNNING || (run->bn_mode == BL_BN_FOLLOW_CONTEXT && !bl_is_training(ctx));
+    if (run->hook || !eval) return bl_relu_module(run, relu_path, bl_batchnorm2d_layer_forward(run, l, x));
+    int was_training = bl_is_training(ctx);
+    bl_set_training(ctx, 0);
+    bl_tensor *y = bl_batchnorm2d_relu(ctx, x, l->weight, l->bias, l->running_mean, l->running_var, l->eps,
+                                       l->momentum);
+    bl_set_training(ctx, was_training);
+    return y;
+}
+
+/* ---- no-grad scopes ------------------------------------------------------------------------------------------ */
+
+bl_scope bl_scope_begin(const bl_run *run) {
+    bl_scope scope = {.active = !run->hook && !bl_grad_enabled(run->ctx) && bl_ctx_status(run->ctx) == BL_OK};
+    if (scope.active) scope.mark = bl_arena_mark_now(bl_ctx_step_arena(run->ctx));
+    return scope;
+}
+
+bl_tensor *bl_scope_end(const bl_run *run, bl_scope scope, bl_tensor *out) {
+    bl_ctx *ctx = run->ctx;
+    /* CPU tensors only: the move is a host memmove (a device backend's arena would need its own copy) */
+    if (!scope.active || !out || out->view_of || out->grad || out->device != BL_DEVICE_CPU ||
+        bl_ctx_status(ctx) != BL_OK)
+        return out;
+    bl_tensor kept = *out; /* headers live in the host arena (not rewound); keep a copy anyway */
+    if (!bl_arena_rewind(bl_ctx_step_arena(ctx), scope.mark, out->data)) return out;
+    /* the same data size as `out`, allocated at or below out's own data address: a downward memmove */
+    bl_tensor *moved = bl_tensor_new(ctx, kept.ndim, kept.shape);
+    if (!moved) return NULL;
+    memmove(moved->data, kept.data, (size_t)kept.numel * sizeof(float));
+    moved->name = kept.name;
+    return moved;
 }
 
 /* ---- linear -------------------------------------------------------------------------------------------------- */

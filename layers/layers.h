@@ -32,6 +32,20 @@ typedef struct bl_run {
     void *hook_user;
 } bl_run;
 
+/* No-grad scope (inference memory): a block's intermediates are dead once it has its output, but the step arena
+ * would keep them until bl_step_end. Between bl_scope_begin and bl_scope_end(out) a block may allocate freely;
+ * bl_scope_end rewinds the step arena to the mark and moves `out` down to it (core/arena.h: bl_arena_rewind), so
+ * inference needs memory for about one block's working set instead of every activation. Active only when grad
+ * mode is off and no hook is set (a hook may keep pointers to the intermediates); otherwise, or when the arena
+ * cannot rewind, bl_scope_end returns `out` untouched. The values are never changed, only where they live.
+ * Inputs of the block must have been allocated before bl_scope_begin. */
+typedef struct bl_scope {
+    bl_arena_mark mark;
+    int active;
+} bl_scope;
+bl_scope bl_scope_begin(const bl_run *run);
+bl_tensor *bl_scope_end(const bl_run *run, bl_scope scope, bl_tensor *out);
+
 /* Report t under path (no-op without a hook); returns t so it can wrap an expression. */
 bl_tensor *bl_run_emit(const bl_run *run, const char *path, bl_tensor *t);
 
@@ -53,6 +67,10 @@ typedef struct bl_batchnorm2d_layer {
 } bl_batchnorm2d_layer;
 bl_status bl_batchnorm2d_layer_init(bl_ctx *ctx, bl_batchnorm2d_layer *l, const char *path, int channels, float eps);
 bl_tensor *bl_batchnorm2d_layer_forward(const bl_run *run, const bl_batchnorm2d_layer *l, bl_tensor *x);
+/* relu(bn(x)) reported as the ReLU module `relu_path`: fused into one op at inference when no hook is set
+ * (bit-for-bit the same values; see core/op_fused.h) */
+bl_tensor *bl_batchnorm2d_relu_layer_forward(const bl_run *run, const bl_batchnorm2d_layer *l, const char *relu_path,
+                                             bl_tensor *x);
 
 /* ---- linear: weight [out,in], bias [out] ---- */
 typedef struct bl_linear_layer {

@@ -41,8 +41,10 @@ bl_status densenet121_build(bl_model *m) {
 /* x [N,3,H,W] → logits [N,1000] (or relu(norm5) [N,1024,H/32,W/32]) */
 bl_tensor *densenet121_forward(const bl_model *m, const bl_run *run, bl_tensor *x) {
     const densenet121_net *d = &m->net.densenet;
-    bl_tensor *h = bl_batchnorm2d_layer_forward(run, &d->norm0, bl_conv2d_layer_forward(run, &d->conv0, x));
-    h = bl_maxpool2d_module(run, "features.pool0", bl_relu_module(run, "features.relu0", h), 3, 2, 1);
+    bl_scope stem = bl_scope_begin(run); /* inference: only pool0's output outlives the stem */
+    bl_tensor *h = bl_batchnorm2d_relu_layer_forward(run, &d->norm0, "features.relu0",
+                                                     bl_conv2d_layer_forward(run, &d->conv0, x));
+    h = bl_scope_end(run, stem, bl_maxpool2d_module(run, "features.pool0", h, 3, 2, 1));
     bl_tensor *features[1 + 24]; /* the block input and the outputs of its (at most 24) layers */
     int l = 0;
     for (int block = 0; block < 4; block++) {
@@ -57,7 +59,7 @@ bl_tensor *densenet121_forward(const bl_model *m, const bl_run *run, bl_tensor *
         h = bl_run_emit(run, path, bl_concat_channels(run->ctx, count, features));
         if (block < 3) h = bl_transition_forward(run, &d->transition[block], h);
     }
-    h = bl_relu_module(run, "features.relu5", bl_batchnorm2d_layer_forward(run, &d->norm5, h));
+    h = bl_batchnorm2d_relu_layer_forward(run, &d->norm5, "features.relu5", h);
     if (m->head == BL_HEAD_NONE) return h;
     h = bl_global_avgpool(run->ctx, h);
     return bl_linear_layer_forward(run, &d->classifier, h);

@@ -36,11 +36,14 @@ bl_status resnet50_build(bl_model *m, int keras_v1) {
 /* x [N,3,H,W] → logits [N,1000] (or layer4 [N,2048,H/32,W/32]) */
 bl_tensor *resnet50_forward(const bl_model *m, const bl_run *run, bl_tensor *x) {
     const resnet50_net *r = &m->net.resnet;
-    bl_tensor *h = bl_batchnorm2d_layer_forward(run, &r->bn1, bl_conv2d_layer_forward(run, &r->conv1, x));
-    h = bl_maxpool2d_module(run, "maxpool", bl_relu_module(run, "relu", h), 3, 2, 1);
+    /* inference: one scope for the trunk, ended after the stem and after every block — a block's input is dead
+     * once it has its output, so only the newest activation is kept (layers.h: bl_scope_end) */
+    bl_scope trunk = bl_scope_begin(run);
+    bl_tensor *h = bl_batchnorm2d_relu_layer_forward(run, &r->bn1, "relu", bl_conv2d_layer_forward(run, &r->conv1, x));
+    h = bl_scope_end(run, trunk, bl_maxpool2d_module(run, "maxpool", h, 3, 2, 1));
     int b = 0;
     for (int stage = 0; stage < 4; stage++) {
-        for (; b < r->stage_end[stage]; b++) h = bl_bottleneck_forward(run, &r->block[b], h);
+        for (; b < r->stage_end[stage]; b++) h = bl_scope_end(run, trunk, bl_bottleneck_forward(run, &r->block[b], h));
         char path[16];
         snprintf(path, sizeof path, "layer%d", stage + 1);
         h = bl_run_emit(run, path, h);

@@ -39,15 +39,18 @@ bl_tensor *vgg16_forward(const bl_model *m, const bl_run *run, bl_tensor *x) {
     char path[BL_MODULE_PATH_MAX];
     bl_tensor *h = x;
     int conv = 0, index = 0;
+    /* inference: one scope for the whole feature stack, ended after every layer — each layer's input is dead once
+     * it has its output, so only the newest activation is kept (layers.h: bl_scope_end) */
+    bl_scope features = bl_scope_begin(run);
     for (int i = 0; i < VGG16_CONFIG_LEN; i++) {
         if (vgg16_config[i] == 0) {
             snprintf(path, sizeof path, "features.%d", index++);
-            h = bl_maxpool2d_module(run, path, h, 2, 2, 0);
+            h = bl_scope_end(run, features, bl_maxpool2d_module(run, path, h, 2, 2, 0));
             continue;
         }
         h = bl_conv2d_layer_forward(run, &v->conv[conv++], h);
         snprintf(path, sizeof path, "features.%d", index + 1);
-        h = bl_relu_module(run, path, h);
+        h = bl_scope_end(run, features, bl_relu_module(run, path, h));
         index += 2;
     }
     h = bl_run_emit(run, "features", h);

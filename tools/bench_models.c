@@ -11,7 +11,8 @@
  * Each step runs `warmup` untimed times, then `repeats` timed times; one line per timed step, then the medians and
  * the final line `img/s: <median>` (batch / median step time), which scripts rely on.
  *
- * FLOPs are counted, not estimated from a table: during the first forward the activation hook records the output
+ * FLOPs are counted, not estimated from a table: during a one-image forward before the warm-up (gradients off, not
+ * timed; one image so that the hooked, unfused network does not size the step arena) the activation hook records the output
  * shape of every module whose parameter `<path>.weight` has 2 or more dimensions (every conv and linear layer), and
  * FLOPs = Σ 2·MACs = Σ 2 · numel(output) · (numel(weight) / out_channels). BN, ReLU, pooling, additions and
  * concatenations are not counted (as in the usual published 4.1 GMAC for ResNet50). Training counts 3× forward:
@@ -279,7 +280,21 @@ static int time_model(bl_ctx *ctx, const bl_model *model, bl_optimizer *sgd, con
                   .hook = flop_counter_hook, .hook_user = &counter};
     double flops_per_step = 0.0;
     int status = 0;
-    for (int r = 0; r < opt->warmup + opt->repeats; r++) {
+    /* The counting forward: ONE image, gradients off, untimed, before the warm-up. One image because the hook
+     * makes layers skip their fused inference paths (a hook wants every module's output), so a full batch here
+     * would size the step arena — and the peak RSS reported below — for the unfused network; FLOPs scale with the
+     * batch exactly. */
+    model_bench_options counting = *opt;
+    counting.batch = 1, counting.training = 0;
+    int grad_was = bl_grad_enabled(ctx);
+    bl_set_grad_enabled(ctx, 0);
+    if (run_step(ctx, model, &run, sgd, &counting, input, loss_weights) < 0.0) {
+        fprintf(stderr, "blasto bench: %s\n", bl_ctx_status(ctx) ? bl_ctx_error(ctx) : bl_last_error());
+        status = 1;
+    }
+    bl_set_grad_enabled(ctx, grad_was);
+    run.hook = NULL;
+    for (int r = 0; status == 0 && r < opt->warmup + opt->repeats; r++) {
         int timed = r >= opt->warmup;
         if (!timed) fprintf(stderr, "blasto bench: warm-up step %d of %d\n", r + 1, opt->warmup);
         double elapsed = run_step(ctx, model, &run, sgd, opt, input, loss_weights);
@@ -288,10 +303,9 @@ static int time_model(bl_ctx *ctx, const bl_model *model, bl_optimizer *sgd, con
             status = 1;
             break;
         }
-        if (r == 0) { /* the first forward was the counting one: report the model's size once */
-            run.hook = NULL;
+        if (r == 0) { /* report the model's size once, from the counting forward */
             const char *missing = NULL;
-            double forward_flops = flop_counter_total(&counter, &missing);
+            double forward_flops = flop_counter_total(&counter, &missing) * opt->batch;
             char parameters[32];
             with_thousands(bl_model_parameter_count(model), parameters, sizeof parameters);
             if (forward_flops < 0.0) {

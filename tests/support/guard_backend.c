@@ -194,6 +194,10 @@ static const char *guard_take_error(void) {
       (const bl_batchnorm2d_shape *s, const float *x, const float *g, const float *b, const float *rm,                \
        const float *rv, float *y),                                                                                    \
       (s, x, g, b, rm, rv, y), (x, g, b, rm, rv, y))                                                                  \
+    X(batchnorm2d_relu_forward_eval,                                                                                  \
+      (const bl_batchnorm2d_shape *s, const float *x, const float *g, const float *b, const float *rm,                \
+       const float *rv, float *y),                                                                                    \
+      (s, x, g, b, rm, rv, y), (x, g, b, rm, rv, y))                                                                  \
     X(batchnorm2d_eval_stats, (int c, float eps, const float *rm, const float *rv, float *mean, float *invstd),       \
       (c, eps, rm, rv, mean, invstd), (rm, rv, mean, invstd))                                                         \
     X(batchnorm2d_backward,                                                                                           \

@@ -1,0 +1,143 @@
+/* pool2d_cpu.c — the cpu backend's max and average pooling: threaded over planes (n, c), bitwise equal to ref
+ * (semantics: kernels.h and core/kernels_ref_impl.h; contract: kernels_cpu_ops.h).
+ *
+ * Max pooling forward is ref's argmax rule in float (a float compared with a float gives the same answer as the
+ * two widened to double). Max pooling BACKWARD is where ref is slow: it is written as a gather that recomputes the
+ * argmax of every window covering each input (~4 windows × 9 taps per input for a 3×3 stride-2 pool). Here it is a
+ * scatter: each window's argmax is computed once and dy is added into a per-plane DOUBLE accumulator, windows in
+ * row-major order. An input therefore receives its contributions in the same (oh, ow) order as ref's gather sums
+ * them, starting from the same 0.0, and is rounded once into dx the same way — (float)(dx + sum), applied to every
+ * element as ref does (which also turns a −0 dx into +0 where no window routes to it, exactly like ref).
+ * Average pooling runs ref's own loops on slices of planes. */
+#include <math.h>
+
+#include "gemm.h" /* bl_scratch_acquire */
+#include "kernels_cpu_ops.h"
+#include "kernels_ref.h"
+#include "threads.h"
+
+typedef struct pool_job {
+    const bl_pool2d_shape *s;
+    const float *x, *dy;
+    float *y, *dx;
+    int64_t planes, pieces;
+} pool_job;
+
+/* planes [first, end) of piece `task` (contiguous, depends on the shape and piece count only) */
+static void piece_planes(const pool_job *j, int task, int64_t *first, int64_t *end) {
+    *first = j->planes * task / j->pieces;
+    *end = j->planes * (task + 1) / j->pieces;
+}
+
+static void run_pieces(pool_job *j, bl_task_fn fn) {
+    j->planes = (int64_t)j->s->n * j->s->c;
+    j->pieces = j->planes < 256 ? j->planes : 256;
+    if (j->pieces > 0) bl_parallel_for((int)j->pieces, fn, j);
+}
+
+/* the sub-shape that makes a ref kernel process `count` consecutive planes */
+static bl_pool2d_shape planes_shape(const bl_pool2d_shape *s, int64_t count) {
+    bl_pool2d_shape part = *s;
+    part.n = 1;
+    part.c = (int)count;
+    return part;
+}
+
+/* Index within the plane of window (oh, ow)'s maximum — ref's maxpool2d_argmax: padding is −inf, a strictly
+ * greater value or a NaN replaces the current best, so the first maximum in row-major order wins. */
+static int64_t window_argmax(const bl_pool2d_shape *s, const float *plane, int oh, int ow) {
+    int h_start = oh * s->stride_h - s->pad_h, w_start = ow * s->stride_w - s->pad_w;
+    int h_first = h_start < 0 ? 0 : h_start, w_first = w_start < 0 ? 0 : w_start;
+    int h_end = h_start + s->kh < s->h_in ? h_start + s->kh : s->h_in;
+    int w_end = w_start + s->kw < s->w_in ? w_start + s->kw : s->w_in;
+    int64_t best = (int64_t)h_first * s->w_in + w_first;
+    float best_value = -INFINITY;
+    for (int ih = h_first; ih < h_end; ih++) {
+        const float *row = plane + (int64_t)ih * s->w_in;
+        for (int iw = w_first; iw < w_end; iw++) {
+            float value = row[iw];
+            if (value > best_value || isnan(value)) {
+                best_value = value;
+                best = (int64_t)ih * s->w_in + iw;
+            }
+        }
+    }
+    return best;
+}
+
+static void maxpool_forward_task(void *arg, int task) {
+    const pool_job *j = arg;
+    const bl_pool2d_shape *s = j->s;
+    int64_t in_plane = (int64_t)s->h_in * s->w_in, out_plane = (int64_t)s->h_out * s->w_out, first, end;
+    piece_planes(j, task, &first, &end);
+    for (int64_t nc = first; nc < end; nc++) {
+        const float *xp = j->x + nc * in_plane;
+        float *yp = j->y + nc * out_plane;
+        for (int oh = 0; oh < s->h_out; oh++)
+            for (int ow = 0; ow < s->w_out; ow++) yp[(int64_t)oh * s->w_out + ow] = xp[window_argmax(s, xp, oh, ow)];
+    }
+}
+
+/* in x [n,c,h_in,w_in], out y [n,c,h_out,w_out] */
+void maxpool2d_forward_cpu(const bl_pool2d_shape *s, const float *x, float *y) {
+    pool_job job = {.s = s, .x = x, .y = y};
+    run_pieces(&job, maxpool_forward_task);
+}
+
+static void maxpool_backward_task(void *arg, int task) {
+    const pool_job *j = arg;
+    const bl_pool2d_shape *s = j->s;
+    int64_t in_plane = (int64_t)s->h_in * s->w_in, out_plane = (int64_t)s->h_out * s->w_out, first, end;
+    piece_planes(j, task, &first, &end);
+    bl_scratch *handle;
+    double *sum = (double *)bl_scratch_acquire((size_t)(2 * in_plane), &handle); /* 64-byte aligned */
+    if (!sum) { /* out of memory: ref's gather on these planes (same result, slower) */
+        bl_pool2d_shape part = planes_shape(s, end - first);
+        maxpool2d_backward_ref(&part, j->x + first * in_plane, j->dy + first * out_plane, j->dx + first * in_plane);
+        return;
+    }
+    for (int64_t nc = first; nc < end; nc++) {
+        const float *xp = j->x + nc * in_plane, *dyp = j->dy + nc * out_plane;
+        float *dxp = j->dx + nc * in_plane;
+        for (int64_t i = 0; i < in_plane; i++) sum[i] = 0.0;
+        for (int oh = 0; oh < s->h_out; oh++)
+            for (int ow = 0; ow < s->w_out; ow++)
+                sum[window_argmax(s, xp, oh, ow)] += dyp[(int64_t)oh * s->w_out + ow];
+        for (int64_t i = 0; i < in_plane; i++) dxp[i] = (float)(dxp[i] + sum[i]);
+    }
+    bl_scratch_release(handle);
+}
+
+/* in x [n,c,h_in,w_in], in dy [n,c,h_out,w_out], acc dx [n,c,h_in,w_in] */
+void maxpool2d_backward_cpu(const bl_pool2d_shape *s, const float *x, const float *dy, float *dx) {
+    pool_job job = {.s = s, .x = x, .dy = dy, .dx = dx};
+    run_pieces(&job, maxpool_backward_task);
+}
+
+static void avgpool_forward_task(void *arg, int task) {
+    const pool_job *j = arg;
+    int64_t first, end;
+    piece_planes(j, task, &first, &end);
+    bl_pool2d_shape part = planes_shape(j->s, end - first);
+    avgpool2d_forward_ref(&part, j->x + first * j->s->h_in * j->s->w_in, j->y + first * j->s->h_out * j->s->w_out);
+}
+
+/* in x [n,c,h_in,w_in], out y [n,c,h_out,w_out] */
+void avgpool2d_forward_cpu(const bl_pool2d_shape *s, const float *x, float *y) {
+    pool_job job = {.s = s, .x = x, .y = y};
+    run_pieces(&job, avgpool_forward_task);
+}
+
+static void avgpool_backward_task(void *arg, int task) {
+    const pool_job *j = arg;
+    int64_t first, end;
+    piece_planes(j, task, &first, &end);
+    bl_pool2d_shape part = planes_shape(j->s, end - first);
+    avgpool2d_backward_ref(&part, j->dy + first * j->s->h_out * j->s->w_out, j->dx + first * j->s->h_in * j->s->w_in);
+}
+
+/* in dy [n,c,h_out,w_out], acc dx [n,c,h_in,w_in] */
+void avgpool2d_backward_cpu(const bl_pool2d_shape *s, const float *dy, float *dx) {
+    pool_job job = {.s = s, .dy = dy, .dx = dx};
+    run_pieces(&job, avgpool_backward_task);
+}

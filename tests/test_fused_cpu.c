@@ -1,0 +1,160 @@
+/* test_fused_cpu.c — the fused inference fast path batchnorm + ReLU (kernels.h slot batchnorm2d_relu_forward_eval,
+ * core/op_fused.h, layers' bl_batchnorm2d_relu_layer_forward) gives BITWISE the unfused result:
+ *   1. kernel: the cpu slot (and its portable build) against the ref slot, which is ref's batchnorm eval followed by
+ *      ref's ReLU — on random data with zeros, −0 and NaN, for 1 and 2 threads;
+ *   2. op: bl_batchnorm2d_relu against bl_relu(bl_batchnorm2d(…)) in eval mode with grad off (fused), and with a
+ *      gradient wanted (it must fall back and record a tape entry: backward reaches x);
+ *   3. models: ResNet50, DenseNet121 and VGG16 (backbone) at 64×64 in inference, without a hook (fused, and no-grad scopes rewinding
+ *      the step arena after each block: layers.h bl_scope_begin/end) and with a hook (neither): logits equal to the
+ *      bit, and the first run keeps and peaks at less step memory. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/autograd.h"
+#include "core/kernels_cpu_ops.h"
+#include "core/op_fused.h"
+#include "core/threads.h"
+#include "harness.h"
+#include "models/models.h"
+
+static float *awkward(int64_t n, uint64_t idx, float lo, float hi) {
+    float *p = malloc((size_t)n * sizeof(float));
+    test_fill_uniform(p, n, 77, idx, lo, hi);
+    for (int64_t i = 0; i < n; i++) {
+        if (i % 13 == 1) p[i] = 0.0f;
+        if (i % 31 == 2) p[i] = -0.0f;
+        if (i % 501 == 7) p[i] = NAN;
+    }
+    return p;
+}
+
+static void kernel_level(void) {
+    const bl_kernels *ref = bl_kernels_ref(), *cpu = bl_kernels_cpu();
+    CHECK(ref->batchnorm2d_relu_forward_eval && cpu->batchnorm2d_relu_forward_eval, "both backends fill the slot");
+    if (!ref->batchnorm2d_relu_forward_eval || !cpu->batchnorm2d_relu_forward_eval) return;
+    bl_batchnorm2d_shape s = {.n = 3, .c = 11, .h = 17, .w = 13, .eps = 1e-5f, .momentum = 0.1f};
+    int64_t n = (int64_t)s.n * s.c * s.h * s.w;
+    float *x = awkward(n, 1, -2, 2), *g = awkward(s.c, 2, -1.5f, 1.5f), *b = awkward(s.c, 3, -1, 1);
+    float *rm = awkward(s.c, 4, -1, 1), *rv = awkward(s.c, 5, 0.1f, 2);
+    rv[3] = 1.0f; /* a NaN variance would make a whole channel NaN: keep one channel meaningful at least */
+    float *want = malloc((size_t)n * sizeof(float)), *got = malloc((size_t)n * sizeof(float));
+    float *unfused = malloc((size_t)n * sizeof(float));
+    ref->batchnorm2d_forward_eval(&s, x, g, b, rm, rv, unfused);
+    ref->relu_forward(n, unfused, want);
+    memset(got, 0xff, (size_t)n * sizeof(float));
+    ref->batchnorm2d_relu_forward_eval(&s, x, g, b, rm, rv, got);
+    CHECK(memcmp(got, want, (size_t)n * sizeof(float)) == 0, "ref fused slot = ref batchnorm eval then ref relu");
+    int negatives = 0, positives = 0;
+    for (int64_t i = 0; i < n; i++) negatives += unfused[i] < 0, positives += want[i] > 0;
+    CHECK(negatives > n / 10 && positives > n / 10, "the data exercise both sides of the ReLU (%d / %d)", negatives,
+          positives);
+    for (int threads = 1; threads <= 2; threads++) {
+        bl_threads_set(threads);
+        memset(got, 0xff, (size_t)n * sizeof(float));
+        cpu->batchnorm2d_relu_forward_eval(&s, x, g, b, rm, rv, got);
+        CHECK(memcmp(got, want, (size_t)n * sizeof(float)) == 0, "cpu fused slot (%d threads) = ref", threads);
+        memset(got, 0xff, (size_t)n * sizeof(float));
+        batchnorm2d_relu_forward_eval_portable(&s, x, g, b, rm, rv, got);
+        CHECK(memcmp(got, want, (size_t)n * sizeof(float)) == 0, "portable fused kernel (%d threads) = ref", threads);
+    }
+    free(x), free(g), free(b), free(rm), free(rv), free(want), free(got), free(unfused);
+}
+
+static void op_level(void) {
+    bl_ctx *ctx = NULL;
+    CHECK(bl_ctx_create(bl_kernels_cpu(), &ctx) == BL_OK, "ctx");
+    int c = 6, xs[4] = {2, 6, 9, 7};
+    bl_tensor *g = bl_param(ctx, "g", 1, &c), *b = bl_param(ctx, "b", 1, &c);
+    bl_tensor *rm = bl_buffer(ctx, "rm", 1, &c), *rv = bl_buffer(ctx, "rv", 1, &c);
+    test_fill_uniform(g->data, c, 5, 1, 0.5f, 1.5f), test_fill_uniform(b->data, c, 5, 2, -0.5f, 0.5f);
+    test_fill_uniform(rm->data, c, 5, 3, -0.2f, 0.2f), test_fill_uniform(rv->data, c, 5, 4, 0.5f, 1.5f);
+    float xv[2 * 6 * 9 * 7];
+    test_fill_uniform(xv, 2 * 6 * 9 * 7, 5, 5, -2, 2);
+    bl_set_training(ctx, 0);
+    bl_set_grad_enabled(ctx, 0);
+    bl_tensor *x = bl_tensor_from(ctx, 4, xs, xv);
+    bl_tensor *fused = bl_batchnorm2d_relu(ctx, x, g, b, rm, rv, 1e-5f, 0.1f);
+    bl_tensor *plain = bl_relu(ctx, bl_batchnorm2d(ctx, x, g, b, rm, rv, 1e-5f, 0.1f));
+    CHECK(fused && plain && memcmp(fused->data, plain->data, sizeof xv) == 0, "op: fused = unfused (eval, no grad)");
+    float fused_copy[2 * 6 * 9 * 7];
+    if (fused) memcpy(fused_copy, fused->data, sizeof fused_copy);
+    bl_step_end(ctx);
+
+    /* with gradients wanted it must be the recorded composition: backward reaches x */
+    bl_set_grad_enabled(ctx, 1);
+    x = bl_tensor_from(ctx, 4, xs, xv);
+    bl_requires_grad(x);
+    bl_tensor *y = bl_batchnorm2d_relu(ctx, x, g, b, rm, rv, 1e-5f, 0.1f);
+    CHECK(y && memcmp(y->data, fused_copy, sizeof xv) == 0, "op with grad: same values");
+    CHECK(bl_backward(ctx, bl_sum(ctx, y)) == BL_OK, "backward through the fallback: %s", bl_ctx_error(ctx));
+    int nonzero = 0;
+    for (int i = 0; x->grad && i < 2 * 6 * 9 * 7; i++) nonzero += x->grad->data[i] != 0.0f;
+    CHECK(x->grad && nonzero > 0, "op with grad: x received a gradient (%d nonzero)", nonzero);
+    bl_step_end(ctx);
+
+    /* a shape error still gets the batchnorm op's message */
+    bl_set_grad_enabled(ctx, 0);
+    int bad = 5;
+    bl_tensor *wrong = bl_buffer(ctx, "wrong", 1, &bad);
+    CHECK(bl_batchnorm2d_relu(ctx, bl_tensor_from(ctx, 4, xs, xv), g, b, wrong, rv, 1e-5f, 0.1f) == NULL &&
+              strstr(bl_ctx_error(ctx), "running_mean") != NULL,
+          "shape error names the tensor: %s", bl_ctx_error(ctx));
+    bl_ctx_free(ctx);
+}
+
+static void count_hook(void *user, const char *path, const bl_tensor *t) {
+    (void)path, (void)t;
+    (*(int *)user)++;
+}
+
+/* Two fresh contexts (so each step arena's high-water mark is its own): one forward without a hook (fused
+ * batchnorm + ReLU, no-grad scopes) and one with a hook (unfused, nothing rewound). */
+static void model_level(bl_arch arch, const char *name) {
+    int xs[4] = {2, 3, 64, 64}, hooked = 0;
+    float *xv = malloc(2 * 3 * 64 * 64 * sizeof(float)), logits[2][4096] = {{0}};
+    bl_head head = arch == BL_ARCH_VGG16 ? BL_HEAD_NONE : BL_HEAD_IMAGENET; /* VGG's ImageNet head needs 224k */
+    int64_t out_numel = arch == BL_ARCH_VGG16 ? 2 * 512 * 2 * 2 : 2000;
+    test_fill_uniform(xv, 2 * 3 * 64 * 64, 9, 0, -1, 1);
+    size_t peak[2] = {0, 0}, left[2] = {0, 0};
+    for (int with_hook = 0; with_hook <= 1; with_hook++) {
+        bl_ctx *ctx = NULL;
+        bl_model *m = NULL;
+        CHECK(bl_ctx_create(bl_kernels_cpu(), &ctx) == BL_OK, "ctx");
+        CHECK(bl_model_create(ctx, arch, head, &m) == BL_OK, "%s: create", name);
+        if (!m) {
+            bl_ctx_free(ctx);
+            break;
+        }
+        bl_model_fill_deterministic(m, 3);
+        bl_set_training(ctx, 0);
+        bl_set_grad_enabled(ctx, 0);
+        bl_run run = {.ctx = ctx, .bn_mode = BL_BN_RUNNING, .hook = with_hook ? count_hook : NULL,
+                      .hook_user = &hooked};
+        bl_tensor *y = bl_model_forward(m, &run, bl_tensor_from(ctx, 4, xs, xv));
+        CHECK(y && y->numel == out_numel, "%s: forward: %s", name, bl_ctx_error(ctx));
+        if (y && y->numel == out_numel) memcpy(logits[with_hook], y->data, (size_t)out_numel * sizeof(float));
+        peak[with_hook] = bl_ctx_step_arena(ctx)->high_water;
+        left[with_hook] = bl_ctx_step_arena(ctx)->used;
+        bl_step_end(ctx);
+        bl_ctx_free(ctx);
+    }
+    CHECK(hooked > 0, "%s: the hooked run reported modules", name);
+    CHECK(memcmp(logits[0], logits[1], sizeof logits[0]) == 0, "%s: fused logits = unfused logits, bit for bit", name);
+    CHECK(left[0] < left[1] / 2 && peak[0] < peak[1], "%s: the fused, scoped run keeps less memory (%zu vs %zu bytes "
+          "at the end, high-water %zu vs %zu)", name, left[0], left[1], peak[0], peak[1]);
+    printf("  %s: step arena at the end %zu bytes fused+scoped, %zu plain; high-water %zu vs %zu\n", name, left[0],
+           left[1], peak[0], peak[1]);
+    free(xv);
+}
+
+int main(void) {
+    kernel_level();
+    op_level();
+    bl_threads_set(2);
+    model_level(BL_ARCH_RESNET50, "resnet50");
+    model_level(BL_ARCH_DENSENET121, "densenet121");
+    model_level(BL_ARCH_VGG16, "vgg16");
+    bl_threads_shutdown();
+    return test_summary("test_fused_cpu");
+}
