@@ -477,6 +477,9 @@ bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *
         o.device = given->device;
         if (r.state.finished) {
             note(&r, "%s: the run is already finished (%d epochs); nothing to do", r.path, r.state.epoch);
+            /* a kill between last.safetensors and log.csv of the final epoch leaves the log one row short: the
+             * checkpoint's copy of the log is the truth, so write it again (atomically; same bytes otherwise) */
+            if (r.state.log) st = bl_write_file_atomic(run_file(&r, "log.csv"), r.state.log, strlen(r.state.log));
             goto done;
         }
         note(&r, "resuming %s at epoch %d of %d (step %lld)", r.path, r.state.epoch + 1, o.epochs,
