@@ -66,12 +66,7 @@ static bl_status unit_focus(const bl_cohort *cohort, const char *out_dir, const 
     }
     if (!st) len = (size_t)snprintf(buf, cap, BL_FOCUS_CSV_HEADER);
     bl_loader_options lo;
-    bl_loader_options_default(&lo);
-    lo.input = o.input;
-    lo.size = size;
-    lo.normalize = o.preset;
-    lo.seed = o.seed;
-    lo.augment = 0;
+    bl_train_eval_loader_options(&o, &lo);
     bl_enhance_options eo;
     bl_enhance_options_default(&eo);
     for (int i = 0; !st && i < p->n; i++) {

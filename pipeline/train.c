@@ -205,9 +205,8 @@ static bl_status make_loaders(run *r) {
     lo.shuffle = 1;
     lo.drop_last = r->n_train > o->batch; /* a 1-sample batch would break batch statistics */
     bl_status st = bl_loader_create(r->train_rows, r->n_train, &lo, &r->train_loader);
-    lo.augment = 0;
-    lo.shuffle = 0;
-    lo.drop_last = 0;
+    bl_train_eval_loader_options(o, &lo);
+    lo.threads = o->loader_threads;
     if (!st) st = bl_loader_create(r->val_rows, r->n_val, &lo, &r->val_loader);
     return st;
 }
@@ -458,6 +457,18 @@ static void run_free(run *r) {
     free(r->state.log);
 }
 
+void bl_train_eval_loader_options(const bl_train_options *o, bl_loader_options *lo) {
+    bl_loader_options_default(lo);
+    lo->input = o->input;
+    lo->size = o->size;
+    lo->normalize = o->preset;
+    lo->batch_size = o->batch;
+    lo->seed = o->seed;
+    lo->augment = 0;
+    lo->shuffle = 0;
+    lo->drop_last = 0;
+}
+
 bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *cb) {
     bl_train_options o = *given;
     run r = {.o = &o, .cb = cb};
@@ -513,15 +524,8 @@ bl_status bl_checkpoint_score(const bl_safetensors *ck, const bl_cohort_row *row
     if (!st) st = setup_model(&r, NULL);
     if (!st) st = bl_checkpoint_load(ck, r.model, NULL);
     bl_loader_options lo;
-    bl_loader_options_default(&lo);
-    lo.input = o.input;
-    lo.size = o.size;
-    lo.normalize = o.preset;
-    lo.batch_size = o.batch;
-    lo.seed = o.seed;
+    bl_train_eval_loader_options(&o, &lo);
     lo.threads = loader_threads;
-    lo.augment = 0;
-    lo.shuffle = 0;
     if (!st) st = bl_loader_create(rows, n, &lo, &r.val_loader);
     if (!st) {
         r.n_val = n;

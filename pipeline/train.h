@@ -90,6 +90,10 @@ typedef struct bl_train_callbacks {
 /* Runs (or resumes) the training described by o; cb may be NULL. */
 bl_status bl_train_run(const bl_train_options *o, const bl_train_callbacks *cb);
 
+/* The loader settings that evaluate a model trained with o (validation, predict, Grad-CAM): its input, size,
+ * preprocessing preset, batch and seed; no augmentation, no shuffling, every row. */
+void bl_train_eval_loader_options(const bl_train_options *o, bl_loader_options *lo);
+
 /* ---- checkpoints (pipeline/checkpoint.c) ---- */
 typedef struct bl_train_state {
     int epoch;               /* completed epochs */

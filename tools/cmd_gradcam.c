@@ -140,12 +140,7 @@ static bl_status run_gradcam(const char *model, const char *cohort_path, const c
         if (!res || !x || !icm || !te || !gray) st = bl_fail(BL_ERR_NOMEM, "out of memory");
     }
     bl_loader_options lo;
-    bl_loader_options_default(&lo);
-    lo.input = o.input;
-    lo.size = size;
-    lo.normalize = o.preset;
-    lo.seed = o.seed;
-    lo.augment = 0;
+    bl_train_eval_loader_options(&o, &lo);
     bl_enhance_options eo;
     bl_enhance_options_default(&eo);
     double t0 = now_s();
