@@ -20,6 +20,7 @@ bl_status bl_ctx_create(const bl_kernels *kernels, bl_ctx **out) {
     bl_arena_init_on(&ctx->step, "step", kernels->mem_alloc, kernels->mem_free);
     bl_arena_init(&ctx->persistent_host, "persistent headers");
     bl_arena_init(&ctx->step_host, "step headers");
+    bl_grad_pool_init(&ctx->grads, kernels->mem_alloc, kernels->mem_free);
     ctx->grad_enabled = 1;
     ctx->training = 1;
     *out = ctx;
@@ -35,6 +36,7 @@ void bl_ctx_free(bl_ctx *ctx) {
     bl_arena_free(&ctx->step);
     bl_arena_free(&ctx->persistent_host);
     bl_arena_free(&ctx->step_host);
+    bl_grad_pool_free(&ctx->grads);
     free(ctx);
 }
 
@@ -54,6 +56,10 @@ int64_t bl_ctx_step(const bl_ctx *ctx) { return ctx->step_index; }
 void bl_ctx_set_step(bl_ctx *ctx, int64_t step) { ctx->step_index = step; }
 bl_arena *bl_ctx_persistent(bl_ctx *ctx) { return &ctx->persistent; }
 bl_arena *bl_ctx_step_arena(bl_ctx *ctx) { return &ctx->step; }
+bl_grad_pool_stats bl_ctx_grad_pool_stats(const bl_ctx *ctx) {
+    return (bl_grad_pool_stats){.bytes_total = ctx->grads.bytes_total, .high_water = ctx->grads.high_water,
+                                .allocations = ctx->grads.n_allocs};
+}
 
 bl_tensor *ctx_failf(bl_ctx *ctx, bl_status code, const char *fmt, ...) {
     if (ctx->status == BL_OK) {
@@ -170,11 +176,7 @@ static bl_tensor *register_named(bl_ctx *ctx, const char *name, int ndim, const 
     if (bl_param_find(ctx, name)) return ctx_failf(ctx, BL_ERR_INVALID, "parameter '%s': duplicate name", name);
     bl_tensor *t = persistent_tensor(ctx, ndim, shape);
     if (!t) return NULL;
-    if (with_grad) {
-        t->grad = persistent_tensor(ctx, ndim, shape);
-        if (!t->grad) return NULL;
-        t->requires_grad = 1;
-    }
+    t->requires_grad = with_grad; /* .grad comes with the first backward or optimizer (ctx_param_grads) */
     if (ctx->n_params == ctx->params_cap) {
         int cap = ctx->params_cap ? 2 * ctx->params_cap : 64;
         named_tensor *p = realloc(ctx->params, (size_t)cap * sizeof *p);
@@ -190,6 +192,23 @@ static bl_tensor *register_named(bl_ctx *ctx, const char *name, int ndim, const 
     ctx->n_params++;
     t->name = copy;
     return t;
+}
+
+/* A parameter's gradient lives in the persistent arena (it accumulates across backward calls until
+ * bl_zero_grad). It is allocated, zeroed, the first time something needs it — a backward or an optimizer — so
+ * that inference never holds a second copy of the weights. */
+static int is_param(const bl_ctx *ctx, const bl_tensor *t) {
+    for (int i = 0; i < ctx->n_params; i++)
+        if (ctx->params[i].t == t) return 1;
+    return 0;
+}
+
+bl_status ctx_param_grads(bl_ctx *ctx) {
+    for (int i = 0; i < ctx->n_params && ctx->status == BL_OK; i++) {
+        bl_tensor *t = ctx->params[i].t;
+        if (t->requires_grad && !t->grad) t->grad = persistent_tensor(ctx, t->ndim, t->shape);
+    }
+    return ctx->status;
 }
 
 bl_tensor *bl_param(bl_ctx *ctx, const char *name, int ndim, const int *shape) {
@@ -254,13 +273,51 @@ tape_entry *tape_record(bl_ctx *ctx, const char *op, tape_backward_fn backward, 
     return e;
 }
 
+/* A zeroed gradient tensor shaped like `like`, its data from the gradient pool (grad_pool.h). */
+static bl_tensor *pooled_grad(bl_ctx *ctx, const bl_tensor *like) {
+    bl_tensor *g = bl_arena_calloc(&ctx->step_host, sizeof *g);
+    float *data = g ? bl_grad_pool_take(&ctx->grads, (size_t)like->numel * sizeof(float)) : NULL;
+    if (!data) {
+        char dims[64];
+        return ctx_failf(ctx, BL_ERR_NOMEM, "%s, for the gradient of a float32 tensor %s", bl_last_error(),
+                         bl_shape_str(like, dims, sizeof dims));
+    }
+    ctx->k->fill(like->numel, 0.0f, data);
+    *g = (bl_tensor){.data = data, .ndim = like->ndim, .numel = like->numel, .device = like->device};
+    for (int i = 0; i < like->ndim; i++) g->shape[i] = like->shape[i];
+    return g;
+}
+
 float *tape_grad(bl_ctx *ctx, bl_tensor *t) {
     if (!t || !t->requires_grad) return NULL;
     if (!t->grad) {
-        t->grad = step_tensor(ctx, t->ndim, t->shape, 1);
+        t->grad = is_param(ctx, t) ? persistent_tensor(ctx, t->ndim, t->shape) : pooled_grad(ctx, t);
         if (!t->grad) return NULL;
     }
     return t->grad->data;
+}
+
+/* An activation's gradient is dead once the backward of the op that produced the activation has run: give its
+ * memory back to the pool, unless someone asked to keep it (bl_requires_grad: Grad-CAM, tests). */
+static void release_grad(bl_ctx *ctx, bl_tensor *t) {
+    if (t->grad && !t->retain_grad && bl_grad_pool_give(&ctx->grads, t->grad->data)) t->grad = NULL;
+}
+
+/* One entry's backward. An entry that absorbed a ReLU (bl_relu_) first turns ∂L/∂relu(out) into ∂L/∂out with
+ * relu_backward — the very kernel call the ReLU's own entry would have made, into a zeroed buffer — so the
+ * gradients are bitwise those of the unfused pair: out > 0 exactly where the ReLU's input was > 0. */
+static void run_entry(bl_ctx *ctx, tape_entry *e) {
+    if (!e->relu_after) {
+        e->backward(ctx, e);
+        return;
+    }
+    bl_tensor *dy = e->out->grad, *dz = pooled_grad(ctx, e->out);
+    if (!dz) return;
+    ctx->k->relu_backward(e->out->numel, e->out->data, dy->data, dz->data);
+    e->out->grad = dz;
+    e->backward(ctx, e);
+    e->out->grad = dy;
+    bl_grad_pool_give(&ctx->grads, dz->data);
 }
 
 int bl_tape_length(const bl_ctx *ctx) { return ctx->tape_len; }
@@ -268,7 +325,8 @@ int bl_tape_length(const bl_ctx *ctx) { return ctx->tape_len; }
 static bl_status run_backward(bl_ctx *ctx) {
     for (int i = ctx->tape_len - 1; i >= 0 && ctx->status == BL_OK; i--) {
         tape_entry *e = &ctx->tape[i];
-        if (e->out->grad) e->backward(ctx, e);
+        if (e->out->grad) run_entry(ctx, e);
+        release_grad(ctx, e->out);
         ctx_check_backend(ctx);
     }
     return ctx->status;
@@ -280,6 +338,7 @@ bl_status bl_backward_with(bl_ctx *ctx, bl_tensor *y, const float *dy) {
     if (!y->requires_grad)
         return ctx_failf(ctx, BL_ERR_INVALID, "backward: output does not depend on anything that requires a gradient"),
                ctx->status;
+    if (ctx_param_grads(ctx)) return ctx->status;
     float *g = tape_grad(ctx, y);
     /* dy is host memory: stage it in a step tensor of the backend first */
     bl_tensor *staged = g ? bl_tensor_from(ctx, y->ndim, y->shape, dy) : NULL;
@@ -311,6 +370,7 @@ void bl_step_end(bl_ctx *ctx) {
     ctx->tape_len = 0;
     bl_arena_reset(&ctx->step);
     bl_arena_reset(&ctx->step_host);
+    bl_grad_pool_reset(&ctx->grads);
     ctx->step_index++;
     ctx->dropout_calls = 0;
 }

@@ -51,6 +51,11 @@ int64_t bl_ctx_step(const bl_ctx *ctx);         /* number of bl_step_end calls s
 void bl_ctx_set_step(bl_ctx *ctx, int64_t step); /* for resume */
 bl_arena *bl_ctx_persistent(bl_ctx *ctx);
 bl_arena *bl_ctx_step_arena(bl_ctx *ctx);
+/* The activation-gradient pool (core/grad_pool.h): bytes held, the most in use at once, blocks allocated so far. */
+typedef struct bl_grad_pool_stats {
+    size_t bytes_total, high_water, allocations;
+} bl_grad_pool_stats;
+bl_grad_pool_stats bl_ctx_grad_pool_stats(const bl_ctx *ctx);
 
 /* ---- tensors ---- */
 /* Parameter: persistent, requires_grad, .grad allocated and zeroed. Registered by name (bl_param_count/at). */
@@ -112,6 +117,12 @@ bl_tensor *bl_global_avgpool(bl_ctx *ctx, bl_tensor *x);
 /* x [N,in], w [out,in], b [out] or NULL → [N,out] */
 bl_tensor *bl_linear(bl_ctx *ctx, bl_tensor *x, bl_tensor *w, bl_tensor *b);
 bl_tensor *bl_relu(bl_ctx *ctx, bl_tensor *x);
+/* relu(x) written over x (PyTorch's inplace=True): returns x, whose old values are gone — call it only on a
+ * tensor nobody else reads, typically the output of the op just before. Values and gradients are bitwise those
+ * of bl_relu; the saving is memory: with a tape the ReLU folds into the entry that produced x (conv2d,
+ * batchnorm2d, add, linear), which masks its incoming gradient by x > 0 before its own backward. Where that is
+ * not possible (see op_elementwise.c) it falls back to bl_relu and leaves x unchanged. */
+bl_tensor *bl_relu_(bl_ctx *ctx, bl_tensor *x);
 bl_tensor *bl_sigmoid(bl_ctx *ctx, bl_tensor *x);
 bl_tensor *bl_add(bl_ctx *ctx, bl_tensor *a, bl_tensor *b);   /* same shapes */
 /* inputs [N,Ci,H,W] (same N,H,W) → [N,ΣCi,H,W] */

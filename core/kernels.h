@@ -108,7 +108,7 @@ typedef struct bl_kernels {
 
     /* ---- elementwise ---- */
     /* y = max(x, 0); backward: dx += dy · [x > 0] (the kink x == 0 gets gradient 0, as torch) */
-    void (*relu_forward)(int64_t count, const float *x, float *y);
+    void (*relu_forward)(int64_t count, const float *x, float *y); /* y == x allowed (bl_relu_) */
     void (*relu_backward)(int64_t count, const float *x, const float *dy, float *dx);
     /* y = 1/(1+exp(−x)); backward from the output: dx += dy · y · (1 − y) */
     void (*sigmoid_forward)(int64_t count, const float *x, float *y);

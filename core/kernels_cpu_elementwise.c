@@ -74,10 +74,11 @@ static inline i32x4 positive_lanes(f32x4 x) {
     return (bits > (i32x4){0}) & (bits < (i32x4){0x7f800001, 0x7f800001, 0x7f800001, 0x7f800001});
 }
 
+/* y may be x (bl_relu_): each element is read, then written, at the same index — no restrict here */
 static void relu_forward_range(void *arg, int64_t begin, int64_t end) {
     const elementwise_job *j = arg;
-    const float *restrict x = j->a;
-    float *restrict y = j->out;
+    const float *x = j->a;
+    float *y = j->out;
     int64_t i = begin;
     for (; i + 4 <= end; i += 4) {
         f32x4 xv;
@@ -118,6 +119,20 @@ static void relu_backward_range(void *arg, int64_t begin, int64_t end) {
 void relu_backward_cpu(int64_t count, const float *x, const float *dy, float *dx) {
     elementwise_job job = {.a = x, .b = dy, .out = dx};
     bl_parallel_range(count, ELEMENTWISE_GRAIN, relu_backward_range, &job);
+}
+
+/* ---- fill ---- */
+
+static void fill_range(void *arg, int64_t begin, int64_t end) {
+    const elementwise_job *j = arg;
+    host_fill(end - begin, j->alpha, j->out + begin);
+}
+
+/* out dst[i] = value — [count]: ref's memset / store loop, split across threads (the gradient buffers that
+ * backward zeroes were 2–3 % of a ResNet50 training step on one thread while the other waited) */
+void fill_cpu(int64_t count, float value, float *dst) {
+    elementwise_job job = {.out = dst, .alpha = value};
+    bl_parallel_range(count, ELEMENTWISE_GRAIN, fill_range, &job);
 }
 
 /* ---- add, axpy, add_scalar, mul ---- */

@@ -58,6 +58,7 @@ bl_tensor *bl_batchnorm2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_tensor
         if (!e) return NULL;
         e->attr.batchnorm2d.shape = s;
         e->attr.batchnorm2d.training = training;
+        e->relu_fusable = 1; /* backward reads x, γ, the saved statistics and ∂L/∂y only */
         e->saved[0] = mean;
         e->saved[1] = invstd;
     }

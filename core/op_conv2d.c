@@ -48,6 +48,7 @@ bl_tensor *bl_conv2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *w, bl_tensor *b, bl_c
         tape_entry *e = tape_record(ctx, "conv2d", conv2d_backward, y, b ? 3 : 2, in);
         if (!e) return NULL;
         e->attr.conv2d = s;
+        e->relu_fusable = 1; /* backward reads x, w and ∂L/∂y only */
     }
     return y;
 }

@@ -17,6 +17,21 @@ bl_tensor *bl_relu(bl_ctx *ctx, bl_tensor *x) {
     return y;
 }
 
+/* In place: see autograd.h. With a tape, the ReLU is folded into the entry that produced x (tape.h relu_after);
+ * when that is not possible — x not the newest entry's output, an op whose backward reads its output, a view, a
+ * gradient already requested for x — this is bl_relu, out of place, and x is left as it was. */
+bl_tensor *bl_relu_(bl_ctx *ctx, bl_tensor *x) {
+    if (ctx_check_inputs(ctx, "relu_", 1, &x)) return NULL;
+    if (x->view_of || x->retain_grad || x->grad) return bl_relu(ctx, x);
+    if (tape_wanted(ctx, 1, &x)) {
+        tape_entry *last = ctx->tape_len > 0 ? &ctx->tape[ctx->tape_len - 1] : NULL;
+        if (!last || last->out != x || !last->relu_fusable || last->relu_after) return bl_relu(ctx, x);
+        last->relu_after = 1;
+    }
+    ctx->k->relu_forward(x->numel, x->data, x->data);
+    return x;
+}
+
 /* the backward uses the OUTPUT y: σ'(x) = y(1 − y) */
 static void sigmoid_backward(bl_ctx *ctx, tape_entry *e) {
     float *dx = tape_grad(ctx, e->in[0]);
@@ -51,7 +66,11 @@ bl_tensor *bl_add(bl_ctx *ctx, bl_tensor *a, bl_tensor *b) {
     bl_tensor *y = ctx_new_tensor(ctx, a->ndim, a->shape);
     if (!y) return NULL;
     ctx->k->add_forward(a->numel, a->data, b->data, y->data);
-    if (tape_wanted(ctx, 2, in) && !tape_record(ctx, "add", add_backward, y, 2, in)) return NULL;
+    if (tape_wanted(ctx, 2, in)) {
+        tape_entry *e = tape_record(ctx, "add", add_backward, y, 2, in);
+        if (!e) return NULL;
+        e->relu_fusable = 1; /* backward reads ∂L/∂y only */
+    }
     return y;
 }
 

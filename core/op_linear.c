@@ -30,6 +30,7 @@ bl_tensor *bl_linear(bl_ctx *ctx, bl_tensor *x, bl_tensor *w, bl_tensor *b) {
         e->attr.linear.n = n;
         e->attr.linear.in = n_in;
         e->attr.linear.out = n_out;
+        e->relu_fusable = 1; /* backward reads x, w and ∂L/∂y only */
     }
     return y;
 }

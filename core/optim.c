@@ -7,6 +7,7 @@
 
 /* Collect the parameters that require a gradient and allocate `n_state` zeroed state tensors per parameter. */
 static bl_status optimizer_init(bl_ctx *ctx, bl_optimizer *opt, int n_state) {
+    if (ctx_param_grads(ctx)) return ctx->status; /* the optimizer reads every .grad, from its first step */
     int n = 0;
     for (int i = 0; i < bl_param_count(ctx); i++)
         if (bl_param_at(ctx, i)->requires_grad) n++;

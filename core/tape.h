@@ -12,6 +12,7 @@
 #define BLASTO_TAPE_H
 
 #include "autograd.h"
+#include "grad_pool.h"
 #include "kernels.h"
 
 #define TAPE_MAX_SAVED 4
@@ -26,6 +27,10 @@ struct tape_entry {
     int n_in;
     bl_tensor **in;              /* n_in inputs (step arena) */
     bl_tensor *saved[TAPE_MAX_SAVED];
+    int relu_fusable;            /* set by an op whose backward never reads its output's values: bl_relu_ may
+                                    then overwrite the output with relu(output) and fold the ReLU into this entry */
+    int relu_after;              /* the output was overwritten by relu(output) (bl_relu_): backward first masks
+                                    ∂L/∂out by out > 0, exactly what the ReLU's own entry would have done */
     union {                      /* the op's attributes */
         bl_conv2d_shape conv2d;
         bl_pool2d_shape pool2d;
@@ -47,6 +52,7 @@ struct bl_ctx {
     bl_arena step;               /* tensor data of one step (backend memory) */
     bl_arena persistent_host;    /* headers of persistent tensors (host memory) */
     bl_arena step_host;          /* headers of step tensors, tape input arrays (host memory) */
+    bl_grad_pool grads;          /* data of activation gradients (backend memory), released during backward */
     tape_entry *tape;            /* growable array (malloc'ed; capacity kept across steps) */
     int tape_len, tape_cap;
     named_tensor *params;        /* parameters and buffers by name (malloc'ed) */
@@ -74,6 +80,8 @@ int tape_wanted(const bl_ctx *ctx, int n, bl_tensor *const *inputs);
 /* Append an entry; copies the inputs array into the step arena; marks out->requires_grad. NULL on OOM. */
 tape_entry *tape_record(bl_ctx *ctx, const char *op, tape_backward_fn backward, bl_tensor *out, int n_in,
                         bl_tensor *const *inputs);
+/* Allocate (zeroed) the missing .grad of every parameter that requires one; returns ctx->status. */
+bl_status ctx_param_grads(bl_ctx *ctx);
 /* The gradient buffer of t for accumulation: NULL when t does not require one; allocated zeroed on first use. */
 float *tape_grad(bl_ctx *ctx, bl_tensor *t);
 

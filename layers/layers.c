@@ -146,7 +146,8 @@ bl_tensor *bl_linear_layer_forward(const bl_run *run, const bl_linear_layer *l, 
 /* ---- parameter-free modules ---------------------------------------------------------------------------------- */
 
 bl_tensor *bl_relu_module(const bl_run *run, const char *path, bl_tensor *x) {
-    return bl_run_emit(run, path, bl_relu(run->ctx, x));
+    /* in place unless a hook watches: a hook may hold x (the previous module's output) and must see it unchanged */
+    return bl_run_emit(run, path, run->hook ? bl_relu(run->ctx, x) : bl_relu_(run->ctx, x));
 }
 
 bl_tensor *bl_maxpool2d_module(const bl_run *run, const char *path, bl_tensor *x, int kernel, int stride, int pad) {

@@ -81,6 +81,7 @@ bl_status bl_linear_layer_init(bl_ctx *ctx, bl_linear_layer *l, const char *path
 bl_tensor *bl_linear_layer_forward(const bl_run *run, const bl_linear_layer *l, bl_tensor *x);
 
 /* ---- parameter-free modules, reported under `path` ---- */
+/* relu(x); x is consumed: without a hook the ReLU is applied in place (bl_relu_), so pass a fresh output */
 bl_tensor *bl_relu_module(const bl_run *run, const char *path, bl_tensor *x);
 bl_tensor *bl_maxpool2d_module(const bl_run *run, const char *path, bl_tensor *x, int kernel, int stride, int pad);
 bl_tensor *bl_avgpool2d_module(const bl_run *run, const char *path, bl_tensor *x, int kernel, int stride, int pad);
