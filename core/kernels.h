@@ -187,6 +187,10 @@ typedef struct bl_kernels {
     void (*batchnorm2d_relu_forward_eval)(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
                                           const float *beta, const float *running_mean, const float *running_var,
                                           float *y);
+    /* the gradient through a ReLU folded into the op before it (bl_relu_), in place: g[i] = y[i] > 0 ? 0 + g[i]
+     * : +0 — bit for bit what relu_backward(count, y, g, dz) leaves in a zeroed dz (0 + g turns −0 into +0).
+     * in y (the ReLU's output), io g [count] */
+    void (*relu_backward_inplace)(int64_t count, const float *y, float *g);
 } bl_kernels;
 
 /* The built-in backends. bl_kernels_cpu() picks the fastest SIMD variant the running CPU supports. */

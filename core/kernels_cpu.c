@@ -50,6 +50,7 @@ static void build_cpu_kernels(void) {
     cpu_kernels.adam_update = adam_update_cpu;
     /* fused fast paths */
     cpu_kernels.batchnorm2d_relu_forward_eval = batchnorm2d_relu_forward_eval_cpu;
+    cpu_kernels.relu_backward_inplace = relu_backward_inplace_cpu;
 }
 
 const bl_kernels *bl_kernels_cpu(void) {

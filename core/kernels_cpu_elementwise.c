@@ -121,6 +121,28 @@ void relu_backward_cpu(int64_t count, const float *x, const float *dy, float *dx
     bl_parallel_range(count, ELEMENTWISE_GRAIN, relu_backward_range, &job);
 }
 
+/* g = 0 + g where y > 0, else +0 (kernels.h relu_backward_inplace): relu_backward_range's lanes with dx = +0 */
+static void relu_backward_inplace_range(void *arg, int64_t begin, int64_t end) {
+    const elementwise_job *j = arg;
+    const float *restrict y = j->a;
+    float *restrict g = j->out;
+    int64_t i = begin;
+    for (; i + 4 <= end; i += 4) {
+        f32x4 yv, gv;
+        memcpy(&yv, y + i, sizeof yv), memcpy(&gv, g + i, sizeof gv);
+        f32x4 sum = gv + (f32x4){0.0f, 0.0f, 0.0f, 0.0f}; /* −0 → +0, as 0 + dy in relu_backward */
+        i32x4 out = (i32x4)sum & positive_lanes(yv);
+        memcpy(g + i, &out, sizeof out);
+    }
+    for (; i < end; i++) g[i] = y[i] > 0 ? 0.0f + g[i] : 0.0f;
+}
+
+/* in y, io g — [count] */
+void relu_backward_inplace_cpu(int64_t count, const float *y, float *g) {
+    elementwise_job job = {.a = y, .out = g};
+    bl_parallel_range(count, ELEMENTWISE_GRAIN, relu_backward_inplace_range, &job);
+}
+
 /* ---- fill ---- */
 
 static void fill_range(void *arg, int64_t begin, int64_t end) {

@@ -79,6 +79,11 @@ void host_fill(int64_t count, float value, float *dst) {
     for (int64_t i = 0; i < count; i++) dst[i] = value;
 }
 
+/* ref's relu_backward into a zeroed buffer, written over g: (float)((double)0 + g) where y > 0, else +0 */
+static void relu_backward_inplace_ref(int64_t count, const float *y, float *g) {
+    for (int64_t i = 0; i < count; i++) g[i] = y[i] > 0 ? (float)(0.0 + (double)g[i]) : 0.0f;
+}
+
 /* The fused slot's oracle is the composition it replaces: batchnorm eval, then ReLU over the result in place
  * (ReLU reads and writes the same index, so in place is the same as into a second buffer). */
 static void batchnorm2d_relu_forward_eval_ref(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
@@ -132,6 +137,7 @@ static const bl_kernels ref_kernels = {
     .fill = host_fill,
     .take_error = NULL,
     .batchnorm2d_relu_forward_eval = batchnorm2d_relu_forward_eval_ref,
+    .relu_backward_inplace = relu_backward_inplace_ref,
 };
 
 const bl_kernels *bl_kernels_ref(void) { return &ref_kernels; }

@@ -199,6 +199,12 @@ static void test_lazy_parameter_gradients(void) {
 int main(void) {
     test_inplace_relu_bitwise(bl_kernels_ref());
     test_inplace_relu_bitwise(bl_kernels_cpu());
+    /* a backend without relu_backward_inplace (cuda): the folded ReLU's gradient goes through a zeroed buffer */
+    static bl_kernels without_inplace;
+    without_inplace = *bl_kernels_cpu();
+    without_inplace.relu_backward_inplace = NULL;
+    without_inplace.name = "cpu without relu_backward_inplace";
+    test_inplace_relu_bitwise(&without_inplace);
     test_inplace_relu_fallbacks();
     test_gradient_release();
     test_lazy_parameter_gradients();

@@ -57,6 +57,14 @@ static void elementwise(const bl_kernels *cpu, const bl_kernels *ref) {
     cpu->relu_forward(n, x, o1), ref->relu_forward(n, x, o2), check_same("relu forward", o1, o2, n);
     free(o1), free(o2), o1 = copy(start, n), o2 = copy(start, n);
     cpu->relu_backward(n, x, y, o1), ref->relu_backward(n, x, y, o2), check_same("relu backward", o1, o2, n);
+    /* in place through a folded ReLU: equal to ref's slot, and to relu_backward into a zeroed buffer (its oracle) */
+    free(o1), free(o2), o1 = copy(y, n), o2 = copy(y, n);
+    float *zeroed = buf(n);
+    memset(zeroed, 0, (size_t)n * sizeof *zeroed);
+    cpu->relu_backward_inplace(n, x, o1), ref->relu_backward_inplace(n, x, o2);
+    check_same("relu backward in place", o1, o2, n);
+    ref->relu_backward(n, x, y, zeroed), check_same("relu backward in place vs into zeros", o2, zeroed, n);
+    free(zeroed);
     cpu->add_forward(n, x, y, o1), ref->add_forward(n, x, y, o2), check_same("add", o1, o2, n);
     const float alphas[] = {1.0f, -1.0f, 0.37f, -2.5f};
     for (int a = 0; a < 4; a++) {

@@ -218,6 +218,7 @@ static const char *guard_take_error(void) {
       (n, in, out, x, w, dy, dx, dw, db), (x, w, dy, dx, dw, db))                                                     \
     X(relu_forward, (int64_t count, const float *x, float *y), (count, x, y), (x, y))                                  \
     X(relu_backward, (int64_t count, const float *x, const float *dy, float *dx), (count, x, dy, dx), (x, dy, dx))     \
+    X(relu_backward_inplace, (int64_t count, const float *y, float *g), (count, y, g), (y, g))                        \
     X(sigmoid_forward, (int64_t count, const float *x, float *y), (count, x, y), (x, y))                               \
     X(sigmoid_backward, (int64_t count, const float *y, const float *dy, float *dx), (count, y, dy, dx), (y, dy, dx))  \
     X(add_forward, (int64_t count, const float *a, const float *b, float *y), (count, a, b, y), (a, b, y))             \
