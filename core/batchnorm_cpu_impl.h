@@ -6,7 +6,26 @@
  * This file is a template, not a header: no include guard; the includer defines BN_FN and includes <math.h>,
  * kernels_cpu_ops.h and threads.h first. */
 
+#include <string.h>
+
+#include "batchnorm_lanes.h" /* the order of the per-channel sums, ref's */
+
 enum { BN_CHANNEL_BLOCK = 4 };
+
+/* Eight lanes as one vector (GCC/clang vector extensions: one zmm with AVX-512, split by the compiler elsewhere;
+ * lane-wise IEEE operations either way, so lane l still adds exactly ref's terms in ref's order). Written out
+ * because the compilers did not vectorise the lane loops themselves. */
+typedef double bn_f64x8 __attribute__((vector_size(64)));
+typedef float bn_f32x8 __attribute__((vector_size(32)));
+
+/* (through pointers: a 64-byte vector passed by value would change the ABI of the portable build) */
+static inline void bn_load8(bn_f64x8 *out, const float *p) {
+    bn_f32x8 v;
+    memcpy(&v, p, sizeof v);
+    *out = __builtin_convertvector(v, bn_f64x8);
+}
+
+#define BN_SPLAT(v) ((bn_f64x8){(v), (v), (v), (v), (v), (v), (v), (v)})
 
 typedef struct bn_job {
     const bl_batchnorm2d_shape *s;
@@ -24,20 +43,50 @@ static int channel_blocks(int c) { return (c + BN_CHANNEL_BLOCK - 1) / BN_CHANNE
 static void bn_train_block4(const bn_job *j, int c0) {
     const bl_batchnorm2d_shape *s = j->s;
     enum { B = BN_CHANNEL_BLOCK };
+    enum { L = BN_LANES };
     int64_t plane = (int64_t)s->h * s->w, count = (int64_t)s->n * plane;
-    double sum[B] = {0}, mean[B], squared_deviations[B] = {0};
-    for (int n = 0; n < s->n; n++) {
+    double sum[B][L], deviations[B][L], mean[B], squared_deviations[B];
+    bn_f64x8 acc[B] = {{0}};
+    for (int n = 0; n < s->n; n++) { /* lanes 0…7 take k … k+7: one vector add per channel */
         const float *xp = j->x + ((int64_t)n * s->c + c0) * plane; /* channel c0 + b at xp + b·plane */
-        for (int64_t k = 0; k < plane; k++)
-            for (int b = 0; b < B; b++) sum[b] += xp[b * plane + k];
+        for (int64_t k = 0; k + L <= plane; k += L)
+            for (int b = 0; b < B; b++) {
+                bn_f64x8 v;
+                bn_load8(&v, xp + b * plane + k);
+                acc[b] += v;
+            }
+        if (plane % L) { /* this plane's tail goes to lanes 0 … plane%L − 1, after its vector part */
+            memcpy(sum, acc, sizeof sum);
+            for (int64_t k = plane - plane % L; k < plane; k++)
+                for (int b = 0; b < B; b++) sum[b][k % L] += xp[b * plane + k];
+            memcpy(acc, sum, sizeof sum);
+        }
     }
-    for (int b = 0; b < B; b++) mean[b] = sum[b] / (double)count;
+    memcpy(sum, acc, sizeof sum);
+    for (int b = 0; b < B; b++) mean[b] = bn_lanes_total(sum[b]) / (double)count;
+    bn_f64x8 mean_v[B];
+    for (int b = 0; b < B; b++) mean_v[b] = BN_SPLAT(mean[b]), acc[b] = BN_SPLAT(0.0);
     for (int n = 0; n < s->n; n++) {
         const float *xp = j->x + ((int64_t)n * s->c + c0) * plane;
-        for (int64_t k = 0; k < plane; k++)
-            for (int b = 0; b < B; b++)
-                squared_deviations[b] += (xp[b * plane + k] - mean[b]) * (xp[b * plane + k] - mean[b]);
+        for (int64_t k = 0; k + L <= plane; k += L)
+            for (int b = 0; b < B; b++) {
+                bn_f64x8 d;
+                bn_load8(&d, xp + b * plane + k);
+                d -= mean_v[b];
+                acc[b] += d * d;
+            }
+        if (plane % L) {
+            memcpy(deviations, acc, sizeof deviations);
+            for (int64_t k = plane - plane % L; k < plane; k++)
+                for (int b = 0; b < B; b++) {
+                    double d = xp[b * plane + k] - mean[b];
+                    deviations[b][k % L] += d * d;
+                }
+            memcpy(acc, deviations, sizeof deviations);
+        }
     }
+    memcpy(deviations, acc, sizeof deviations);
+    for (int b = 0; b < B; b++) squared_deviations[b] = bn_lanes_total(deviations[b]);
     for (int b = 0; b < B; b++) {
         int c = c0 + b;
         double var_biased = squared_deviations[b] / (double)count;
@@ -64,17 +113,17 @@ static void bn_train_channel(const bn_job *j, int c) {
     const bl_batchnorm2d_shape *s = j->s;
     int64_t plane = (int64_t)s->h * s->w, count = (int64_t)s->n * plane;
     double momentum = (double)s->momentum;
-    double sum = 0.0;
+    double sum[BN_LANES] = {0}, deviations[BN_LANES] = {0};
     for (int n = 0; n < s->n; n++) {
         const float *xp = j->x + ((int64_t)n * s->c + c) * plane;
-        for (int64_t k = 0; k < plane; k++) sum += xp[k];
+        for (int64_t k = 0; k < plane; k++) sum[k % BN_LANES] += xp[k];
     }
-    double mean = sum / (double)count;
-    double squared_deviations = 0.0;
+    double mean = bn_lanes_total(sum) / (double)count;
     for (int n = 0; n < s->n; n++) {
         const float *xp = j->x + ((int64_t)n * s->c + c) * plane;
-        for (int64_t k = 0; k < plane; k++) squared_deviations += (xp[k] - mean) * (xp[k] - mean);
+        for (int64_t k = 0; k < plane; k++) deviations[k % BN_LANES] += (xp[k] - mean) * (xp[k] - mean);
     }
+    double squared_deviations = bn_lanes_total(deviations);
     double var_biased = squared_deviations / (double)count;
     double invstd = 1.0 / sqrt(var_biased + (double)s->eps);
     for (int n = 0; n < s->n; n++) {
@@ -188,32 +237,51 @@ static void bn_backward_task(void *arg, int block) {
     enum { B = BN_CHANNEL_BLOCK };
     int64_t plane = (int64_t)s->h * s->w;
     int c0 = block * B;
+    enum { L = BN_LANES };
     if (c0 + B <= s->c) {
-        double sum_dy[B] = {0}, sum_dy_xhat[B] = {0}, mean_c[B], invstd_c[B];
-        for (int b = 0; b < B; b++) mean_c[b] = j->mean[c0 + b], invstd_c[b] = j->invstd[c0 + b];
+        double sum_dy[B][L], sum_dy_xhat[B][L], mean_c[B], invstd_c[B];
+        bn_f64x8 acc_dy[B] = {{0}}, acc_dy_xhat[B] = {{0}}, mean_v[B], invstd_v[B];
+        for (int b = 0; b < B; b++) {
+            mean_c[b] = j->mean[c0 + b], invstd_c[b] = j->invstd[c0 + b];
+            mean_v[b] = BN_SPLAT(mean_c[b]), invstd_v[b] = BN_SPLAT(invstd_c[b]);
+        }
         for (int n = 0; n < s->n; n++) {
             const float *xp = j->x + ((int64_t)n * s->c + c0) * plane;
             const float *dyp = j->dy + ((int64_t)n * s->c + c0) * plane;
-            for (int64_t k = 0; k < plane; k++)
+            for (int64_t k = 0; k + L <= plane; k += L)
                 for (int b = 0; b < B; b++) {
-                    sum_dy[b] += dyp[b * plane + k];
-                    sum_dy_xhat[b] += dyp[b * plane + k] * ((xp[b * plane + k] - mean_c[b]) * invstd_c[b]);
+                    bn_f64x8 dy8, x8;
+                    bn_load8(&dy8, dyp + b * plane + k), bn_load8(&x8, xp + b * plane + k);
+                    acc_dy[b] += dy8;
+                    acc_dy_xhat[b] += dy8 * ((x8 - mean_v[b]) * invstd_v[b]);
                 }
+            if (plane % L) {
+                memcpy(sum_dy, acc_dy, sizeof sum_dy), memcpy(sum_dy_xhat, acc_dy_xhat, sizeof sum_dy_xhat);
+                for (int64_t k = plane - plane % L; k < plane; k++)
+                    for (int b = 0; b < B; b++) {
+                        int64_t i = b * plane + k;
+                        sum_dy[b][k % L] += dyp[i];
+                        sum_dy_xhat[b][k % L] += dyp[i] * ((xp[i] - mean_c[b]) * invstd_c[b]);
+                    }
+                memcpy(acc_dy, sum_dy, sizeof sum_dy), memcpy(acc_dy_xhat, sum_dy_xhat, sizeof sum_dy_xhat);
+            }
         }
-        for (int b = 0; b < B; b++) bn_backward_finish(j, c0 + b, sum_dy[b], sum_dy_xhat[b]);
+        memcpy(sum_dy, acc_dy, sizeof sum_dy), memcpy(sum_dy_xhat, acc_dy_xhat, sizeof sum_dy_xhat);
+        for (int b = 0; b < B; b++)
+            bn_backward_finish(j, c0 + b, bn_lanes_total(sum_dy[b]), bn_lanes_total(sum_dy_xhat[b]));
         return;
     }
     for (int c = c0; c < s->c; c++) {
-        double mean = j->mean[c], invstd = j->invstd[c], sum_dy = 0.0, sum_dy_xhat = 0.0;
+        double mean = j->mean[c], invstd = j->invstd[c], sum_dy[L] = {0}, sum_dy_xhat[L] = {0};
         for (int n = 0; n < s->n; n++) {
             const float *xp = j->x + ((int64_t)n * s->c + c) * plane;
             const float *dyp = j->dy + ((int64_t)n * s->c + c) * plane;
             for (int64_t k = 0; k < plane; k++) {
-                sum_dy += dyp[k];
-                sum_dy_xhat += dyp[k] * ((xp[k] - mean) * invstd);
+                sum_dy[k % L] += dyp[k];
+                sum_dy_xhat[k % L] += dyp[k] * ((xp[k] - mean) * invstd);
             }
         }
-        bn_backward_finish(j, c, sum_dy, sum_dy_xhat);
+        bn_backward_finish(j, c, bn_lanes_total(sum_dy), bn_lanes_total(sum_dy_xhat));
     }
 }
 

@@ -153,7 +153,9 @@ void REF_FN(conv2d_backward_filter)(const bl_conv2d_shape *s, const real *x, con
  *   x̂ = (x − mean)·invstd,  invstd = 1/√(var + eps),  y = γ·x̂ + β.
  * ========================================================================================================== */
 
-/* Training: mean = (1/N)Σx, var = (1/N)Σ(x − mean)² (biased, two passes, both in double); then
+#include "batchnorm_lanes.h" /* BN_LANES, bn_lanes_total: the order of the per-channel sums */
+
+/* Training: mean = (1/N)Σx, var = (1/N)Σ(x − mean)² (biased, two passes, both in double, sums in lanes); then
  *   running_mean = (1 − m)·running_mean + m·mean,  running_var = (1 − m)·running_var + m·var·N/(N − 1)  (torch).
  * N == 1 makes the unbiased variance undefined (torch refuses such a batch; bl_batchnorm2d must too): the kernel
  * writes NaN to running_var rather than guess.
@@ -166,17 +168,17 @@ void REF_FN(batchnorm2d_forward_train)(const bl_batchnorm2d_shape *s, const real
     int64_t count = (int64_t)s->n * plane; /* N */
     double momentum = (double)s->momentum;
     for (int c = 0; c < s->c; c++) {
-        double sum = 0.0;
+        double sum[BN_LANES] = {0}, deviations[BN_LANES] = {0};
         for (int n = 0; n < s->n; n++) {
             const real *xp = x + ((int64_t)n * s->c + c) * plane;
-            for (int64_t k = 0; k < plane; k++) sum += xp[k];
+            for (int64_t k = 0; k < plane; k++) sum[k % BN_LANES] += xp[k];
         }
-        double mean = sum / (double)count;
-        double squared_deviations = 0.0;
+        double mean = bn_lanes_total(sum) / (double)count;
         for (int n = 0; n < s->n; n++) {
             const real *xp = x + ((int64_t)n * s->c + c) * plane;
-            for (int64_t k = 0; k < plane; k++) squared_deviations += (xp[k] - mean) * (xp[k] - mean);
+            for (int64_t k = 0; k < plane; k++) deviations[k % BN_LANES] += (xp[k] - mean) * (xp[k] - mean);
         }
+        double squared_deviations = bn_lanes_total(deviations);
         double var_biased = squared_deviations / (double)count;
         double invstd = 1.0 / sqrt(var_biased + (double)s->eps);
         for (int n = 0; n < s->n; n++) {
@@ -233,15 +235,16 @@ void REF_FN(batchnorm2d_backward)(const bl_batchnorm2d_shape *s, int training, c
     double count = (double)((int64_t)s->n * plane); /* N */
     for (int c = 0; c < s->c; c++) {
         double mean_c = mean[c], invstd_c = invstd[c];
-        double sum_dy = 0.0, sum_dy_xhat = 0.0;
+        double dy_lanes[BN_LANES] = {0}, dy_xhat_lanes[BN_LANES] = {0};
         for (int n = 0; n < s->n; n++) {
             const real *xp = x + ((int64_t)n * s->c + c) * plane;
             const real *dyp = dy + ((int64_t)n * s->c + c) * plane;
             for (int64_t k = 0; k < plane; k++) {
-                sum_dy += dyp[k];
-                sum_dy_xhat += dyp[k] * ((xp[k] - mean_c) * invstd_c);
+                dy_lanes[k % BN_LANES] += dyp[k];
+                dy_xhat_lanes[k % BN_LANES] += dyp[k] * ((xp[k] - mean_c) * invstd_c);
             }
         }
+        double sum_dy = bn_lanes_total(dy_lanes), sum_dy_xhat = bn_lanes_total(dy_xhat_lanes);
         if (dgamma) dgamma[c] = (real)(dgamma[c] + sum_dy_xhat);
         if (dbeta) dbeta[c] = (real)(dbeta[c] + sum_dy);
         if (!dx) continue;
