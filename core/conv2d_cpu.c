@@ -11,10 +11,25 @@
  * then G·P ≈ 1024 columns, because a GEMM whose N is a few dozen columns wastes much of each 32-wide tile (7×7
  * maps: P = 49 fills 49 of 64 columns). A 1×1, stride-1, unpadded convolution with G = 1 has col = x_n and needs no im2col.
  *
- * Determinism: the grouping depends only on the shape. Threads never change a result: with G = 1 and enough
- * samples, forward and backward data give each thread whole samples (the GEMM inside runs serially); otherwise
- * groups run one after another and im2col, col2im and the GEMM are each split across threads — and a GEMM's
- * result does not depend on how its output is split (gemm.h). Backward filter always runs the groups in order.
+ * Forward in column chunks: with G = 1 the forward pass does not build the whole col [K, P] (115 MB per thread for
+ * VGG16's 224×224 3×3 layers, K = 576, P = 50176: written once, read back once by the GEMM's B packing, never in
+ * cache). It splits the P output pixels into chunks of at most about 4 MiB of col per thread (forward_chunk_columns:
+ * near-equal chunks, multiples of 64 columns) and for each chunk [p0, p1) builds only those columns of col and
+ * runs y_n[:, p0:p1] = W · col_chunk (+ b) with ldc = P, W packed once per call (bl_sgemm_prepack_a). A chunk can
+ * start and end mid-row. The result is bitwise the unchunked one: im2col only copies, and a GEMM's result does
+ * not depend on how its output columns are split (each element's K-sum is blocked by K blocks that depend on K
+ * only, gemm.h) — tests/test_conv_chunk_cpu.c checks it byte for byte against this file's own path with the bound
+ * lifted (bl_conv2d_cpu_set_forward_chunk_bytes). Measured (docs/benchmarks.md, "Forward im2col in column
+ * chunks"): VGG16 inference at batch 8, 2 threads, peak RSS 1724 → 1483 MiB, speed unchanged within the
+ * machine's noise; 2, 8 and 16 MiB bounds gave 1477, 1507 and 1531 MiB at the same speed. Backward filter keeps
+ * the whole col: there P is the GEMM's K dimension, and splitting K would change the rounding. The grouped
+ * small-map path (G > 1, col at most K·~1024 floats) is not chunked.
+ *
+ * Determinism: the grouping and the chunks depend only on the shape (and the bound). Threads never change a
+ * result: with G = 1 and enough samples, forward and backward data give each thread whole samples (the GEMM
+ * inside runs serially); otherwise groups (and chunks) run one after another and im2col, col2im and the GEMM are
+ * each split across threads — and a GEMM's result does not depend on how its output is split (gemm.h). Backward
+ * filter always runs the groups in order.
  *
  * What it is not: Winograd / FFT / direct convolution, or grouped (depthwise) convolution. If a buffer cannot be
  * allocated the kernels fall back to the ref backend for that group (correct, slow, not bitwise equal). */
@@ -42,31 +57,43 @@ static void valid_output_columns(const bl_conv2d_shape *s, int j, int *first, in
     *last = hi;
 }
 
-/* in x_n [c_in, h_in, w_in], out rows [row_begin, row_end) of col (P columns of each, row stride ld). */
-static void im2col_rows(const bl_conv2d_shape *s, const float *x_n, int row_begin, int row_end, float *col,
-                        int64_t ld) {
+/* in x_n [c_in, h_in, w_in], out rows [row_begin, row_end) of col restricted to the output pixels
+ * [p_begin, p_end) (p = oh·w_out + ow): col[row·ld + p − p_begin] for p in the range, row stride ld. The range may
+ * start and end inside an output row; the whole range [0, P) is the full im2col. Each element is a copy of one x
+ * value or a zero, so which range a call covers never changes a byte. */
+static void im2col_rows(const bl_conv2d_shape *s, const float *x_n, int row_begin, int row_end, int64_t p_begin,
+                        int64_t p_end, float *col, int64_t ld) {
+    if (p_begin >= p_end) return;
     const int64_t plane = (int64_t)s->h_in * s->w_in;
+    const int oh_first = (int)(p_begin / s->w_out), oh_last = (int)((p_end - 1) / s->w_out);
     for (int row = row_begin; row < row_end; row++) {
         int j = row % s->kw, i = (row / s->kw) % s->kh, ci = row / (s->kw * s->kh);
         const float *x_plane = x_n + ci * plane;
-        float *dst = col + row * ld;
-        int ow_first, ow_last;
-        valid_output_columns(s, j, &ow_first, &ow_last);
-        for (int oh = 0; oh < s->h_out; oh++) {
-            float *out = dst + (int64_t)oh * s->w_out;
+        int ow_valid_first, ow_valid_last;
+        valid_output_columns(s, j, &ow_valid_first, &ow_valid_last);
+        for (int oh = oh_first; oh <= oh_last; oh++) {
+            int64_t row_start = (int64_t)oh * s->w_out; /* the pixel p of (oh, 0) */
+            int ow_begin = oh == oh_first ? (int)(p_begin - row_start) : 0;
+            int ow_end = oh == oh_last ? (int)(p_end - row_start) : s->w_out;
+            float *out = col + row * ld + (row_start + ow_begin - p_begin); /* out[ow − ow_begin] */
             int ih = oh * s->stride_h - s->pad_h + i * s->dil_h;
             if (ih < 0 || ih >= s->h_in) {
-                memset(out, 0, (size_t)s->w_out * sizeof(float));
+                memset(out, 0, (size_t)(ow_end - ow_begin) * sizeof(float));
                 continue;
             }
+            /* [ow_begin, ow_end) = zeros [ow_begin, a) · copies [a, c) · zeros [c, ow_end) */
+            int a = ow_valid_first > ow_begin ? ow_valid_first : ow_begin;
+            int c = ow_valid_last < ow_end ? ow_valid_last : ow_end;
+            if (a > ow_end) a = ow_end;
+            if (c < a) c = a;
             const float *x_row = x_plane + (int64_t)ih * s->w_in + (j * s->dil_w - s->pad_w);
-            for (int ow = 0; ow < ow_first; ow++) out[ow] = 0.0f;
+            for (int ow = ow_begin; ow < a; ow++) out[ow - ow_begin] = 0.0f;
             if (s->stride_w == 1) {
-                memcpy(out + ow_first, x_row + ow_first, (size_t)(ow_last - ow_first) * sizeof(float));
+                memcpy(out + (a - ow_begin), x_row + a, (size_t)(c - a) * sizeof(float));
             } else {
-                for (int ow = ow_first; ow < ow_last; ow++) out[ow] = x_row[(int64_t)ow * s->stride_w];
+                for (int ow = a; ow < c; ow++) out[ow - ow_begin] = x_row[(int64_t)ow * s->stride_w];
             }
-            for (int ow = ow_last; ow < s->w_out; ow++) out[ow] = 0.0f;
+            for (int ow = c; ow < ow_end; ow++) out[ow - ow_begin] = 0.0f;
         }
     }
 }
@@ -120,7 +147,9 @@ typedef struct conv_group {
     const bl_conv2d_shape *transposed_of; /* with beta = 1: the convolution whose backward data this is, */
     const float *w_original;              /* and its weights (for the ref fallback) */
     int first, count;
-    int64_t ld;    /* count·P: the row stride of col and rows */
+    int64_t ld;    /* count·P: the row stride of col and rows (forward chunk: the chunk's width) */
+    int64_t p_begin, p_end; /* the output pixels of each sample that im2col fills: [0, P), or a forward chunk */
+    int64_t chunk_columns;  /* forward with count == 1: the widest chunk of output pixels (forward_chunk_columns) */
     float *col;    /* [K, ld] im2col / colgrad; NULL for a pointwise conv of one sample (x_n, dx_n used in place) */
     float *rows;   /* [c_out, ld] the group's y or dy side by side; NULL when count == 1 (y_n, dy_n used in place) */
     int chunks;    /* pieces per sample when splitting im2col rows / col2im channels across threads */
@@ -128,14 +157,15 @@ typedef struct conv_group {
 
 static int64_t sample_floats(int channels, int height, int width) { return (int64_t)channels * height * width; }
 
-/* Task (sample, chunk): in x of that sample, out its chunk of im2col rows into col[:, sample·P …] */
+/* Task (sample, chunk): in x of that sample, out its chunk of im2col rows, pixels [p_begin, p_end), into
+ * col[:, sample·(p_end − p_begin) …] */
 static void group_im2col_task(void *arg, int task) {
     conv_group *g = arg;
     const bl_conv2d_shape *s = g->s;
     int sample = task / g->chunks, chunk = task % g->chunks, rows = s->c_in * s->kh * s->kw;
     int begin = (int)((int64_t)rows * chunk / g->chunks), end = (int)((int64_t)rows * (chunk + 1) / g->chunks);
     const float *x_n = g->x + (g->first + sample) * sample_floats(s->c_in, s->h_in, s->w_in);
-    im2col_rows(s, x_n, begin, end, g->col + (int64_t)sample * s->h_out * s->w_out, g->ld);
+    im2col_rows(s, x_n, begin, end, g->p_begin, g->p_end, g->col + (int64_t)sample * (g->p_end - g->p_begin), g->ld);
 }
 
 /* Task (sample, chunk): in colgrad col[:, sample·P …], acc dx of that sample for its chunk of input channels */
@@ -212,17 +242,47 @@ static bl_conv2d_shape group_shape(const conv_group *g) {
     return part;
 }
 
+/* =================================================================================== forward chunks ==== */
+
+/* The forward pass's im2col buffer bound per thread, in bytes (see the file comment for the measurement). */
+enum { FORWARD_CHUNK_BYTES_DEFAULT = 4 << 20, FORWARD_CHUNK_MULTIPLE = 64 };
+static size_t forward_chunk_bytes = FORWARD_CHUNK_BYTES_DEFAULT;
+
+void bl_conv2d_cpu_set_forward_chunk_bytes(size_t bytes) {
+    forward_chunk_bytes = bytes ? bytes : FORWARD_CHUNK_BYTES_DEFAULT;
+}
+
+/* The widest chunk of output pixels whose col [k, width] fits the bound: p itself when the whole col fits, else
+ * p split into the fewest near-equal chunks, each a multiple of 64 columns (whole 32- and 16-wide GEMM tiles) when
+ * the bound allows at least 128, never less than one column. Depends on the shape and the bound only. */
+static int64_t forward_chunk_columns(int64_t k, int64_t p) {
+    int64_t limit = (int64_t)(forward_chunk_bytes / sizeof(float)) / (k > 0 ? k : 1);
+    if (limit >= p) return p;
+    int64_t multiple = limit >= 2 * FORWARD_CHUNK_MULTIPLE ? FORWARD_CHUNK_MULTIPLE : 1;
+    if (limit < 1) limit = 1;
+    limit = limit / multiple * multiple;
+    int64_t chunks = (p + limit - 1) / limit;
+    int64_t width = (p + chunks - 1) / chunks;
+    width = (width + multiple - 1) / multiple * multiple;
+    return width < limit ? width : limit;
+}
+
 /* ========================================================================================== the passes ==== */
 
-/* forward of one group: in x, w, b; out y (the group's samples) */
+/* forward of one group: in x, w, b; out y (the group's samples). A single sample that needs im2col runs in
+ * chunks of at most chunk_columns output pixels: im2col of the chunk's columns, then y_n[:, p0:p1] = W · col
+ * (+ b), so col never exceeds K·chunk_columns floats (see the file comment). */
 static void forward_group(conv_group *g) {
     const bl_conv2d_shape *s = g->s;
     int k = s->c_in * s->kh * s->kw;
     int64_t p = (int64_t)s->h_out * s->w_out;
     const float *x_first = g->x + g->first * sample_floats(s->c_in, s->h_in, s->w_in);
     float *y_first = g->y + g->first * sample_floats(s->c_out, s->h_out, s->w_out);
+    int need_col = !(is_pointwise(s) && g->count == 1);
+    int64_t width = g->count == 1 && need_col && g->chunk_columns < p ? g->chunk_columns : p;
+    if (g->count == 1) g->ld = width; /* col [K, width]; the grouped path keeps ld = count·P */
     bl_scratch *col_handle, *rows_handle;
-    if (!group_acquire(g, !(is_pointwise(s) && g->count == 1), g->count > 1, &col_handle, &rows_handle)) {
+    if (!group_acquire(g, need_col, g->count > 1, &col_handle, &rows_handle)) {
         if (g->transposed_of) { /* x is dy, y is dx: ref's backward data of the original convolution */
             bl_conv2d_shape part = *g->transposed_of;
             part.n = g->count;
@@ -233,21 +293,25 @@ static void forward_group(conv_group *g) {
         bl_kernels_ref()->conv2d_forward(&part, x_first, g->w, g->b, y_first);
         return;
     }
-    if (g->col) group_parallel(g, group_im2col_task, k);
-    float *out = g->rows ? g->rows : y_first;
-    float beta = g->rows ? 0.0f : g->beta; /* rows are added to y by the scatter */
-    if (g->w_packed)
-        bl_sgemm_cpu_prepacked(s->c_out, (int)g->ld, k, 1.0f, g->w_packed, 0, g->col ? g->col : x_first, (int)g->ld,
-                               beta, out, (int)g->ld);
-    else
-        bl_sgemm_cpu(0, 0, s->c_out, (int)g->ld, k, 1.0f, g->w, k, g->col ? g->col : x_first, (int)g->ld, beta, out,
-                     (int)g->ld);
-    if (g->rows) {
-        bl_parallel_for(g->count, group_scatter_y_task, g);
-    } else if (g->b) {
-        for (int co = 0; co < s->c_out; co++)
-            for (int64_t q = 0; q < p; q++) y_first[co * p + q] += g->b[co];
+    for (int64_t p0 = 0; p0 < p; p0 += width) {
+        int64_t p1 = p0 + width < p ? p0 + width : p;
+        int n_cols = (int)(g->count > 1 ? g->ld : p1 - p0);
+        g->p_begin = p0, g->p_end = p1;
+        if (g->col) group_parallel(g, group_im2col_task, k);
+        const float *b_operand = g->col ? g->col : x_first;
+        float *out = g->rows ? g->rows : y_first + p0;
+        int ldc = (int)(g->rows ? g->ld : p);
+        float beta = g->rows ? 0.0f : g->beta; /* rows are added to y by the scatter */
+        if (g->w_packed)
+            bl_sgemm_cpu_prepacked(s->c_out, n_cols, k, 1.0f, g->w_packed, 0, b_operand, (int)g->ld, beta, out, ldc);
+        else
+            bl_sgemm_cpu(0, 0, s->c_out, n_cols, k, 1.0f, g->w, k, b_operand, (int)g->ld, beta, out, ldc);
+        if (!g->rows && g->b) {
+            for (int co = 0; co < s->c_out; co++)
+                for (int64_t q = p0; q < p1; q++) y_first[co * p + q] += g->b[co];
+        }
     }
+    if (g->rows) bl_parallel_for(g->count, group_scatter_y_task, g);
     bl_scratch_release(col_handle), bl_scratch_release(rows_handle);
 }
 
@@ -289,6 +353,7 @@ static void backward_filter_group(conv_group *g) {
         bl_kernels_ref()->conv2d_backward_filter(&part, x_first, dy_first, g->dw, NULL);
         return;
     }
+    g->p_begin = 0, g->p_end = (int64_t)s->h_out * s->w_out;
     if (g->col) group_parallel(g, group_im2col_task, k);
     if (g->rows) bl_parallel_for(g->count, group_gather_dy_task, g);
     bl_sgemm_cpu(0, 1, s->c_out, k, (int)g->ld, 1.0f, g->rows ? g->rows : dy_first, (int)g->ld,
@@ -322,30 +387,37 @@ typedef enum { SHARED_A_NONE, SHARED_A_W, SHARED_A_W_TRANSPOSED } shared_a;
 static void run_pass(conv_group proto, group_pass_fn pass, int samples_independent, shared_a a_kind) {
     const bl_conv2d_shape *s = proto.s;
     int group = group_size(s), threads = bl_threads_get();
-    if (group == 1 && samples_independent && threads > 1 && s->n >= threads &&
-        (s->n % threads == 0 || s->n >= 4 * threads)) {
-        pass_job job = {.proto = proto, .pass = pass};
-        bl_scratch *packed_handle = NULL;
-        if (a_kind != SHARED_A_NONE && s->n > 1) {
-            int k = s->c_in * s->kh * s->kw, m = a_kind == SHARED_A_W ? s->c_out : k;
-            int inner = a_kind == SHARED_A_W ? k : s->c_out;
-            float *packed = bl_scratch_acquire(bl_sgemm_prepacked_a_floats(m, inner), &packed_handle);
-            if (packed) { /* else each sample packs its own copy, as before */
-                bl_sgemm_prepack_a(a_kind == SHARED_A_W_TRANSPOSED, m, inner, proto.w, k, packed);
-                job.proto.w_packed = packed;
-            }
+    int per_sample = group == 1 && samples_independent && threads > 1 && s->n >= threads &&
+                     (s->n % threads == 0 || s->n >= 4 * threads);
+    /* several GEMMs share A: the samples of the per-sample plan, or a forward pass's chunks (one GEMM per chunk;
+     * not the group-by-group plan otherwise, as before chunking: there the GEMM packs its A blocks itself, and a
+     * packed copy would add M·K floats to the peak memory) */
+    int64_t p = (int64_t)s->h_out * s->w_out;
+    int chunked = a_kind == SHARED_A_W && group == 1 && !is_pointwise(s) && proto.chunk_columns < p;
+    int shared_by_several = per_sample ? s->n > 1 : chunked;
+    bl_scratch *packed_handle = NULL;
+    if (a_kind != SHARED_A_NONE && shared_by_several) {
+        int k = s->c_in * s->kh * s->kw, m = a_kind == SHARED_A_W ? s->c_out : k;
+        int inner = a_kind == SHARED_A_W ? k : s->c_out;
+        float *packed = bl_scratch_acquire(bl_sgemm_prepacked_a_floats(m, inner), &packed_handle);
+        if (packed) { /* else each GEMM packs its own copy */
+            bl_sgemm_prepack_a(a_kind == SHARED_A_W_TRANSPOSED, m, inner, proto.w, k, packed);
+            proto.w_packed = packed;
         }
+    }
+    if (per_sample) {
+        pass_job job = {.proto = proto, .pass = pass};
         bl_parallel_for(s->n, one_sample_task, &job);
-        bl_scratch_release(packed_handle);
-        return;
+    } else {
+        for (int first = 0; first < s->n; first += group) {
+            conv_group g = proto;
+            g.first = first;
+            g.count = s->n - first < group ? s->n - first : group;
+            g.ld = (int64_t)g.count * s->h_out * s->w_out;
+            pass(&g);
+        }
     }
-    for (int first = 0; first < s->n; first += group) {
-        conv_group g = proto;
-        g.first = first;
-        g.count = s->n - first < group ? s->n - first : group;
-        g.ld = (int64_t)g.count * s->h_out * s->w_out;
-        pass(&g);
-    }
+    bl_scratch_release(packed_handle);
 }
 
 static int conv_is_empty(const bl_conv2d_shape *s) {
@@ -356,6 +428,7 @@ static int conv_is_empty(const bl_conv2d_shape *s) {
 void conv2d_forward_cpu(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float *y) {
     if (conv_is_empty(s)) return;
     conv_group proto = {.s = s, .x = x, .w = w, .b = b, .y = y};
+    proto.chunk_columns = forward_chunk_columns((int64_t)s->c_in * s->kh * s->kw, (int64_t)s->h_out * s->w_out);
     run_pass(proto, forward_group, 1, SHARED_A_W);
 }
 
@@ -403,6 +476,7 @@ static int backward_data_transposed(const bl_conv2d_shape *s, const float *dy, c
     if (!w_t) return 0;
     flip_transpose_weights(s, w, w_t);
     conv_group proto = {.s = &t, .x = dy, .w = w_t, .y = dx, .beta = 1.0f, .transposed_of = s, .w_original = w};
+    proto.chunk_columns = forward_chunk_columns((int64_t)t.c_in * t.kh * t.kw, (int64_t)t.h_out * t.w_out);
     run_pass(proto, forward_group, 1, SHARED_A_W);
     bl_scratch_release(handle);
     return 1;

@@ -53,6 +53,9 @@ void conv2d_forward_cpu(const bl_conv2d_shape *s, const float *x, const float *w
 void conv2d_backward_data_cpu(const bl_conv2d_shape *s, const float *dy, const float *w, float *dx);
 void conv2d_backward_filter_cpu(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw, float *db);
 void linear_forward_cpu(int n, int in, int out, const float *x, const float *w, const float *b, float *y);
+/* The forward conv's im2col buffer bound in bytes per thread (default 4 MiB; 0 restores it). For tests and
+ * measurements: set it while no convolution runs. Results never depend on it (conv2d_cpu.c). */
+void bl_conv2d_cpu_set_forward_chunk_bytes(size_t bytes);
 void linear_backward_cpu(int n, int in, int out, const float *x, const float *w, const float *dy, float *dx,
                          float *dw, float *db);
 

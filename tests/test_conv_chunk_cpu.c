@@ -1,0 +1,147 @@
+/* test_conv_chunk_cpu.c — the cpu backend's forward conv2d computed in chunks of output columns (conv2d_cpu.c)
+ * is BITWISE the unchunked computation.
+ *
+ * conv2d_cpu.c bounds the forward im2col buffer: a sample's P output pixels are split into chunks, each chunk's
+ * columns of col are built and multiplied on their own, writing y_n[:, p0:p1]. That can only change a result if
+ * im2col fills a wrong column (a range bug) or if a GEMM's result depended on how its output columns are split —
+ * gemm.h says it does not (each element's K-sum is blocked by a K block that depends on K only). This test
+ * checks both claims directly: the reference is the same file's path with the bound lifted
+ * (bl_conv2d_cpu_set_forward_chunk_bytes(SIZE_MAX): one chunk of P columns, the code before chunking), and every
+ * chunked run must equal it byte for byte (memcmp), for chunk widths of 1 column, 7 columns, exactly one output
+ * row, a row and a bit (chunks starting and ending mid-row), and a width large enough for the 64-column rounding,
+ * each with 1 and 2 threads (both threading plans: whole samples per thread, and one sample at a time with the
+ * work split). The test asserts that each bound really splits P (the bound is below K·P floats). Accuracy
+ * against an independent oracle is test_conv_cpu.c's job; it runs the unchunked path for its shapes.
+ *
+ * Shapes: 3×3 same padding with bias, stride 2 with padding, dilation 2, 1×1 stride 2, 7×7 stride 2 pad 3,
+ * unequal strides / pads / dilations per axis, channel counts past the register tiles, one small map alone
+ * (P < 128, n = 1: chunked) and small maps grouped side by side (n > 1: not chunked, must be unaffected), and the
+ * pointwise conv (no im2col: must be unaffected). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/gemm.h"
+#include "core/kernels.h"
+#include "core/threads.h"
+#include "harness.h"
+
+typedef struct chunk_case {
+    int n, c_in, h_in, w_in, c_out, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, bias;
+    const char *what;
+} chunk_case;
+
+static bl_conv2d_shape shape_of(const chunk_case *t) {
+    bl_conv2d_shape s = {.n = t->n, .c_in = t->c_in, .h_in = t->h_in, .w_in = t->w_in, .c_out = t->c_out,
+                         .kh = t->kh, .kw = t->kw, .stride_h = t->stride_h, .stride_w = t->stride_w,
+                         .pad_h = t->pad_h, .pad_w = t->pad_w, .dil_h = t->dil_h, .dil_w = t->dil_w};
+    s.h_out = (s.h_in + 2 * s.pad_h - s.dil_h * (s.kh - 1) - 1) / s.stride_h + 1;
+    s.w_out = (s.w_in + 2 * s.pad_w - s.dil_w * (s.kw - 1) - 1) / s.stride_w + 1;
+    return s;
+}
+
+static int is_pointwise(const bl_conv2d_shape *s) {
+    return s->kh == 1 && s->kw == 1 && s->stride_h == 1 && s->stride_w == 1 && s->pad_h == 0 && s->pad_w == 0;
+}
+
+static void check_case(const chunk_case *t, uint64_t seed) {
+    const bl_kernels *cpu = bl_kernels_cpu();
+    bl_conv2d_shape s = shape_of(t);
+    int64_t k = (int64_t)s.c_in * s.kh * s.kw, p = (int64_t)s.h_out * s.w_out;
+    int64_t x_count = (int64_t)s.n * s.c_in * s.h_in * s.w_in, w_count = (int64_t)s.c_out * k;
+    int64_t y_count = (int64_t)s.n * s.c_out * p;
+    float *x = malloc(sizeof(float) * (size_t)x_count), *w = malloc(sizeof(float) * (size_t)w_count);
+    float *b = t->bias ? malloc(sizeof(float) * (size_t)s.c_out) : NULL;
+    float *reference = malloc(sizeof(float) * (size_t)y_count), *y = malloc(sizeof(float) * (size_t)y_count);
+    test_fill_uniform(x, x_count, seed, 1, -1.0f, 1.0f);
+    test_fill_uniform(w, w_count, seed, 2, -1.0f, 1.0f);
+    if (b) test_fill_uniform(b, s.c_out, seed, 3, -1.0f, 1.0f);
+
+    bl_threads_set(1);
+    bl_conv2d_cpu_set_forward_chunk_bytes(SIZE_MAX); /* no chunking: the reference */
+    test_fill_uniform(reference, y_count, seed, 4, -1.0f, 1.0f); /* garbage: every element must be written */
+    cpu->conv2d_forward(&s, x, w, b, reference);
+
+    /* chunk widths in columns: the bound is width·K floats */
+    int64_t widths[] = {1, 7, s.w_out, s.w_out + 5, 130};
+    int chunked_any = 0;
+    for (size_t c = 0; c < sizeof widths / sizeof widths[0]; c++) {
+        if (widths[c] >= p) continue; /* would not split this shape */
+        chunked_any = 1;
+        for (int threads = 1; threads <= 2; threads++) {
+            bl_threads_set(threads);
+            bl_conv2d_cpu_set_forward_chunk_bytes((size_t)(widths[c] * k) * sizeof(float));
+            test_fill_uniform(y, y_count, seed, 5 + (uint64_t)c, -1.0f, 1.0f);
+            cpu->conv2d_forward(&s, x, w, b, y);
+            int64_t first_bad = -1;
+            for (int64_t i = 0; i < y_count && first_bad < 0; i++)
+                if (memcmp(&y[i], &reference[i], sizeof(float)) != 0) first_bad = i;
+            if (first_bad >= 0)
+                CHECK(0, "%s: chunks of %lld of %lld columns, %d thread(s): element %lld is %.9g, unchunked %.9g",
+                      t->what, (long long)widths[c], (long long)p, threads, (long long)first_bad, y[first_bad],
+                      reference[first_bad]);
+            else
+                CHECK(1, "%s: chunks of ≤ %lld of %lld columns, %d thread(s): bitwise equal to unchunked", t->what,
+                      (long long)widths[c], (long long)p, threads);
+        }
+    }
+    CHECK(chunked_any || is_pointwise(&s), "%s: at least one bound splits P = %lld", t->what, (long long)p);
+    bl_conv2d_cpu_set_forward_chunk_bytes(0); /* the default again */
+    free(x), free(w), free(b), free(reference), free(y);
+}
+
+/* Backward data of a stride-1 convolution runs as a transposed convolution through the same chunked forward path
+ * (conv2d_cpu.c), accumulating into dx: chunked must equal unchunked byte for byte here too. Its im2col has
+ * K' = c_out·kh·kw rows and P' = h_in·w_in columns. */
+static void check_backward_data_case(const chunk_case *t, uint64_t seed) {
+    const bl_kernels *cpu = bl_kernels_cpu();
+    bl_conv2d_shape s = shape_of(t);
+    if (s.stride_h != 1 || s.stride_w != 1 || is_pointwise(&s)) return;
+    int64_t k_t = (int64_t)s.c_out * s.kh * s.kw, p_t = (int64_t)s.h_in * s.w_in;
+    int64_t dx_count = (int64_t)s.n * s.c_in * p_t, w_count = (int64_t)s.c_out * s.c_in * s.kh * s.kw;
+    int64_t dy_count = (int64_t)s.n * s.c_out * s.h_out * s.w_out;
+    float *dy = malloc(sizeof(float) * (size_t)dy_count), *w = malloc(sizeof(float) * (size_t)w_count);
+    float *reference = malloc(sizeof(float) * (size_t)dx_count), *dx = malloc(sizeof(float) * (size_t)dx_count);
+    test_fill_uniform(dy, dy_count, seed, 11, -1.0f, 1.0f);
+    test_fill_uniform(w, w_count, seed, 12, -1.0f, 1.0f);
+    bl_threads_set(1);
+    bl_conv2d_cpu_set_forward_chunk_bytes(SIZE_MAX);
+    test_fill_uniform(reference, dx_count, seed, 13, -1.0f, 1.0f); /* dx accumulates: the same start each run */
+    cpu->conv2d_backward_data(&s, dy, w, reference);
+    int64_t widths[] = {1, 7, s.w_in + 3, 130};
+    for (size_t c = 0; c < sizeof widths / sizeof widths[0]; c++) {
+        if (widths[c] >= p_t) continue;
+        for (int threads = 1; threads <= 2; threads++) {
+            bl_threads_set(threads);
+            bl_conv2d_cpu_set_forward_chunk_bytes((size_t)(widths[c] * k_t) * sizeof(float));
+            test_fill_uniform(dx, dx_count, seed, 13, -1.0f, 1.0f);
+            cpu->conv2d_backward_data(&s, dy, w, dx);
+            CHECK(memcmp(dx, reference, sizeof(float) * (size_t)dx_count) == 0,
+                  "%s: backward data in chunks of ≤ %lld of %lld columns, %d thread(s): bitwise equal to unchunked",
+                  t->what, (long long)widths[c], (long long)p_t, threads);
+        }
+    }
+    bl_conv2d_cpu_set_forward_chunk_bytes(0);
+    free(dy), free(w), free(reference), free(dx);
+}
+
+int main(void) {
+    static const chunk_case cases[] = {
+        /* n cin  h   w  cout kh kw sh sw ph pw dh dw bias */
+        {2, 3, 17, 19, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, "3x3 same padding, bias"},
+        {3, 4, 21, 18, 6, 3, 3, 2, 2, 1, 1, 1, 1, 0, "3x3 stride 2 pad 1"},
+        {1, 5, 16, 16, 7, 3, 3, 1, 1, 2, 2, 2, 2, 1, "3x3 dilation 2 pad 2, one sample"},
+        {4, 8, 25, 23, 9, 1, 1, 2, 2, 0, 0, 1, 1, 1, "1x1 stride 2"},
+        {2, 3, 40, 37, 8, 7, 7, 2, 2, 3, 3, 1, 1, 1, "7x7 stride 2 pad 3 (the stem)"},
+        {3, 3, 19, 23, 5, 3, 2, 2, 1, 2, 1, 1, 2, 1, "unequal stride, padding, dilation per axis"},
+        {2, 33, 30, 30, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, "channels past the register tiles"},
+        {1, 8, 10, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, "small map alone (P < 128, n = 1)"},
+        {5, 8, 9, 9, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, "small maps grouped side by side (not chunked)"},
+        {2, 6, 12, 13, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1, "pointwise (no im2col, not chunked)"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) check_case(&cases[c], 9100 + c);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) check_backward_data_case(&cases[c], 9200 + c);
+    bl_threads_shutdown();
+    bl_scratch_free_all();
+    return test_summary("test_conv_chunk_cpu");
+}
