@@ -25,6 +25,15 @@
  * the whole col: there P is the GEMM's K dimension, and splitting K would change the rounding. The grouped
  * small-map path (G > 1, col at most K·~1024 floats) is not chunked.
  *
+ * Forward with im2col fused into the GEMM's B packing: where each sample's GEMM runs on one thread (the
+ * per-sample plan, or one thread), there is no col buffer at all: bl_sgemm_cpu_prepacked_b_rows asks
+ * im2col_row_provider for one row of col at a time (the pixels of the B panel being packed) and deals it into
+ * the panel — the same bytes pack_b would copy out of col, so the result is bitwise the chunked one (also
+ * checked by tests/test_conv_chunk_cpu.c; bl_conv2d_cpu_set_forward_fused(0) turns it off). Measured per layer
+ * against the chunked path (docs/benchmarks.md): +8 % on 56×56 3×3 layers, +22 % on the 7×7 stride-2 stem,
+ * −9 % when one sample's GEMM is split across threads — so that case (batch 1 or an uneven batch with several
+ * threads) keeps the chunks. If the GEMM cannot get its packing buffers, the chunked path recomputes the sample.
+ *
  * Determinism: the grouping and the chunks depend only on the shape (and the bound). Threads never change a
  * result: with G = 1 and enough samples, forward and backward data give each thread whole samples (the GEMM
  * inside runs serially); otherwise groups (and chunks) run one after another and im2col, col2im and the GEMM are
@@ -150,6 +159,7 @@ typedef struct conv_group {
     int64_t ld;    /* count·P: the row stride of col and rows (forward chunk: the chunk's width) */
     int64_t p_begin, p_end; /* the output pixels of each sample that im2col fills: [0, P), or a forward chunk */
     int64_t chunk_columns;  /* forward with count == 1: the widest chunk of output pixels (forward_chunk_columns) */
+    int fused;              /* forward with count == 1: im2col inside the GEMM's B packing (needs w_packed) */
     float *col;    /* [K, ld] im2col / colgrad; NULL for a pointwise conv of one sample (x_n, dx_n used in place) */
     float *rows;   /* [c_out, ld] the group's y or dy side by side; NULL when count == 1 (y_n, dy_n used in place) */
     int chunks;    /* pieces per sample when splitting im2col rows / col2im channels across threads */
@@ -247,9 +257,23 @@ static bl_conv2d_shape group_shape(const conv_group *g) {
 /* The forward pass's im2col buffer bound per thread, in bytes (see the file comment for the measurement). */
 enum { FORWARD_CHUNK_BYTES_DEFAULT = 4 << 20, FORWARD_CHUNK_MULTIPLE = 64 };
 static size_t forward_chunk_bytes = FORWARD_CHUNK_BYTES_DEFAULT;
+static int forward_fused = 1;
 
 void bl_conv2d_cpu_set_forward_chunk_bytes(size_t bytes) {
     forward_chunk_bytes = bytes ? bytes : FORWARD_CHUNK_BYTES_DEFAULT;
+}
+
+void bl_conv2d_cpu_set_forward_fused(int on) { forward_fused = on != 0; }
+
+/* The GEMM's B row provider of the fused forward: row r of the sample's im2col, output pixels [col0, col0 + cols) */
+typedef struct im2col_source {
+    const bl_conv2d_shape *s;
+    const float *x_n;
+} im2col_source;
+
+static void im2col_row_provider(void *user, int row, int col0, int cols, float *dst) {
+    const im2col_source *src = user;
+    im2col_rows(src->s, src->x_n, row, row + 1, col0, (int64_t)col0 + cols, dst, 0); /* ld 0: dst is the row */
 }
 
 /* The widest chunk of output pixels whose col [k, width] fits the bound: p itself when the whole col fits, else
@@ -279,6 +303,16 @@ static void forward_group(conv_group *g) {
     const float *x_first = g->x + g->first * sample_floats(s->c_in, s->h_in, s->w_in);
     float *y_first = g->y + g->first * sample_floats(s->c_out, s->h_out, s->w_out);
     int need_col = !(is_pointwise(s) && g->count == 1);
+    if (g->count == 1 && need_col && g->w_packed && g->fused) { /* im2col inside the GEMM's B packing */
+        im2col_source src = {.s = s, .x_n = x_first};
+        if (bl_sgemm_cpu_prepacked_b_rows(s->c_out, (int)p, k, 1.0f, g->w_packed, im2col_row_provider, &src,
+                                          g->beta, y_first, (int)p) == 0) {
+            if (g->b)
+                for (int co = 0; co < s->c_out; co++)
+                    for (int64_t q = 0; q < p; q++) y_first[co * p + q] += g->b[co];
+            return;
+        } /* else out of memory: the chunked path below */
+    }
     int64_t width = g->count == 1 && need_col && g->chunk_columns < p ? g->chunk_columns : p;
     if (g->count == 1) g->ld = width; /* col [K, width]; the grouped path keeps ld = count·P */
     bl_scratch *col_handle, *rows_handle;
@@ -393,6 +427,9 @@ static void run_pass(conv_group proto, group_pass_fn pass, int samples_independe
      * not the group-by-group plan otherwise, as before chunking: there the GEMM packs its A blocks itself, and a
      * packed copy would add M·K floats to the peak memory) */
     int64_t p = (int64_t)s->h_out * s->w_out;
+    /* the fused forward only where each GEMM runs on one thread (the per-sample plan, or one thread): with the
+     * GEMM split across threads, one sample at a time, the chunked path measured ~9 % faster (docs/benchmarks.md) */
+    if (!per_sample && threads > 1) proto.fused = 0;
     int chunked = a_kind == SHARED_A_W && group == 1 && !is_pointwise(s) && proto.chunk_columns < p;
     int shared_by_several = per_sample ? s->n > 1 : chunked;
     bl_scratch *packed_handle = NULL;
@@ -429,6 +466,7 @@ void conv2d_forward_cpu(const bl_conv2d_shape *s, const float *x, const float *w
     if (conv_is_empty(s)) return;
     conv_group proto = {.s = s, .x = x, .w = w, .b = b, .y = y};
     proto.chunk_columns = forward_chunk_columns((int64_t)s->c_in * s->kh * s->kw, (int64_t)s->h_out * s->w_out);
+    proto.fused = forward_fused;
     run_pass(proto, forward_group, 1, SHARED_A_W);
 }
 
@@ -477,6 +515,7 @@ static int backward_data_transposed(const bl_conv2d_shape *s, const float *dy, c
     flip_transpose_weights(s, w, w_t);
     conv_group proto = {.s = &t, .x = dy, .w = w_t, .y = dx, .beta = 1.0f, .transposed_of = s, .w_original = w};
     proto.chunk_columns = forward_chunk_columns((int64_t)t.c_in * t.kh * t.kw, (int64_t)t.h_out * t.w_out);
+    proto.fused = forward_fused;
     run_pass(proto, forward_group, 1, SHARED_A_W);
     bl_scratch_release(handle);
     return 1;

@@ -7,6 +7,7 @@
 #include "gemm.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +228,26 @@ static void pack_b(const bl_gemm_microkernel *kern, int trans_b, const float *b,
     }
 }
 
+/* A B panel from a row provider: the same bytes as pack_b (trans_b = 0) on the matrix the provider describes —
+ * sliver s, row p holds op(B)[k0 + p, col0 + s + i] for the valid lanes i and zeros after. in row_buf [cols]. */
+static void pack_b_rows(bl_gemm_b_rows_fn rows, void *user, int k0, int kc, int col0, int cols, int nr,
+                        float *row_buf, float *packed) {
+    for (int p = 0; p < kc; p++) {
+        rows(user, k0 + p, col0, cols, row_buf);
+        int full = cols / nr * nr;
+        float *dst = packed + (size_t)p * nr;
+        if (nr == 32) /* a constant size: the copy is inlined */
+            for (int s = 0; s < full; s += 32) memcpy(dst + (size_t)s * kc, row_buf + s, 32 * sizeof(float));
+        else
+            for (int s = 0; s < full; s += nr) memcpy(dst + (size_t)s * kc, row_buf + s, (size_t)nr * sizeof(float));
+        if (full < cols) {
+            float *tail = dst + (size_t)full * kc;
+            memcpy(tail, row_buf + full, (size_t)(cols - full) * sizeof(float));
+            for (int i = cols - full; i < nr; i++) tail[i] = 0.0f;
+        }
+    }
+}
+
 /* ============================================================================================ driver ======= */
 
 typedef struct gemm_problem {
@@ -237,6 +258,9 @@ typedef struct gemm_problem {
     float *c;
     int lda, ldb, ldc;
     const float *a_prepacked; /* op(A) packed whole by bl_sgemm_prepack_a, or NULL: pack A blocks here */
+    bl_gemm_b_rows_fn b_rows; /* B given row by row (then b is NULL and trans_b 0), or NULL */
+    void *b_user;
+    atomic_int failed;        /* b_rows only: a task could not allocate its buffers (set, never cleared) */
     int kc_block;           /* the K block size: depends only on k and the kernel, never on threads */
     int grid_rows, grid_cols; /* the thread grid: task t owns row band t / grid_cols, column band t % grid_cols */
 } gemm_problem;
@@ -266,7 +290,7 @@ static size_t prepacked_rows(int m, int mr) { return (size_t)ceil_div(m, mr) * m
 /* Goto loops over the C rectangle rows [row_begin, row_end) × cols [col_begin, col_end), with packing buffers
  * a_pack [MC·KC], b_pack [KC·NC]. io c (that rectangle only). */
 static void gemm_rectangle(const gemm_problem *g, int row_begin, int row_end, int col_begin, int col_end,
-                           float *a_pack, float *b_pack) {
+                           float *a_pack, float *b_pack, float *row_buf) {
     const bl_gemm_microkernel *kern = g->kernel;
     const int mr = kern->mr, nr = kern->nr;
     int rows = row_end - row_begin, cols = col_end - col_begin;
@@ -278,7 +302,10 @@ static void gemm_rectangle(const gemm_problem *g, int row_begin, int row_end, in
         for (int pc = 0; pc < g->k; pc += g->kc_block) {
             int kc = min_int(g->kc_block, g->k - pc);
             float beta = pc == 0 ? g->beta : 1.0f;
-            pack_b(kern, g->trans_b, g->b, g->ldb, pc, kc, jc, nc, nr, b_pack);
+            if (g->b_rows)
+                pack_b_rows(g->b_rows, g->b_user, pc, kc, jc, nc, nr, row_buf, b_pack);
+            else
+                pack_b(kern, g->trans_b, g->b, g->ldb, pc, kc, jc, nc, nr, b_pack);
             for (int ic = row_begin; ic < row_end; ic += mc_block) {
                 int mc = min_int(mc_block, row_end - ic);
                 const float *a_block = a_pack;
@@ -336,13 +363,16 @@ static void gemm_task(void *arg, int task) {
     /* rounded to 16 floats so the B panel that follows stays 64-byte aligned for aligned vector loads */
     size_t a_floats = ((size_t)kern->mc * g->kc_block + 15) / 16 * 16;
     size_t b_floats = (size_t)g->kc_block * kern->nc;
+    size_t row_floats = g->b_rows ? (size_t)kern->nc : 0;
     bl_scratch *handle = NULL;
-    float *scratch = bl_scratch_acquire(a_floats + b_floats, &handle);
+    float *scratch = bl_scratch_acquire(a_floats + b_floats + row_floats, &handle);
     if (!scratch) {
-        gemm_rectangle_unpacked(g, row_begin, row_end, col_begin, col_end);
+        if (g->b_rows) atomic_store(&g->failed, 1); /* no B in memory to fall back on: the caller recomputes */
+        else gemm_rectangle_unpacked(g, row_begin, row_end, col_begin, col_end);
         return;
     }
-    gemm_rectangle(g, row_begin, row_end, col_begin, col_end, scratch, scratch + a_floats);
+    gemm_rectangle(g, row_begin, row_end, col_begin, col_end, scratch, scratch + a_floats,
+                   scratch + a_floats + b_floats);
     bl_scratch_release(handle);
 }
 
@@ -461,4 +491,20 @@ void bl_sgemm_cpu_prepacked(int m, int n, int k, float alpha, const float *a_pac
         .alpha = alpha, .beta = beta, .a_prepacked = a_packed, .b = b, .c = c, .ldb = ldb, .ldc = ldc,
     };
     gemm_run(&g);
+}
+
+int bl_sgemm_cpu_prepacked_b_rows(int m, int n, int k, float alpha, const float *a_packed, bl_gemm_b_rows_fn rows,
+                                  void *user, float beta, float *c, int ldc) {
+    if (m <= 0 || n <= 0) return 0;
+    if (k <= 0 || alpha == 0.0f) {
+        scale_c(m, n, beta, c, ldc);
+        return 0;
+    }
+    gemm_problem g = {
+        .kernel = selected_kernel(),
+        .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta, .a_prepacked = a_packed, .b_rows = rows,
+        .b_user = user, .c = c, .ldc = ldc,
+    };
+    gemm_run(&g);
+    return atomic_load(&g.failed) ? -1 : 0;
 }

@@ -47,6 +47,16 @@ void bl_sgemm_prepack_a(int trans_a, int m, int k, const float *a, int lda, floa
 void bl_sgemm_cpu_prepacked(int m, int n, int k, float alpha, const float *a_packed, int trans_b, const float *b,
                             int ldb, float beta, float *c, int ldc);
 
+/* ---- B given row by row by a function (a convolution's im2col, never stored whole) ----
+ * rows(user, r, col0, cols, dst) writes op(B)[r, col0 : col0 + cols] to dst[0 : cols]; it is called from the
+ * GEMM's threads concurrently, so it must only read shared state. bl_sgemm_cpu_prepacked_b_rows computes
+ * C = alpha·op(A)·op(B) + beta·C like bl_sgemm_cpu_prepacked with B [k, n] in memory: the B panels it packs hold
+ * the same bytes, so the result is bitwise the same. Returns 0, or −1 when a packing buffer could not be
+ * allocated (C is then partly written: compute it again another way). */
+typedef void (*bl_gemm_b_rows_fn)(void *user, int row, int col0, int cols, float *dst);
+int bl_sgemm_cpu_prepacked_b_rows(int m, int n, int k, float alpha, const float *a_packed, bl_gemm_b_rows_fn rows,
+                                  void *user, float beta, float *c, int ldc);
+
 /* ---- convolution and linear through GEMM (core/conv2d_cpu.c): the cpu backend's slots, same signatures,
  * shapes and write / accumulate conventions as kernels.h ---- */
 void conv2d_forward_cpu(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float *y);
@@ -56,6 +66,9 @@ void linear_forward_cpu(int n, int in, int out, const float *x, const float *w, 
 /* The forward conv's im2col buffer bound in bytes per thread (default 4 MiB; 0 restores it). For tests and
  * measurements: set it while no convolution runs. Results never depend on it (conv2d_cpu.c). */
 void bl_conv2d_cpu_set_forward_chunk_bytes(size_t bytes);
+/* 1 (default): the forward conv builds im2col inside the GEMM's B packing (no col buffer); 0: in column chunks.
+ * Bitwise the same either way. Same caveat as above. */
+void bl_conv2d_cpu_set_forward_fused(int on);
 void linear_backward_cpu(int n, int in, int out, const float *x, const float *w, const float *dy, float *dx,
                          float *dw, float *db);
 

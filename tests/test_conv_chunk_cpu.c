@@ -10,7 +10,9 @@
  * chunked run must equal it byte for byte (memcmp), for chunk widths of 1 column, 7 columns, exactly one output
  * row, a row and a bit (chunks starting and ending mid-row), and a width large enough for the 64-column rounding,
  * each with 1 and 2 threads (both threading plans: whole samples per thread, and one sample at a time with the
- * work split). The test asserts that each bound really splits P (the bound is below K·P floats). Accuracy
+ * work split). The test asserts that each bound really splits P (the bound is below K·P floats). Then the
+ * default forward — im2col fused into the GEMM's B packing where each GEMM runs on one thread — must equal the
+ * same reference byte for byte, with 1 and 2 threads. Accuracy
  * against an independent oracle is test_conv_cpu.c's job; it runs the unchunked path for its shapes.
  *
  * Shapes: 3×3 same padding with bias, stride 2 with padding, dilation 2, 1×1 stride 2, 7×7 stride 2 pad 3,
@@ -58,7 +60,8 @@ static void check_case(const chunk_case *t, uint64_t seed) {
     if (b) test_fill_uniform(b, s.c_out, seed, 3, -1.0f, 1.0f);
 
     bl_threads_set(1);
-    bl_conv2d_cpu_set_forward_chunk_bytes(SIZE_MAX); /* no chunking: the reference */
+    bl_conv2d_cpu_set_forward_fused(0);
+    bl_conv2d_cpu_set_forward_chunk_bytes(SIZE_MAX); /* no chunking, no fusion: the reference */
     test_fill_uniform(reference, y_count, seed, 4, -1.0f, 1.0f); /* garbage: every element must be written */
     cpu->conv2d_forward(&s, x, w, b, reference);
 
@@ -87,6 +90,23 @@ static void check_case(const chunk_case *t, uint64_t seed) {
     }
     CHECK(chunked_any || is_pointwise(&s), "%s: at least one bound splits P = %lld", t->what, (long long)p);
     bl_conv2d_cpu_set_forward_chunk_bytes(0); /* the default again */
+
+    /* the default: im2col inside the GEMM's B packing wherever each GEMM runs on one thread (1 thread, or 2
+     * threads with whole samples per thread: n even here), else chunks of ≤ 4 MiB (none for these shapes) */
+    bl_conv2d_cpu_set_forward_fused(1);
+    for (int threads = 1; threads <= 2; threads++) {
+        bl_threads_set(threads);
+        test_fill_uniform(y, y_count, seed, 20, -1.0f, 1.0f);
+        cpu->conv2d_forward(&s, x, w, b, y);
+        int64_t first_bad = -1;
+        for (int64_t i = 0; i < y_count && first_bad < 0; i++)
+            if (memcmp(&y[i], &reference[i], sizeof(float)) != 0) first_bad = i;
+        if (first_bad >= 0)
+            CHECK(0, "%s: default (fused) forward, %d thread(s): element %lld is %.9g, unchunked %.9g", t->what,
+                  threads, (long long)first_bad, y[first_bad], reference[first_bad]);
+        else
+            CHECK(1, "%s: default (fused) forward, %d thread(s): bitwise equal to unchunked", t->what, threads);
+    }
     free(x), free(w), free(b), free(reference), free(y);
 }
 
@@ -106,6 +126,7 @@ static void check_backward_data_case(const chunk_case *t, uint64_t seed) {
     test_fill_uniform(w, w_count, seed, 12, -1.0f, 1.0f);
     bl_threads_set(1);
     bl_conv2d_cpu_set_forward_chunk_bytes(SIZE_MAX);
+    bl_conv2d_cpu_set_forward_fused(0); /* the reference: one GEMM over a whole im2col buffer */
     test_fill_uniform(reference, dx_count, seed, 13, -1.0f, 1.0f); /* dx accumulates: the same start each run */
     cpu->conv2d_backward_data(&s, dy, w, reference);
     int64_t widths[] = {1, 7, s.w_in + 3, 130};
@@ -122,10 +143,57 @@ static void check_backward_data_case(const chunk_case *t, uint64_t seed) {
         }
     }
     bl_conv2d_cpu_set_forward_chunk_bytes(0);
+    bl_conv2d_cpu_set_forward_fused(1); /* the default: im2col inside the B packing where a sample has one thread */
+    for (int threads = 1; threads <= 2; threads++) {
+        bl_threads_set(threads);
+        test_fill_uniform(dx, dx_count, seed, 13, -1.0f, 1.0f);
+        cpu->conv2d_backward_data(&s, dy, w, dx);
+        CHECK(memcmp(dx, reference, sizeof(float) * (size_t)dx_count) == 0,
+              "%s: backward data, default (fused, β = 1) path, %d thread(s): bitwise equal to unchunked", t->what,
+              threads);
+    }
     free(dy), free(w), free(reference), free(dx);
 }
 
+/* The GEMM with B given row by row (bl_sgemm_cpu_prepacked_b_rows) against the same GEMM with B in memory,
+ * bitwise, on shapes with several K blocks, several NC blocks, partial MR/NR tiles and beta ≠ 0. */
+typedef struct matrix_rows {
+    const float *b;
+    int ldb;
+} matrix_rows;
+
+static void rows_from_matrix(void *user, int row, int col0, int cols, float *dst) {
+    const matrix_rows *m = user;
+    memcpy(dst, m->b + (size_t)row * m->ldb + col0, sizeof(float) * (size_t)cols);
+}
+
+static void check_gemm_b_rows(uint64_t seed) {
+    static const int shapes[][3] = {{37, 4196, 600}, {8, 33, 7}, {130, 9000, 300}};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        int m = shapes[c][0], n = shapes[c][1], k = shapes[c][2];
+        float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)k * n);
+        float *want = malloc(sizeof(float) * (size_t)m * n), *got = malloc(sizeof(float) * (size_t)m * n);
+        float *packed = malloc(sizeof(float) * bl_sgemm_prepacked_a_floats(m, k));
+        test_fill_uniform(a, (int64_t)m * k, seed, 30 + c, -1.0f, 1.0f);
+        test_fill_uniform(b, (int64_t)k * n, seed, 40 + c, -1.0f, 1.0f);
+        for (int threads = 1; threads <= 2; threads++) {
+            bl_threads_set(threads);
+            bl_sgemm_prepack_a(0, m, k, a, k, packed);
+            test_fill_uniform(want, (int64_t)m * n, seed, 50 + c, -1.0f, 1.0f);
+            memcpy(got, want, sizeof(float) * (size_t)m * n); /* beta = 0.5 reads C */
+            bl_sgemm_cpu_prepacked(m, n, k, 1.5f, packed, 0, b, n, 0.5f, want, n);
+            matrix_rows rows = {.b = b, .ldb = n};
+            int status = bl_sgemm_cpu_prepacked_b_rows(m, n, k, 1.5f, packed, rows_from_matrix, &rows, 0.5f, got, n);
+            CHECK(status == 0 && memcmp(got, want, sizeof(float) * (size_t)m * n) == 0,
+                  "gemm %dx%dx%d, B row by row, %d thread(s): bitwise equal to B in memory (status %d)", m, n, k,
+                  threads, status);
+        }
+        free(a), free(b), free(want), free(got), free(packed);
+    }
+}
+
 int main(void) {
+    check_gemm_b_rows(9000);
     static const chunk_case cases[] = {
         /* n cin  h   w  cout kh kw sh sw ph pw dh dw bias */
         {2, 3, 17, 19, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, "3x3 same padding, bias"},
