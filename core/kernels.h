@@ -166,7 +166,8 @@ typedef struct bl_kernels {
      * otherwise (cuda) only kernels touch them and the host moves bytes with upload/download.
      * mem_alloc returns 64-byte-aligned memory or NULL; it is called once per arena chunk, never inside a
      * steady-state step. upload: backend ← host, download: host ← backend, copy: backend ← backend (bytes; all
-     * complete before they return as far as the caller can observe). fill: dst[i] = value. */
+     * complete before they return as far as the caller can observe; the regions do not overlap).
+     * fill: dst[i] = value. */
     int host_memory;
     void *(*mem_alloc)(size_t bytes);
     void (*mem_free)(void *ptr);

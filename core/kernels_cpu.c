@@ -41,6 +41,7 @@ static void build_cpu_kernels(void) {
     cpu_kernels.add_forward = add_forward_cpu;
     cpu_kernels.axpy = axpy_cpu;
     cpu_kernels.fill = fill_cpu;
+    cpu_kernels.copy = copy_cpu;
     cpu_kernels.add_scalar = add_scalar_cpu;
     cpu_kernels.mul_forward = mul_forward_cpu;
     cpu_kernels.mul_backward = mul_backward_cpu;

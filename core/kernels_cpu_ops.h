@@ -25,6 +25,7 @@ void relu_backward_cpu(int64_t count, const float *x, const float *dy, float *dx
 void add_forward_cpu(int64_t count, const float *a, const float *b, float *y);
 void axpy_cpu(int64_t count, float alpha, const float *src, float *dst);
 void fill_cpu(int64_t count, float value, float *dst);
+void copy_cpu(void *dst, const void *src, size_t bytes);
 void relu_backward_inplace_cpu(int64_t count, const float *y, float *g);
 void add_scalar_cpu(int64_t count, float scale, const float *alpha, float *dst);
 void mul_forward_cpu(int64_t count, const float *x, const float *mask, float *y);

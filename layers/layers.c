@@ -100,6 +100,20 @@ bl_tensor *bl_batchnorm2d_relu_layer_forward(const bl_run *run, const bl_batchno
 
 /* ---- no-grad scopes ------------------------------------------------------------------------------------------ */
 
+/* dst ≤ src, overlapping allowed: the backend's copy in rounds of at most src − dst bytes, so that no round's
+ * source and destination overlap and no round reads what an earlier one wrote (those writes end below src + the
+ * round's offset). Each round is one (threaded, on cpu) copy; a short shift would need many rounds: memmove. */
+static void move_down(const bl_kernels *k, char *dst, const char *src, size_t bytes) {
+    size_t shift = (size_t)(src - dst);
+    if (shift == 0) return;
+    if (shift < bytes && shift < ((size_t)1 << 20)) {
+        memmove(dst, src, bytes);
+        return;
+    }
+    for (size_t offset = 0; offset < bytes; offset += shift)
+        k->copy(dst + offset, src + offset, bytes - offset < shift ? bytes - offset : shift);
+}
+
 bl_scope bl_scope_begin(const bl_run *run) {
     bl_scope scope = {.active = !run->hook && !bl_grad_enabled(run->ctx) && bl_ctx_status(run->ctx) == BL_OK};
     if (scope.active) scope.mark = bl_arena_mark_now(bl_ctx_step_arena(run->ctx));
@@ -117,7 +131,7 @@ bl_tensor *bl_scope_end(const bl_run *run, bl_scope scope, bl_tensor *out) {
     /* the same data size as `out`, allocated at or below out's own data address: a downward memmove */
     bl_tensor *moved = bl_tensor_new(ctx, kept.ndim, kept.shape);
     if (!moved) return NULL;
-    memmove(moved->data, kept.data, (size_t)kept.numel * sizeof(float));
+    move_down(bl_ctx_kernels(ctx), (char *)moved->data, (const char *)kept.data, (size_t)kept.numel * sizeof(float));
     moved->name = kept.name;
     return moved;
 }
