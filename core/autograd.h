@@ -125,6 +125,13 @@ bl_tensor *bl_relu(bl_ctx *ctx, bl_tensor *x);
 bl_tensor *bl_relu_(bl_ctx *ctx, bl_tensor *x);
 bl_tensor *bl_sigmoid(bl_ctx *ctx, bl_tensor *x);
 bl_tensor *bl_add(bl_ctx *ctx, bl_tensor *a, bl_tensor *b);   /* same shapes */
+/* In-place variants for inference: with no tape entry wanted (grad mode off, or nothing requires a gradient) the
+ * result is written over the first argument and returned — call them only on a tensor nobody else reads (a
+ * layer's fresh output); otherwise (and for a view, or a tensor whose gradient is kept) exactly bl_add /
+ * bl_batchnorm2d. Batchnorm only in eval mode. Bitwise the same values; less memory and memory traffic. */
+bl_tensor *bl_add_(bl_ctx *ctx, bl_tensor *a, bl_tensor *b);
+bl_tensor *bl_batchnorm2d_(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_tensor *beta, bl_tensor *running_mean,
+                           bl_tensor *running_var, float eps, float momentum);
 /* inputs [N,Ci,H,W] (same N,H,W) → [N,ΣCi,H,W] */
 bl_tensor *bl_concat_channels(bl_ctx *ctx, int count, bl_tensor *const *inputs);
 /* a view with a new shape (same numel); one dimension may be −1 (inferred) */

@@ -70,7 +70,7 @@ typedef struct bl_kernels {
     void (*batchnorm2d_forward_train)(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
                                       const float *beta, float *y, float *running_mean, float *running_var,
                                       float *save_mean, float *save_invstd);
-    /* eval: y = gamma·(x − running_mean)/sqrt(running_var + eps) + beta */
+    /* eval: y = gamma·(x − running_mean)/sqrt(running_var + eps) + beta (y == x allowed: bl_batchnorm2d_) */
     void (*batchnorm2d_forward_eval)(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
                                      const float *beta, const float *running_mean, const float *running_var,
                                      float *y);
@@ -113,7 +113,7 @@ typedef struct bl_kernels {
     /* y = 1/(1+exp(−x)); backward from the output: dx += dy · y · (1 − y) */
     void (*sigmoid_forward)(int64_t count, const float *x, float *y);
     void (*sigmoid_backward)(int64_t count, const float *y, const float *dy, float *dx);
-    /* y = a + b */
+    /* y = a + b (y == a allowed: bl_add_) */
     void (*add_forward)(int64_t count, const float *a, const float *b, float *y);
     /* dst += alpha · src (the backward of add, reshape, concat slices, sum, …) */
     void (*axpy)(int64_t count, float alpha, const float *src, float *dst);

@@ -178,10 +178,11 @@ void fill_cpu(int64_t count, float value, float *dst) {
 
 /* ---- add, axpy, add_scalar, mul ---- */
 
+/* y may be a (bl_add_): element i is read, then written — no restrict on a and y */
 static void add_range(void *arg, int64_t begin, int64_t end) {
     const elementwise_job *j = arg;
-    const float *restrict a = j->a, *restrict b = j->b;
-    float *restrict y = j->out;
+    const float *a = j->a, *b = j->b;
+    float *y = j->out;
     for (int64_t i = begin; i < end; i++) y[i] = a[i] + b[i];
 }
 

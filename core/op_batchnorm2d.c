@@ -16,8 +16,10 @@ static void batchnorm2d_backward(bl_ctx *ctx, tape_entry *e) {
                                  dbeta);
 }
 
-bl_tensor *bl_batchnorm2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_tensor *beta, bl_tensor *running_mean,
-                          bl_tensor *running_var, float eps, float momentum) {
+/* in_place: in eval mode with no tape entry wanted, write y over x (the eval kernels read each element before
+ * writing it); otherwise a new tensor */
+static bl_tensor *batchnorm2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_tensor *beta, bl_tensor *running_mean,
+                              bl_tensor *running_var, float eps, float momentum, int in_place) {
     bl_tensor *in[3] = {x, gamma, beta};
     if (ctx_check_inputs(ctx, "batchnorm2d", 3, in)) return NULL;
     char sx[64];
@@ -41,7 +43,8 @@ bl_tensor *bl_batchnorm2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_tensor
     if (!training && (!running_mean || !running_var))
         return ctx_failf(ctx, BL_ERR_INVALID, "batchnorm2d: eval mode needs running_mean and running_var");
 
-    bl_tensor *y = ctx_new_tensor(ctx, 4, x->shape);
+    in_place = in_place && !training && !x->view_of && !x->retain_grad && !tape_wanted(ctx, 3, in);
+    bl_tensor *y = in_place ? x : ctx_new_tensor(ctx, 4, x->shape);
     bl_tensor *mean = ctx_new_tensor(ctx, 1, &c), *invstd = ctx_new_tensor(ctx, 1, &c);
     if (!y || !mean || !invstd) return NULL;
     if (training) {
@@ -63,4 +66,14 @@ bl_tensor *bl_batchnorm2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_tensor
         e->saved[1] = invstd;
     }
     return y;
+}
+
+bl_tensor *bl_batchnorm2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_tensor *beta, bl_tensor *running_mean,
+                          bl_tensor *running_var, float eps, float momentum) {
+    return batchnorm2d(ctx, x, gamma, beta, running_mean, running_var, eps, momentum, 0);
+}
+
+bl_tensor *bl_batchnorm2d_(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_tensor *beta, bl_tensor *running_mean,
+                           bl_tensor *running_var, float eps, float momentum) {
+    return batchnorm2d(ctx, x, gamma, beta, running_mean, running_var, eps, momentum, 1);
 }

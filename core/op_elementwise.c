@@ -55,7 +55,8 @@ static void add_backward(bl_ctx *ctx, tape_entry *e) {
     }
 }
 
-bl_tensor *bl_add(bl_ctx *ctx, bl_tensor *a, bl_tensor *b) {
+/* in_place: with no tape entry wanted, y = a + b is written over a */
+static bl_tensor *add(bl_ctx *ctx, bl_tensor *a, bl_tensor *b, int in_place) {
     bl_tensor *in[2] = {a, b};
     if (ctx_check_inputs(ctx, "add", 2, in)) return NULL;
     if (!bl_same_shape(a, b)) {
@@ -63,7 +64,8 @@ bl_tensor *bl_add(bl_ctx *ctx, bl_tensor *a, bl_tensor *b) {
         return ctx_failf(ctx, BL_ERR_INVALID, "add: shapes %s and %s differ (no broadcasting)",
                          bl_shape_str(a, sa, sizeof sa), bl_shape_str(b, sb, sizeof sb));
     }
-    bl_tensor *y = ctx_new_tensor(ctx, a->ndim, a->shape);
+    in_place = in_place && a != b && !a->view_of && !a->retain_grad && !tape_wanted(ctx, 2, in);
+    bl_tensor *y = in_place ? a : ctx_new_tensor(ctx, a->ndim, a->shape);
     if (!y) return NULL;
     ctx->k->add_forward(a->numel, a->data, b->data, y->data);
     if (tape_wanted(ctx, 2, in)) {
@@ -73,6 +75,9 @@ bl_tensor *bl_add(bl_ctx *ctx, bl_tensor *a, bl_tensor *b) {
     }
     return y;
 }
+
+bl_tensor *bl_add(bl_ctx *ctx, bl_tensor *a, bl_tensor *b) { return add(ctx, a, b, 0); }
+bl_tensor *bl_add_(bl_ctx *ctx, bl_tensor *a, bl_tensor *b) { return add(ctx, a, b, 1); }
 
 /* saved[0] = mask (0 or 1/(1−p)) */
 static void dropout_backward(bl_ctx *ctx, tape_entry *e) {

@@ -65,21 +65,32 @@ bl_status bl_batchnorm2d_layer_init(bl_ctx *ctx, bl_batchnorm2d_layer *l, const 
 }
 
 /* x [N,C,H,W] → same shape. The run's BN mode decides which statistics normalise and whether running stats move. */
-bl_tensor *bl_batchnorm2d_layer_forward(const bl_run *run, const bl_batchnorm2d_layer *l, bl_tensor *x) {
+/* in_place (only without a hook, which may hold x): bl_batchnorm2d_, else bl_batchnorm2d */
+static bl_tensor *batchnorm2d_layer(const bl_run *run, const bl_batchnorm2d_layer *l, bl_tensor *x, int in_place) {
     bl_ctx *ctx = run->ctx;
+    bl_tensor *(*op)(bl_ctx *, bl_tensor *, bl_tensor *, bl_tensor *, bl_tensor *, bl_tensor *, float, float) =
+        in_place && !run->hook ? bl_batchnorm2d_ : bl_batchnorm2d;
     bl_tensor *y;
     if (run->bn_mode == BL_BN_FOLLOW_CONTEXT) {
-        y = bl_batchnorm2d(ctx, x, l->weight, l->bias, l->running_mean, l->running_var, l->eps, l->momentum);
+        y = op(ctx, x, l->weight, l->bias, l->running_mean, l->running_var, l->eps, l->momentum);
     } else {
         /* the op reads the context's training flag: set it for this call only */
         int was_training = bl_is_training(ctx);
         int batch = run->bn_mode == BL_BN_BATCH;
         bl_set_training(ctx, batch);
-        y = batch ? bl_batchnorm2d(ctx, x, l->weight, l->bias, NULL, NULL, l->eps, l->momentum)
-                  : bl_batchnorm2d(ctx, x, l->weight, l->bias, l->running_mean, l->running_var, l->eps, l->momentum);
+        y = batch ? op(ctx, x, l->weight, l->bias, NULL, NULL, l->eps, l->momentum)
+                  : op(ctx, x, l->weight, l->bias, l->running_mean, l->running_var, l->eps, l->momentum);
         bl_set_training(ctx, was_training);
     }
     return bl_run_emit(run, l->path, y);
+}
+
+bl_tensor *bl_batchnorm2d_layer_forward(const bl_run *run, const bl_batchnorm2d_layer *l, bl_tensor *x) {
+    return batchnorm2d_layer(run, l, x, 0);
+}
+
+bl_tensor *bl_batchnorm2d_layer_forward_(const bl_run *run, const bl_batchnorm2d_layer *l, bl_tensor *x) {
+    return batchnorm2d_layer(run, l, x, 1);
 }
 
 /* BN layer then a ReLU module. With no hook and BN on running statistics (inference), one fused op

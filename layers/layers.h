@@ -67,6 +67,8 @@ typedef struct bl_batchnorm2d_layer {
 } bl_batchnorm2d_layer;
 bl_status bl_batchnorm2d_layer_init(bl_ctx *ctx, bl_batchnorm2d_layer *l, const char *path, int channels, float eps);
 bl_tensor *bl_batchnorm2d_layer_forward(const bl_run *run, const bl_batchnorm2d_layer *l, bl_tensor *x);
+/* the same, in place over x in inference when no hook is set (bl_batchnorm2d_): x is consumed, pass a fresh output */
+bl_tensor *bl_batchnorm2d_layer_forward_(const bl_run *run, const bl_batchnorm2d_layer *l, bl_tensor *x);
 /* relu(bn(x)) reported as the ReLU module `relu_path`: fused into one op at inference when no hook is set
  * (bit-for-bit the same values; see core/op_fused.h) */
 bl_tensor *bl_batchnorm2d_relu_layer_forward(const bl_run *run, const bl_batchnorm2d_layer *l, const char *relu_path,

@@ -133,6 +133,39 @@ static void test_inplace_relu_fallbacks(void) {
     bl_ctx_free(ctx);
 }
 
+/* bl_add_ and bl_batchnorm2d_: in place (the first argument returned, bitwise the out-of-place values) when no tape
+ * entry is wanted; with one wanted, exactly the out-of-place op (a new tensor, the argument unchanged) */
+static void test_inplace_add_batchnorm(void) {
+    bl_ctx *ctx = new_ctx(bl_kernels_cpu());
+    int xs[4] = {2, 3, 5, 4}, cs[1] = {3};
+    float av[120], bv[120], g[3] = {1.5f, -0.5f, 2.0f}, be[3] = {0.1f, 0.2f, -0.3f}, rm[3] = {0.2f, -0.1f, 0.0f},
+                                     rv[3] = {0.5f, 1.5f, 2.0f};
+    test_fill_uniform(av, 120, 21, 0, -1.0f, 1.0f);
+    test_fill_uniform(bv, 120, 21, 1, -1.0f, 1.0f);
+    bl_set_training(ctx, 0);
+    bl_tensor *gamma = bl_tensor_from(ctx, 1, cs, g), *beta = bl_tensor_from(ctx, 1, cs, be);
+    bl_tensor *mean = bl_tensor_from(ctx, 1, cs, rm), *var = bl_tensor_from(ctx, 1, cs, rv);
+    bl_set_grad_enabled(ctx, 0);
+    bl_tensor *a = bl_tensor_from(ctx, 4, xs, av), *b = bl_tensor_from(ctx, 4, xs, bv);
+    bl_tensor *want_sum = bl_add(ctx, a, b);
+    bl_tensor *want_bn = bl_batchnorm2d(ctx, want_sum, gamma, beta, mean, var, 1e-5f, 0.1f);
+    bl_tensor *sum = bl_add_(ctx, a, b);
+    CHECK(sum == a && bitwise_equal(sum->data, want_sum->data, 120), "no grad: bl_add_ writes over a, bitwise bl_add");
+    bl_tensor *bn = bl_batchnorm2d_(ctx, sum, gamma, beta, mean, var, 1e-5f, 0.1f);
+    CHECK(bn == sum && bitwise_equal(bn->data, want_bn->data, 120),
+          "no grad, eval: bl_batchnorm2d_ writes over x, bitwise bl_batchnorm2d");
+    bl_set_grad_enabled(ctx, 1);
+    bl_tensor *c = bl_tensor_from(ctx, 4, xs, av), *d = bl_tensor_from(ctx, 4, xs, bv);
+    bl_requires_grad(c);
+    bl_tensor *sum2 = bl_add_(ctx, c, d);
+    CHECK(sum2 && sum2 != c && c->data[7] == av[7] && bitwise_equal(sum2->data, want_sum->data, 120),
+          "a tape entry wanted: bl_add_ is bl_add (new tensor, a unchanged)");
+    bl_tensor *bn2 = bl_batchnorm2d_(ctx, sum2, gamma, beta, mean, var, 1e-5f, 0.1f);
+    CHECK(bn2 && bn2 != sum2 && bitwise_equal(bn2->data, want_bn->data, 120),
+          "a tape entry wanted: bl_batchnorm2d_ is bl_batchnorm2d");
+    bl_ctx_free(ctx);
+}
+
 /* intermediate gradients: released unless retained; the pool reuses memory and stops allocating after step 1 */
 static void test_gradient_release(void) {
     bl_ctx *ctx = new_ctx(bl_kernels_cpu());
@@ -206,6 +239,7 @@ int main(void) {
     without_inplace.name = "cpu without relu_backward_inplace";
     test_inplace_relu_bitwise(&without_inplace);
     test_inplace_relu_fallbacks();
+    test_inplace_add_batchnorm();
     test_gradient_release();
     test_lazy_parameter_gradients();
     return test_summary("test_grad_memory");
