@@ -109,6 +109,38 @@ static void maxpool2x2_row(const float *r0, const float *r1, float *y, int w_out
     }
 }
 
+/* ---- 3×3, stride 2 (ResNet50's and DenseNet121's stem pool, padding 1): eight interior windows at a time, the
+ * border windows by argmax. Window ow of a row covers columns 2·ow − pw + {0, 1, 2}. */
+static void maxpool3x3s2_row(const bl_pool2d_shape *s, const float *xp, int oh, float *y) {
+    int h_start = oh * 2 - s->pad_h;
+    int rows_inside = h_start >= 0 && h_start + 3 <= s->h_in;
+    int ow = 0;
+    while (ow < s->w_out) {
+        int w_start = ow * 2 - s->pad_w; /* the first column of window ow; window ow + 7 ends at w_start + 16 */
+        if (rows_inside && w_start >= 0 && ow + 8 <= s->w_out && w_start + 16 < s->w_in) {
+            pool_f32x8 best, next;
+            for (int i = 0; i < 3; i++) {
+                const float *c = xp + (int64_t)(h_start + i) * s->w_in + w_start;
+                pool_f32x8 v0, v1, u0, u1;
+                memcpy(&v0, c, sizeof v0), memcpy(&v1, c + 8, sizeof v1);         /* columns +0 … +15 */
+                memcpy(&u0, c + 1, sizeof u0), memcpy(&u1, c + 9, sizeof u1);     /* columns +1 … +16 */
+                pool_f32x8 left = __builtin_shufflevector(v0, v1, 0, 2, 4, 6, 8, 10, 12, 14);
+                pool_f32x8 middle = __builtin_shufflevector(u0, u1, 0, 2, 4, 6, 8, 10, 12, 14);
+                pool_f32x8 right = __builtin_shufflevector(u0, u1, 1, 3, 5, 7, 9, 11, 13, 15);
+                if (i == 0) best = left; /* the window's first element, in ref's row-major order */
+                else pool_max_step8(&best, &left);
+                next = middle, pool_max_step8(&best, &next);
+                next = right, pool_max_step8(&best, &next);
+            }
+            memcpy(y + ow, &best, sizeof best);
+            ow += 8;
+        } else {
+            y[ow] = xp[window_argmax(s, xp, oh, ow)];
+            ow++;
+        }
+    }
+}
+
 static void maxpool_forward_task(void *arg, int task) {
     const pool_job *j = arg;
     const bl_pool2d_shape *s = j->s;
@@ -116,6 +148,7 @@ static void maxpool_forward_task(void *arg, int task) {
     piece_planes(j, task, &first, &end);
     int two_by_two = s->kh == 2 && s->kw == 2 && s->stride_h == 2 && s->stride_w == 2 && s->pad_h == 0 &&
                      s->pad_w == 0;
+    int three_by_three = s->kh == 3 && s->kw == 3 && s->stride_h == 2 && s->stride_w == 2;
     for (int64_t nc = first; nc < end; nc++) {
         const float *xp = j->x + nc * in_plane;
         float *yp = j->y + nc * out_plane;
@@ -123,6 +156,10 @@ static void maxpool_forward_task(void *arg, int task) {
             if (two_by_two) {
                 const float *r0 = xp + (int64_t)2 * oh * s->w_in;
                 maxpool2x2_row(r0, r0 + s->w_in, yp + (int64_t)oh * s->w_out, s->w_out);
+                continue;
+            }
+            if (three_by_three) {
+                maxpool3x3s2_row(s, xp, oh, yp + (int64_t)oh * s->w_out);
                 continue;
             }
             for (int ow = 0; ow < s->w_out; ow++) yp[(int64_t)oh * s->w_out + ow] = xp[window_argmax(s, xp, oh, ow)];
