@@ -137,6 +137,7 @@ static void model_level(bl_arch arch, const char *name) {
         peak[with_hook] = bl_ctx_step_arena(ctx)->high_water;
         left[with_hook] = bl_ctx_step_arena(ctx)->used;
         bl_step_end(ctx);
+        bl_model_free(m);
         bl_ctx_free(ctx);
     }
     CHECK(hooked > 0, "%s: the hooked run reported modules", name);
