@@ -291,7 +291,8 @@ static bl_tensor *pooled_grad(bl_ctx *ctx, const bl_tensor *like) {
 float *tape_grad(bl_ctx *ctx, bl_tensor *t) {
     if (!t || !t->requires_grad) return NULL;
     if (!t->grad) {
-        t->grad = is_param(ctx, t) ? persistent_tensor(ctx, t->ndim, t->shape) : pooled_grad(ctx, t);
+        /* parameters are named (an activation seldom is): the registry is searched only for named tensors */
+        t->grad = t->name && is_param(ctx, t) ? persistent_tensor(ctx, t->ndim, t->shape) : pooled_grad(ctx, t);
         if (!t->grad) return NULL;
     }
     return t->grad->data;

@@ -1,10 +1,11 @@
 /* batchnorm_cpu.c — the cpu backend's batchnorm2d kernels: ref's arithmetic, threaded over channels, with the
- * sequential double sums of several channels interleaved (shapes and formulas: kernels.h, docs/ops/batchnorm2d.md).
+ * eight-lane double sums of several channels interleaved (shapes and formulas: kernels.h, docs/ops/batchnorm2d.md).
  *
- * Why this is bitwise equal to ref (kernels_cpu_ops.h): ref reduces each channel with ONE running double sum over
- * (n, k) in order — a chain of dependent additions, ~4 cycles each. This file keeps exactly that chain per channel
- * and runs BN_CHANNEL_BLOCK channels' chains side by side in one loop (independent chains overlap in the
- * pipeline), so each channel's sum sees the same additions in the same order. Every per-element expression is
+ * Why this is bitwise equal to ref (kernels_cpu_ops.h): ref reduces each channel in eight double lanes
+ * (core/batchnorm_lanes.h: element k of a plane into lane k mod 8, each lane in (n, k) order, a fixed pairwise
+ * total). This file adds the same lanes as one 8-wide vector per 8 elements and runs BN_CHANNEL_BLOCK channels
+ * side by side in one loop (independent vectors overlap in the pipeline), so each lane sees the same additions in
+ * the same order. Every per-element expression is
  * ref's, in double, character for character. A task is a block of channels; blocks are independent, so the thread
  * count cannot change a result.
  * The kernels' body is core/batchnorm_cpu_impl.h, compiled here for any CPU and in batchnorm_cpu_avx512.c with

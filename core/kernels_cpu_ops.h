@@ -3,7 +3,8 @@
  * Every function here has the signature, shapes and write / accumulate convention of its kernels.h slot, and
  * returns results BITWISE EQUAL to the ref kernel of the same name (tests/test_parity.c, tests/test_kernels_cpu_ops.c):
  *   - each output element is computed by the same arithmetic as ref, in the same order (where ref accumulates a
- *     double sum sequentially, so does the cpu kernel — it only interleaves independent channels to hide latency);
+ *     double sum in a fixed order — sequentially, or batchnorm's eight lanes of core/batchnorm_lanes.h — so does the
+ *     cpu kernel: it only vectorises those lanes and interleaves independent channels to hide latency);
  *   - where the cpu kernel uses float arithmetic instead of ref's double, it is an operation whose double
  *     rounding is provably innocuous: for float a, b the double result of a ± b, a · b, a / b, √a rounded to float
  *     equals the correctly rounded float result (double has 53 ≥ 2·24 + 2 bits; Figueroa 1995). So

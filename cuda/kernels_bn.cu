@@ -5,7 +5,7 @@
 // chunks, P a function of the shape only; block (p, c) sums chunk p of channel c in double (each thread a strided
 // subset in a fixed order, then a fixed shared-memory tree) into partials[c][p]; then one thread per channel adds
 // its P partials in order p = 0, 1, …. The result is the same on every run and in both modes; it differs from
-// ref's sequential double sum only by double rounding (~N·2⁻⁵³ relative), far below the float rounding that
+// ref's eight-lane double sum (core/batchnorm_lanes.h) only by double rounding (~N·2⁻⁵³ relative), far below the float rounding that
 // follows, so the float results agree with ref's except in rare last-ulp cases (docs/cuda.md, "Numerics").
 // Every formula after the sums is ref's, in double, in ref's order.
 #include "cuda/cuda_common.h"
