@@ -33,6 +33,12 @@
  * against the chunked path (docs/benchmarks.md): +8 % on 56×56 3×3 layers, +22 % on the 7×7 stride-2 stem,
  * −9 % when one sample's GEMM is split across threads — so that case (batch 1 or an uneven batch with several
  * threads) keeps the chunks. If the GEMM cannot get its packing buffers, the chunked path recomputes the sample.
+ * Stride 1 (every 3×3 "same" convolution, and so every transposed backward data) goes one step further where the
+ * fused path would run: the padded grid (forward_padded below) — the sample copied once with its zero padding,
+ * whose shifted rows are the im2col rows, handed to the GEMM as row pointers that the AVX-512 micro-kernel reads
+ * in place (no B packing at all). It needs no side-by-side grouping for small maps either (a 7×7 map's padded
+ * grid is 63 columns: two full tiles). Measured (docs/benchmarks.md, third session): +11 … +17 % on DenseNet's
+ * 3×3 layers and VGG16's 224×224 layer, +3 % on 256-channel layers, ±2 % on 512-channel 14×14 and 28×28 ones.
  *
  * Determinism: the grouping and the chunks depend only on the shape (and the bound). Threads never change a
  * result: with G = 1 and enough samples, forward and backward data give each thread whole samples (the GEMM
@@ -276,6 +282,93 @@ static void im2col_row_provider(void *user, int row, int col0, int cols, float *
     im2col_rows(src->s, src->x_n, row, row + 1, col0, (int64_t)col0 + cols, dst, 0); /* ld 0: dst is the row */
 }
 
+/* y_n[co, p] += b[co] for the output pixels [p0, p1) (one rounding per element, after the GEMM) */
+static void add_bias_columns(const bl_conv2d_shape *s, const float *b, float *y_n, int64_t p0, int64_t p1) {
+    int64_t p = (int64_t)s->h_out * s->w_out;
+    for (int co = 0; co < s->c_out; co++)
+        for (int64_t q = p0; q < p1; q++) y_n[co * p + q] += b[co];
+}
+
+/* ---- forward on a zero-padded copy of the sample ("padded grid") ----
+ * For stride 1, with the sample's input padded once into xp [c_in][Hp·Wp] (Hp = h_in + 2·ph, Wp = w_in + 2·pw),
+ * the im2col row of tap (ci, i, j) over output pixels laid out with row stride Wp is one contiguous slice:
+ *     col[(ci·kh + i)·kw + j, oh·Wp + ow] = xp[ci, (oh + i·dh)·Wp + ow + j·dw]
+ * so the GEMM takes B by row pointers into xp (bl_sgemm_cpu_prepacked_b_row_ptrs) and never builds im2col. Its
+ * output C [c_out, (h_out − 1)·Wp + w_out] has Wp − w_out unused columns between output rows (pixels ow ≥ w_out,
+ * which read the next row's left edge), dropped when C is compacted into y. The B panels hold for each valid
+ * pixel exactly the bytes im2col would have put there, and a GEMM's result does not depend on how its columns are
+ * laid out (gemm.h), so y is bitwise the im2col path's (tests/test_conv_chunk_cpu.c compares the two). Costs:
+ * Wp − w_out wasted columns per output row (3 % at 56×56, 12 % at 14×14); the input copied once instead of kh·kw
+ * times. Output rows go in bands whose C fits PADDED_BAND_FLOATS, so the extra memory per thread is xp (the
+ * sample's input, padded) plus one band. */
+enum { PADDED_BAND_FLOATS = 1 << 18 };
+
+static int padded_grid_fits(const bl_conv2d_shape *s) {
+    return s->stride_h == 1 && s->stride_w == 1 && !is_pointwise(s);
+}
+
+/* out plane [hp·wp]: input channel ci of the group's sample with zero borders */
+static void fill_padded_channel(const conv_group *g, int ci, int hp, int wp, float *plane) {
+    const bl_conv2d_shape *s = g->s;
+    const int64_t plane_in = (int64_t)s->h_in * s->w_in;
+    const float *src = g->x + ((int64_t)g->first * s->c_in + ci) * plane_in;
+    memset(plane, 0, (size_t)s->pad_h * wp * sizeof(float));
+    for (int ih = 0; ih < s->h_in; ih++) {
+        float *row = plane + (int64_t)(ih + s->pad_h) * wp;
+        memset(row, 0, (size_t)s->pad_w * sizeof(float));
+        memcpy(row + s->pad_w, src + (int64_t)ih * s->w_in, (size_t)s->w_in * sizeof(float));
+        memset(row + s->pad_w + s->w_in, 0, (size_t)(wp - s->pad_w - s->w_in) * sizeof(float));
+    }
+    memset(plane + (int64_t)(s->pad_h + s->h_in) * wp, 0, (size_t)(hp - s->pad_h - s->h_in) * wp * sizeof(float));
+}
+
+/* The group's one sample through the padded grid (count == 1, w_packed set). Returns 0, or −1 when its buffers
+ * cannot be had (nothing written: the caller takes another path). */
+static int forward_padded(const conv_group *g) {
+    const bl_conv2d_shape *s = g->s;
+    const int hp = s->h_in + 2 * s->pad_h, wp = s->w_in + 2 * s->pad_w, k = s->c_in * s->kh * s->kw;
+    const int64_t p = (int64_t)s->h_out * s->w_out, plane = (int64_t)hp * wp;
+    int64_t band_rows = PADDED_BAND_FLOATS / ((int64_t)s->c_out * wp);
+    if (band_rows < 1) band_rows = 1;
+    if (band_rows > s->h_out) band_rows = s->h_out;
+    const int64_t band_cols = (band_rows - 1) * wp + s->w_out;
+    const size_t xp_floats = (size_t)(s->c_in * plane + 15) / 16 * 16, c_floats = (size_t)(s->c_out * band_cols + 15) / 16 * 16;
+    bl_scratch *handle;
+    const size_t rows_floats = ((size_t)k * sizeof(const float *) + sizeof(float) - 1) / sizeof(float);
+    float *xp = bl_scratch_acquire(xp_floats + c_floats + rows_floats, &handle);
+    if (!xp) return -1;
+    float *c = xp + xp_floats;
+    const float **rows = (const float **)(void *)(c + c_floats);
+    for (int ci = 0; ci < s->c_in; ci++) fill_padded_channel(g, ci, hp, wp, xp + ci * plane);
+    float *y_n = g->y + (int64_t)g->first * s->c_out * p;
+    for (int oh0 = 0; oh0 < s->h_out; oh0 += (int)band_rows) {
+        int oh1 = oh0 + (int)band_rows < s->h_out ? oh0 + (int)band_rows : s->h_out;
+        int cols = (oh1 - oh0 - 1) * wp + s->w_out;
+        for (int r = 0; r < k; r++) {
+            int j = r % s->kw, i = (r / s->kw) % s->kh, ci = r / (s->kw * s->kh);
+            rows[r] = xp + ci * plane + (int64_t)(oh0 + i * s->dil_h) * wp + j * s->dil_w;
+        }
+        if (g->beta != 0.0f) /* accumulating (β = 1): C starts as y's band, so each K block adds in as before */
+            for (int co = 0; co < s->c_out; co++)
+                for (int oh = oh0; oh < oh1; oh++) {
+                    float *dst = c + (int64_t)co * cols + (int64_t)(oh - oh0) * wp;
+                    memcpy(dst, y_n + co * p + (int64_t)oh * s->w_out, (size_t)s->w_out * sizeof(float));
+                    if (oh + 1 < oh1) memset(dst + s->w_out, 0, (size_t)(wp - s->w_out) * sizeof(float));
+                }
+        bl_sgemm_cpu_prepacked_b_row_ptrs(s->c_out, cols, k, 1.0f, g->w_packed, rows, g->beta, c, cols);
+        /* compact: y = C (+ b[co], one rounded add after the GEMM, as the other paths) */
+        for (int co = 0; co < s->c_out; co++)
+            for (int oh = oh0; oh < oh1; oh++) {
+                float *dst = y_n + co * p + (int64_t)oh * s->w_out;
+                memcpy(dst, c + (int64_t)co * cols + (int64_t)(oh - oh0) * wp, (size_t)s->w_out * sizeof(float));
+                if (g->b)
+                    for (int ow = 0; ow < s->w_out; ow++) dst[ow] += g->b[co];
+            }
+    }
+    bl_scratch_release(handle);
+    return 0;
+}
+
 /* The widest chunk of output pixels whose col [k, width] fits the bound: p itself when the whole col fits, else
  * p split into the fewest near-equal chunks, each a multiple of 64 columns (whole 32- and 16-wide GEMM tiles) when
  * the bound allows at least 128, never less than one column. Depends on the shape and the bound only. */
@@ -303,13 +396,12 @@ static void forward_group(conv_group *g) {
     const float *x_first = g->x + g->first * sample_floats(s->c_in, s->h_in, s->w_in);
     float *y_first = g->y + g->first * sample_floats(s->c_out, s->h_out, s->w_out);
     int need_col = !(is_pointwise(s) && g->count == 1);
+    if (g->count == 1 && need_col && g->w_packed && g->fused && padded_grid_fits(s) && forward_padded(g) == 0) return;
     if (g->count == 1 && need_col && g->w_packed && g->fused) { /* im2col inside the GEMM's B packing */
         im2col_source src = {.s = s, .x_n = x_first};
         if (bl_sgemm_cpu_prepacked_b_rows(s->c_out, (int)p, k, 1.0f, g->w_packed, im2col_row_provider, &src,
                                           g->beta, y_first, (int)p) == 0) {
-            if (g->b)
-                for (int co = 0; co < s->c_out; co++)
-                    for (int64_t q = 0; q < p; q++) y_first[co * p + q] += g->b[co];
+            if (g->b) add_bias_columns(s, g->b, y_first, 0, p);
             return;
         } /* else out of memory: the chunked path below */
     }
@@ -340,10 +432,7 @@ static void forward_group(conv_group *g) {
             bl_sgemm_cpu_prepacked(s->c_out, n_cols, k, 1.0f, g->w_packed, 0, b_operand, (int)g->ld, beta, out, ldc);
         else
             bl_sgemm_cpu(0, 0, s->c_out, n_cols, k, 1.0f, g->w, k, b_operand, (int)g->ld, beta, out, ldc);
-        if (!g->rows && g->b) {
-            for (int co = 0; co < s->c_out; co++)
-                for (int64_t q = p0; q < p1; q++) y_first[co * p + q] += g->b[co];
-        }
+        if (!g->rows && g->b) add_bias_columns(s, g->b, y_first, p0, p1);
     }
     if (g->rows) bl_parallel_for(g->count, group_scatter_y_task, g);
     bl_scratch_release(col_handle), bl_scratch_release(rows_handle);
@@ -420,7 +509,10 @@ typedef enum { SHARED_A_NONE, SHARED_A_W, SHARED_A_W_TRANSPOSED } shared_a;
  * copy; the bytes are those the GEMM would pack itself, so results do not change. */
 static void run_pass(conv_group proto, group_pass_fn pass, int samples_independent, shared_a a_kind) {
     const bl_conv2d_shape *s = proto.s;
-    int group = group_size(s), threads = bl_threads_get();
+    /* a forward on the padded grid needs no side-by-side grouping: its small maps fill their tiles (7×7: 63 of 64
+     * columns, against 49 of 64 for one sample's im2col) */
+    int group = pass == forward_group && proto.fused && padded_grid_fits(s) ? 1 : group_size(s);
+    int threads = bl_threads_get();
     int per_sample = group == 1 && samples_independent && threads > 1 && s->n >= threads &&
                      (s->n % threads == 0 || s->n >= 4 * threads);
     /* several GEMMs share A: the samples of the per-sample plan, or a forward pass's chunks (one GEMM per chunk;

@@ -228,27 +228,40 @@ static void pack_b(const bl_gemm_microkernel *kern, int trans_b, const float *b,
     }
 }
 
-/* A B panel from a row provider: the same bytes as pack_b (trans_b = 0) on the matrix the provider describes —
- * sliver s, row p holds op(B)[k0 + p, col0 + s + i] for the valid lanes i and zeros after. in row_buf [cols]. */
+/* Row p of a B panel: src [cols] dealt to the slivers — sliver s, row p holds src[s + i] for the valid lanes i
+ * and zeros after (out dst = the panel + p·NR). */
+static void deal_b_row(const float *src, int kc, int cols, int nr, float *dst) {
+    int full = cols / nr * nr;
+    if (nr == 32) /* a constant size: the copy is inlined */
+        for (int s = 0; s < full; s += 32) memcpy(dst + (size_t)s * kc, src + s, 32 * sizeof(float));
+    else
+        for (int s = 0; s < full; s += nr) memcpy(dst + (size_t)s * kc, src + s, (size_t)nr * sizeof(float));
+    if (full < cols) {
+        float *tail = dst + (size_t)full * kc;
+        memcpy(tail, src + full, (size_t)(cols - full) * sizeof(float));
+        for (int i = cols - full; i < nr; i++) tail[i] = 0.0f;
+    }
+}
+
+/* A B panel from a row provider: the same bytes as pack_b (trans_b = 0) on the matrix the provider describes.
+ * in row_buf [cols] */
 static void pack_b_rows(bl_gemm_b_rows_fn rows, void *user, int k0, int kc, int col0, int cols, int nr,
                         float *row_buf, float *packed) {
     for (int p = 0; p < kc; p++) {
         rows(user, k0 + p, col0, cols, row_buf);
-        int full = cols / nr * nr;
-        float *dst = packed + (size_t)p * nr;
-        if (nr == 32) /* a constant size: the copy is inlined */
-            for (int s = 0; s < full; s += 32) memcpy(dst + (size_t)s * kc, row_buf + s, 32 * sizeof(float));
-        else
-            for (int s = 0; s < full; s += nr) memcpy(dst + (size_t)s * kc, row_buf + s, (size_t)nr * sizeof(float));
-        if (full < cols) {
-            float *tail = dst + (size_t)full * kc;
-            memcpy(tail, row_buf + full, (size_t)(cols - full) * sizeof(float));
-            for (int i = cols - full; i < nr; i++) tail[i] = 0.0f;
-        }
+        deal_b_row(row_buf, kc, cols, nr, packed + (size_t)p * nr);
     }
 }
 
+/* A B panel from row pointers (op(B)[p, j] = rows[p][j]): the same bytes as pack_b on that matrix */
+static void pack_b_row_ptrs(const float *const *rows, int k0, int kc, int col0, int cols, int nr, float *packed) {
+    for (int p = 0; p < kc; p++) deal_b_row(rows[k0 + p] + col0, kc, cols, nr, packed + (size_t)p * nr);
+}
+
 /* ============================================================================================ driver ======= */
+
+static int gemm_b_direct = 1;
+void bl_sgemm_set_b_direct(int on) { gemm_b_direct = on != 0; }
 
 typedef struct gemm_problem {
     const bl_gemm_microkernel *kernel;
@@ -260,6 +273,8 @@ typedef struct gemm_problem {
     const float *a_prepacked; /* op(A) packed whole by bl_sgemm_prepack_a, or NULL: pack A blocks here */
     bl_gemm_b_rows_fn b_rows; /* B given row by row (then b is NULL and trans_b 0), or NULL */
     void *b_user;
+    const float *const *b_row_ptrs; /* or B given by row pointers (then b is NULL and trans_b 0), or NULL */
+    int b_direct;             /* b_row_ptrs with a prepacked A: the micro-kernel reads B in place when it can */
     atomic_int failed;        /* b_rows only: a task could not allocate its buffers (set, never cleared) */
     int kc_block;           /* the K block size: depends only on k and the kernel, never on threads */
     int grid_rows, grid_cols; /* the thread grid: task t owns row band t / grid_cols, column band t % grid_cols */
@@ -287,6 +302,8 @@ static int balanced_block(int extent, int limit, int multiple) {
 /* m rounded up to whole MR slivers: the rows of one K block of a prepacked A */
 static size_t prepacked_rows(int m, int mr) { return (size_t)ceil_div(m, mr) * mr; }
 
+enum { GEMM_DIRECT_MAX_KC = 1024 }; /* a B given in memory is read in place for K blocks up to this deep */
+
 /* Goto loops over the C rectangle rows [row_begin, row_end) × cols [col_begin, col_end), with packing buffers
  * a_pack [MC·KC], b_pack [KC·NC]. io c (that rectangle only). */
 static void gemm_rectangle(const gemm_problem *g, int row_begin, int row_end, int col_begin, int col_end,
@@ -302,8 +319,31 @@ static void gemm_rectangle(const gemm_problem *g, int row_begin, int row_end, in
         for (int pc = 0; pc < g->k; pc += g->kc_block) {
             int kc = min_int(g->kc_block, g->k - pc);
             float beta = pc == 0 ? g->beta : 1.0f;
+            const float *const *direct = NULL; /* B read in place through row pointers: no panel */
+            const float *strided_rows[GEMM_DIRECT_MAX_KC];
+            if (kern->run_rows && g->a_prepacked && g->b_direct) {
+                if (g->b_row_ptrs) {
+                    direct = g->b_row_ptrs + pc;
+                } else if (g->b && !g->trans_b && kc <= GEMM_DIRECT_MAX_KC) {
+                    for (int p = 0; p < kc; p++) strided_rows[p] = g->b + (size_t)(pc + p) * g->ldb;
+                    direct = strided_rows;
+                }
+            }
+            if (direct) { /* each B sliver read once, by all of the band's row slivers (A is packed whole) */
+                const float *a_block = g->a_prepacked + (size_t)pc * prepacked_rows(g->m, mr) + (size_t)row_begin * kc;
+                for (int jr = 0; jr < nc; jr += nr) {
+                    int n_valid = min_int(nr, nc - jr);
+                    for (int ir = 0; ir < rows; ir += mr)
+                        kern->run_rows(kc, a_block + (size_t)ir * kc, direct, jc + jr,
+                                       g->c + (size_t)(row_begin + ir) * g->ldc + jc + jr, g->ldc, g->alpha, beta,
+                                       min_int(mr, rows - ir), n_valid);
+                }
+                continue;
+            }
             if (g->b_rows)
                 pack_b_rows(g->b_rows, g->b_user, pc, kc, jc, nc, nr, row_buf, b_pack);
+            else if (g->b_row_ptrs)
+                pack_b_row_ptrs(g->b_row_ptrs, pc, kc, jc, nc, nr, b_pack);
             else
                 pack_b(kern, g->trans_b, g->b, g->ldb, pc, kc, jc, nc, nr, b_pack);
             for (int ic = row_begin; ic < row_end; ic += mc_block) {
@@ -325,6 +365,13 @@ static void gemm_rectangle(const gemm_problem *g, int row_begin, int row_end, in
     }
 }
 
+/* op(A)[i, p] read from a prepacked A (layout: bl_sgemm_prepack_a), p inside the K block [pc, pc + kc) */
+static float prepacked_a_element(const gemm_problem *g, int i, int p, int pc, int kc) {
+    int mr = g->kernel->mr;
+    return g->a_prepacked[(size_t)pc * prepacked_rows(g->m, mr) + (size_t)(i / mr) * mr * kc + (size_t)(p - pc) * mr +
+                          (size_t)(i % mr)];
+}
+
 /* The memory-free fallback, used only when no packing buffer could be allocated: the rectangle rows
  * [row_begin, row_end) × cols [col_begin, col_end) of C = alpha·op(A)·op(B) + beta·C with the same K blocking and
  * update rule, by plain unpacked loops. Correct and slow; not bitwise equal to the packed path (no FMA). io c. */
@@ -336,8 +383,12 @@ static void gemm_rectangle_unpacked(const gemm_problem *g, int row_begin, int ro
                 int kc = min_int(g->kc_block, g->k - pc);
                 float acc = 0.0f;
                 for (int p = pc; p < pc + kc; p++) {
-                    float av = g->trans_a ? g->a[(size_t)p * g->lda + i] : g->a[(size_t)i * g->lda + p];
-                    float bv = g->trans_b ? g->b[(size_t)j * g->ldb + p] : g->b[(size_t)p * g->ldb + j];
+                    float av = g->a_prepacked ? prepacked_a_element(g, i, p, pc, kc)
+                               : g->trans_a    ? g->a[(size_t)p * g->lda + i]
+                                               : g->a[(size_t)i * g->lda + p];
+                    float bv = g->b_row_ptrs ? g->b_row_ptrs[p][j]
+                               : g->trans_b  ? g->b[(size_t)j * g->ldb + p]
+                                             : g->b[(size_t)p * g->ldb + j];
                     acc += av * bv;
                 }
                 float beta = pc == 0 ? g->beta : 1.0f;
@@ -489,6 +540,7 @@ void bl_sgemm_cpu_prepacked(int m, int n, int k, float alpha, const float *a_pac
         .kernel = selected_kernel(),
         .trans_b = trans_b, .m = m, .n = n, .k = k,
         .alpha = alpha, .beta = beta, .a_prepacked = a_packed, .b = b, .c = c, .ldb = ldb, .ldc = ldc,
+        .b_direct = gemm_b_direct,
     };
     gemm_run(&g);
 }
@@ -507,4 +559,19 @@ int bl_sgemm_cpu_prepacked_b_rows(int m, int n, int k, float alpha, const float 
     };
     gemm_run(&g);
     return atomic_load(&g.failed) ? -1 : 0;
+}
+
+void bl_sgemm_cpu_prepacked_b_row_ptrs(int m, int n, int k, float alpha, const float *a_packed,
+                                       const float *const *rows, float beta, float *c, int ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0.0f) {
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
+    gemm_problem g = {
+        .kernel = selected_kernel(),
+        .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta, .a_prepacked = a_packed, .b_row_ptrs = rows,
+        .c = c, .ldc = ldc, .b_direct = gemm_b_direct,
+    };
+    gemm_run(&g);
 }

@@ -13,6 +13,9 @@
  *             for ir in MC by MR:                             micro-kernel: an MR×NR tile of C in registers
  *               C tile = alpha·Σ_{k in the block} A[:,k]·B[k,:] + beta_eff·C tile
  *
+ * When A was packed once beforehand (bl_sgemm_prepack_a) and B lies in memory row by row (trans_b == 0, or B given
+ * by row pointers), a micro-kernel with `run_rows` (AVX-512) reads each B sliver in place and no B panel is packed;
+ * every B sliver is then read once by all row slivers of the thread's band (A is packed whole, no MC loop).
  * beta_eff is the caller's beta for the first K block and 1 afterwards. Threads split the OUTPUT: each thread owns
  * a rectangle of C (whole MR/NR tiles) and runs the loops above on it with its own packing buffers. Nothing else
  * is shared, and each C element is reduced over k the same way (the K blocks in order, inside a block a single
@@ -57,6 +60,17 @@ typedef void (*bl_gemm_b_rows_fn)(void *user, int row, int col0, int cols, float
 int bl_sgemm_cpu_prepacked_b_rows(int m, int n, int k, float alpha, const float *a_packed, bl_gemm_b_rows_fn rows,
                                   void *user, float beta, float *c, int ldc);
 
+/* ---- B given by row pointers (a stride-1 convolution's shifted views of its zero-padded input) ----
+ * op(B)[r, j] = rows[r][j] for r < k, j < n (rows may overlap). Like bl_sgemm_cpu_prepacked with that B in memory,
+ * bitwise (the panels hold the same bytes) — and like it, when a packing buffer cannot be allocated, gemm.c's
+ * memory-free loops compute C (correct, not bitwise). */
+void bl_sgemm_cpu_prepacked_b_row_ptrs(int m, int n, int k, float alpha, const float *a_packed,
+                                       const float *const *rows, float beta, float *c, int ldc);
+/* 1 (default): where the micro-kernel can (run_rows), it reads B through the row pointers in place instead of
+ * packing panels; 0: always pack. Bitwise the same either way; for tests and measurements (set it while no GEMM
+ * runs). */
+void bl_sgemm_set_b_direct(int on);
+
 /* ---- convolution and linear through GEMM (core/conv2d_cpu.c): the cpu backend's slots, same signatures,
  * shapes and write / accumulate conventions as kernels.h ---- */
 void conv2d_forward_cpu(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float *y);
@@ -97,6 +111,10 @@ typedef struct bl_gemm_microkernel {
     int mr, nr;       /* register tile */
     int mc, kc, nc;   /* cache blocks: MC a multiple of MR, NC a multiple of NR */
     bl_gemm_microkernel_fn run;
+    /* optional: the same tile with B unpacked, op(B)[p, j] = rows[p][col + j] for p < kc, j < n_valid, bitwise
+     * `run` on the packed sliver of those values (B given by row pointers reads in place; NULL: gemm.c packs) */
+    void (*run_rows)(int kc, const float *a_packed, const float *const *rows, int col, float *c, int ldc,
+                     float alpha, float beta, int m_valid, int n_valid);
     /* optional fast packing of a full "gather" sliver (lanes are rows of the source, width a multiple of 8):
      * dst[p·width + i] = src[i·ld + p]; NULL: gemm.c's C loop. Same bytes either way. */
     void (*pack_rows)(const float *src, size_t ld, int kc, int width, float *dst);

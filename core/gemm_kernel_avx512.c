@@ -105,6 +105,32 @@ static void gemm_microkernel_avx512_8x32(int kc, const float *a_packed, const fl
     update_tile(acc, c, ldc, alpha, beta, m_valid, n_valid);
 }
 
+/* The same tile with B read where it lies: op(B)[p, j] = rows[p][col + j] (unaligned loads; lanes j ≥ n_valid
+ * masked off, so they read nothing and hold zero — what the packed sliver's zero padding holds). The FMAs are the
+ * packed kernel's, in the same order on the same values: bitwise the same tile. */
+static void gemm_microkernel_avx512_8x32_rows(int kc, const float *a_packed, const float *const *rows, int col,
+                                              float *c, int ldc, float alpha, float beta, int m_valid,
+                                              int n_valid) {
+    __m512 acc[GEMM_MR][2];
+    clear_tile(acc, c, ldc, m_valid);
+    if (n_valid == GEMM_NR) {
+        for (int p = 0; p < kc; p++) {
+            const float *b = rows[p] + col;
+            _mm_prefetch((const char *)(b + 32), _MM_HINT_T0); /* the next sliver's lines, for the first pass */
+            _mm_prefetch((const char *)(b + 48), _MM_HINT_T0);
+            multiply_step(acc, a_packed + p * GEMM_MR, _mm512_loadu_ps(b), _mm512_loadu_ps(b + 16));
+        }
+    } else {
+        __mmask16 mask0 = first_lanes(n_valid), mask1 = first_lanes(n_valid - 16);
+        for (int p = 0; p < kc; p++) {
+            const float *b = rows[p] + col;
+            multiply_step(acc, a_packed + p * GEMM_MR, _mm512_maskz_loadu_ps(mask0, b),
+                          _mm512_maskz_loadu_ps(mask1, b + 16));
+        }
+    }
+    update_tile(acc, c, ldc, alpha, beta, m_valid, n_valid);
+}
+
 const bl_gemm_microkernel bl_gemm_microkernel_avx512 = {
     .name = "avx512 8x32",
     .mr = GEMM_MR,
@@ -115,5 +141,6 @@ const bl_gemm_microkernel bl_gemm_microkernel_avx512 = {
     .kc = 256,
     .nc = 4096,
     .run = gemm_microkernel_avx512_8x32,
+    .run_rows = gemm_microkernel_avx512_8x32_rows,
     .pack_rows = bl_gemm_pack_rows_avx2, /* gemm_kernel_avx2.c: any AVX-512 CPU here has AVX2 */
 };

@@ -11,8 +11,10 @@
  * row, a row and a bit (chunks starting and ending mid-row), and a width large enough for the 64-column rounding,
  * each with 1 and 2 threads (both threading plans: whole samples per thread, and one sample at a time with the
  * work split). The test asserts that each bound really splits P (the bound is below K·P floats). Then the
- * default forward — im2col fused into the GEMM's B packing where each GEMM runs on one thread — must equal the
- * same reference byte for byte, with 1 and 2 threads. Accuracy
+ * default forward — where each GEMM runs on one thread, stride 1: the padded grid (B by row pointers into a
+ * zero-padded copy of the sample); other strides: im2col fused into the GEMM's B packing — must equal the same
+ * reference byte for byte, with 1 and 2 threads, with the micro-kernel reading B in place (the default where it
+ * can: bl_sgemm_set_b_direct) and with packed panels. The reference packs every B panel (direct off). Accuracy
  * against an independent oracle is test_conv_cpu.c's job; it runs the unchunked path for its shapes.
  *
  * Shapes: 3×3 same padding with bias, stride 2 with padding, dilation 2, 1×1 stride 2, 7×7 stride 2 pad 3,
@@ -61,9 +63,11 @@ static void check_case(const chunk_case *t, uint64_t seed) {
 
     bl_threads_set(1);
     bl_conv2d_cpu_set_forward_fused(0);
-    bl_conv2d_cpu_set_forward_chunk_bytes(SIZE_MAX); /* no chunking, no fusion: the reference */
+    bl_conv2d_cpu_set_forward_chunk_bytes(SIZE_MAX); /* no chunking, no fusion, packed B panels: the reference */
+    bl_sgemm_set_b_direct(0);
     test_fill_uniform(reference, y_count, seed, 4, -1.0f, 1.0f); /* garbage: every element must be written */
     cpu->conv2d_forward(&s, x, w, b, reference);
+    bl_sgemm_set_b_direct(1);
 
     /* chunk widths in columns: the bound is width·K floats */
     int64_t widths[] = {1, 7, s.w_out, s.w_out + 5, 130};
@@ -94,19 +98,24 @@ static void check_case(const chunk_case *t, uint64_t seed) {
     /* the default: im2col inside the GEMM's B packing wherever each GEMM runs on one thread (1 thread, or 2
      * threads with whole samples per thread: n even here), else chunks of ≤ 4 MiB (none for these shapes) */
     bl_conv2d_cpu_set_forward_fused(1);
-    for (int threads = 1; threads <= 2; threads++) {
-        bl_threads_set(threads);
-        test_fill_uniform(y, y_count, seed, 20, -1.0f, 1.0f);
-        cpu->conv2d_forward(&s, x, w, b, y);
-        int64_t first_bad = -1;
-        for (int64_t i = 0; i < y_count && first_bad < 0; i++)
-            if (memcmp(&y[i], &reference[i], sizeof(float)) != 0) first_bad = i;
-        if (first_bad >= 0)
-            CHECK(0, "%s: default (fused) forward, %d thread(s): element %lld is %.9g, unchunked %.9g", t->what,
-                  threads, (long long)first_bad, y[first_bad], reference[first_bad]);
-        else
-            CHECK(1, "%s: default (fused) forward, %d thread(s): bitwise equal to unchunked", t->what, threads);
-    }
+    for (int direct = 0; direct <= 1; direct++)
+        for (int threads = 1; threads <= 2; threads++) {
+            bl_sgemm_set_b_direct(direct);
+            bl_threads_set(threads);
+            test_fill_uniform(y, y_count, seed, 20, -1.0f, 1.0f);
+            cpu->conv2d_forward(&s, x, w, b, y);
+            int64_t first_bad = -1;
+            for (int64_t i = 0; i < y_count && first_bad < 0; i++)
+                if (memcmp(&y[i], &reference[i], sizeof(float)) != 0) first_bad = i;
+            if (first_bad >= 0)
+                CHECK(0, "%s: default (fused) forward, B %s, %d thread(s): element %lld is %.9g, unchunked %.9g",
+                      t->what, direct ? "in place" : "packed", threads, (long long)first_bad, y[first_bad],
+                      reference[first_bad]);
+            else
+                CHECK(1, "%s: default (fused) forward, B %s, %d thread(s): bitwise equal to unchunked", t->what,
+                      direct ? "in place" : "packed", threads);
+        }
+    bl_sgemm_set_b_direct(1);
     free(x), free(w), free(b), free(reference), free(y);
 }
 
@@ -126,9 +135,11 @@ static void check_backward_data_case(const chunk_case *t, uint64_t seed) {
     test_fill_uniform(w, w_count, seed, 12, -1.0f, 1.0f);
     bl_threads_set(1);
     bl_conv2d_cpu_set_forward_chunk_bytes(SIZE_MAX);
-    bl_conv2d_cpu_set_forward_fused(0); /* the reference: one GEMM over a whole im2col buffer */
+    bl_conv2d_cpu_set_forward_fused(0); /* the reference: one GEMM over a whole im2col buffer, packed panels */
+    bl_sgemm_set_b_direct(0);
     test_fill_uniform(reference, dx_count, seed, 13, -1.0f, 1.0f); /* dx accumulates: the same start each run */
     cpu->conv2d_backward_data(&s, dy, w, reference);
+    bl_sgemm_set_b_direct(1);
     int64_t widths[] = {1, 7, s.w_in + 3, 130};
     for (size_t c = 0; c < sizeof widths / sizeof widths[0]; c++) {
         if (widths[c] >= p_t) continue;
@@ -143,15 +154,18 @@ static void check_backward_data_case(const chunk_case *t, uint64_t seed) {
         }
     }
     bl_conv2d_cpu_set_forward_chunk_bytes(0);
-    bl_conv2d_cpu_set_forward_fused(1); /* the default: im2col inside the B packing where a sample has one thread */
-    for (int threads = 1; threads <= 2; threads++) {
-        bl_threads_set(threads);
-        test_fill_uniform(dx, dx_count, seed, 13, -1.0f, 1.0f);
-        cpu->conv2d_backward_data(&s, dy, w, dx);
-        CHECK(memcmp(dx, reference, sizeof(float) * (size_t)dx_count) == 0,
-              "%s: backward data, default (fused, β = 1) path, %d thread(s): bitwise equal to unchunked", t->what,
-              threads);
-    }
+    bl_conv2d_cpu_set_forward_fused(1); /* the default: the padded grid where a sample has one thread */
+    for (int direct = 0; direct <= 1; direct++)
+        for (int threads = 1; threads <= 2; threads++) {
+            bl_sgemm_set_b_direct(direct);
+            bl_threads_set(threads);
+            test_fill_uniform(dx, dx_count, seed, 13, -1.0f, 1.0f);
+            cpu->conv2d_backward_data(&s, dy, w, dx);
+            CHECK(memcmp(dx, reference, sizeof(float) * (size_t)dx_count) == 0,
+                  "%s: backward data, default (fused, β = 1) path, B %s, %d thread(s): bitwise equal to unchunked",
+                  t->what, direct ? "in place" : "packed", threads);
+        }
+    bl_sgemm_set_b_direct(1);
     free(dy), free(w), free(reference), free(dx);
 }
 
@@ -192,8 +206,62 @@ static void check_gemm_b_rows(uint64_t seed) {
     }
 }
 
+/* The GEMM with B given by row pointers (bl_sgemm_cpu_prepacked_b_row_ptrs) — strided rows, and overlapping rows
+ * shifted by one float (B[r][j] = base[r + j], as a convolution's taps) — against the same B in memory through the
+ * packed path, bitwise, with the micro-kernel reading B in place and with packed panels; and the plain prepacked
+ * GEMM with B read in place against packed. Several K and NC blocks, partial tiles, beta ≠ 0. */
+static void check_gemm_b_row_ptrs(uint64_t seed) {
+    static const int shapes[][3] = {{37, 4196, 600}, {8, 33, 7}, {130, 9000, 300}, {64, 250, 1300}};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        int m = shapes[c][0], n = shapes[c][1], k = shapes[c][2];
+        float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)k * n);
+        float *base = malloc(sizeof(float) * (size_t)(k + n)), *shifted = malloc(sizeof(float) * (size_t)k * n);
+        float *start = malloc(sizeof(float) * (size_t)m * n), *want = malloc(sizeof(float) * (size_t)m * n);
+        float *got = malloc(sizeof(float) * (size_t)m * n);
+        float *packed = malloc(sizeof(float) * bl_sgemm_prepacked_a_floats(m, k));
+        const float **strided = malloc(sizeof(float *) * (size_t)k), **overlapping = malloc(sizeof(float *) * (size_t)k);
+        test_fill_uniform(a, (int64_t)m * k, seed, 60 + c, -1.0f, 1.0f);
+        test_fill_uniform(b, (int64_t)k * n, seed, 70 + c, -1.0f, 1.0f);
+        test_fill_uniform(base, k + n, seed, 80 + c, -1.0f, 1.0f);
+        test_fill_uniform(start, (int64_t)m * n, seed, 90 + c, -1.0f, 1.0f);
+        for (int r = 0; r < k; r++) {
+            strided[r] = b + (size_t)r * n;
+            overlapping[r] = base + r;
+            memcpy(shifted + (size_t)r * n, base + r, sizeof(float) * (size_t)n);
+        }
+        for (int threads = 1; threads <= 2; threads++) {
+            bl_threads_set(threads);
+            bl_sgemm_prepack_a(0, m, k, a, k, packed);
+            for (int overlap = 0; overlap <= 1; overlap++) {
+                const float *matrix = overlap ? shifted : b;
+                bl_sgemm_set_b_direct(0);
+                memcpy(want, start, sizeof(float) * (size_t)m * n);
+                bl_sgemm_cpu_prepacked(m, n, k, 1.5f, packed, 0, matrix, n, 0.5f, want, n);
+                for (int direct = 0; direct <= 1; direct++) {
+                    bl_sgemm_set_b_direct(direct);
+                    memcpy(got, start, sizeof(float) * (size_t)m * n);
+                    bl_sgemm_cpu_prepacked_b_row_ptrs(m, n, k, 1.5f, packed, overlap ? overlapping : strided, 0.5f,
+                                                      got, n);
+                    CHECK(memcmp(got, want, sizeof(float) * (size_t)m * n) == 0,
+                          "gemm %dx%dx%d, B by %s row pointers, B %s, %d thread(s): bitwise equal to B in memory", m,
+                          n, k, overlap ? "overlapping" : "strided", direct ? "in place" : "packed", threads);
+                    memcpy(got, start, sizeof(float) * (size_t)m * n);
+                    bl_sgemm_cpu_prepacked(m, n, k, 1.5f, packed, 0, matrix, n, 0.5f, got, n);
+                    CHECK(memcmp(got, want, sizeof(float) * (size_t)m * n) == 0,
+                          "gemm %dx%dx%d, prepacked A, B in memory read %s, %d thread(s): bitwise equal to packed", m,
+                          n, k, direct ? "in place" : "packed", threads);
+                }
+            }
+        }
+        bl_sgemm_set_b_direct(1);
+        free(a), free(b), free(base), free(shifted), free(start), free(want), free(got), free(packed);
+        free(strided), free(overlapping);
+    }
+}
+
 int main(void) {
     check_gemm_b_rows(9000);
+    check_gemm_b_row_ptrs(9050);
     static const chunk_case cases[] = {
         /* n cin  h   w  cout kh kw sh sw ph pw dh dw bias */
         {2, 3, 17, 19, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, "3x3 same padding, bias"},
