@@ -29,10 +29,14 @@ static pthread_mutex_t scratch_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 /* Returns a free slot holding ≥ count floats: the smallest free slot that fits, else the largest free slot grown
  * (the old buffer is freed first, so memory does not ratchet up with every size seen). */
+static size_t scratch_limit = SIZE_MAX; /* floats; bl_scratch_set_limit (tests of the out-of-memory paths) */
+
+void bl_scratch_set_limit(size_t count) { scratch_limit = count ? count : SIZE_MAX; }
+
 float *bl_scratch_acquire(size_t count, bl_scratch **handle) {
     *handle = NULL;
     if (count == 0) count = 1;
-    if (count > (SIZE_MAX - SCRATCH_ALIGN) / sizeof(float)) return NULL;
+    if (count > (SIZE_MAX - SCRATCH_ALIGN) / sizeof(float) || count > scratch_limit) return NULL;
     pthread_mutex_lock(&scratch_mutex);
     bl_scratch *best_fit = NULL, *largest_free = NULL;
     for (int i = 0; i < SCRATCH_SLOTS; i++) {
@@ -274,7 +278,8 @@ typedef struct gemm_problem {
     bl_gemm_b_rows_fn b_rows; /* B given row by row (then b is NULL and trans_b 0), or NULL */
     void *b_user;
     const float *const *b_row_ptrs; /* or B given by row pointers (then b is NULL and trans_b 0), or NULL */
-    int b_direct;             /* b_row_ptrs with a prepacked A: the micro-kernel reads B in place when it can */
+    int b_direct;             /* the caller allows B read in place (bl_sgemm_set_b_direct) */
+    int direct;               /* gemm_run's decision: the micro-kernel reads B in place, no packing buffers */
     atomic_int failed;        /* b_rows only: a task could not allocate its buffers (set, never cleared) */
     int kc_block;           /* the K block size: depends only on k and the kernel, never on threads */
     int grid_rows, grid_cols; /* the thread grid: task t owns row band t / grid_cols, column band t % grid_cols */
@@ -319,17 +324,15 @@ static void gemm_rectangle(const gemm_problem *g, int row_begin, int row_end, in
         for (int pc = 0; pc < g->k; pc += g->kc_block) {
             int kc = min_int(g->kc_block, g->k - pc);
             float beta = pc == 0 ? g->beta : 1.0f;
-            const float *const *direct = NULL; /* B read in place through row pointers: no panel */
-            const float *strided_rows[GEMM_DIRECT_MAX_KC];
-            if (kern->run_rows && g->a_prepacked && g->b_direct) {
-                if (g->b_row_ptrs) {
+            if (g->direct) {
+                /* B read in place through row pointers; each B sliver read once, by all of the band's row slivers
+                 * (A is packed whole) */
+                const float *strided_rows[GEMM_DIRECT_MAX_KC];
+                const float *const *direct = strided_rows;
+                if (g->b_row_ptrs)
                     direct = g->b_row_ptrs + pc;
-                } else if (g->b && !g->trans_b && kc <= GEMM_DIRECT_MAX_KC) {
+                else
                     for (int p = 0; p < kc; p++) strided_rows[p] = g->b + (size_t)(pc + p) * g->ldb;
-                    direct = strided_rows;
-                }
-            }
-            if (direct) { /* each B sliver read once, by all of the band's row slivers (A is packed whole) */
                 const float *a_block = g->a_prepacked + (size_t)pc * prepacked_rows(g->m, mr) + (size_t)row_begin * kc;
                 for (int jr = 0; jr < nc; jr += nr) {
                     int n_valid = min_int(nr, nc - jr);
@@ -410,6 +413,10 @@ static void gemm_task(void *arg, int task) {
     int row_begin = tile_row_begin * kern->mr, row_end = min_int(tile_row_end * kern->mr, g->m);
     int col_begin = tile_col_begin * kern->nr, col_end = min_int(tile_col_end * kern->nr, g->n);
     if (row_begin >= row_end || col_begin >= col_end) return;
+    if (g->direct) { /* no packing at all: no buffers */
+        gemm_rectangle(g, row_begin, row_end, col_begin, col_end, NULL, NULL, NULL);
+        return;
+    }
 
     /* rounded to 16 floats so the B panel that follows stays 64-byte aligned for aligned vector loads */
     size_t a_floats = ((size_t)kern->mc * g->kc_block + 15) / 16 * 16;
@@ -469,6 +476,8 @@ static const bl_gemm_microkernel *selected_kernel(void) {
 /* Thread and run a filled-in problem. */
 static void gemm_run(gemm_problem *g) {
     g->kc_block = balanced_block(g->k, g->kernel->kc, 1);
+    g->direct = g->kernel->run_rows && g->a_prepacked && g->b_direct &&
+                (g->b_row_ptrs || (g->b && !g->trans_b && g->kc_block <= GEMM_DIRECT_MAX_KC));
     /* below ~1 MFLOP a thread hand-off costs more than it saves */
     int threads = bl_threads_get();
     if ((double)g->m * g->n * g->k < 5e5) threads = 1;

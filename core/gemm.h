@@ -96,6 +96,8 @@ typedef struct bl_scratch bl_scratch;
 float *bl_scratch_acquire(size_t count, bl_scratch **handle);
 void bl_scratch_release(bl_scratch *handle);
 void bl_scratch_free_all(void);
+/* For tests of the out-of-memory paths: every acquire of more than `count` floats fails (0 lifts the limit). */
+void bl_scratch_set_limit(size_t count);
 
 /* ---- internals shared by gemm.c and the micro-kernel files ----
  * A micro-kernel multiplies an A sliver packed k-major (a_packed[p·MR + i] = op(A)[i, p]) by a B sliver packed

@@ -21,6 +21,7 @@
  * unequal strides / pads / dilations per axis, channel counts past the register tiles, one small map alone
  * (P < 128, n = 1: chunked) and small maps grouped side by side (n > 1: not chunked, must be unaffected), and the
  * pointwise conv (no im2col: must be unaffected). */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,19 @@ static void check_case(const chunk_case *t, uint64_t seed) {
                       direct ? "in place" : "packed", threads);
         }
     bl_sgemm_set_b_direct(1);
+
+    /* no scratch memory at all: each path falls back to the next (padded grid → fused im2col → chunks → ref's
+     * loops), ending in a correct result — not bitwise (ref accumulates in double), so within 1e-5 relative */
+    bl_scratch_set_limit(1);
+    test_fill_uniform(y, y_count, seed, 21, -1.0f, 1.0f);
+    cpu->conv2d_forward(&s, x, w, b, y);
+    bl_scratch_set_limit(0);
+    double worst = 0;
+    for (int64_t i = 0; i < y_count; i++) {
+        double r = fabs((double)y[i] - reference[i]) / (1.0 + fabs((double)reference[i]));
+        if (!(r <= worst)) worst = r;
+    }
+    CHECK(worst <= 1e-5, "%s: forward without scratch memory: worst relative difference %.3g", t->what, worst);
     free(x), free(w), free(b), free(reference), free(y);
 }
 
