@@ -22,3 +22,58 @@ bl_tensor *bl_batchnorm2d_relu(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_t
                                           running_var->data, y->data);
     return y;
 }
+
+bl_tensor *bl_batchnorm2d_relu_channels(bl_ctx *ctx, bl_tensor *x, int c, bl_tensor *gamma, bl_tensor *beta,
+                                        bl_tensor *running_mean, bl_tensor *running_var, float eps) {
+    bl_tensor *in[5] = {x, gamma, beta, running_mean, running_var};
+    if (ctx_check_inputs(ctx, "batchnorm2d_relu_channels", 5, in)) return NULL;
+    char sx[64];
+    if (x->ndim != 4 || c < 1 || c > x->shape[1])
+        return ctx_failf(ctx, BL_ERR_INVALID, "batchnorm2d_relu_channels: x %s, c %d: expected [N,C,H,W] and 1 ≤ c ≤ C",
+                         bl_shape_str(x, sx, sizeof sx), c);
+    for (int i = 1; i < 5; i++)
+        if (in[i]->ndim != 1 || in[i]->shape[0] != c)
+            return ctx_failf(ctx, BL_ERR_INVALID, "batchnorm2d_relu_channels: parameter %d %s: expected [%d]", i,
+                             bl_shape_str(in[i], sx, sizeof sx), c);
+    if (!(eps > 0.0f)) return ctx_failf(ctx, BL_ERR_INVALID, "batchnorm2d_relu_channels: eps %g: expected > 0", eps);
+    if (tape_wanted(ctx, 5, in))
+        return ctx_failf(ctx, BL_ERR_INVALID, "batchnorm2d_relu_channels: inference only (a gradient is wanted)");
+    int shape[4] = {x->shape[0], c, x->shape[2], x->shape[3]};
+    bl_tensor *y = ctx_new_tensor(ctx, 4, shape);
+    if (!y) return NULL;
+    /* sample by sample: sample n's first c channels are contiguous in x (the kernels take whole samples) */
+    bl_batchnorm2d_shape s = {.n = 1, .c = c, .h = x->shape[2], .w = x->shape[3], .eps = eps};
+    int64_t plane = (int64_t)s.h * s.w;
+    for (int n = 0; n < x->shape[0]; n++) {
+        const float *xn = x->data + (int64_t)n * x->shape[1] * plane;
+        float *yn = y->data + (int64_t)n * c * plane;
+        if (ctx->k->batchnorm2d_relu_forward_eval) {
+            ctx->k->batchnorm2d_relu_forward_eval(&s, xn, gamma->data, beta->data, running_mean->data,
+                                                  running_var->data, yn);
+        } else {
+            ctx->k->batchnorm2d_forward_eval(&s, xn, gamma->data, beta->data, running_mean->data, running_var->data,
+                                             yn);
+            ctx->k->relu_forward((int64_t)c * plane, yn, yn);
+        }
+    }
+    return y;
+}
+
+bl_status bl_copy_channels(bl_ctx *ctx, bl_tensor *dst, int c_offset, bl_tensor *src) {
+    bl_tensor *in[2] = {dst, src};
+    if (ctx_check_inputs(ctx, "copy_channels", 2, in)) return ctx->status;
+    char sd[64], ss[64];
+    if (dst->ndim != 4 || src->ndim != 4 || dst->shape[0] != src->shape[0] || dst->shape[2] != src->shape[2] ||
+        dst->shape[3] != src->shape[3] || c_offset < 0 || c_offset > dst->shape[1] - src->shape[1]) {
+        ctx_failf(ctx, BL_ERR_INVALID, "copy_channels: src %s at channel %d of dst %s: expected [N,Cs,H,W] inside "
+                  "[N,Cd,H,W]", bl_shape_str(src, ss, sizeof ss), c_offset, bl_shape_str(dst, sd, sizeof sd));
+        return ctx->status;
+    }
+    if (tape_wanted(ctx, 2, in)) {
+        ctx_failf(ctx, BL_ERR_INVALID, "copy_channels: inference only (a gradient is wanted)");
+        return ctx->status;
+    }
+    ctx->k->concat_channels_forward(src->shape[0], src->shape[1], dst->shape[1], c_offset,
+                                    (int64_t)src->shape[2] * src->shape[3], src->data, dst->data);
+    return ctx->status;
+}

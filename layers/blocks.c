@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "layers.h"
+#include "core/op_fused.h"
 
 /* "<path>.<leaf>"; module paths are far shorter than BL_MODULE_PATH_MAX, a longer one is cut (never overflows) */
 static void child(char *dst, const char *path, const char *leaf) {
@@ -79,6 +80,44 @@ bl_tensor *bl_dense_layer_forward(const bl_run *run, const bl_dense_layer *l, in
     child(p, l->path, "relu1"), h = bl_batchnorm2d_relu_layer_forward(run, &l->norm1, p, h);
     child(p, l->path, "relu2"), h = bl_batchnorm2d_relu_layer_forward(run, &l->norm2, p, bl_conv2d_layer_forward(run, &l->conv1, h));
     return bl_run_emit(run, l->path, bl_scope_end(run, scope, bl_conv2d_layer_forward(run, &l->conv2, h)));
+}
+
+/* inference, no hook: the layer on the first c_in channels of the block buffer → its [N,growth,H,W] features */
+static bl_tensor *dense_layer_forward_prefix(const bl_run *run, const bl_dense_layer *l, bl_tensor *buf, int c_in) {
+    bl_scope scope = bl_scope_begin(run); /* the normalised prefix and the intermediates die here */
+    char p[BL_MODULE_PATH_MAX];
+    const bl_batchnorm2d_layer *n1 = &l->norm1;
+    bl_tensor *h = bl_batchnorm2d_relu_channels(run->ctx, buf, c_in, n1->weight, n1->bias, n1->running_mean,
+                                                n1->running_var, n1->eps);
+    h = bl_conv2d_layer_forward(run, &l->conv1, h);
+    child(p, l->path, "relu2"), h = bl_batchnorm2d_relu_layer_forward(run, &l->norm2, p, h);
+    return bl_scope_end(run, scope, bl_conv2d_layer_forward(run, &l->conv2, h));
+}
+
+bl_tensor *bl_dense_block_forward(const bl_run *run, const bl_dense_layer *l, int layers, bl_tensor *x) {
+    bl_ctx *ctx = run->ctx;
+    if (!x || x->ndim != 4 || layers < 1) return layers < 1 ? x : bl_concat_channels(ctx, 1, &x);
+    if (run->hook || bl_grad_enabled(ctx) || !bl_run_bn_running(run)) {
+        bl_tensor *features[BL_DENSE_BLOCK_MAX_LAYERS + 1]; /* the block input and every layer's output */
+        if (layers > BL_DENSE_BLOCK_MAX_LAYERS)
+            return bl_ctx_fail(ctx, BL_ERR_INVALID, "dense block: %d layers, at most %d", layers,
+                               BL_DENSE_BLOCK_MAX_LAYERS);
+        features[0] = x;
+        for (int i = 0; i < layers; i++) features[i + 1] = bl_dense_layer_forward(run, &l[i], i + 1, features);
+        return bl_concat_channels(ctx, layers + 1, features);
+    }
+    int c_total = x->shape[1];
+    for (int i = 0; i < layers; i++) c_total += l[i].conv2.weight->shape[0];
+    int shape[4] = {x->shape[0], c_total, x->shape[2], x->shape[3]};
+    bl_tensor *buf = bl_tensor_new(ctx, 4, shape);
+    int c = x->shape[1];
+    bl_copy_channels(ctx, buf, 0, x);
+    for (int i = 0; i < layers && bl_ctx_status(ctx) == BL_OK; i++) {
+        bl_tensor *y = dense_layer_forward_prefix(run, &l[i], buf, c);
+        bl_copy_channels(ctx, buf, c, y);
+        c += l[i].conv2.weight->shape[0];
+    }
+    return bl_ctx_status(ctx) == BL_OK ? buf : NULL;
 }
 
 bl_status bl_transition_init(bl_ctx *ctx, bl_transition *t, const char *path, int c_in, int c_out, float eps) {

@@ -8,6 +8,10 @@
 
 #include "core/op_fused.h"
 
+int bl_run_bn_running(const bl_run *run) {
+    return run->bn_mode == BL_BN_RUNNING || (run->bn_mode == BL_BN_FOLLOW_CONTEXT && !bl_is_training(run->ctx));
+}
+
 bl_tensor *bl_run_emit(const bl_run *run, const char *path, bl_tensor *t) {
     if (t && run->hook) run->hook(run->hook_user, path, t);
     return t;
@@ -99,7 +103,7 @@ bl_tensor *bl_batchnorm2d_layer_forward_(const bl_run *run, const bl_batchnorm2d
 bl_tensor *bl_batchnorm2d_relu_layer_forward(const bl_run *run, const bl_batchnorm2d_layer *l, const char *relu_path,
                                              bl_tensor *x) {
     bl_ctx *ctx = run->ctx;
-    int eval = run->bn_mode == BL_BN_RUNNING || (run->bn_mode == BL_BN_FOLLOW_CONTEXT && !bl_is_training(ctx));
+    int eval = bl_run_bn_running(run);
     if (run->hook || !eval) return bl_relu_module(run, relu_path, bl_batchnorm2d_layer_forward(run, l, x));
     int was_training = bl_is_training(ctx);
     bl_set_training(ctx, 0);

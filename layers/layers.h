@@ -48,6 +48,8 @@ bl_tensor *bl_scope_end(const bl_run *run, bl_scope scope, bl_tensor *out);
 
 /* Report t under path (no-op without a hook); returns t so it can wrap an expression. */
 bl_tensor *bl_run_emit(const bl_run *run, const char *path, bl_tensor *t);
+/* Does batchnorm normalise with its running statistics in this run (inference mode)? */
+int bl_run_bn_running(const bl_run *run);
 
 /* ---- conv2d: weight [Cout,Cin,kh,kw], optional bias [Cout] ---- */
 typedef struct bl_conv2d_layer {
@@ -108,6 +110,7 @@ bl_tensor *bl_bottleneck_forward(const bl_run *run, const bl_bottleneck *b, bl_t
 
 /* ---- DenseNet dense layer (norm1 relu1 conv1 [1×1, 4·growth] norm2 relu2 conv2 [3×3, growth]) and transition
  * (norm relu conv [1×1] pool [avg 2×2]); no conv biases; BN eps 1e-5 (torchvision) ---- */
+enum { BL_DENSE_BLOCK_MAX_LAYERS = 64 }; /* DenseNet121's largest block has 24 */
 typedef struct bl_dense_layer {
     char path[BL_MODULE_PATH_MAX];
     bl_batchnorm2d_layer norm1, norm2;
@@ -117,6 +120,12 @@ bl_status bl_dense_layer_init(bl_ctx *ctx, bl_dense_layer *l, const char *path, 
                               float eps);
 /* inputs: the block's features so far (concatenated inside); returns the new [N,growth,H,W] features */
 bl_tensor *bl_dense_layer_forward(const bl_run *run, const bl_dense_layer *l, int count, bl_tensor *const *inputs);
+/* The whole block l[0 … layers): x [N,C,H,W] → the concatenation of x and every layer's features [N,C_final,H,W].
+ * Inference with no hook (grad off, BN on running statistics): the features live in one block buffer of that shape,
+ * each layer normalising a prefix of it and its output copied in after (core/op_fused.h), one copy per feature map
+ * instead of a concatenation per layer; otherwise bl_dense_layer_forward on the list of features, every module
+ * reported. Bit for bit the same values either way. */
+bl_tensor *bl_dense_block_forward(const bl_run *run, const bl_dense_layer *l, int layers, bl_tensor *x);
 
 typedef struct bl_transition {
     char path[BL_MODULE_PATH_MAX];

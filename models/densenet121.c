@@ -45,18 +45,12 @@ bl_tensor *densenet121_forward(const bl_model *m, const bl_run *run, bl_tensor *
     bl_tensor *h = bl_batchnorm2d_relu_layer_forward(run, &d->norm0, "features.relu0",
                                                      bl_conv2d_layer_forward(run, &d->conv0, x));
     h = bl_scope_end(run, stem, bl_maxpool2d_module(run, "features.pool0", h, 3, 2, 1));
-    bl_tensor *features[1 + 24]; /* the block input and the outputs of its (at most 24) layers */
     int l = 0;
     for (int block = 0; block < 4; block++) {
-        int count = 0;
-        features[count++] = h;
-        for (int i = 0; i < d->block_size[block]; i++, l++) {
-            features[count] = bl_dense_layer_forward(run, &d->layer[l], count, features);
-            count++;
-        }
         char path[BL_MODULE_PATH_MAX];
         snprintf(path, sizeof path, "features.denseblock%d", block + 1);
-        h = bl_run_emit(run, path, bl_concat_channels(run->ctx, count, features));
+        h = bl_run_emit(run, path, bl_dense_block_forward(run, &d->layer[l], d->block_size[block], h));
+        l += d->block_size[block];
         if (block < 3) h = bl_transition_forward(run, &d->transition[block], h);
     }
     h = bl_batchnorm2d_relu_layer_forward(run, &d->norm5, "features.relu5", h);

@@ -4,7 +4,9 @@
  *      ref's ReLU — on random data with zeros, −0 and NaN, for 1 and 2 threads;
  *   2. op: bl_batchnorm2d_relu against bl_relu(bl_batchnorm2d(…)) in eval mode with grad off (fused), and with a
  *      gradient wanted (it must fall back and record a tape entry: backward reaches x);
- *   3. models: ResNet50, DenseNet121 and VGG16 (backbone) at 64×64 in inference, without a hook (fused, and no-grad scopes rewinding
+ *   3. DenseNet's block buffer ops (bl_copy_channels, bl_batchnorm2d_relu_channels) against the concatenation and
+ *      bl_batchnorm2d_relu, on ref and cpu, and their refusals;
+ *   4. models: ResNet50, DenseNet121 and VGG16 (backbone) at 64×64 in inference, without a hook (fused, and no-grad scopes rewinding
  *      the step arena after each block: layers.h bl_scope_begin/end) and with a hook (neither): logits equal to the
  *      bit, and the first run keeps and peaks at less step memory. */
 #include <math.h>
@@ -103,6 +105,69 @@ static void op_level(void) {
     bl_ctx_free(ctx);
 }
 
+/* DenseNet's block buffer ops (core/op_fused.h): copying parts into a buffer is the concatenation, and eval
+ * batchnorm + ReLU of a prefix of its channels is bl_batchnorm2d_relu of that prefix — bit for bit, on ref and cpu;
+ * bad shapes and wanted gradients are refused with a message and nothing written. */
+static void block_buffer_ops(const bl_kernels *k, const char *backend) {
+    bl_ctx *ctx = NULL;
+    CHECK(bl_ctx_create(k, &ctx) == BL_OK, "ctx");
+    int as[4] = {2, 4, 9, 7}, bs[4] = {2, 2, 9, 7}, all[4] = {2, 6, 9, 7}, c4 = 4, c6 = 6;
+    float av[2 * 4 * 63], bv[2 * 2 * 63], p[4][6];
+    test_fill_uniform(av, 2 * 4 * 63, 6, 1, -2, 2), test_fill_uniform(bv, 2 * 2 * 63, 6, 2, -2, 2);
+    for (int i = 0; i < 4; i++) test_fill_uniform(p[i], 6, 6, 3 + (uint64_t)i, i == 3 ? 0.5f : -1.0f, 1.5f);
+    bl_set_training(ctx, 0);
+    bl_set_grad_enabled(ctx, 0);
+    bl_tensor *a = bl_tensor_from(ctx, 4, as, av), *b = bl_tensor_from(ctx, 4, bs, bv);
+    bl_tensor *parts[2] = {a, b};
+    bl_tensor *concat = bl_concat_channels(ctx, 2, parts);
+    bl_tensor *buf = bl_tensor_new(ctx, 4, all);
+    if (buf) test_fill_uniform(buf->data, buf->numel, 6, 9, -9, 9); /* garbage: every element must be written */
+    CHECK(bl_copy_channels(ctx, buf, 0, a) == BL_OK && bl_copy_channels(ctx, buf, 4, b) == BL_OK,
+          "%s: copy_channels: %s", backend, bl_ctx_error(ctx));
+    CHECK(concat && buf && memcmp(concat->data, buf->data, sizeof av + sizeof bv) == 0,
+          "%s: parts copied into the buffer = their concatenation", backend);
+    for (int prefix = 4; prefix <= 6; prefix += 2) {
+        bl_tensor *prm[4];
+        for (int i = 0; i < 4; i++) prm[i] = bl_tensor_from(ctx, 1, prefix == 4 ? &c4 : &c6, p[i]);
+        bl_tensor *want = bl_batchnorm2d_relu(ctx, prefix == 4 ? a : concat, prm[0], prm[1], prm[2], prm[3], 1e-5f,
+                                              0.1f);
+        bl_tensor *got = bl_batchnorm2d_relu_channels(ctx, buf, prefix, prm[0], prm[1], prm[2], prm[3], 1e-5f);
+        CHECK(want && got && got->shape[1] == prefix && memcmp(want->data, got->data,
+                                                                   (size_t)want->numel * sizeof(float)) == 0,
+              "%s: batchnorm + ReLU of the first %d channels = bl_batchnorm2d_relu of them: %s", backend, prefix,
+              bl_ctx_error(ctx));
+    }
+    /* refusals */
+    bl_tensor *prm4[4];
+    for (int i = 0; i < 4; i++) prm4[i] = bl_tensor_from(ctx, 1, &c4, p[i]);
+    CHECK(bl_batchnorm2d_relu_channels(ctx, buf, 7, prm4[0], prm4[1], prm4[2], prm4[3], 1e-5f) == NULL &&
+              strstr(bl_ctx_error(ctx), "1 ≤ c ≤ C") != NULL,
+          "%s: a prefix longer than the buffer is refused: %s", backend, bl_ctx_error(ctx));
+    bl_step_end(ctx);
+    bl_ctx_free(ctx), ctx = NULL;
+    CHECK(bl_ctx_create(k, &ctx) == BL_OK, "ctx");
+    bl_set_training(ctx, 0);
+    bl_set_grad_enabled(ctx, 0);
+    buf = bl_tensor_new(ctx, 4, all), a = bl_tensor_from(ctx, 4, as, av);
+    for (int i = 0; i < 4; i++) prm4[i] = bl_tensor_from(ctx, 1, &c4, p[i]);
+    CHECK(bl_batchnorm2d_relu_channels(ctx, buf, 5, prm4[0], prm4[1], prm4[2], prm4[3], 1e-5f) == NULL &&
+              strstr(bl_ctx_error(ctx), "parameter 1") != NULL,
+          "%s: parameters of the wrong length are refused: %s", backend, bl_ctx_error(ctx));
+    bl_ctx_free(ctx), ctx = NULL;
+    CHECK(bl_ctx_create(k, &ctx) == BL_OK, "ctx");
+    buf = bl_tensor_new(ctx, 4, all), a = bl_tensor_from(ctx, 4, as, av);
+    CHECK(bl_copy_channels(ctx, buf, 3, a) != BL_OK && strstr(bl_ctx_error(ctx), "copy_channels") != NULL,
+          "%s: a part that does not fit is refused: %s", backend, bl_ctx_error(ctx));
+    bl_ctx_free(ctx), ctx = NULL;
+    CHECK(bl_ctx_create(k, &ctx) == BL_OK, "ctx");
+    bl_set_grad_enabled(ctx, 1);
+    buf = bl_tensor_new(ctx, 4, all), a = bl_tensor_from(ctx, 4, as, av);
+    bl_requires_grad(a);
+    CHECK(bl_copy_channels(ctx, buf, 0, a) != BL_OK && strstr(bl_ctx_error(ctx), "inference only") != NULL,
+          "%s: copy_channels with a gradient wanted is refused: %s", backend, bl_ctx_error(ctx));
+    bl_ctx_free(ctx);
+}
+
 static void count_hook(void *user, const char *path, const bl_tensor *t) {
     (void)path, (void)t;
     (*(int *)user)++;
@@ -152,6 +217,8 @@ static void model_level(bl_arch arch, const char *name) {
 int main(void) {
     kernel_level();
     op_level();
+    block_buffer_ops(bl_kernels_ref(), "ref");
+    block_buffer_ops(bl_kernels_cpu(), "cpu");
     bl_threads_set(2);
     model_level(BL_ARCH_RESNET50, "resnet50");
     model_level(BL_ARCH_DENSENET121, "densenet121");
