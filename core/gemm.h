@@ -28,6 +28,7 @@
 #define BLASTO_GEMM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cpu_features.h"
 #include "kernels.h"
@@ -83,6 +84,9 @@ void bl_conv2d_cpu_set_forward_chunk_bytes(size_t bytes);
 /* 1 (default): the forward conv builds im2col inside the GEMM's B packing (no col buffer); 0: in column chunks.
  * Bitwise the same either way. Same caveat as above. */
 void bl_conv2d_cpu_set_forward_fused(int on);
+/* Backward filter by dot products (conv2d_cpu.c, stride 1, kernels with conv_dw_tile): 1 (default) where it
+ * pays, 0 never (im2col + GEMM), 2 for every shape it can take (tests). Same caveat as above. */
+void bl_conv2d_cpu_set_backward_filter_dot(int mode);
 void linear_backward_cpu(int n, int in, int out, const float *x, const float *w, const float *dy, float *dx,
                          float *dw, float *db);
 
@@ -117,6 +121,15 @@ typedef struct bl_gemm_microkernel {
      * `run` on the packed sliver of those values (B given by row pointers reads in place; NULL: gemm.c packs) */
     void (*run_rows)(int kc, const float *a_packed, const float *const *rows, int col, float *c, int ldc,
                      float alpha, float beta, int m_valid, int n_valid);
+    /* optional: a convolution's weight-gradient tile by dot products along the pixels (conv2d_cpu.c's backward
+     * filter for stride 1; NULL: im2col + GEMM). For i < m ≤ DOT_MR, j < n ≤ DOT_NR with a_i = a + a_off[i] and
+     * b_j = b + b_off[j]:  c[i·ldc + j] += Σ_{r < runs} Σ_{u < len} a_i[r·a_step + u] · b_j[r·b_step + u]
+     * — each dot product in 16 float lanes (lane l takes every u ≡ l mod 16 of every run, in (r, u) order, one
+     * fused multiply-add per term), the lanes then added in a fixed tree (8+8, 4+4, 2+2, 1+1), the total added to
+     * c in one rounding. dot_mr / dot_nr give the largest tile. */
+    int dot_mr, dot_nr;
+    void (*conv_dw_tile)(int m, int n, const float *a, const int64_t *a_off, const float *b, const int64_t *b_off,
+                         int runs, int64_t a_step, int64_t b_step, int len, float *c, int64_t ldc);
     /* optional fast packing of a full "gather" sliver (lanes are rows of the source, width a multiple of 8):
      * dst[p·width + i] = src[i·ld + p]; NULL: gemm.c's C loop. Same bytes either way. */
     void (*pack_rows)(const float *src, size_t ld, int kc, int width, float *dst);

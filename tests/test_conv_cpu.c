@@ -11,7 +11,9 @@
  * tap makes. The worst measured error in units of u·magnitude is printed.
  *
  * Shapes: stride 2, padding, dilation, 1×1 (the no-im2col path) and 1×1 stride 2 (which needs im2col), 7×7,
- * odd sizes, with and without bias, batch 1 … 5 (so both threading plans run). Backward kernels must ACCUMULATE:
+ * odd sizes, with and without bias, batch 1 … 5 (so both threading plans run); all of it a second time with the
+ * weight gradient of every stride-1 convolution taken by dot products (conv2d_cpu.c's backward_filter_dot, on
+ * CPUs whose kernel family has them). Backward kernels must ACCUMULATE:
  * every gradient buffer starts with random values. Every result must be bitwise identical for 1, 2 and 3
  * threads. */
 #include <math.h>
@@ -26,6 +28,9 @@
 
 static const double unit_roundoff = 1.0 / 16777216.0;
 static double worst_error_in_u;
+/* 1 while the run forces dW by dot products (bl_conv2d_cpu_set_backward_filter_dot(2)): each sample's dot
+ * products are added in chunks of whole output rows, so S ≤ n·h_out separately rounded partial results */
+static int dot_forced;
 
 /* Compare got against exact[] with magnitude[] per element under the bound above. */
 static void check_bound(const char *what, const float *got, const double *exact, const double *magnitude,
@@ -144,7 +149,8 @@ static void check_conv_case(const conv_case *t, uint64_t seed, float **outputs, 
     snprintf(label, sizeof label, "%s: backward data (accumulated)", what);
     check_bound(label, dx, dx_exact, dx_mag, x_count, (double)s.c_out * s.kh * s.kw, 1);
     snprintf(label, sizeof label, "%s: backward filter dW (accumulated)", what);
-    check_bound(label, dw, dw_exact, dw_mag, w_count, (double)s.n * s.h_out * s.w_out, s.n);
+    check_bound(label, dw, dw_exact, dw_mag, w_count, (double)s.n * s.h_out * s.w_out,
+                dot_forced ? s.n * s.h_out : s.n);
     snprintf(label, sizeof label, "%s: backward filter db (accumulated)", what);
     check_bound(label, db, db_exact, db_mag, s.c_out, (double)s.n * s.h_out * s.w_out, 1);
 
@@ -257,6 +263,13 @@ int main(void) {
     const bl_kernels *cpu = bl_kernels_cpu();
     CHECK(strcmp(cpu->name, "cpu") == 0, "backend name");
     check_convolutions(seed);
+    /* again with every stride-1 backward filter by dot products (where the kernel family has them: AVX-512),
+     * not only the shapes where they pay — pointwise, tiny maps, partial tiles all included */
+    bl_conv2d_cpu_set_backward_filter_dot(2);
+    dot_forced = 1;
+    check_convolutions(seed + 500);
+    dot_forced = 0;
+    bl_conv2d_cpu_set_backward_filter_dot(1);
     check_linear(seed);
     printf("gemm kernel %s: worst |error| = %.3f u·magnitude\n", bl_gemm_kernel_name(), worst_error_in_u);
     bl_threads_shutdown();
