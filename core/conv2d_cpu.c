@@ -290,77 +290,124 @@ static void add_bias_columns(const bl_conv2d_shape *s, const float *b, float *y_
 }
 
 /* ---- forward on a zero-padded copy of the sample ("padded grid") ----
- * For stride 1, with the sample's input padded once into xp [c_in][Hp·Wp] (Hp = h_in + 2·ph, Wp = w_in + 2·pw),
- * the im2col row of tap (ci, i, j) over output pixels laid out with row stride Wp is one contiguous slice:
- *     col[(ci·kh + i)·kw + j, oh·Wp + ow] = xp[ci, (oh + i·dh)·Wp + ow + j·dw]
- * so the GEMM takes B by row pointers into xp (bl_sgemm_cpu_prepacked_b_row_ptrs) and never builds im2col. Its
- * output C [c_out, (h_out − 1)·Wp + w_out] has Wp − w_out unused columns between output rows (pixels ow ≥ w_out,
- * which read the next row's left edge), dropped when C is compacted into y. The B panels hold for each valid
- * pixel exactly the bytes im2col would have put there, and a GEMM's result does not depend on how its columns are
- * laid out (gemm.h), so y is bitwise the im2col path's (tests/test_conv_chunk_cpu.c compares the two). Costs:
- * Wp − w_out wasted columns per output row (3 % at 56×56, 12 % at 14×14); the input copied once instead of kh·kw
- * times. Output rows go in bands whose C fits PADDED_BAND_FLOATS, so the extra memory per thread is xp (the
- * sample's input, padded) plus one band. */
-enum { PADDED_BAND_FLOATS = 1 << 18 };
+ * With the sample's input padded once (Hp = h_in + 2·ph, Wp = w_in + 2·pw) and, for stride s > 1, split into its
+ * s_h·s_w phases — plane (ci, a, b) [Hq, Wq] holds the padded pixels (s_h·u + a, s_w·v + b), Hq = ⌈Hp/s_h⌉,
+ * Wq = ⌈Wp/s_w⌉ (for stride 1 the single phase is the padded input itself) — the im2col row of tap (ci, i, j)
+ * over output pixels laid out with row stride Wq is one contiguous slice of one phase plane:
+ *     col[(ci·kh + i)·kw + j, oh·Wq + ow] = xq[ci, r mod s_h, c mod s_w][(oh + ⌊r/s_h⌋)·Wq + ow + ⌊c/s_w⌋]
+ * with r = i·dh, c = j·dw. So the GEMM takes B by row pointers into xq (bl_sgemm_cpu_prepacked_b_row_ptrs, read in
+ * place by the AVX-512 micro-kernel) and never builds im2col. Its output C [c_out, (h_out − 1)·Wq + w_out] has
+ * Wq − w_out unused columns between output rows (pixels ow ≥ w_out, which read the next row's left edge), dropped
+ * when C is compacted into y. Every read stays inside its phase plane (ow + ⌊c/s⌋ ≤ Wq − 1 for ow < w_out, and
+ * the last row's extra columns are not computed). The B values of each valid pixel are exactly the bytes im2col
+ * would have produced, and a GEMM's result does not depend on how its columns are laid out (gemm.h), so y is
+ * bitwise the im2col path's (tests/test_conv_chunk_cpu.c compares the two). Costs: Wq − w_out wasted columns per
+ * output row (3 % at 56×56, 12 % at 14×14); the input copied once instead of kh·kw times. Output rows go in
+ * bands whose C fits PADDED_BAND_FLOATS, so the extra memory per thread is xq (the sample's input, padded) plus
+ * one band. A pointwise, stride-1, unpadded convolution reads x itself and needs none of this. */
+enum { PADDED_BAND_FLOATS = 1 << 18, PADDED_UNGROUPED_MAX_WEIGHTS = 1 << 18 };
 
-static int padded_grid_fits(const bl_conv2d_shape *s) {
-    return s->stride_h == 1 && s->stride_w == 1 && !is_pointwise(s);
+static int padded_grid_fits(const bl_conv2d_shape *s) { return !is_pointwise(s); }
+
+typedef struct padded_grid {
+    int hp, wp;    /* the padded input */
+    int hq, wq;    /* one phase plane */
+    int64_t plane; /* hq·wq floats */
+} padded_grid;
+
+static padded_grid grid_of(const bl_conv2d_shape *s) {
+    padded_grid q = {.hp = s->h_in + 2 * s->pad_h, .wp = s->w_in + 2 * s->pad_w};
+    q.hq = (q.hp + s->stride_h - 1) / s->stride_h;
+    q.wq = (q.wp + s->stride_w - 1) / s->stride_w;
+    q.plane = (int64_t)q.hq * q.wq;
+    return q;
 }
 
-/* out plane [hp·wp]: input channel ci of the group's sample with zero borders */
-static void fill_padded_channel(const conv_group *g, int ci, int hp, int wp, float *plane) {
+/* Does some tap read phase (a, b)? (a 1×1 stride-2 convolution reads only (0, 0): a quarter of the input) */
+static int phase_used(const bl_conv2d_shape *s, int a, int b) {
+    int row = 0, col = 0;
+    for (int i = 0; i < s->kh; i++) row |= (i * s->dil_h) % s->stride_h == a;
+    for (int j = 0; j < s->kw; j++) col |= (j * s->dil_w) % s->stride_w == b;
+    return row && col;
+}
+
+/* out xq_ci [s_h·s_w][hq·wq]: input channel ci of the group's sample, padded and split into its phases (those a
+ * tap reads; the others are left as they are, never read) */
+static void fill_padded_channel(const conv_group *g, int ci, const padded_grid *q, float *xq_ci) {
     const bl_conv2d_shape *s = g->s;
-    const int64_t plane_in = (int64_t)s->h_in * s->w_in;
-    const float *src = g->x + ((int64_t)g->first * s->c_in + ci) * plane_in;
-    memset(plane, 0, (size_t)s->pad_h * wp * sizeof(float));
-    for (int ih = 0; ih < s->h_in; ih++) {
-        float *row = plane + (int64_t)(ih + s->pad_h) * wp;
-        memset(row, 0, (size_t)s->pad_w * sizeof(float));
-        memcpy(row + s->pad_w, src + (int64_t)ih * s->w_in, (size_t)s->w_in * sizeof(float));
-        memset(row + s->pad_w + s->w_in, 0, (size_t)(wp - s->pad_w - s->w_in) * sizeof(float));
-    }
-    memset(plane + (int64_t)(s->pad_h + s->h_in) * wp, 0, (size_t)(hp - s->pad_h - s->h_in) * wp * sizeof(float));
+    const float *src = g->x + ((int64_t)g->first * s->c_in + ci) * s->h_in * s->w_in;
+    for (int a = 0; a < s->stride_h; a++)
+        for (int b = 0; b < s->stride_w; b++) {
+            if (!phase_used(s, a, b)) continue;
+            float *plane = xq_ci + (int64_t)(a * s->stride_w + b) * q->plane;
+            for (int u = 0; u < q->hq; u++) {
+                float *row = plane + (int64_t)u * q->wq;
+                int ih = s->stride_h * u + a - s->pad_h;
+                if (ih < 0 || ih >= s->h_in) {
+                    memset(row, 0, (size_t)q->wq * sizeof(float));
+                    continue;
+                }
+                const float *x_row = src + (int64_t)ih * s->w_in;
+                if (s->stride_w == 1) { /* zeros · the row · zeros */
+                    memset(row, 0, (size_t)s->pad_w * sizeof(float));
+                    memcpy(row + s->pad_w, x_row, (size_t)s->w_in * sizeof(float));
+                    memset(row + s->pad_w + s->w_in, 0, (size_t)(q->wq - s->pad_w - s->w_in) * sizeof(float));
+                } else {
+                    for (int v = 0; v < q->wq; v++) {
+                        int iw = s->stride_w * v + b - s->pad_w;
+                        row[v] = iw >= 0 && iw < s->w_in ? x_row[iw] : 0.0f;
+                    }
+                }
+            }
+        }
+}
+
+/* where tap t's row starts in xq, for output row 0 */
+static int64_t tap_offset(const bl_conv2d_shape *s, const padded_grid *q, int t) {
+    int j = t % s->kw, i = (t / s->kw) % s->kh, ci = t / (s->kw * s->kh);
+    int r = i * s->dil_h, c = j * s->dil_w;
+    int64_t phase = ((int64_t)ci * s->stride_h + r % s->stride_h) * s->stride_w + c % s->stride_w;
+    return phase * q->plane + (int64_t)(r / s->stride_h) * q->wq + c / s->stride_w;
 }
 
 /* The group's one sample through the padded grid (count == 1, w_packed set). Returns 0, or −1 when its buffers
  * cannot be had (nothing written: the caller takes another path). */
 static int forward_padded(const conv_group *g) {
     const bl_conv2d_shape *s = g->s;
-    const int hp = s->h_in + 2 * s->pad_h, wp = s->w_in + 2 * s->pad_w, k = s->c_in * s->kh * s->kw;
-    const int64_t p = (int64_t)s->h_out * s->w_out, plane = (int64_t)hp * wp;
-    int64_t band_rows = PADDED_BAND_FLOATS / ((int64_t)s->c_out * wp);
+    const padded_grid q = grid_of(s);
+    const int k = s->c_in * s->kh * s->kw, wq = q.wq;
+    const int64_t p = (int64_t)s->h_out * s->w_out, channel = (int64_t)s->stride_h * s->stride_w * q.plane;
+    int64_t band_rows = PADDED_BAND_FLOATS / ((int64_t)s->c_out * wq);
     if (band_rows < 1) band_rows = 1;
     if (band_rows > s->h_out) band_rows = s->h_out;
-    const int64_t band_cols = (band_rows - 1) * wp + s->w_out;
-    const size_t xp_floats = (size_t)(s->c_in * plane + 15) / 16 * 16, c_floats = (size_t)(s->c_out * band_cols + 15) / 16 * 16;
-    bl_scratch *handle;
+    const int64_t band_cols = (band_rows - 1) * wq + s->w_out;
+    const size_t xq_floats = (size_t)(s->c_in * channel + 15) / 16 * 16;
+    const size_t c_floats = (size_t)(s->c_out * band_cols + 15) / 16 * 16;
     const size_t rows_floats = ((size_t)k * sizeof(const float *) + sizeof(float) - 1) / sizeof(float);
-    float *xp = bl_scratch_acquire(xp_floats + c_floats + rows_floats, &handle);
-    if (!xp) return -1;
-    float *c = xp + xp_floats;
+    bl_scratch *handle;
+    float *xq = bl_scratch_acquire(xq_floats + c_floats + rows_floats, &handle);
+    if (!xq) return -1;
+    float *c = xq + xq_floats;
     const float **rows = (const float **)(void *)(c + c_floats);
-    for (int ci = 0; ci < s->c_in; ci++) fill_padded_channel(g, ci, hp, wp, xp + ci * plane);
+    for (int ci = 0; ci < s->c_in; ci++) fill_padded_channel(g, ci, &q, xq + ci * channel);
     float *y_n = g->y + (int64_t)g->first * s->c_out * p;
     for (int oh0 = 0; oh0 < s->h_out; oh0 += (int)band_rows) {
         int oh1 = oh0 + (int)band_rows < s->h_out ? oh0 + (int)band_rows : s->h_out;
-        int cols = (oh1 - oh0 - 1) * wp + s->w_out;
-        for (int r = 0; r < k; r++) {
-            int j = r % s->kw, i = (r / s->kw) % s->kh, ci = r / (s->kw * s->kh);
-            rows[r] = xp + ci * plane + (int64_t)(oh0 + i * s->dil_h) * wp + j * s->dil_w;
-        }
+        int cols = (oh1 - oh0 - 1) * wq + s->w_out;
+        for (int r = 0; r < k; r++) rows[r] = xq + tap_offset(s, &q, r) + (int64_t)oh0 * wq;
         if (g->beta != 0.0f) /* accumulating (β = 1): C starts as y's band, so each K block adds in as before */
             for (int co = 0; co < s->c_out; co++)
                 for (int oh = oh0; oh < oh1; oh++) {
-                    float *dst = c + (int64_t)co * cols + (int64_t)(oh - oh0) * wp;
+                    float *dst = c + (int64_t)co * cols + (int64_t)(oh - oh0) * wq;
                     memcpy(dst, y_n + co * p + (int64_t)oh * s->w_out, (size_t)s->w_out * sizeof(float));
-                    if (oh + 1 < oh1) memset(dst + s->w_out, 0, (size_t)(wp - s->w_out) * sizeof(float));
+                    if (oh + 1 < oh1) memset(dst + s->w_out, 0, (size_t)(wq - s->w_out) * sizeof(float));
                 }
         bl_sgemm_cpu_prepacked_b_row_ptrs(s->c_out, cols, k, 1.0f, g->w_packed, rows, g->beta, c, cols);
         /* compact: y = C (+ b[co], one rounded add after the GEMM, as the other paths) */
         for (int co = 0; co < s->c_out; co++)
             for (int oh = oh0; oh < oh1; oh++) {
                 float *dst = y_n + co * p + (int64_t)oh * s->w_out;
-                memcpy(dst, c + (int64_t)co * cols + (int64_t)(oh - oh0) * wp, (size_t)s->w_out * sizeof(float));
+                memcpy(dst, c + (int64_t)co * cols + (int64_t)(oh - oh0) * wq, (size_t)s->w_out * sizeof(float));
                 if (g->b)
                     for (int ow = 0; ow < s->w_out; ow++) dst[ow] += g->b[co];
             }
@@ -509,9 +556,12 @@ typedef enum { SHARED_A_NONE, SHARED_A_W, SHARED_A_W_TRANSPOSED } shared_a;
  * copy; the bytes are those the GEMM would pack itself, so results do not change. */
 static void run_pass(conv_group proto, group_pass_fn pass, int samples_independent, shared_a a_kind) {
     const bl_conv2d_shape *s = proto.s;
-    /* a forward on the padded grid needs no side-by-side grouping: its small maps fill their tiles (7×7: 63 of 64
-     * columns, against 49 of 64 for one sample's im2col) */
-    int group = pass == forward_group && proto.fused && padded_grid_fits(s) ? 1 : group_size(s);
+    /* a forward on the padded grid needs no side-by-side grouping when the weights are small: its small maps fill
+     * their tiles (7×7: 63 of 64 columns, against 49 of 64 for one sample's im2col) — DenseNet's last block. With
+     * large weights (ResNet50's last stage, 2.4 M floats) one sample's few columns cannot amortise reading them:
+     * grouped samples measured 14–28 % faster there (docs/benchmarks.md). */
+    int small_weights = (int64_t)s->c_out * s->c_in * s->kh * s->kw <= PADDED_UNGROUPED_MAX_WEIGHTS;
+    int group = pass == forward_group && proto.fused && padded_grid_fits(s) && small_weights ? 1 : group_size(s);
     int threads = bl_threads_get();
     int per_sample = group == 1 && samples_independent && threads > 1 && s->n >= threads &&
                      (s->n % threads == 0 || s->n >= 4 * threads);
@@ -689,13 +739,13 @@ static void dw_dot_task(void *arg, int task) {
 
 typedef struct pad_job {
     conv_group g;
-    int hp, wp;
+    padded_grid q;
     float *xp;
 } pad_job;
 
 static void pad_channel_task(void *arg, int ci) {
     pad_job *j = arg;
-    fill_padded_channel(&j->g, ci, j->hp, j->wp, j->xp + (int64_t)ci * j->hp * j->wp);
+    fill_padded_channel(&j->g, ci, &j->q, j->xp + (int64_t)ci * j->q.plane); /* stride 1: one phase */
 }
 
 /* Where the dot products beat im2col + GEMM (measured, 2 threads, batch 8, docs/benchmarks.md): thin layers
@@ -713,11 +763,12 @@ static int backward_filter_dot_pays(const bl_conv2d_shape *s) {
 static int backward_filter_dot(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw) {
     const bl_gemm_microkernel *kern = bl_gemm_microkernel_for(bl_gemm_kernel_selected());
     int pointwise = is_pointwise(s);
-    if (!kern || !kern->conv_dw_tile || !(pointwise || padded_grid_fits(s)) || !backward_filter_dot_enabled ||
+    if (!kern || !kern->conv_dw_tile || s->stride_h != 1 || s->stride_w != 1 || !backward_filter_dot_enabled ||
         !(backward_filter_dot_pays(s) || backward_filter_dot_forced))
         return 0;
-    const int k = s->c_in * s->kh * s->kw, hp = s->h_in + 2 * s->pad_h, wp = s->w_in + 2 * s->pad_w;
-    const int64_t p = (int64_t)s->h_out * s->w_out, plane = (int64_t)hp * wp;
+    const padded_grid q = grid_of(s); /* stride 1: the padded input, one phase */
+    const int k = s->c_in * s->kh * s->kw, wp = q.wp;
+    const int64_t p = (int64_t)s->h_out * s->w_out, plane = q.plane;
     const size_t xp_floats = pointwise ? 0 : (size_t)(s->c_in * plane + 15) / 16 * 16;
     const size_t off_floats = ((size_t)(s->c_out + k) * sizeof(int64_t) + sizeof(float) - 1) / sizeof(float);
     bl_scratch *handle;
@@ -725,10 +776,7 @@ static int backward_filter_dot(const bl_conv2d_shape *s, const float *x, const f
     if (!xp) return 0;
     int64_t *co_off = (int64_t *)(void *)(xp + xp_floats), *tap_off = co_off + s->c_out;
     for (int co = 0; co < s->c_out; co++) co_off[co] = co * p;
-    for (int t = 0; t < k; t++) {
-        int j = t % s->kw, i = (t / s->kw) % s->kh, ci = t / (s->kw * s->kh);
-        tap_off[t] = pointwise ? ci * p : ci * plane + (int64_t)i * s->dil_h * wp + (int64_t)j * s->dil_w;
-    }
+    for (int t = 0; t < k; t++) tap_off[t] = pointwise ? t * p : tap_offset(s, &q, t);
     int threads = bl_threads_get();
     dw_dot_job job = {.s = s, .kern = kern, .co_off = co_off, .tap_off = tap_off, .dw = dw,
                       .co_tiles = (s->c_out + kern->dot_mr - 1) / kern->dot_mr,
@@ -743,7 +791,7 @@ static int backward_filter_dot(const bl_conv2d_shape *s, const float *x, const f
         if (pointwise) {
             job.src = x + (int64_t)n * s->c_in * p;
         } else {
-            pad_job pad = {.g = {.s = s, .x = x, .first = n}, .hp = hp, .wp = wp, .xp = xp};
+            pad_job pad = {.g = {.s = s, .x = x, .first = n}, .q = q, .xp = xp};
             bl_parallel_for(s->c_in, pad_channel_task, &pad);
             job.src = xp;
         }

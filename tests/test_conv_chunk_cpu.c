@@ -284,6 +284,8 @@ int main(void) {
         {4, 8, 25, 23, 9, 1, 1, 2, 2, 0, 0, 1, 1, 1, "1x1 stride 2"},
         {2, 3, 40, 37, 8, 7, 7, 2, 2, 3, 3, 1, 1, 1, "7x7 stride 2 pad 3 (the stem)"},
         {3, 3, 19, 23, 5, 3, 2, 2, 1, 2, 1, 1, 2, 1, "unequal stride, padding, dilation per axis"},
+        {2, 4, 15, 17, 6, 3, 3, 2, 1, 1, 1, 1, 1, 1, "stride 2 along the height only (phases differ per axis)"},
+        {2, 4, 16, 15, 6, 3, 3, 1, 2, 1, 1, 1, 1, 0, "stride 2 along the width only"},
         {2, 33, 30, 30, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, "channels past the register tiles"},
         {1, 8, 10, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, "small map alone (P < 128, n = 1)"},
         {5, 8, 9, 9, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, "small maps grouped side by side (not chunked)"},
