@@ -468,6 +468,15 @@ static void scale_c(int m, int n, float beta, float *c, int ldc) {
     }
 }
 
+/* The cases with nothing to multiply: m, n ≤ 0 (nothing happens) or k ≤ 0, alpha == 0 (C = beta·C, A and B not
+ * read). Returns 1 when it handled the call. */
+static int gemm_trivial(int m, int n, int k, float alpha, float beta, float *c, int ldc) {
+    if (m <= 0 || n <= 0) return 1;
+    if (k > 0 && alpha != 0.0f) return 0;
+    scale_c(m, n, beta, c, ldc);
+    return 1;
+}
+
 static const bl_gemm_microkernel *selected_kernel(void) {
     const bl_gemm_microkernel *kernel = bl_gemm_microkernel_for(bl_gemm_kernel_selected());
     return kernel ? kernel : &bl_gemm_microkernel_generic;
@@ -489,11 +498,7 @@ static void gemm_run(gemm_problem *g) {
 
 void bl_sgemm_cpu(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                   const float *b, int ldb, float beta, float *c, int ldc) {
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0 || alpha == 0.0f) {
-        scale_c(m, n, beta, c, ldc);
-        return;
-    }
+    if (gemm_trivial(m, n, k, alpha, beta, c, ldc)) return;
     gemm_problem g = {
         .kernel = selected_kernel(),
         .trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k,
@@ -540,11 +545,7 @@ void bl_sgemm_prepack_a(int trans_a, int m, int k, const float *a, int lda, floa
 
 void bl_sgemm_cpu_prepacked(int m, int n, int k, float alpha, const float *a_packed, int trans_b, const float *b,
                             int ldb, float beta, float *c, int ldc) {
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0 || alpha == 0.0f) {
-        scale_c(m, n, beta, c, ldc);
-        return;
-    }
+    if (gemm_trivial(m, n, k, alpha, beta, c, ldc)) return;
     gemm_problem g = {
         .kernel = selected_kernel(),
         .trans_b = trans_b, .m = m, .n = n, .k = k,
@@ -556,11 +557,7 @@ void bl_sgemm_cpu_prepacked(int m, int n, int k, float alpha, const float *a_pac
 
 int bl_sgemm_cpu_prepacked_b_rows(int m, int n, int k, float alpha, const float *a_packed, bl_gemm_b_rows_fn rows,
                                   void *user, float beta, float *c, int ldc) {
-    if (m <= 0 || n <= 0) return 0;
-    if (k <= 0 || alpha == 0.0f) {
-        scale_c(m, n, beta, c, ldc);
-        return 0;
-    }
+    if (gemm_trivial(m, n, k, alpha, beta, c, ldc)) return 0;
     gemm_problem g = {
         .kernel = selected_kernel(),
         .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta, .a_prepacked = a_packed, .b_rows = rows,
@@ -572,11 +569,7 @@ int bl_sgemm_cpu_prepacked_b_rows(int m, int n, int k, float alpha, const float 
 
 void bl_sgemm_cpu_prepacked_b_row_ptrs(int m, int n, int k, float alpha, const float *a_packed,
                                        const float *const *rows, float beta, float *c, int ldc) {
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0 || alpha == 0.0f) {
-        scale_c(m, n, beta, c, ldc);
-        return;
-    }
+    if (gemm_trivial(m, n, k, alpha, beta, c, ldc)) return;
     gemm_problem g = {
         .kernel = selected_kernel(),
         .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta, .a_prepacked = a_packed, .b_row_ptrs = rows,

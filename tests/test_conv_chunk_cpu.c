@@ -49,6 +49,13 @@ static int is_pointwise(const bl_conv2d_shape *s) {
     return s->kh == 1 && s->kw == 1 && s->stride_h == 1 && s->stride_w == 1 && s->pad_h == 0 && s->pad_w == 0;
 }
 
+/* the first element whose bytes differ, or −1 */
+static int64_t first_difference(const float *got, const float *want, int64_t count) {
+    for (int64_t i = 0; i < count; i++)
+        if (memcmp(&got[i], &want[i], sizeof(float)) != 0) return i;
+    return -1;
+}
+
 static void check_case(const chunk_case *t, uint64_t seed) {
     const bl_kernels *cpu = bl_kernels_cpu();
     bl_conv2d_shape s = shape_of(t);
@@ -81,9 +88,7 @@ static void check_case(const chunk_case *t, uint64_t seed) {
             bl_conv2d_cpu_set_forward_chunk_bytes((size_t)(widths[c] * k) * sizeof(float));
             test_fill_uniform(y, y_count, seed, 5 + (uint64_t)c, -1.0f, 1.0f);
             cpu->conv2d_forward(&s, x, w, b, y);
-            int64_t first_bad = -1;
-            for (int64_t i = 0; i < y_count && first_bad < 0; i++)
-                if (memcmp(&y[i], &reference[i], sizeof(float)) != 0) first_bad = i;
+            int64_t first_bad = first_difference(y, reference, y_count);
             if (first_bad >= 0)
                 CHECK(0, "%s: chunks of %lld of %lld columns, %d thread(s): element %lld is %.9g, unchunked %.9g",
                       t->what, (long long)widths[c], (long long)p, threads, (long long)first_bad, y[first_bad],
@@ -96,8 +101,9 @@ static void check_case(const chunk_case *t, uint64_t seed) {
     CHECK(chunked_any || is_pointwise(&s), "%s: at least one bound splits P = %lld", t->what, (long long)p);
     bl_conv2d_cpu_set_forward_chunk_bytes(0); /* the default again */
 
-    /* the default: im2col inside the GEMM's B packing wherever each GEMM runs on one thread (1 thread, or 2
-     * threads with whole samples per thread: n even here), else chunks of ≤ 4 MiB (none for these shapes) */
+    /* the default wherever each GEMM runs on one thread (1 thread, or 2 threads with whole samples per thread: n
+     * even here): the padded grid (im2col inside the GEMM's B packing if its buffer cannot be had), else chunks of
+     * ≤ 4 MiB (none for these shapes) */
     bl_conv2d_cpu_set_forward_fused(1);
     for (int direct = 0; direct <= 1; direct++)
         for (int threads = 1; threads <= 2; threads++) {
@@ -105,9 +111,7 @@ static void check_case(const chunk_case *t, uint64_t seed) {
             bl_threads_set(threads);
             test_fill_uniform(y, y_count, seed, 20, -1.0f, 1.0f);
             cpu->conv2d_forward(&s, x, w, b, y);
-            int64_t first_bad = -1;
-            for (int64_t i = 0; i < y_count && first_bad < 0; i++)
-                if (memcmp(&y[i], &reference[i], sizeof(float)) != 0) first_bad = i;
+            int64_t first_bad = first_difference(y, reference, y_count);
             if (first_bad >= 0)
                 CHECK(0, "%s: default (fused) forward, B %s, %d thread(s): element %lld is %.9g, unchunked %.9g",
                       t->what, direct ? "in place" : "packed", threads, (long long)first_bad, y[first_bad],
