@@ -33,12 +33,13 @@
  * against the chunked path (docs/benchmarks.md): +8 % on 56×56 3×3 layers, +22 % on the 7×7 stride-2 stem,
  * −9 % when one sample's GEMM is split across threads — so that case (batch 1 or an uneven batch with several
  * threads) keeps the chunks. If the GEMM cannot get its packing buffers, the chunked path recomputes the sample.
- * Stride 1 (every 3×3 "same" convolution, and so every transposed backward data) goes one step further where the
- * fused path would run: the padded grid (forward_padded below) — the sample copied once with its zero padding,
- * whose shifted rows are the im2col rows, handed to the GEMM as row pointers that the AVX-512 micro-kernel reads
- * in place (no B packing at all). It needs no side-by-side grouping for small maps either (a 7×7 map's padded
- * grid is 63 columns: two full tiles). Measured (docs/benchmarks.md, third session): +11 … +17 % on DenseNet's
- * 3×3 layers and VGG16's 224×224 layer, +3 % on 256-channel layers, ±2 % on 512-channel 14×14 and 28×28 ones.
+ * Every non-pointwise convolution (and so every transposed backward data) goes one step further where the fused
+ * path would run: the padded grid (forward_padded below) — the sample copied once with its zero padding (split
+ * into its stride phases when the stride is > 1), whose shifted rows are the im2col rows, handed to the GEMM as
+ * row pointers that the AVX-512 micro-kernel reads in place (no B packing at all). With small weights it needs no
+ * side-by-side grouping for small maps either (a 7×7 map's padded grid is 63 columns: two full tiles). Measured
+ * (docs/benchmarks.md, third session): +11 … +17 % on DenseNet's 3×3 layers and VGG16's 224×224 layer, +20 % on
+ * the ResNet50 stem and stride-2 3×3 layers, +3 % on 256-channel layers, ±2 % on 512-channel 14×14 and 28×28 ones.
  *
  * Determinism: the grouping and the chunks depend only on the shape (and the bound). Threads never change a
  * result: with G = 1 and enough samples, forward and backward data give each thread whole samples (the GEMM

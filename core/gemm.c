@@ -27,12 +27,12 @@ struct bl_scratch {
 static bl_scratch scratch_slots[SCRATCH_SLOTS];
 static pthread_mutex_t scratch_mutex = PTHREAD_MUTEX_INITIALIZER;
 
-/* Returns a free slot holding ≥ count floats: the smallest free slot that fits, else the largest free slot grown
- * (the old buffer is freed first, so memory does not ratchet up with every size seen). */
 static size_t scratch_limit = SIZE_MAX; /* floats; bl_scratch_set_limit (tests of the out-of-memory paths) */
 
 void bl_scratch_set_limit(size_t count) { scratch_limit = count ? count : SIZE_MAX; }
 
+/* Returns a free slot holding ≥ count floats: the smallest free slot that fits, else the largest free slot grown
+ * (the old buffer is freed first, so memory does not ratchet up with every size seen). */
 float *bl_scratch_acquire(size_t count, bl_scratch **handle) {
     *handle = NULL;
     if (count == 0) count = 1;
