@@ -81,7 +81,9 @@ void linear_forward_cpu(int n, int in, int out, const float *x, const float *w, 
 /* The forward conv's im2col buffer bound in bytes per thread (default 4 MiB; 0 restores it). For tests and
  * measurements: set it while no convolution runs. Results never depend on it (conv2d_cpu.c). */
 void bl_conv2d_cpu_set_forward_chunk_bytes(size_t bytes);
-/* 1 (default): the forward conv builds im2col inside the GEMM's B packing (no col buffer); 0: in column chunks.
+/* 1 (default): where each sample's GEMM runs on one thread, the forward conv builds no col buffer — the padded grid
+ * (B by row pointers into a padded copy of the sample), or im2col inside the GEMM's B packing if the padded copy
+ * cannot be had; 0: im2col in column chunks.
  * Bitwise the same either way. Same caveat as above. */
 void bl_conv2d_cpu_set_forward_fused(int on);
 /* Backward filter by dot products (conv2d_cpu.c, stride 1, kernels with conv_dw_tile): 1 (default) where it
