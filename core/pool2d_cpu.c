@@ -203,12 +203,64 @@ void maxpool2d_backward_cpu(const bl_pool2d_shape *s, const float *x, const floa
     run_pieces(&job, maxpool_backward_task);
 }
 
+/* ---- average pooling 2×2, stride 2, no padding (DenseNet121's transitions): ref's arithmetic without its
+ * general window search. Every window is whole (floor mode), so its divisor is 4 either way of counting padding:
+ *     forward   y = (float)(((((0.0 + x00) + x01) + x10) + x11) / 4.0)       ref's running sum, in (ih, iw) order
+ *     backward  dx = (float)(dx + (0.0 + dy/4.0)) for a covered element,  (float)(dx + 0.0) for the last row or
+ *               column of an odd size (covered by no window) — ref's per-element gather sum, starting at +0.0
+ *               (which is what turns a −0 dx into +0), written out so the compiler keeps every operation. */
+static int avgpool_is_2x2s2(const bl_pool2d_shape *s) {
+    return s->kh == 2 && s->kw == 2 && s->stride_h == 2 && s->stride_w == 2 && s->pad_h == 0 && s->pad_w == 0;
+}
+
+static void avgpool2x2_forward_planes(const bl_pool2d_shape *s, int64_t planes, const float *x, float *y) {
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * s->h_in * s->w_in;
+        float *yp = y + pl * s->h_out * s->w_out;
+        for (int oh = 0; oh < s->h_out; oh++) {
+            const float *r0 = xp + (int64_t)(2 * oh) * s->w_in, *r1 = r0 + s->w_in;
+            for (int ow = 0; ow < s->w_out; ow++) {
+                double sum = 0.0;
+                sum += r0[2 * ow], sum += r0[2 * ow + 1], sum += r1[2 * ow], sum += r1[2 * ow + 1];
+                yp[(int64_t)oh * s->w_out + ow] = (float)(sum / 4.0);
+            }
+        }
+    }
+}
+
+static void avgpool2x2_backward_planes(const bl_pool2d_shape *s, int64_t planes, const float *dy, float *dx) {
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *dyp = dy + pl * s->h_out * s->w_out;
+        float *dxp = dx + pl * s->h_in * s->w_in;
+        for (int ih = 0; ih < s->h_in; ih++) {
+            float *row = dxp + (int64_t)ih * s->w_in;
+            const float *g = dyp + (int64_t)(ih / 2) * s->w_out;
+            int covered = ih / 2 < s->h_out ? 2 * s->w_out : 0; /* columns inside a window */
+            for (int iw = 0; iw < covered; iw++) {
+                double sum = 0.0;
+                sum += g[iw / 2] / 4.0;
+                row[iw] = (float)(row[iw] + sum);
+            }
+            for (int iw = covered; iw < s->w_in; iw++) {
+                double sum = 0.0;
+                row[iw] = (float)(row[iw] + sum);
+            }
+        }
+    }
+}
+
 static void avgpool_forward_task(void *arg, int task) {
     const pool_job *j = arg;
     int64_t first, end;
     piece_planes(j, task, &first, &end);
+    const float *x = j->x + first * j->s->h_in * j->s->w_in;
+    float *y = j->y + first * j->s->h_out * j->s->w_out;
+    if (avgpool_is_2x2s2(j->s)) {
+        avgpool2x2_forward_planes(j->s, end - first, x, y);
+        return;
+    }
     bl_pool2d_shape part = planes_shape(j->s, end - first);
-    avgpool2d_forward_ref(&part, j->x + first * j->s->h_in * j->s->w_in, j->y + first * j->s->h_out * j->s->w_out);
+    avgpool2d_forward_ref(&part, x, y);
 }
 
 /* in x [n,c,h_in,w_in], out y [n,c,h_out,w_out] */
@@ -221,8 +273,14 @@ static void avgpool_backward_task(void *arg, int task) {
     const pool_job *j = arg;
     int64_t first, end;
     piece_planes(j, task, &first, &end);
+    const float *dy = j->dy + first * j->s->h_out * j->s->w_out;
+    float *dx = j->dx + first * j->s->h_in * j->s->w_in;
+    if (avgpool_is_2x2s2(j->s)) {
+        avgpool2x2_backward_planes(j->s, end - first, dy, dx);
+        return;
+    }
     bl_pool2d_shape part = planes_shape(j->s, end - first);
-    avgpool2d_backward_ref(&part, j->dy + first * j->s->h_out * j->s->w_out, j->dx + first * j->s->h_in * j->s->w_in);
+    avgpool2d_backward_ref(&part, dy, dx);
 }
 
 /* in dy [n,c,h_out,w_out], acc dx [n,c,h_in,w_in] */
