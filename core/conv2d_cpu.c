@@ -40,6 +40,7 @@
  * side-by-side grouping for small maps either (a 7×7 map's padded grid is 63 columns: two full tiles). Measured
  * (docs/benchmarks.md, third session): +11 … +17 % on DenseNet's 3×3 layers and VGG16's 224×224 layer, +20 % on
  * the ResNet50 stem and stride-2 3×3 layers, +3 % on 256-channel layers, ±2 % on 512-channel 14×14 and 28×28 ones.
+ * The grid's geometry and the weight gradient by dot products that also reads it are in conv2d_grid.c.
  *
  * Determinism: the grouping and the chunks depend only on the shape (and the bound). Threads never change a
  * result: with G = 1 and enough samples, forward and backward data give each thread whole samples (the GEMM
@@ -52,15 +53,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "conv2d_grid.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "threads.h"
 
 /* ====================================================================================== im2col / col2im == */
-
-static int is_pointwise(const bl_conv2d_shape *s) {
-    return s->kh == 1 && s->kw == 1 && s->stride_h == 1 && s->stride_w == 1 && s->pad_h == 0 && s->pad_w == 0;
-}
 
 /* The output columns ow whose input column iw = ow·sw − pw + j·dw lies inside [0, w_in): [*first, *last). */
 static void valid_output_columns(const bl_conv2d_shape *s, int j, int *first, int *last) {
@@ -308,74 +306,13 @@ static void add_bias_columns(const bl_conv2d_shape *s, const float *b, float *y_
  * one band. A pointwise, stride-1, unpadded convolution reads x itself and needs none of this. */
 enum { PADDED_BAND_FLOATS = 1 << 18, PADDED_UNGROUPED_MAX_WEIGHTS = 1 << 18 };
 
-static int padded_grid_fits(const bl_conv2d_shape *s) { return !is_pointwise(s); }
-
-typedef struct padded_grid {
-    int hp, wp;    /* the padded input */
-    int hq, wq;    /* one phase plane */
-    int64_t plane; /* hq·wq floats */
-} padded_grid;
-
-static padded_grid grid_of(const bl_conv2d_shape *s) {
-    padded_grid q = {.hp = s->h_in + 2 * s->pad_h, .wp = s->w_in + 2 * s->pad_w};
-    q.hq = (q.hp + s->stride_h - 1) / s->stride_h;
-    q.wq = (q.wp + s->stride_w - 1) / s->stride_w;
-    q.plane = (int64_t)q.hq * q.wq;
-    return q;
-}
-
-/* Does some tap read phase (a, b)? (a 1×1 stride-2 convolution reads only (0, 0): a quarter of the input) */
-static int phase_used(const bl_conv2d_shape *s, int a, int b) {
-    int row = 0, col = 0;
-    for (int i = 0; i < s->kh; i++) row |= (i * s->dil_h) % s->stride_h == a;
-    for (int j = 0; j < s->kw; j++) col |= (j * s->dil_w) % s->stride_w == b;
-    return row && col;
-}
-
-/* out xq_ci [s_h·s_w][hq·wq]: input channel ci of the group's sample, padded and split into its phases (those a
- * tap reads; the others are left as they are, never read) */
-static void fill_padded_channel(const conv_group *g, int ci, const padded_grid *q, float *xq_ci) {
-    const bl_conv2d_shape *s = g->s;
-    const float *src = g->x + ((int64_t)g->first * s->c_in + ci) * s->h_in * s->w_in;
-    for (int a = 0; a < s->stride_h; a++)
-        for (int b = 0; b < s->stride_w; b++) {
-            if (!phase_used(s, a, b)) continue;
-            float *plane = xq_ci + (int64_t)(a * s->stride_w + b) * q->plane;
-            for (int u = 0; u < q->hq; u++) {
-                float *row = plane + (int64_t)u * q->wq;
-                int ih = s->stride_h * u + a - s->pad_h;
-                if (ih < 0 || ih >= s->h_in) {
-                    memset(row, 0, (size_t)q->wq * sizeof(float));
-                    continue;
-                }
-                const float *x_row = src + (int64_t)ih * s->w_in;
-                if (s->stride_w == 1) { /* zeros · the row · zeros */
-                    memset(row, 0, (size_t)s->pad_w * sizeof(float));
-                    memcpy(row + s->pad_w, x_row, (size_t)s->w_in * sizeof(float));
-                    memset(row + s->pad_w + s->w_in, 0, (size_t)(q->wq - s->pad_w - s->w_in) * sizeof(float));
-                } else {
-                    for (int v = 0; v < q->wq; v++) {
-                        int iw = s->stride_w * v + b - s->pad_w;
-                        row[v] = iw >= 0 && iw < s->w_in ? x_row[iw] : 0.0f;
-                    }
-                }
-            }
-        }
-}
-
-/* where tap t's row starts in xq, for output row 0 */
-static int64_t tap_offset(const bl_conv2d_shape *s, const padded_grid *q, int t) {
-    int j = t % s->kw, i = (t / s->kw) % s->kh, ci = t / (s->kw * s->kh);
-    int r = i * s->dil_h, c = j * s->dil_w;
-    int64_t phase = ((int64_t)ci * s->stride_h + r % s->stride_h) * s->stride_w + c % s->stride_w;
-    return phase * q->plane + (int64_t)(r / s->stride_h) * q->wq + c / s->stride_w;
-}
+static int padded_grid_fits(const bl_conv2d_shape *s) { return !conv2d_is_pointwise(s); }
 
 /* The group's one sample through the padded grid (count == 1, w_packed set). Returns 0, or −1 when its buffers
  * cannot be had (nothing written: the caller takes another path). */
 static int forward_padded(const conv_group *g) {
     const bl_conv2d_shape *s = g->s;
-    const padded_grid q = grid_of(s);
+    const conv2d_padded_grid q = conv2d_grid_of(s);
     const int k = s->c_in * s->kh * s->kw, wq = q.wq;
     const int64_t p = (int64_t)s->h_out * s->w_out, channel = (int64_t)s->stride_h * s->stride_w * q.plane;
     int64_t band_rows = PADDED_BAND_FLOATS / ((int64_t)s->c_out * wq);
@@ -390,12 +327,13 @@ static int forward_padded(const conv_group *g) {
     if (!xq) return -1;
     float *c = xq + xq_floats;
     const float **rows = (const float **)(void *)(c + c_floats);
-    for (int ci = 0; ci < s->c_in; ci++) fill_padded_channel(g, ci, &q, xq + ci * channel);
+    const float *x_n = g->x + (int64_t)g->first * s->c_in * s->h_in * s->w_in;
+    for (int ci = 0; ci < s->c_in; ci++) conv2d_fill_padded_channel(s, x_n, ci, &q, xq + ci * channel);
     float *y_n = g->y + (int64_t)g->first * s->c_out * p;
     for (int oh0 = 0; oh0 < s->h_out; oh0 += (int)band_rows) {
         int oh1 = oh0 + (int)band_rows < s->h_out ? oh0 + (int)band_rows : s->h_out;
         int cols = (oh1 - oh0 - 1) * wq + s->w_out;
-        for (int r = 0; r < k; r++) rows[r] = xq + tap_offset(s, &q, r) + (int64_t)oh0 * wq;
+        for (int r = 0; r < k; r++) rows[r] = xq + conv2d_tap_offset(s, &q, r) + (int64_t)oh0 * wq;
         if (g->beta != 0.0f) /* accumulating (β = 1): C starts as y's band, so each K block adds in as before */
             for (int co = 0; co < s->c_out; co++)
                 for (int oh = oh0; oh < oh1; oh++) {
@@ -443,7 +381,7 @@ static void forward_group(conv_group *g) {
     int64_t p = (int64_t)s->h_out * s->w_out;
     const float *x_first = g->x + g->first * sample_floats(s->c_in, s->h_in, s->w_in);
     float *y_first = g->y + g->first * sample_floats(s->c_out, s->h_out, s->w_out);
-    int need_col = !(is_pointwise(s) && g->count == 1);
+    int need_col = !(conv2d_is_pointwise(s) && g->count == 1);
     if (g->count == 1 && need_col && g->w_packed && g->fused && padded_grid_fits(s) && forward_padded(g) == 0) return;
     if (g->count == 1 && need_col && g->w_packed && g->fused) { /* im2col inside the GEMM's B packing */
         im2col_source src = {.s = s, .x_n = x_first};
@@ -493,7 +431,7 @@ static void backward_data_group(conv_group *g) {
     const float *dy_first = g->dy + g->first * sample_floats(s->c_out, s->h_out, s->w_out);
     float *dx_first = g->dx + g->first * sample_floats(s->c_in, s->h_in, s->w_in);
     bl_scratch *col_handle, *rows_handle;
-    int direct = is_pointwise(s) && g->count == 1; /* colgrad is dx_n itself: accumulate with beta = 1 */
+    int direct = conv2d_is_pointwise(s) && g->count == 1; /* colgrad is dx_n itself: accumulate with beta = 1 */
     if (!group_acquire(g, !direct, g->count > 1, &col_handle, &rows_handle)) {
         bl_conv2d_shape part = group_shape(g);
         bl_kernels_ref()->conv2d_backward_data(&part, dy_first, g->w, dx_first);
@@ -519,7 +457,7 @@ static void backward_filter_group(conv_group *g) {
     const float *x_first = g->x + g->first * sample_floats(s->c_in, s->h_in, s->w_in);
     const float *dy_first = g->dy + g->first * sample_floats(s->c_out, s->h_out, s->w_out);
     bl_scratch *col_handle, *rows_handle;
-    if (!group_acquire(g, !(is_pointwise(s) && g->count == 1), g->count > 1, &col_handle, &rows_handle)) {
+    if (!group_acquire(g, !(conv2d_is_pointwise(s) && g->count == 1), g->count > 1, &col_handle, &rows_handle)) {
         bl_conv2d_shape part = group_shape(g);
         bl_kernels_ref()->conv2d_backward_filter(&part, x_first, dy_first, g->dw, NULL);
         return;
@@ -573,7 +511,7 @@ static void run_pass(conv_group proto, group_pass_fn pass, int samples_independe
     /* the fused forward only where each GEMM runs on one thread (the per-sample plan, or one thread): with the
      * GEMM split across threads, one sample at a time, the chunked path measured ~9 % faster (docs/benchmarks.md) */
     if (!per_sample && threads > 1) proto.fused = 0;
-    int chunked = a_kind == SHARED_A_W && group == 1 && !is_pointwise(s) && proto.chunk_columns < p;
+    int chunked = a_kind == SHARED_A_W && group == 1 && !conv2d_is_pointwise(s) && proto.chunk_columns < p;
     int shared_by_several = per_sample ? s->n > 1 : chunked;
     bl_scratch *packed_handle = NULL;
     if (a_kind != SHARED_A_NONE && shared_by_several) {
@@ -629,7 +567,7 @@ void conv2d_forward_cpu(const bl_conv2d_shape *s, const float *x, const float *w
  * larger a bound (tests/test_conv_cpu.c), and still independent of the thread count.
  * Needs ph' ≥ 0 and pw' ≥ 0 (padding at most the dilated kernel's reach: every "same" convolution). */
 static int transposable(const bl_conv2d_shape *s) {
-    return s->stride_h == 1 && s->stride_w == 1 && !is_pointwise(s) && s->pad_h <= (s->kh - 1) * s->dil_h &&
+    return s->stride_h == 1 && s->stride_w == 1 && !conv2d_is_pointwise(s) && s->pad_h <= (s->kh - 1) * s->dil_h &&
            s->pad_w <= (s->kw - 1) * s->dil_w;
 }
 
@@ -691,127 +629,6 @@ static void bias_gradient_task(void *arg, int co) {
     job->db[co] += (float)sum;
 }
 
-/* ---- backward filter by dot products (stride 1, a kernel family with conv_dw_tile: AVX-512) ----
- *     dW[co, t] += Σ_n Σ_p dy_n[co, p] · col_n[t, p]        t = (ci·kh + i)·kw + j
- * Both factors run along the output pixels p in memory — dy_n's rows, and (stride 1) the rows of the sample's
- * padded copy xp shifted by the tap, one output row at a time (pointwise: x_n's planes, the whole map at once) —
- * so conv_dw_tile (gemm.h) takes dot products of them where they lie: no im2col, no transposing pack, which made
- * this pass memory-bound for thin layers (DenseNet's 3×3 convolutions, c_out = 32: ~105 GFLOP/s against ~190 for
- * their forward, docs/benchmarks.md). Pixels go in chunks of about DW_CHUNK_PIXELS (whole output rows), so that a
- * chunk's dy rows and the tap rows of a tile stay in cache; each chunk of each sample adds its dot products to
- * dW in one rounding per element, samples in order, chunks in order. Tiles of dW (dot_mr × dot_nr) are split
- * between threads, each element in exactly one tile: results do not depend on the thread count. The rounding
- * differs from the im2col + GEMM path (16 lanes per dot product instead of one running sum per K block), within
- * the same bound (tests/test_conv_cpu.c). */
-enum { DW_CHUNK_PIXELS = 512 };
-static int backward_filter_dot_enabled = 1, backward_filter_dot_forced = 0;
-
-void bl_conv2d_cpu_set_backward_filter_dot(int mode) {
-    backward_filter_dot_enabled = mode != 0;
-    backward_filter_dot_forced = mode == 2;
-}
-
-typedef struct dw_dot_job {
-    const bl_conv2d_shape *s;
-    const bl_gemm_microkernel *kern;
-    const float *dy_n, *src;      /* this sample's dy, and x_n (pointwise) or its padded copy xp */
-    const int64_t *co_off, *tap_off; /* row offsets: co·P in dy_n, the tap's shift in src */
-    int64_t dy_first, src_first;  /* the chunk's first pixel in dy_n and src */
-    int runs, len;                /* the chunk: runs of len pixels, */
-    int64_t dy_step, src_step;    /* each run this far after the previous one (in dy_n, in src) */
-    float *dw;
-    int co_tiles, tap_tiles, tasks;
-} dw_dot_job;
-
-/* task: a contiguous range of tiles, tap tiles outer (a tile's tap rows are reused by every co tile of dy) */
-static void dw_dot_task(void *arg, int task) {
-    const dw_dot_job *j = arg;
-    const int k = j->s->c_in * j->s->kh * j->s->kw, mr = j->kern->dot_mr, nr = j->kern->dot_nr;
-    int64_t tiles = (int64_t)j->co_tiles * j->tap_tiles;
-    int64_t begin = tiles * task / j->tasks, end = tiles * (task + 1) / j->tasks;
-    for (int64_t tile = begin; tile < end; tile++) {
-        int t0 = (int)(tile / j->co_tiles) * nr, co0 = (int)(tile % j->co_tiles) * mr;
-        int m = j->s->c_out - co0 < mr ? j->s->c_out - co0 : mr, n = k - t0 < nr ? k - t0 : nr;
-        j->kern->conv_dw_tile(m, n, j->dy_n + j->dy_first, j->co_off + co0, j->src + j->src_first,
-                              j->tap_off + t0, j->runs, j->dy_step, j->src_step, j->len,
-                              j->dw + (int64_t)co0 * k + t0, k);
-    }
-}
-
-typedef struct pad_job {
-    conv_group g;
-    padded_grid q;
-    float *xp;
-} pad_job;
-
-static void pad_channel_task(void *arg, int ci) {
-    pad_job *j = arg;
-    fill_padded_channel(&j->g, ci, &j->q, j->xp + (int64_t)ci * j->q.plane); /* stride 1: one phase */
-}
-
-/* Where the dot products beat im2col + GEMM (measured, 2 threads, batch 8, docs/benchmarks.md): thin layers
- * (c_out ≤ 32: DenseNet's 3×3, 56×56 … 14×14: +20 % … 2.5×) and large maps (≥ 112×112: VGG16's first two stages,
- * +6 … +100 %), as long as an output row fills most of its 16-lane vectors (w_out ≥ 14). Elsewhere the GEMM's
- * packing is amortised over many output channels and it is faster (c_out ≥ 64 on ≤ 56×56 maps: 180–195 against
- * 130–155 GFLOP/s); pointwise layers read no im2col anyway (GEMM 150–170, dots 120–140). */
-static int backward_filter_dot_pays(const bl_conv2d_shape *s) {
-    if (is_pointwise(s) || s->w_out < 14) return 0;
-    return s->c_out <= 32 || (int64_t)s->h_out * s->w_out >= 112 * 112;
-}
-
-/* Returns 1 when it computed dW (+= the batch's gradient), 0 when this shape or kernel is not for it or its
- * buffers cannot be had (nothing written: the caller takes the im2col + GEMM path). */
-static int backward_filter_dot(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw) {
-    const bl_gemm_microkernel *kern = bl_gemm_microkernel_for(bl_gemm_kernel_selected());
-    int pointwise = is_pointwise(s);
-    if (!kern || !kern->conv_dw_tile || s->stride_h != 1 || s->stride_w != 1 || !backward_filter_dot_enabled ||
-        !(backward_filter_dot_pays(s) || backward_filter_dot_forced))
-        return 0;
-    const padded_grid q = grid_of(s); /* stride 1: the padded input, one phase */
-    const int k = s->c_in * s->kh * s->kw, wp = q.wp;
-    const int64_t p = (int64_t)s->h_out * s->w_out, plane = q.plane;
-    const size_t xp_floats = pointwise ? 0 : (size_t)(s->c_in * plane + 15) / 16 * 16;
-    const size_t off_floats = ((size_t)(s->c_out + k) * sizeof(int64_t) + sizeof(float) - 1) / sizeof(float);
-    bl_scratch *handle;
-    float *xp = bl_scratch_acquire(xp_floats + off_floats, &handle);
-    if (!xp) return 0;
-    int64_t *co_off = (int64_t *)(void *)(xp + xp_floats), *tap_off = co_off + s->c_out;
-    for (int co = 0; co < s->c_out; co++) co_off[co] = co * p;
-    for (int t = 0; t < k; t++) tap_off[t] = pointwise ? t * p : tap_offset(s, &q, t);
-    int threads = bl_threads_get();
-    dw_dot_job job = {.s = s, .kern = kern, .co_off = co_off, .tap_off = tap_off, .dw = dw,
-                      .co_tiles = (s->c_out + kern->dot_mr - 1) / kern->dot_mr,
-                      .tap_tiles = (k + kern->dot_nr - 1) / kern->dot_nr};
-    int64_t tiles = (int64_t)job.co_tiles * job.tap_tiles;
-    job.tasks = (int)(tiles < 4 * threads ? tiles : 4 * threads);
-    /* a chunk: whole output rows, about DW_CHUNK_PIXELS pixels (pointwise: a run is any span of pixels) */
-    int rows_per_chunk = (int)(DW_CHUNK_PIXELS / s->w_out);
-    if (rows_per_chunk < 1) rows_per_chunk = 1;
-    for (int n = 0; n < s->n; n++) {
-        job.dy_n = dy + (int64_t)n * s->c_out * p;
-        if (pointwise) {
-            job.src = x + (int64_t)n * s->c_in * p;
-        } else {
-            pad_job pad = {.g = {.s = s, .x = x, .first = n}, .q = q, .xp = xp};
-            bl_parallel_for(s->c_in, pad_channel_task, &pad);
-            job.src = xp;
-        }
-        for (int oh0 = 0; oh0 < s->h_out; oh0 += rows_per_chunk) {
-            int oh1 = oh0 + rows_per_chunk < s->h_out ? oh0 + rows_per_chunk : s->h_out;
-            if (pointwise) { /* one run over the chunk's pixels */
-                job.runs = 1, job.len = (oh1 - oh0) * s->w_out, job.dy_step = job.src_step = 0;
-                job.dy_first = job.src_first = (int64_t)oh0 * s->w_out;
-            } else { /* one run per output row: w_out pixels, rows w_out apart in dy and wp apart in xp */
-                job.runs = oh1 - oh0, job.len = s->w_out, job.dy_step = s->w_out, job.src_step = wp;
-                job.dy_first = (int64_t)oh0 * s->w_out, job.src_first = (int64_t)oh0 * wp;
-            }
-            bl_parallel_for(job.tasks, dw_dot_task, &job);
-        }
-    }
-    bl_scratch_release(handle);
-    return 1;
-}
-
 /* in x [n,c_in,h_in,w_in], in dy [n,c_out,h_out,w_out], acc dw [c_out,c_in,kh,kw], acc db [c_out] or NULL.
  * dW's sum over the batch runs group after group in sample order, so it cannot depend on the thread count. */
 void conv2d_backward_filter_cpu(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw, float *db) {
@@ -820,7 +637,7 @@ void conv2d_backward_filter_cpu(const bl_conv2d_shape *s, const float *x, const 
         bias_job bias = {.s = s, .dy = dy, .db = db};
         bl_parallel_for(s->c_out, bias_gradient_task, &bias);
     }
-    if (!dw || backward_filter_dot(s, x, dy, dw)) return;
+    if (!dw || conv2d_backward_filter_dot(s, x, dy, dw)) return;
     conv_group proto = {.s = s, .x = x, .dy = dy, .dw = dw};
     run_pass(proto, backward_filter_group, 0, SHARED_A_NONE);
 }

@@ -86,7 +86,7 @@ void bl_conv2d_cpu_set_forward_chunk_bytes(size_t bytes);
  * cannot be had; 0: im2col in column chunks.
  * Bitwise the same either way. Same caveat as above. */
 void bl_conv2d_cpu_set_forward_fused(int on);
-/* Backward filter by dot products (conv2d_cpu.c, stride 1, kernels with conv_dw_tile): 1 (default) where it
+/* Backward filter by dot products (conv2d_grid.c, stride 1, kernels with conv_dw_tile): 1 (default) where it
  * pays, 0 never (im2col + GEMM), 2 for every shape it can take (tests). Same caveat as above. */
 void bl_conv2d_cpu_set_backward_filter_dot(int mode);
 void linear_backward_cpu(int n, int in, int out, const float *x, const float *w, const float *dy, float *dx,

@@ -73,25 +73,28 @@ bl_status bl_dense_layer_init(bl_ctx *ctx, bl_dense_layer *l, const char *path, 
 
 /* inputs: count tensors [N,Ci,H,W] (the block input and every earlier layer's output) → [N,growth,H,W]:
  * conv2(relu2(norm2(conv1(relu1(norm1(concat(inputs))))))) */
+/* the layer after relu1: h = relu1(norm1(its input)) → conv2(relu2(norm2(conv1(h)))) */
+static bl_tensor *dense_layer_rest(const bl_run *run, const bl_dense_layer *l, bl_tensor *h) {
+    char p[BL_MODULE_PATH_MAX];
+    child(p, l->path, "relu2"), h = bl_batchnorm2d_relu_layer_forward(run, &l->norm2, p, bl_conv2d_layer_forward(run, &l->conv1, h));
+    return bl_conv2d_layer_forward(run, &l->conv2, h);
+}
+
 bl_tensor *bl_dense_layer_forward(const bl_run *run, const bl_dense_layer *l, int count, bl_tensor *const *inputs) {
     bl_scope scope = bl_scope_begin(run); /* inference: the concatenation and intermediates die here */
     char p[BL_MODULE_PATH_MAX];
     bl_tensor *h = count == 1 ? inputs[0] : bl_concat_channels(run->ctx, count, inputs);
     child(p, l->path, "relu1"), h = bl_batchnorm2d_relu_layer_forward(run, &l->norm1, p, h);
-    child(p, l->path, "relu2"), h = bl_batchnorm2d_relu_layer_forward(run, &l->norm2, p, bl_conv2d_layer_forward(run, &l->conv1, h));
-    return bl_run_emit(run, l->path, bl_scope_end(run, scope, bl_conv2d_layer_forward(run, &l->conv2, h)));
+    return bl_run_emit(run, l->path, bl_scope_end(run, scope, dense_layer_rest(run, l, h)));
 }
 
 /* inference, no hook: the layer on the first c_in channels of the block buffer → its [N,growth,H,W] features */
 static bl_tensor *dense_layer_forward_prefix(const bl_run *run, const bl_dense_layer *l, bl_tensor *buf, int c_in) {
     bl_scope scope = bl_scope_begin(run); /* the normalised prefix and the intermediates die here */
-    char p[BL_MODULE_PATH_MAX];
     const bl_batchnorm2d_layer *n1 = &l->norm1;
     bl_tensor *h = bl_batchnorm2d_relu_channels(run->ctx, buf, c_in, n1->weight, n1->bias, n1->running_mean,
                                                 n1->running_var, n1->eps);
-    h = bl_conv2d_layer_forward(run, &l->conv1, h);
-    child(p, l->path, "relu2"), h = bl_batchnorm2d_relu_layer_forward(run, &l->norm2, p, h);
-    return bl_scope_end(run, scope, bl_conv2d_layer_forward(run, &l->conv2, h));
+    return bl_scope_end(run, scope, dense_layer_rest(run, l, h));
 }
 
 bl_tensor *bl_dense_block_forward(const bl_run *run, const bl_dense_layer *l, int layers, bl_tensor *x) {
