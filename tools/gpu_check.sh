@@ -29,7 +29,8 @@
 # algorithms, BLASTO_CUDA_TRANSFORM_ALGOS=1, against PyTorch fp32), BATCH (64), SIZE (224), PYTHON (python3),
 # BUDGET (seconds for the whole script, default 460: the benchmark stops starting new runs when it is spent and
 # reports what it has), JOBS (build parallelism, 16), USE_GPU_DEPS=1 (take cJSON/stb from .gpu_deps/ even when the
-# system has them), SKIP_TESTS=1, SKIP_BUILD=1 (reuse BUILD as it is: a rerun on the same machine), TABLE_ONLY=1 (print the table of OUT's results.tsv).
+# system has them), SANITIZE=0 (skip the compute-sanitizer memcheck of test_cuda_ops that ends the run; the benchmark
+# leaves it SANITIZE_RESERVE seconds, default 100), SKIP_TESTS=1, SKIP_BUILD=1 (reuse BUILD as it is: a rerun on the same machine), TABLE_ONLY=1 (print the table of OUT's results.tsv).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -103,6 +104,10 @@ if [ "${TABLE_ONLY:-0}" = 1 ]; then print_table; exit 0; fi
 : > "$results"
 say() { echo "$@" | tee -a "$log"; }
 left() { echo $((budget - (SECONDS - start_seconds))); }
+# seconds the benchmark keeps back for the memcheck phase at the end
+reserve=0
+[ "${SANITIZE:-1}" = 1 ] && [ "${SKIP_TESTS:-0}" != 1 ] && command -v compute-sanitizer > /dev/null && reserve=${SANITIZE_RESERVE:-100}
+bench_left() { echo $(( $(left) - reserve )); }
 phase() { say ""; say "=== $1 (t = $((SECONDS - start_seconds)) s)"; }
 
 command -v nvcc > /dev/null || { [ -x /usr/local/cuda/bin/nvcc ] && export PATH=/usr/local/cuda/bin:$PATH; }
@@ -114,6 +119,8 @@ phase "machine"
   cmake --version 2>&1 | head -n 1
   "$python" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "device", torch.cuda.get_device_name() if torch.cuda.is_available() else "none")' 2>&1
   nproc
+  echo "nvcc at $(command -v nvcc)"; ls /usr/local/cuda/lib64 2>/dev/null | grep -E '^libcublas\.so' | head -n 2
+  command -v compute-sanitizer || echo "no compute-sanitizer"
 } 2>&1 | tee -a "$log"
 
 phase "dependencies"
@@ -182,7 +189,7 @@ timeout 30 "$build/blasto" info 2>&1 | tee -a "$log"
 tests_status="skipped"
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   phase "ctest -L cuda"
-  (cd "$build" && timeout 240 ctest -L cuda --output-on-failure -j1) > "$out/ctest_cuda.log" 2>&1
+  (cd "$build" && timeout 240 ctest -L cuda --output-on-failure --timeout 150 -j2) > "$out/ctest_cuda.log" 2>&1
   rc=$?
   n_pass=$(grep -cE 'Test +#[0-9]+: .*Passed' "$out/ctest_cuda.log")
   n_skip=$(grep -cE 'Test +#[0-9]+: .*Skipped' "$out/ctest_cuda.log")
@@ -200,7 +207,7 @@ run_side() {
   local side=$1 arch=$2 mode=$3 precision=$4 f=$out/last_run.txt tf32=() transform=0
   [ "$precision" = tf32 ] && tf32=(--tf32)
   [ "$precision" = fp32-transform ] && transform=1
-  local limit=$(( $(left) > 120 ? 120 : $(left) ))
+  local limit=$(( $(bench_left) > 120 ? 120 : $(bench_left) ))
   [ "$limit" -lt 20 ] && return 1
   if [ "$side" = blasto ]; then
     BLASTO_CUDA_TRANSFORM_ALGOS=$transform timeout "$limit" "$build/blasto" bench "$mode" --arch "$arch" --device cuda "${tf32[@]}" --batch "$batch" \
@@ -225,7 +232,7 @@ for round in $(seq 1 "$rounds"); do
   for precision in $precisions; do
     for arch in $archs; do
       for mode in $modes; do
-        if [ "$(left)" -lt 25 ]; then say "  budget spent: $arch $mode $precision round $round not run"; continue; fi
+        if [ "$(bench_left)" -lt 25 ]; then say "  budget spent: $arch $mode $precision round $round not run"; continue; fi
         if [ $((order % 2)) -eq 0 ]; then sides="blasto pytorch"; else sides="pytorch blasto"; fi
         order=$((order + 1))
         for side in $sides; do run_side "$side" "$arch" "$mode" "$precision"; done
@@ -234,6 +241,14 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 
+
+# ---- compute-sanitizer memcheck over the op test, in what budget is left (SANITIZE=0 skips) -----------------------
+if [ "${SANITIZE:-1}" = 1 ] && [ "${SKIP_TESTS:-0}" != 1 ] && command -v compute-sanitizer > /dev/null && [ "$(left)" -ge 40 ]; then
+  phase "compute-sanitizer --tool memcheck test_cuda_ops ($(left) s left)"
+  timeout "$(( $(left) > 150 ? 150 : $(left) ))" compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
+    "$build/test_cuda_ops" > "$out/memcheck.log" 2>&1
+  say "memcheck exit $? ($(grep -cE '^========= (Invalid|Program hit|Leaked)' "$out/memcheck.log") findings): $(tail -n 1 "$out/memcheck.log")"
+fi
 
 table=$(print_table)
 echo "$table" >> "$log"
