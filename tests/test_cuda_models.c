@@ -3,24 +3,34 @@
  *
  * 1. Parity. For resnet50, vgg16, densenet121 and resnet50-keras (ImageNet head), each BN mode (running, batch):
  *    the same model (bl_model_fill_deterministic(seed)) on a host context and on a cuda context, the same input
- *    x [2,3,64,64] and upstream gradient dy [2,1000] from the test RNG; forward, bl_backward_with(dy); compare the
- *    logits and EVERY parameter gradient. The host oracle is the `cpu` backend (itself held to `ref` bit-for-bit
- *    or within the dot-product bound by tests/test_parity.c, and to PyTorch by the golden tests); set
- *    BLASTO_CUDA_ORACLE=ref to use `ref` (slower). Measures, as tests/test_golden_models.c:
- *      logits     max|cuda − host| / max|host| ≤ 1e-4;
- *      gradients  median|cuda − host| / max|host| ≤ 1e-4, and max|cuda − host| / max|host| ≤ 5e-2.
- *    The loose maximum has the golden test's reason (docs/numerics.md, "Whole-model golden tests"): a whole-network
- *    gradient is piecewise continuous, a few ReLU / max-pool decisions sit within float round-off of their kink, and
- *    two correct float32 implementations can take different sides; torch float32 against float64 misses 1e-3 by up
- *    to 50× at 224×224. The tight median catches an error spread over a tensor (a wrong term, a missed +=).
+ *    x [2,3,S,S] (S = 64; vgg16 224, the smallest size whose 7×7 adaptive pool the host backends take) and upstream
+ *    gradient dy [2,1000] from the test RNG; forward, bl_backward_with(dy); compare the logits and EVERY parameter
+ *    gradient. The host oracle is the `cpu` backend (itself held to `ref` bit-for-bit or within the dot-product
+ *    bound by tests/test_parity.c, and to PyTorch by the golden tests); set BLASTO_CUDA_ORACLE=ref to use `ref`
+ *    (slower). Measures, per tensor, err = |cuda − host| / max|host|:
+ *      logits     max err ≤ 1e-4;
+ *      gradients  median err ≤ max(1e-4, 3·spread_median) and max err ≤ max(5e-2, 3·spread_max).
+ *    `spread` is how far the HOST's own gradient moves when the input moves by one ulp (every element, up for odd
+ *    and down for even indices): the conditioning of the computation itself, measured on the same inputs; the
+ *    median's per tensor, the maximum's over the whole model (one moved input samples a tensor's few kink flips
+ *    too sparsely to bound another computation's: cpu against ref broke a per-tensor bound by 4×). In
+ *    running mode it is ~1e-7 and the fixed numbers apply: the tight median catches an error spread over a tensor
+ *    (a wrong term, a missed +=), the loose maximum allows a few ReLU / max-pool decisions within round-off of
+ *    their kink (docs/numerics.md, "Whole-model golden tests"). In batch mode at this size the deepest BNs take
+ *    statistics over 2·2·2 values and the whole-network gradient is chaotic: cpu against itself on the moved
+ *    input, and cpu against ref, differ by a median of ~1e-2 and a maximum of ~0.2 (docs/numerics.md, "CUDA
+ *    whole-model parity in batch mode"), so no float32 implementation can be held to the fixed numbers there.
+ *    A wrong batch-statistics BN backward moves the gradients by O(1) and is caught; the BN kernels themselves are
+ *    held to 2 ulps of ref in tests/test_cuda_ops.c.
  * 2. Determinism (deterministic mode): forward + backward twice on the cuda context → logits and every gradient
  *    bitwise equal.
  * 3. Training: resnet50 at 32×32, batch 4, BCE-with-logits on the 1000 logits against fixed 0/1 targets, SGD
  *    (lr 0.01, momentum 0.9), BN in training mode (batch statistics, running-stat updates), 10 steps on the host
- *    backend and on cuda from the same initial weights: |loss_cuda − loss_host| ≤ 1e-4·|loss_host| at step 0 and
- *    ≤ 1e-2·|loss_host| at every step (rounding differences of ~1e-7 grow through 10 updates of a 50-layer
- *    network; a wrong update rule or a missed BN running update moves the losses by far more), and the loss must
- *    decrease on both.
+ *    backend and on cuda from the same initial weights. Step 0: |loss_cuda − loss_host| ≤ 1e-4·|loss_host|. Later
+ *    steps inherit the batch-mode chaos above through the updates, so each is held to
+ *    max(1e-3·|loss_host|, 3·spread), spread = the larger deviation of two more host runs whose inputs are moved
+ *    one ulp up and down. The loss must decrease on both. (The update rules themselves are held to ref in
+ *    tests/test_cuda_ops.c.)
  * These need a GPU and the device-clean model code (tensor data only through the op table). Without a CUDA build
  * or without a visible device the test prints "skipped: …" and exits 77. */
 #include <math.h>
@@ -38,7 +48,8 @@
 #include "cuda/kernels_cuda.h"
 
 #define BATCH 2
-#define IMAGE 64
+#define IMAGE 64     /* all but vgg16 */
+#define VGG_IMAGE 224 /* vgg16: the host backends' adaptive pool needs a multiple of 7 (7×7 here) */
 #define CLASSES 1000
 #define SEED 20260707u
 #define LOGITS_TOLERANCE 1e-4
@@ -115,8 +126,8 @@ static int side_create(side *s, const bl_kernels *k, bl_arch arch) {
 }
 
 /* forward + backward_with(dy), results downloaded; the step is ended (arena reset) and the gradients zeroed */
-static int side_run(side *s, bl_bn_mode mode, const float *x_values, const float *dy) {
-    const int x_shape[4] = {BATCH, 3, IMAGE, IMAGE};
+static int side_run(side *s, bl_bn_mode mode, int image, const float *x_values, const float *dy) {
+    const int x_shape[4] = {BATCH, 3, image, image};
     bl_run run = {.ctx = s->ctx, .bn_mode = mode, .hook = NULL, .hook_user = NULL};
     bl_tensor *x = bl_tensor_from(s->ctx, 4, x_shape, x_values);
     bl_tensor *logits = bl_model_forward(s->model, &run, x);
@@ -137,50 +148,77 @@ static int side_run(side *s, bl_bn_mode mode, const float *x_values, const float
     return bl_ctx_status(s->ctx) == BL_OK && s->logits != NULL;
 }
 
-static void parity_and_determinism(bl_arch arch, const bl_kernels *gpu, const float *x, const float *dy) {
+/* x moved by one ulp, up at odd and down at even indices (direction -1: the other way round) */
+static float *moved_one_ulp(const float *x, int64_t n, int direction) {
+    float *m = malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n && m; i++) m[i] = nextafterf(x[i], ((i & 1) ? 1.0f : -1.0f) * direction * INFINITY);
+    return m;
+}
+
+static void parity_and_determinism(bl_arch arch, const bl_kernels *gpu) {
     const char *name = bl_arch_name(arch);
+    const int image = arch == BL_ARCH_VGG16 ? VGG_IMAGE : IMAGE;
+    const int64_t nx = (int64_t)BATCH * 3 * image * image;
+    float *x = malloc((size_t)nx * sizeof(float)), *dy = malloc((size_t)BATCH * CLASSES * sizeof(float));
+    test_fill_uniform(x, nx, SEED, 1, -2.0f, 2.0f);
+    test_fill_uniform(dy, (int64_t)BATCH * CLASSES, SEED, 2, -1.0f, 1.0f);
+    float *x_moved = moved_one_ulp(x, nx, 1);
     for (int m = 0; m < 2; m++) {
         bl_bn_mode mode = m == 0 ? BL_BN_RUNNING : BL_BN_BATCH;
         const char *mode_name = m == 0 ? "running" : "batch";
-        side h, g;
-        if (!side_create(&h, host_kernels(), arch) || !side_create(&g, gpu, arch)) {
-            side_free(&h), side_free(&g);
-            return;
+        side h, g, hm; /* host, cuda, host on the moved input */
+        if (!side_create(&h, host_kernels(), arch) || !side_create(&g, gpu, arch) ||
+            !side_create(&hm, host_kernels(), arch)) {
+            side_free(&h), side_free(&g), side_free(&hm);
+            break;
         }
-        if (!side_run(&h, mode, x, dy) || !side_run(&g, mode, x, dy)) {
-            side_free(&h), side_free(&g);
-            return;
+        if (!side_run(&h, mode, image, x, dy) || !side_run(&g, mode, image, x, dy) ||
+            !side_run(&hm, mode, image, x_moved, dy)) {
+            side_free(&h), side_free(&g), side_free(&hm);
+            break;
         }
-        double max_err, med_err;
+        double max_err, med_err, spread_max, spread_med;
         relative_errors(g.logits, h.logits, (int64_t)BATCH * CLASSES, &max_err, &med_err);
         CHECK(max_err <= LOGITS_TOLERANCE, "%s %s: logits max error %.3g > %g", name, mode_name, max_err,
               LOGITS_TOLERANCE);
-        printf("  %-15s %-7s logits  max %.2e\n", name, mode_name, max_err);
-        double worst_max = 0, worst_med = 0;
+        relative_errors(hm.logits, h.logits, (int64_t)BATCH * CLASSES, &spread_max, &spread_med);
+        printf("  %-15s %-7s logits  max %.2e (host spread %.2e)\n", name, mode_name, max_err, spread_max);
+        /* the maximum's spread is taken over the whole model: where the gradient is chaotic, one moved input
+         * samples a tensor's kink flips too sparsely to bound another computation's (docs/numerics.md) */
+        double model_spread_max = 0;
+        for (int i = 0; i < g.tensor_count; i++) {
+            if (!h.grads[i] || !hm.grads[i]) continue;
+            relative_errors(hm.grads[i], h.grads[i], bl_model_tensor_at(g.model, i)->numel, &spread_max, &spread_med);
+            model_spread_max = fmax(model_spread_max, spread_max);
+        }
+        const double tol_max = fmax(MAX_TOLERANCE, 3 * model_spread_max);
+        double worst_max = 0, worst_med = 0; /* err / tolerance */
         const char *worst_max_name = "", *worst_med_name = "";
         int compared = 0;
         for (int i = 0; i < g.tensor_count; i++) {
             bl_tensor *t = bl_model_tensor_at(g.model, i);
             CHECK((g.grads[i] == NULL) == (h.grads[i] == NULL), "%s %s: %s has a gradient on one side only", name,
                   mode_name, t->name);
-            if (!g.grads[i] || !h.grads[i]) continue;
+            if (!g.grads[i] || !h.grads[i] || !hm.grads[i]) continue;
             relative_errors(g.grads[i], h.grads[i], t->numel, &max_err, &med_err);
-            CHECK(med_err <= MEDIAN_TOLERANCE && max_err <= MAX_TOLERANCE,
-                  "%s %s: grad %s: median error %.3g (≤ %g), max error %.3g (≤ %g)", name, mode_name, t->name, med_err,
-                  MEDIAN_TOLERANCE, max_err, MAX_TOLERANCE);
-            if (max_err > worst_max) worst_max = max_err, worst_max_name = t->name;
-            if (med_err > worst_med) worst_med = med_err, worst_med_name = t->name;
+            relative_errors(hm.grads[i], h.grads[i], t->numel, &spread_max, &spread_med);
+            double tol_med = fmax(MEDIAN_TOLERANCE, 3 * spread_med);
+            CHECK(med_err <= tol_med && max_err <= tol_max,
+                  "%s %s: grad %s: median error %.3g (≤ %.3g; host spread %.3g), max error %.3g (≤ %.3g)", name,
+                  mode_name, t->name, med_err, tol_med, spread_med, max_err, tol_max);
+            if (max_err / tol_max > worst_max) worst_max = max_err / tol_max, worst_max_name = t->name;
+            if (med_err / tol_med > worst_med) worst_med = med_err / tol_med, worst_med_name = t->name;
             compared++;
         }
         CHECK(compared > 0, "%s %s: no gradients compared", name, mode_name);
-        printf("  %-15s %-7s %d gradients: worst max %.2e (%s), worst median %.2e (%s)\n", name, mode_name, compared,
-               worst_max, worst_max_name, worst_med, worst_med_name);
+        printf("  %-15s %-7s %d gradients: worst max error / tolerance %.3f (%s), worst median / tolerance %.3f "
+               "(%s)\n", name, mode_name, compared, worst_max, worst_max_name, worst_med, worst_med_name);
 
         /* determinism: the same forward + backward again on the cuda side, bit for bit */
         float *logits1 = g.logits, **grads1 = calloc((size_t)g.tensor_count, sizeof(float *));
         for (int i = 0; i < g.tensor_count; i++) grads1[i] = g.grads[i], g.grads[i] = NULL;
         g.logits = NULL;
-        if (side_run(&g, mode, x, dy)) {
+        if (side_run(&g, mode, image, x, dy)) {
             CHECK(memcmp(logits1, g.logits, sizeof(float) * BATCH * CLASSES) == 0, "%s %s: logits differ between two "
                   "deterministic runs", name, mode_name);
             int same = 1;
@@ -197,15 +235,16 @@ static void parity_and_determinism(bl_arch arch, const bl_kernels *gpu, const fl
         }
         for (int i = 0; i < g.tensor_count; i++) free(grads1[i]);
         free(grads1), free(logits1);
-        side_free(&h), side_free(&g);
+        side_free(&h), side_free(&g), side_free(&hm);
     }
+    free(x), free(x_moved), free(dy);
 }
 
 /* 10 SGD steps of resnet50 at 32×32 on one backend; losses[10] */
 #define TRAIN_STEPS 10
 #define TRAIN_BATCH 4
 #define TRAIN_IMAGE 32
-static int train(const bl_kernels *k, float *losses) {
+static int train(const bl_kernels *k, int move, float *losses) {
     bl_ctx *ctx = NULL;
     bl_model *m = NULL;
     bl_optimizer *opt = NULL;
@@ -224,6 +263,11 @@ static int train(const bl_kernels *k, float *losses) {
     bl_run run = {.ctx = ctx, .bn_mode = BL_BN_FOLLOW_CONTEXT, .hook = NULL, .hook_user = NULL};
     for (int step = 0; step < TRAIN_STEPS; step++) {
         test_fill_uniform(xv, nx, SEED, 7000 + (uint64_t)step, -2.0f, 2.0f);
+        if (move) {
+            float *moved = moved_one_ulp(xv, nx, move);
+            if (moved) memcpy(xv, moved, (size_t)nx * sizeof(float));
+            free(moved);
+        }
         bl_tensor *x = bl_tensor_from(ctx, 4, x_shape, xv);
         bl_tensor *t = bl_tensor_from(ctx, 1, flat, tv);
         bl_tensor *logits = bl_model_forward(m, &run, x);
@@ -249,14 +293,17 @@ done:
 }
 
 static void training_tracks(const bl_kernels *gpu) {
-    float host_losses[TRAIN_STEPS], gpu_losses[TRAIN_STEPS];
-    if (!train(host_kernels(), host_losses) || !train(gpu, gpu_losses)) return;
+    float host_losses[TRAIN_STEPS], gpu_losses[TRAIN_STEPS], up[TRAIN_STEPS], down[TRAIN_STEPS];
+    if (!train(host_kernels(), 0, host_losses) || !train(gpu, 0, gpu_losses) || !train(host_kernels(), 1, up) ||
+        !train(host_kernels(), -1, down))
+        return;
     for (int s = 0; s < TRAIN_STEPS; s++) {
-        double rel = fabs((double)gpu_losses[s] - host_losses[s]) / fabs((double)host_losses[s]);
-        double tol = s == 0 ? 1e-4 : 1e-2;
-        printf("  train step %d: loss %s %.7f, cuda %.7f (relative difference %.2e)\n", s, host_kernels()->name,
-               host_losses[s], gpu_losses[s], rel);
-        CHECK(rel <= tol, "train step %d: cuda loss %.7g vs host %.7g (relative %.3g > %g)", s, gpu_losses[s],
+        double h = host_losses[s], rel = fabs((double)gpu_losses[s] - h) / fabs(h);
+        double spread = fmax(fabs((double)up[s] - h), fabs((double)down[s] - h)) / fabs(h);
+        double tol = s == 0 ? 1e-4 : fmax(1e-3, 3 * spread);
+        printf("  train step %d: loss %s %.7f, cuda %.7f (relative difference %.2e; host spread %.2e)\n", s,
+               host_kernels()->name, host_losses[s], gpu_losses[s], rel, spread);
+        CHECK(rel <= tol, "train step %d: cuda loss %.7g vs host %.7g (relative %.3g > %.3g)", s, gpu_losses[s],
               host_losses[s], rel, tol);
     }
     CHECK(host_losses[TRAIN_STEPS - 1] < host_losses[0], "host loss decreases: %.6f → %.6f", host_losses[0],
@@ -277,20 +324,16 @@ int main(void) {
         CHECK(0, "bl_kernels_cuda_open: %s", bl_last_error());
         return test_summary("test_cuda_models");
     }
-    const int64_t nx = (int64_t)BATCH * 3 * IMAGE * IMAGE;
-    float *x = malloc((size_t)nx * sizeof(float)), *dy = malloc((size_t)BATCH * CLASSES * sizeof(float));
-    test_fill_uniform(x, nx, SEED, 1, -2.0f, 2.0f);
-    test_fill_uniform(dy, (int64_t)BATCH * CLASSES, SEED, 2, -1.0f, 1.0f);
     const bl_arch archs[] = {BL_ARCH_RESNET50, BL_ARCH_VGG16, BL_ARCH_DENSENET121, BL_ARCH_RESNET50_KERAS};
     const char *only = getenv("BLASTO_CUDA_ARCH");
-    printf("test_cuda_models: host oracle %s, %dx3x%dx%d\n", host_kernels()->name, BATCH, IMAGE, IMAGE);
+    printf("test_cuda_models: host oracle %s, batch %d, %dx%d (vgg16 %dx%d)\n", host_kernels()->name, BATCH, IMAGE,
+           IMAGE, VGG_IMAGE, VGG_IMAGE);
     for (int a = 0; a < 4; a++) {
         if (only && strcmp(only, bl_arch_name(archs[a])) != 0) continue;
-        parity_and_determinism(archs[a], gpu, x, dy);
+        parity_and_determinism(archs[a], gpu);
     }
     training_tracks(gpu);
     printf("  peak device memory through the backend: %.1f MiB\n", (double)bl_cuda_peak_bytes() / (1 << 20));
-    free(x), free(dy);
     bl_kernels_cuda_close();
     return test_summary("test_cuda_models");
 #endif

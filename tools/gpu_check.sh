@@ -165,7 +165,10 @@ if [ ! -f /usr/include/cjson/cJSON.h ] || [ ! -f /usr/include/stb/stb_image.h ] 
     exit 1
   fi
 fi
-export LD_LIBRARY_PATH="$extra_ld${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# blasto's side only: a system cuDNN put first on PyTorch's library path shadows the one its wheel bundles (seen on
+# the H100 machine: /usr/lib's cuDNN 9.14 against torch's 9.19, and every PyTorch run refused to start)
+blasto_ld="$extra_ld${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+with_blasto_libs() { LD_LIBRARY_PATH="$blasto_ld" "$@"; }
 generator=()
 command -v ninja > /dev/null && generator=(-G Ninja)
 
@@ -184,12 +187,12 @@ else
 fi
 
 phase "blasto info"
-timeout 30 "$build/blasto" info 2>&1 | tee -a "$log"
+with_blasto_libs timeout 30 "$build/blasto" info 2>&1 | tee -a "$log"
 
 tests_status="skipped"
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   phase "ctest -L cuda"
-  (cd "$build" && timeout 240 ctest -L cuda --output-on-failure --timeout 150 -j2) > "$out/ctest_cuda.log" 2>&1
+  (cd "$build" && with_blasto_libs timeout 240 ctest -L cuda --output-on-failure --timeout 150 -j2) > "$out/ctest_cuda.log" 2>&1
   rc=$?
   n_pass=$(grep -cE 'Test +#[0-9]+: .*Passed' "$out/ctest_cuda.log")
   n_skip=$(grep -cE 'Test +#[0-9]+: .*Skipped' "$out/ctest_cuda.log")
@@ -210,7 +213,7 @@ run_side() {
   local limit=$(( $(bench_left) > 120 ? 120 : $(bench_left) ))
   [ "$limit" -lt 20 ] && return 1
   if [ "$side" = blasto ]; then
-    BLASTO_CUDA_TRANSFORM_ALGOS=$transform timeout "$limit" "$build/blasto" bench "$mode" --arch "$arch" --device cuda "${tf32[@]}" --batch "$batch" \
+    BLASTO_CUDA_TRANSFORM_ALGOS=$transform with_blasto_libs timeout "$limit" "$build/blasto" bench "$mode" --arch "$arch" --device cuda "${tf32[@]}" --batch "$batch" \
       --size "$size" --warmup "$warmup" --repeats "$repeats" > "$f" 2>&1
   else
     PYTHONUNBUFFERED=1 timeout "$limit" "$python" tools/bench/pytorch_models.py "$mode" --arch "$arch" --device cuda \
@@ -245,8 +248,9 @@ done
 # ---- compute-sanitizer memcheck over the op test, in what budget is left (SANITIZE=0 skips) -----------------------
 if [ "${SANITIZE:-1}" = 1 ] && [ "${SKIP_TESTS:-0}" != 1 ] && command -v compute-sanitizer > /dev/null && [ "$(left)" -ge 40 ]; then
   phase "compute-sanitizer --tool memcheck test_cuda_ops ($(left) s left)"
-  timeout "$(( $(left) > 150 ? 150 : $(left) ))" compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
-    "$build/test_cuda_ops" > "$out/memcheck.log" 2>&1
+  ops_test=$(find "$build" -name test_cuda_ops -type f -perm -u+x | head -n 1)
+  with_blasto_libs timeout "$(( $(left) > 150 ? 150 : $(left) ))" compute-sanitizer --tool memcheck --leak-check full \
+    --error-exitcode 9 "${ops_test:-$build/test_cuda_ops}" > "$out/memcheck.log" 2>&1
   say "memcheck exit $? ($(grep -cE '^========= (Invalid|Program hit|Leaked)' "$out/memcheck.log") findings): $(tail -n 1 "$out/memcheck.log")"
 fi
 
