@@ -30,7 +30,7 @@
 # BUDGET (seconds for the whole script, default 460: the benchmark stops starting new runs when it is spent and
 # reports what it has), JOBS (build parallelism, 16), USE_GPU_DEPS=1 (take cJSON/stb from .gpu_deps/ even when the
 # system has them), SANITIZE=0 (skip the compute-sanitizer memcheck of test_cuda_ops that ends the run; the benchmark
-# leaves it SANITIZE_RESERVE seconds, default 100), SKIP_TESTS=1, SKIP_BUILD=1 (reuse BUILD as it is: a rerun on the same machine), TABLE_ONLY=1 (print the table of OUT's results.tsv).
+# leaves it SANITIZE_RESERVE seconds, default 100), CTEST_TIMEOUT (per CUDA test, default 300 s), SKIP_TESTS=1, SKIP_BUILD=1 (reuse BUILD as it is: a rerun on the same machine), TABLE_ONLY=1 (print the table of OUT's results.tsv).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -192,7 +192,7 @@ with_blasto_libs timeout 30 "$build/blasto" info 2>&1 | tee -a "$log"
 tests_status="skipped"
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   phase "ctest -L cuda"
-  (cd "$build" && with_blasto_libs timeout 240 ctest -L cuda --output-on-failure --timeout 150 -j2) > "$out/ctest_cuda.log" 2>&1
+  (cd "$build" && with_blasto_libs timeout $((${CTEST_TIMEOUT:-300} + 30)) ctest -L cuda --output-on-failure --timeout "${CTEST_TIMEOUT:-300}" -j2) > "$out/ctest_cuda.log" 2>&1
   rc=$?
   n_pass=$(grep -cE 'Test +#[0-9]+: .*Passed' "$out/ctest_cuda.log")
   n_skip=$(grep -cE 'Test +#[0-9]+: .*Skipped' "$out/ctest_cuda.log")
