@@ -192,7 +192,7 @@ with_blasto_libs timeout 30 "$build/blasto" info 2>&1 | tee -a "$log"
 tests_status="skipped"
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   phase "ctest -L cuda"
-  (cd "$build" && with_blasto_libs timeout $((${CTEST_TIMEOUT:-300} + 30)) ctest -L cuda --output-on-failure --timeout "${CTEST_TIMEOUT:-300}" -j2) > "$out/ctest_cuda.log" 2>&1
+  (cd "$build" && with_blasto_libs timeout $((${CTEST_TIMEOUT:-300} + 30)) ctest -L cuda -V --timeout "${CTEST_TIMEOUT:-300}" -j2) > "$out/ctest_cuda.log" 2>&1
   rc=$?
   n_pass=$(grep -cE 'Test +#[0-9]+: .*Passed' "$out/ctest_cuda.log")
   n_skip=$(grep -cE 'Test +#[0-9]+: .*Skipped' "$out/ctest_cuda.log")
