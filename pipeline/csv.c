@@ -1,12 +1,14 @@
 /* csv.c — RFC 4180 reader and atomic writer (see csv.h). */
 #include "csv.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -373,6 +375,37 @@ bl_status bl_write_file_atomic(const char *path, const void *data, size_t size) 
         return bl_fail(BL_ERR_IO, "%s: cannot rename into place: %s", path, strerror(e));
     }
     return BL_OK;
+}
+
+long bl_temporary_pid(const char *name) {
+    const char *digits = strstr(name, ".tmp.");
+    if (!digits || digits == name) return 0;
+    digits += 5;
+    char *end = NULL;
+    long pid = strtol(digits, &end, 10);
+    return *digits >= '0' && *digits <= '9' && end && !*end && pid > 0 ? pid : 0;
+}
+
+int bl_process_gone(long pid) { return kill((pid_t)pid, 0) != 0 && errno == ESRCH; }
+
+int bl_remove_stale_temporaries(const char *dir, int n, const char *const *bases) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int removed = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        long pid = bl_temporary_pid(e->d_name);
+        if (!pid || !bl_process_gone(pid)) continue;
+        size_t base_len = (size_t)(strstr(e->d_name, ".tmp.") - e->d_name);
+        int ours = 0;
+        for (int i = 0; i < n && !ours; i++)
+            ours = strlen(bases[i]) == base_len && !strncmp(e->d_name, bases[i], base_len);
+        char path[4096];
+        struct stat sb;
+        if (!ours || snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) continue;
+        if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && unlink(path) == 0) removed++;
+    }
+    closedir(d);
+    return removed;
 }
 
 const char *bl_format_exact(char *buf, size_t cap, double v) {

@@ -45,7 +45,16 @@ const char *bl_format_exact(char *buf, size_t cap, double v);
 /* Read a whole file into a NUL-terminated malloc'ed buffer (*size excludes the NUL). Files larger than max_bytes
  * are refused with "<path>: file too large (expected at most N bytes)". */
 bl_status bl_read_file(const char *path, size_t max_bytes, char **text, size_t *size);
-/* Write `size` bytes to `path` atomically (temp file in the same directory, fsync, rename). */
+/* Write `size` bytes to `path` atomically (temp file "<path>.tmp.<pid>" in the same directory, fsync, rename). */
 bl_status bl_write_file_atomic(const char *path, const void *data, size_t size);
+/* The pid in an atomic-write temporary's name "<base>.tmp.<pid>" (this writer, core/safetensors_write.c,
+ * pipeline/image.c), or 0 when `name` has another form. */
+long bl_temporary_pid(const char *name);
+/* 1 when no process `pid` exists (kill(pid, 0) fails with ESRCH). */
+int bl_process_gone(long pid);
+/* A run killed with -9 leaves "<base>.tmp.<pid>" behind. Removes from `dir` those of the n names in `bases` whose
+ * process no longer exists (a live pid — a concurrent run, or a reused pid — is left alone; other files of dir are
+ * never touched). Returns how many were removed. */
+int bl_remove_stale_temporaries(const char *dir, int n, const char *const *bases);
 
 #endif

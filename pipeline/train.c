@@ -503,6 +503,13 @@ bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *
     if ((st = setup_model(&r, ck))) goto done;
     if ((st = make_loaders(&r))) goto done;
     if (!ck && (st = make_dir(o.out))) goto done; /* only once every input validated */
+    {
+        /* a run killed with -9 (or a power cut) leaves its atomic writers' temporaries: remove those of dead pids */
+        static const char *const outputs[] = {"last.safetensors", "best.safetensors", "validation.csv", "log.csv",
+                                              "memory.json"};
+        int removed = bl_remove_stale_temporaries(o.out, (int)(sizeof outputs / sizeof outputs[0]), outputs);
+        if (removed) note(&r, "removed %d temporary file(s) of an interrupted run from %s", removed, o.out);
+    }
     note(&r, "fold %d: %d training rows, %d validation rows; %s from %s, %s input %d×%d, preset %s; class weights %.4g / %.4g",
          o.fold, r.n_train, r.n_val, bl_arch_name(o.arch), strcmp(o.weights, "none") ? o.weights : "random init",
          bl_input_kind_name(o.input), o.size, o.size, bl_normalize_name(o.preset), r.class_weight[0], r.class_weight[1]);

@@ -12,6 +12,8 @@
  *            columns (images_per_s, seconds);
  *   enhance  every file of the reference folder (cohort.csv, images, masks) byte for byte, and no temporary left
  *            (a rerun removes those of dead processes: tools/cmd_enhance.c).
+ * And: train into a folder holding "<output>.tmp.<dead pid>" files removes them, but not a live process's
+ * temporary nor a temporary of a name train does not write (bl_remove_stale_temporaries, pipeline/csv.h).
  * The delays come from a splitmix64 stream of a seed printed at the start; BLASTO_KILL_SEED=S replays a run,
  * BLASTO_KILL_ROUNDS=N sets the rounds per command (default 3). tools/kill_loop.sh N repeats the test N times with
  * fresh seeds. Data: a 24-image synthetic cohort at 64×64, DenseNet121 at 32×32, batch 4, 2 epochs (~4 s a run);
@@ -269,6 +271,50 @@ static void train_rounds(int rounds) {
     }
 }
 
+/* A pid no process has (a child that already exited and was reaped; reuse within the test is negligible). */
+static long dead_pid(void) {
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    if (child < 0) return 0;
+    waitpid(child, NULL, 0);
+    return (long)child;
+}
+
+static void touch(const char *path) {
+    FILE *f = fopen(path, "w");
+    if (f) fputs("partial", f), fclose(f);
+}
+
+/* A run killed with -9 leaves "<output>.tmp.<pid>"; the next train in that folder removes those of its own outputs
+ * whose process is gone, and nothing else: not a live process's, not a file of another name. */
+static void train_removes_stale_temporaries(void) {
+    char run[1100], cmd[4096], p[1300];
+    snprintf(run, sizeof run, "%s/stale", dir);
+    CHECK(mkdir(run, 0777) == 0, "mkdir %s", run);
+    long dead = dead_pid();
+    CHECK(dead > 0, "a dead pid");
+    const char *stale[] = {"last.safetensors", "best.safetensors", "validation.csv", "log.csv", "memory.json"};
+    for (int i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "%s/%s.tmp.%ld", run, stale[i], dead);
+        touch(p);
+    }
+    snprintf(p, sizeof p, "%s/notes.txt.tmp.%ld", run, dead); /* not an output of train: the user's */
+    touch(p);
+    snprintf(p, sizeof p, "%s/log.csv.tmp.%ld", run, (long)getpid()); /* a live process's */
+    touch(p);
+    train_command(cmd, sizeof cmd, "stale", 0);
+    CHECK(run_and_kill(cmd, -1, NULL) == 0, "train into a folder with temporaries (see %s/stale.err)", dir);
+    for (int i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "%s/%s.tmp.%ld", run, stale[i], dead);
+        CHECK(!file_exists(p), "train removed %s", p);
+    }
+    snprintf(p, sizeof p, "%s/notes.txt.tmp.%ld", run, dead);
+    CHECK(file_exists(p), "train left the user's %s alone", p);
+    snprintf(p, sizeof p, "%s/log.csv.tmp.%ld", run, (long)getpid());
+    CHECK(file_exists(p), "train left a live process's %s alone", p);
+    test_remove_tree(run);
+}
+
 /* -------------------------------------------------------------- enhance ---- */
 
 static void enhance_command(char *cmd, size_t size, const char *out) {
@@ -426,6 +472,7 @@ int main(void) {
     CHECK(data_ok, "synthetic cohorts and split");
     if (data_ok) {
         train_rounds(rounds);
+        train_removes_stale_temporaries();
         enhance_rounds(rounds);
     }
     if (test_failed) printf("kept %s for inspection (kill seed %llu)\n", dir, (unsigned long long)seed);

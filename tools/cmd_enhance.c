@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 
 #include "commands.h"
 #include "core/threads.h"
+#include "pipeline/csv.h"
 #include "pipeline/enhance.h"
 #include "pipeline/labelme.h"
 
@@ -172,19 +172,14 @@ static int make_directory(const char *path, int *created) {
     return 1;
 }
 
-/* The pid in a name ".enhance-tmp-<digits>" (our staging folder) or "<name>.tmp.<digits>" (the atomic writers'
- * temporaries); 0 when the name has another form. */
-static long temporary_pid(const char *name) {
-    const char *digits = NULL;
-    if (!strncmp(name, ".enhance-tmp-", 13)) digits = name + 13;
-    else if ((digits = strstr(name, ".tmp.")) && digits != name) digits += 5;
-    else return 0;
+/* The pid in our staging folder's name ".enhance-tmp-<digits>"; 0 when the name has another form. */
+static long stage_pid(const char *name) {
+    if (strncmp(name, ".enhance-tmp-", 13) != 0) return 0;
+    const char *digits = name + 13;
     char *end = NULL;
     long pid = strtol(digits, &end, 10);
-    return *digits && end && !*end && pid > 0 ? pid : 0;
+    return *digits >= '0' && *digits <= '9' && end && !*end && pid > 0 ? pid : 0;
 }
-
-static int process_gone(long pid) { return kill((pid_t)pid, 0) != 0 && errno == ESRCH; }
 
 /* Files and (with depth > 0) folders of dir, all of them; the folders only when emptied. */
 static void remove_all_in(const char *dir, int depth) {
@@ -211,20 +206,18 @@ static void remove_all_in(const char *dir, int depth) {
  * (DIR/cohort.csv.tmp.<pid>); a later run removes those of processes that no longer exist (a live pid — a
  * concurrent run, or a reused pid — is left alone). tests/test_kill_safety.c checks that none remain. */
 static void remove_stale_temporaries(const char *out_dir) {
+    static const char *const cohort_csv[] = {"cohort.csv"}; /* only our own temporary: DIR's other files are the user's */
+    bl_remove_stale_temporaries(out_dir, 1, cohort_csv);
     DIR *d = opendir(out_dir);
     if (!d) return;
     for (struct dirent *e; (e = readdir(d));) {
-        long pid = temporary_pid(e->d_name);
-        if (!pid || !process_gone(pid)) continue;
+        long pid = stage_pid(e->d_name);
+        if (!pid || !bl_process_gone(pid)) continue;
         char *path = join_path(out_dir, "", e->d_name, "");
         struct stat sb;
-        if (path && lstat(path, &sb) == 0) {
-            if (S_ISDIR(sb.st_mode) && !strncmp(e->d_name, ".enhance-tmp-", 13)) {
-                remove_all_in(path, 1); /* <stage>/<id>.png, <stage>/masks/<id>_icm.png, their .tmp.<pid> */
-                rmdir(path);
-            } else if (S_ISREG(sb.st_mode) && !strncmp(e->d_name, "cohort.csv.tmp.", 15)) {
-                unlink(path); /* only our own temporary: other files of DIR are the user's */
-            }
+        if (path && lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            remove_all_in(path, 1); /* <stage>/<id>.png, <stage>/masks/<id>_icm.png, their .tmp.<pid> */
+            rmdir(path);
         }
         free(path);
     }
