@@ -117,11 +117,13 @@ bl_tensor *bl_batchnorm2d_relu_layer_forward(const bl_run *run, const bl_batchno
 
 /* dst ≤ src, overlapping allowed: the backend's copy in rounds of at most src − dst bytes, so that no round's
  * source and destination overlap and no round reads what an earlier one wrote (those writes end below src + the
- * round's offset). Each round is one (threaded, on cpu) copy; a short shift would need many rounds: memmove. */
+ * round's offset). Each round is one (threaded, on cpu; stream-ordered, on a device) copy. A short shift would
+ * need many rounds: host memory takes one memmove instead; device memory (which the host must not touch) takes
+ * the rounds — rare, as a scope's dead intermediates are usually larger than the output it keeps. */
 static void move_down(const bl_kernels *k, char *dst, const char *src, size_t bytes) {
     size_t shift = (size_t)(src - dst);
     if (shift == 0) return;
-    if (shift < bytes && shift < ((size_t)1 << 20)) {
+    if (k->host_memory && shift < bytes && shift < ((size_t)1 << 20)) {
         memmove(dst, src, bytes);
         return;
     }
@@ -137,10 +139,8 @@ bl_scope bl_scope_begin(const bl_run *run) {
 
 bl_tensor *bl_scope_end(const bl_run *run, bl_scope scope, bl_tensor *out) {
     bl_ctx *ctx = run->ctx;
-    /* CPU tensors only: the move is a host memmove (a device backend's arena would need its own copy) */
-    if (!scope.active || !out || out->view_of || out->grad || out->device != BL_DEVICE_CPU ||
-        bl_ctx_status(ctx) != BL_OK)
-        return out;
+    /* any backend: move_down goes through the op table's copy slot wherever the host may not touch the memory */
+    if (!scope.active || !out || out->view_of || out->grad || bl_ctx_status(ctx) != BL_OK) return out;
     bl_tensor kept = *out; /* headers live in the host arena (not rewound); keep a copy anyway */
     if (!bl_arena_rewind(bl_ctx_step_arena(ctx), scope.mark, out->data)) return out;
     /* the same data size as `out`, allocated at or below out's own data address: a downward memmove */

@@ -11,7 +11,8 @@
  *      VGG16 (backbone only: at 32×32 its ImageNet head cannot run) / DenseNet121 at 32×32, batch 2:
  *      deterministic fill, eval forward, train-mode forward + backward, one SGD or Adam step, save to safetensors,
  *      load into a fresh model — outputs, every gradient, every parameter, BN statistic and optimizer state, and
- *      the saved file's bytes;
+ *      the saved file's bytes; and the eval forward's step-arena peak equals ref's (the no-grad scopes rewind and
+ *      move block outputs through the copy slot on device memory, layers.c bl_scope_end);
  *   c. the pipeline by device NAME (bl_device_register_test_backend): bl_train_run of the pregnancy model (ResNet50
  *      with the age input) for one epoch on a tiny synthetic cohort (training steps, validation, memory plan,
  *      checkpoints with optimizer state), then bl_checkpoint_score (what `blasto predict` runs) and
@@ -30,6 +31,7 @@
 #include "core/safetensors.h"
 #include "core/tensor_host.h"
 #include "harness.h"
+#include "layers/layers.h"
 #include "models/models.h"
 #include "models/pregnancy.h"
 #include "pipeline/cohort.h"
@@ -169,6 +171,34 @@ static void test_guard_itself(void) {
     bl_ctx_free(ctx);
 }
 
+/* A no-grad scope whose dead intermediate is much smaller than the output it keeps: bl_scope_end moves the output
+ * down by a short shift, in many rounds of the copy slot on device memory (a host memmove there would die here by
+ * SIGSEGV). The moved values must be the kept ones, on guard and on ref alike. */
+static void test_scope_short_shift(const bl_kernels *k) {
+    bl_ctx *ctx = NULL;
+    if (bl_ctx_create(k, &ctx) != BL_OK) {
+        CHECK(0, "%s: context: %s", k->name, bl_last_error());
+        return;
+    }
+    bl_set_grad_enabled(ctx, 0);
+    bl_run run = {.ctx = ctx, .bn_mode = BL_BN_RUNNING};
+    enum { DEAD = 48, KEPT = 40000 }; /* 192 B dead (one 64-byte-aligned 192-byte slot), 160 kB kept: ~800 rounds */
+    float *values = malloc(sizeof(float) * KEPT), *back = malloc(sizeof(float) * KEPT);
+    for (int i = 0; i < KEPT; i++) values[i] = (float)i * 0.5f - 7.0f;
+    bl_scope scope = bl_scope_begin(&run);
+    int dead_shape[1] = {DEAD}, kept_shape[1] = {KEPT};
+    bl_tensor *dead = bl_tensor_zeros(ctx, 1, dead_shape);
+    bl_tensor *out = bl_tensor_from(ctx, 1, kept_shape, values);
+    const float *before = out ? out->data : NULL;
+    bl_tensor *moved = bl_scope_end(&run, scope, out);
+    CHECK(dead && moved && moved->data < before, "%s: the scope moved its output down", k->name);
+    int same = moved && bl_tensor_download(ctx, moved, back) == BL_OK && !memcmp(values, back, sizeof(float) * KEPT);
+    CHECK(same && bl_ctx_status(ctx) == BL_OK, "%s: the moved output holds the kept values (%s)", k->name,
+          bl_ctx_error(ctx));
+    free(values), free(back);
+    bl_ctx_free(ctx);
+}
+
 /* ---- b. models ---------------------------------------------------------------------------------------------- */
 
 typedef struct small_cnn {
@@ -254,6 +284,10 @@ static void run_small_cnn(const bl_kernels *k, const char *save_path, results *r
     bl_ctx_free(ctx);
 }
 
+/* the step arena's high-water after run_backbone's eval forward: the no-grad scopes (layers.h) must rewind and
+ * move block outputs on a device backend as on a host one, so guard's equals ref's */
+static size_t last_eval_high_water;
+
 /* One backbone on backend k: fill, eval forward, train forward + backward + optimizer step, save, load back. */
 static void run_backbone(const bl_kernels *k, bl_arch arch, bl_head head, int adam, const char *save_path,
                          results *res) {
@@ -277,6 +311,7 @@ static void run_backbone(const bl_kernels *k, bl_arch arch, bl_head head, int ad
     bl_tensor *y = bl_model_forward(m, &eval, bl_tensor_from(ctx, 4, xs, x));
     keep(res, ctx, "eval output", y);
     int64_t y_numel = y ? y->numel : 0;
+    last_eval_high_water = bl_ctx_step_arena(ctx)->high_water;
     bl_step_end(ctx);
     /* training step: batch statistics + running update, backward of a fixed upstream gradient, optimizer */
     bl_set_training(ctx, 1);
@@ -352,8 +387,12 @@ static void test_models(void) {
         run_backbone(guard_kernels(), nets[i].arch, nets[i].head, nets[i].adam, test_path_in(a, sizeof a, tmp, fa),
                      &guard_res);
         int64_t calls = guard_get_stats().kernel_calls - calls_before;
+        size_t guard_high_water = last_eval_high_water;
         run_backbone(bl_kernels_ref(), nets[i].arch, nets[i].head, nets[i].adam, test_path_in(b, sizeof b, tmp, fb),
                      &ref_res);
+        CHECK(guard_high_water == last_eval_high_water,
+              "%s: eval forward's step-arena peak on guard %zu B = ref's %zu B (no-grad scopes on device memory)",
+              name, guard_high_water, last_eval_high_water);
         compare(name, &guard_res, &ref_res);
         CHECK(calls > 100, "%s: the guard ran the kernels (%lld calls)", name, (long long)calls);
         CHECK(files_equal(a, b), "%s: saved files are byte-identical", name);
@@ -505,6 +544,8 @@ static void test_pipeline(void) {
 int main(void) {
     if (!test_make_tmp_dir(tmp, sizeof tmp, "blasto_guard")) return test_skip("cannot create a temporary directory");
     test_guard_itself();
+    test_scope_short_shift(guard_kernels());
+    test_scope_short_shift(bl_kernels_ref());
     test_models();
     test_pipeline();
     test_remove_tree(tmp);
