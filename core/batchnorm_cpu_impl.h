@@ -167,11 +167,11 @@ void BN_FN(batchnorm2d_forward_train)(const bl_batchnorm2d_shape *s, const float
 static void bn_eval_task(void *arg, int plane_index) {
     const bn_job *j = arg;
     const bl_batchnorm2d_shape *s = j->s;
-    int c = plane_index % s->c;
+    int c = plane_index % s->c, n = plane_index / s->c;
     int64_t plane = (int64_t)s->h * s->w;
     double stddev = sqrt((double)j->running_var_in[c] + (double)s->eps);
     double gamma = j->gamma[c], running_mean = j->running_mean_in[c];
-    const float *xp = j->x + (int64_t)plane_index * plane;
+    const float *xp = j->x + (int64_t)n * bl_bn_x_sample_stride(s) + (int64_t)c * plane;
     float *yp = j->y + (int64_t)plane_index * plane;
     if (j->apply_relu) {
         for (int64_t k = 0; k < plane; k++) {
@@ -183,7 +183,8 @@ static void bn_eval_task(void *arg, int plane_index) {
     }
 }
 
-/* in x [n,c,h,w], in gamma, beta, running_mean, running_var [c], out y [n,c,h,w] */
+/* in x [n,c,h,w] (samples bl_bn_x_sample_stride apart), in gamma, beta, running_mean, running_var [c],
+ * out y [n,c,h,w] */
 void BN_FN(batchnorm2d_forward_eval)(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
                                      const float *beta, const float *running_mean, const float *running_var, float *y) {
     bn_job job = {.s = s, .x = x, .gamma = gamma, .beta = beta, .running_mean_in = running_mean,

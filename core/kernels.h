@@ -42,7 +42,16 @@ typedef struct bl_batchnorm2d_shape {
     int n, c, h, w;
     float eps;
     float momentum; /* torch convention: running = (1−momentum)·running + momentum·batch */
+    /* the eval forwards only (batchnorm2d_forward_eval, batchnorm2d_relu_forward_eval): elements from one sample of
+     * x to the next, ≥ c·h·w — x may be the first c channels of a wider [n, C, h, w] tensor (a DenseNet block
+     * buffer); 0 means c·h·w (dense). y is always dense [n, c, h, w]. Every other slot requires 0. */
+    int64_t x_sample_stride;
 } bl_batchnorm2d_shape;
+
+/* x's sample stride of an eval forward (see x_sample_stride) */
+static inline int64_t bl_bn_x_sample_stride(const bl_batchnorm2d_shape *s) {
+    return s->x_sample_stride ? s->x_sample_stride : (int64_t)s->c * s->h * s->w;
+}
 
 typedef struct bl_kernels {
     const char *name; /* "ref", "cpu", "cuda" */

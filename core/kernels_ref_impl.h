@@ -207,14 +207,15 @@ void REF_FN(batchnorm2d_eval_stats)(int c, float eps, const real *running_mean, 
 }
 
 /* Eval: y = γ·(x − running_mean)/√(running_var + eps) + β; the statistics are constants.
- * in x [n,c,h,w], in gamma [c], in beta [c], in running_mean [c], in running_var [c], out y [n,c,h,w] */
+ * in x [n,c,h,w] (samples bl_bn_x_sample_stride apart), in gamma [c], in beta [c], in running_mean [c],
+ * in running_var [c], out y [n,c,h,w] */
 void REF_FN(batchnorm2d_forward_eval)(const bl_batchnorm2d_shape *s, const real *x, const real *gamma,
                                       const real *beta, const real *running_mean, const real *running_var, real *y) {
-    int64_t plane = (int64_t)s->h * s->w;
+    int64_t plane = (int64_t)s->h * s->w, x_sample = bl_bn_x_sample_stride(s);
     for (int n = 0; n < s->n; n++)
         for (int c = 0; c < s->c; c++) {
             double stddev = sqrt((double)running_var[c] + (double)s->eps);
-            const real *xp = x + ((int64_t)n * s->c + c) * plane;
+            const real *xp = x + (int64_t)n * x_sample + (int64_t)c * plane;
             real *yp = y + ((int64_t)n * s->c + c) * plane;
             for (int64_t k = 0; k < plane; k++)
                 yp[k] = (real)((double)gamma[c] * ((xp[k] - (double)running_mean[c]) / stddev) + beta[c]);

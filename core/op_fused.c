@@ -41,20 +41,16 @@ bl_tensor *bl_batchnorm2d_relu_channels(bl_ctx *ctx, bl_tensor *x, int c, bl_ten
     int shape[4] = {x->shape[0], c, x->shape[2], x->shape[3]};
     bl_tensor *y = ctx_new_tensor(ctx, 4, shape);
     if (!y) return NULL;
-    /* sample by sample: sample n's first c channels are contiguous in x (the kernels take whole samples) */
-    bl_batchnorm2d_shape s = {.n = 1, .c = c, .h = x->shape[2], .w = x->shape[3], .eps = eps};
-    int64_t plane = (int64_t)s.h * s.w;
-    for (int n = 0; n < x->shape[0]; n++) {
-        const float *xn = x->data + (int64_t)n * x->shape[1] * plane;
-        float *yn = y->data + (int64_t)n * c * plane;
-        if (ctx->k->batchnorm2d_relu_forward_eval) {
-            ctx->k->batchnorm2d_relu_forward_eval(&s, xn, gamma->data, beta->data, running_mean->data,
-                                                  running_var->data, yn);
-        } else {
-            ctx->k->batchnorm2d_forward_eval(&s, xn, gamma->data, beta->data, running_mean->data, running_var->data,
-                                             yn);
-            ctx->k->relu_forward((int64_t)c * plane, yn, yn);
-        }
+    /* one call: x's samples are x->shape[1] channels apart, the kernel reads the first c of each (x_sample_stride) */
+    bl_batchnorm2d_shape s = {.n = x->shape[0], .c = c, .h = x->shape[2], .w = x->shape[3], .eps = eps};
+    s.x_sample_stride = (int64_t)x->shape[1] * s.h * s.w;
+    if (ctx->k->batchnorm2d_relu_forward_eval) {
+        ctx->k->batchnorm2d_relu_forward_eval(&s, x->data, gamma->data, beta->data, running_mean->data,
+                                              running_var->data, y->data);
+    } else {
+        ctx->k->batchnorm2d_forward_eval(&s, x->data, gamma->data, beta->data, running_mean->data, running_var->data,
+                                         y->data);
+        ctx->k->relu_forward(y->numel, y->data, y->data);
     }
     return y;
 }

@@ -410,6 +410,22 @@ static void test_batchnorm(void) {
         y = down(yd, count);
         snprintf(what, sizeof what, "batchnorm eval y case %d", c);
         check_bitwise(what, y, want_y, count);
+        /* the same eval on x's channels placed at the start of 3 wider samples (x_sample_stride; NaN fillers
+         * must not be read): bit for bit the dense result */
+        bl_batchnorm2d_shape strided = s;
+        int64_t plane = (int64_t)s.h * s.w, wide_count = (int64_t)s.n * (s.c + 3) * plane;
+        strided.x_sample_stride = (int64_t)(s.c + 3) * plane;
+        float *x_wide = host(wide_count);
+        for (int64_t i = 0; i < wide_count; i++) x_wide[i] = NAN;
+        for (int n = 0; n < s.n; n++)
+            memcpy(x_wide + n * strided.x_sample_stride, x + (int64_t)n * s.c * plane, (size_t)s.c * plane * 4);
+        float *x_wide_d = up(x_wide, wide_count);
+        gpu->fill(count, NAN, yd);
+        gpu->batchnorm2d_forward_eval(&strided, x_wide_d, gd, bd, rmd, rvd, yd);
+        float *y_strided = down(yd, count);
+        snprintf(what, sizeof what, "batchnorm eval y, strided samples, case %d", c);
+        check_bitwise(what, y_strided, want_y, count);
+        free(x_wide), free(y_strided);
         gpu->batchnorm2d_eval_stats(s.c, s.eps, rmd, rvd, smd, sid);
         ref->batchnorm2d_eval_stats(s.c, s.eps, want_rm, want_rv, want_sm, want_si);
         free(gsm), free(gsi);

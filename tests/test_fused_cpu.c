@@ -63,6 +63,53 @@ static void kernel_level(void) {
     free(x), free(g), free(b), free(rm), free(rv), free(want), free(got), free(unfused);
 }
 
+/* x_sample_stride: the eval forwards read the first c channels of each sample of a wider [n, C, h, w] x (the
+ * DenseNet block buffer); the result must be bit for bit the dense kernel on the compacted prefix, and channels
+ * c … C−1 (NaN here) must not be read. Every backend and variant, plain and fused, 1 and 2 threads. */
+static void strided_samples(void) {
+    const bl_kernels *ref = bl_kernels_ref(), *cpu = bl_kernels_cpu();
+    enum { N = 3, C = 17, CH = 11, H = 9, W = 7 };
+    const int64_t plane = H * W, wide = (int64_t)N * C * plane, dense = (int64_t)N * CH * plane;
+    float *x_wide = malloc((size_t)wide * sizeof(float)), *x_dense = awkward(dense, 11, -2, 2);
+    float *g = awkward(CH, 12, -1.5f, 1.5f), *b = awkward(CH, 13, -1, 1), *rm = awkward(CH, 14, -1, 1);
+    float *rv = awkward(CH, 15, 0.1f, 2);
+    for (int64_t i = 0; i < wide; i++) x_wide[i] = NAN;
+    for (int n = 0; n < N; n++)
+        memcpy(x_wide + (int64_t)n * C * plane, x_dense + (int64_t)n * CH * plane, (size_t)CH * plane * sizeof(float));
+    bl_batchnorm2d_shape s = {.n = N, .c = CH, .h = H, .w = W, .eps = 1e-5f, .momentum = 0.1f};
+    bl_batchnorm2d_shape strided = s;
+    strided.x_sample_stride = (int64_t)C * plane;
+    float *want = malloc((size_t)dense * sizeof(float)), *want_relu = malloc((size_t)dense * sizeof(float));
+    float *got = malloc((size_t)dense * sizeof(float));
+    ref->batchnorm2d_forward_eval(&s, x_dense, g, b, rm, rv, want);
+    ref->batchnorm2d_relu_forward_eval(&s, x_dense, g, b, rm, rv, want_relu);
+    const struct {
+        const char *name;
+        void (*plain)(const bl_batchnorm2d_shape *, const float *, const float *, const float *, const float *,
+                      const float *, float *);
+        void (*fused)(const bl_batchnorm2d_shape *, const float *, const float *, const float *, const float *,
+                      const float *, float *);
+    } variants[] = {{"ref", ref->batchnorm2d_forward_eval, ref->batchnorm2d_relu_forward_eval},
+                    {"cpu", cpu->batchnorm2d_forward_eval, cpu->batchnorm2d_relu_forward_eval},
+                    {"portable", batchnorm2d_forward_eval_portable, batchnorm2d_relu_forward_eval_portable}};
+    for (int threads = 1; threads <= 2; threads++) {
+        bl_threads_set(threads);
+        for (int v = 0; v < 3; v++) {
+            memset(got, 0xff, (size_t)dense * sizeof(float));
+            variants[v].plain(&strided, x_wide, g, b, rm, rv, got);
+            CHECK(memcmp(got, want, (size_t)dense * sizeof(float)) == 0,
+                  "%s batchnorm eval, strided samples (%d threads) = dense on the compacted prefix", variants[v].name,
+                  threads);
+            memset(got, 0xff, (size_t)dense * sizeof(float));
+            variants[v].fused(&strided, x_wide, g, b, rm, rv, got);
+            CHECK(memcmp(got, want_relu, (size_t)dense * sizeof(float)) == 0,
+                  "%s batchnorm + ReLU eval, strided samples (%d threads) = dense on the compacted prefix",
+                  variants[v].name, threads);
+        }
+    }
+    free(x_wide), free(x_dense), free(g), free(b), free(rm), free(rv), free(want), free(want_relu), free(got);
+}
+
 static void op_level(void) {
     bl_ctx *ctx = NULL;
     CHECK(bl_ctx_create(bl_kernels_cpu(), &ctx) == BL_OK, "ctx");
@@ -216,6 +263,7 @@ static void model_level(bl_arch arch, const char *name) {
 
 int main(void) {
     kernel_level();
+    strided_samples();
     op_level();
     block_buffer_ops(bl_kernels_ref(), "ref");
     block_buffer_ops(bl_kernels_cpu(), "cpu");

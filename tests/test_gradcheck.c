@@ -184,7 +184,7 @@ static void bn_forward(const void *state, double *y) {
 }
 
 static void check_batchnorm2d(int n, int ch, int h, int w, float eps) {
-    bl_batchnorm2d_shape s = {n, ch, h, w, eps, 0.1f};
+    bl_batchnorm2d_shape s = {.n = n, .c = ch, .h = h, .w = w, .eps = eps, .momentum = 0.1f};
     int64_t plane = (int64_t)h * w, count = (int64_t)n * ch * plane;
     bn_case c = {s, 1, random_doubles(count, -1, 3), random_doubles(ch, -1.5, 1.5), random_doubles(ch, -1, 1),
                  random_doubles(ch, -0.5, 0.5), random_doubles(ch, 0.5, 2), doubles(ch), doubles(ch)};
