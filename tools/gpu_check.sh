@@ -201,6 +201,8 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
   [ $rc -ne 0 ] && tests_status="FAILED ($tests_status)"
   cat "$out/ctest_cuda.log" >> "$log"
   grep -E "tests passed|tests failed|Passed|Failed|\*\*\*|skipped" "$out/ctest_cuda.log" | tail -n 8
+  # the margins of a passing run (test_cuda_models' worst error / tolerance per model and mode, both summaries)
+  grep -E "gradients \(max tolerance|test_cuda_(ops|models): [0-9]+ passed" "$out/ctest_cuda.log" | cut -c1-200
   say "ctest -L cuda: $tests_status"
 fi
 
