@@ -209,6 +209,7 @@ static void fill_table(void) {
     k->conv2d_backward_filter = bl_cuda_conv2d_backward_filter;
     k->batchnorm2d_forward_train = bl_cuda_batchnorm2d_forward_train;
     k->batchnorm2d_forward_eval = bl_cuda_batchnorm2d_forward_eval;
+    k->batchnorm2d_relu_forward_eval = bl_cuda_batchnorm2d_relu_forward_eval;
     k->batchnorm2d_eval_stats = bl_cuda_batchnorm2d_eval_stats;
     k->batchnorm2d_backward = bl_cuda_batchnorm2d_backward;
     k->maxpool2d_forward = bl_cuda_maxpool2d_forward;
@@ -221,6 +222,7 @@ static void fill_table(void) {
     k->linear_backward = bl_cuda_linear_backward;
     k->relu_forward = bl_cuda_relu_forward;
     k->relu_backward = bl_cuda_relu_backward;
+    k->relu_backward_inplace = bl_cuda_relu_backward_inplace;
     k->sigmoid_forward = bl_cuda_sigmoid_forward;
     k->sigmoid_backward = bl_cuda_sigmoid_backward;
     k->add_forward = bl_cuda_add_forward;

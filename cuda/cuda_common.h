@@ -110,6 +110,9 @@ void bl_cuda_batchnorm2d_forward_train(const bl_batchnorm2d_shape *s, const floa
                                        float *save_mean, float *save_invstd);
 void bl_cuda_batchnorm2d_forward_eval(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
                                       const float *beta, const float *running_mean, const float *running_var, float *y);
+void bl_cuda_batchnorm2d_relu_forward_eval(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
+                                           const float *beta, const float *running_mean, const float *running_var,
+                                           float *y);
 void bl_cuda_batchnorm2d_eval_stats(int c, float eps, const float *running_mean, const float *running_var, float *mean,
                                     float *invstd);
 void bl_cuda_batchnorm2d_backward(const bl_batchnorm2d_shape *s, int training, const float *x, const float *dy,
@@ -130,6 +133,7 @@ void bl_cuda_global_avgpool_backward(int64_t nc, int64_t hw, const float *dy, fl
 // kernels_elementwise.cu
 void bl_cuda_relu_forward(int64_t count, const float *x, float *y);
 void bl_cuda_relu_backward(int64_t count, const float *x, const float *dy, float *dx);
+void bl_cuda_relu_backward_inplace(int64_t count, const float *y, float *g);
 void bl_cuda_sigmoid_forward(int64_t count, const float *x, float *y);
 void bl_cuda_sigmoid_backward(int64_t count, const float *y, const float *dy, float *dx);
 void bl_cuda_add_forward(int64_t count, const float *a, const float *b, float *y);

@@ -198,22 +198,23 @@ __global__ static void bn_stddev_kernel(int c, float eps, const float *running_v
 }
 
 // y = γ·((x − running_mean)/√(running_var + eps)) + β, ref's order (a division, not a multiplication by invstd);
-// y dense, x's samples x_sample apart (= c·hw when dense: then x's index is y's)
+// y dense, x's samples x_sample apart (= c·hw when dense: then x's index is y's); with `relu` the float result v is
+// stored as relu_forward would store it (v > 0 ? v : 0): the fused slot, bitwise the two kernels in sequence
 __global__ static void bn_apply_eval_kernel(int64_t count, bool small, int c, int64_t hw, int64_t x_sample,
                                             const float *x, const float *gamma, const float *beta,
-                                            const float *running_mean, const double *stddev, float *y) {
+                                            const float *running_mean, const double *stddev, bool relu, float *y) {
     const int64_t y_sample = (int64_t)c * hw;
     for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < count; e += (int64_t)gridDim.x * blockDim.x) {
         int ch = bl_cuda_channel_of(e, hw, c, small);
         int64_t xe = x_sample == y_sample ? e : (e / y_sample) * x_sample + e % y_sample;
         double normalised = ((double)x[xe] - (double)running_mean[ch]) / stddev[ch];
-        y[e] = (float)((double)gamma[ch] * normalised + (double)beta[ch]);
+        float v = (float)((double)gamma[ch] * normalised + (double)beta[ch]);
+        y[e] = relu ? (v > 0 ? v : 0.0f) : v;
     }
 }
 
-void bl_cuda_batchnorm2d_forward_eval(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
-                                      const float *beta, const float *running_mean, const float *running_var,
-                                      float *y) {
+static void batchnorm2d_eval(const bl_batchnorm2d_shape *s, const float *x, const float *gamma, const float *beta,
+                             const float *running_mean, const float *running_var, bool relu, float *y) {
     if (s->c <= 0) return;
     int64_t hw = (int64_t)s->h * s->w, count = (int64_t)s->n * s->c * hw;
     double *stddev = (double *)bl_cuda_scratch((size_t)s->c * sizeof(double));
@@ -221,8 +222,21 @@ void bl_cuda_batchnorm2d_forward_eval(const bl_batchnorm2d_shape *s, const float
     bn_stddev_kernel<<<(s->c + 127) / 128, 128, 0, bl_cuda.stream>>>(s->c, s->eps, running_var, stddev);
     if (!CUDA_LAUNCHED("bn_stddev_kernel") || count <= 0) return;
     bn_apply_eval_kernel<<<bl_cuda_blocks(count), BL_CUDA_THREADS, 0, bl_cuda.stream>>>(
-        count, bl_cuda_small(count), s->c, hw, bl_bn_x_sample_stride(s), x, gamma, beta, running_mean, stddev, y);
+        count, bl_cuda_small(count), s->c, hw, bl_bn_x_sample_stride(s), x, gamma, beta, running_mean, stddev, relu,
+        y);
     CUDA_LAUNCHED("bn_apply_eval_kernel");
+}
+
+void bl_cuda_batchnorm2d_forward_eval(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
+                                      const float *beta, const float *running_mean, const float *running_var,
+                                      float *y) {
+    batchnorm2d_eval(s, x, gamma, beta, running_mean, running_var, false, y);
+}
+
+void bl_cuda_batchnorm2d_relu_forward_eval(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
+                                           const float *beta, const float *running_mean, const float *running_var,
+                                           float *y) {
+    batchnorm2d_eval(s, x, gamma, beta, running_mean, running_var, true, y);
 }
 
 __global__ static void bn_eval_stats_kernel(int c, float eps, const float *running_mean, const float *running_var,

@@ -39,9 +39,17 @@ __global__ static void relu_forward_kernel(int64_t count, const float *x, float 
 __global__ static void relu_backward_kernel(int64_t count, const float *x, const float *dy, float *dx) {
     GRID_STRIDE_LOOP(i, count) if (x[i] > 0) dx[i] = (float)((double)dx[i] + (double)dy[i]);
 }
+// the gradient through a ReLU folded into the op before it: g = y > 0 ? 0 + g : +0 (ref's relu_backward into a
+// zeroed buffer, written over g: 0 + g turns −0 into +0)
+__global__ static void relu_backward_inplace_kernel(int64_t count, const float *y, float *g) {
+    GRID_STRIDE_LOOP(i, count) g[i] = y[i] > 0 ? (float)(0.0 + (double)g[i]) : 0.0f;
+}
 void bl_cuda_relu_forward(int64_t count, const float *x, float *y) { LAUNCH(relu_forward_kernel, count, x, y); }
 void bl_cuda_relu_backward(int64_t count, const float *x, const float *dy, float *dx) {
     LAUNCH(relu_backward_kernel, count, x, dy, dx);
+}
+void bl_cuda_relu_backward_inplace(int64_t count, const float *y, float *g) {
+    LAUNCH(relu_backward_inplace_kernel, count, y, g);
 }
 
 // ---- sigmoid ------------------------------------------------------------------------------------------------------

@@ -425,7 +425,19 @@ static void test_batchnorm(void) {
         float *y_strided = down(yd, count);
         snprintf(what, sizeof what, "batchnorm eval y, strided samples, case %d", c);
         check_bitwise(what, y_strided, want_y, count);
-        free(x_wide), free(y_strided);
+        /* the fused eval batchnorm + ReLU slot, dense and strided: bitwise ref's fused slot */
+        float *want_relu = host(count);
+        ref->batchnorm2d_relu_forward_eval(&s, x, gamma, beta, want_rm, want_rv, want_relu);
+        for (int strided_x = 0; strided_x < 2; strided_x++) {
+            gpu->fill(count, NAN, yd);
+            gpu->batchnorm2d_relu_forward_eval(strided_x ? &strided : &s, strided_x ? x_wide_d : xd, gd, bd, rmd, rvd,
+                                               yd);
+            float *y_relu = down(yd, count);
+            snprintf(what, sizeof what, "batchnorm + ReLU eval%s, case %d", strided_x ? ", strided samples" : "", c);
+            check_bitwise(what, y_relu, want_relu, count);
+            free(y_relu);
+        }
+        free(x_wide), free(y_strided), free(want_relu);
         gpu->batchnorm2d_eval_stats(s.c, s.eps, rmd, rvd, smd, sid);
         ref->batchnorm2d_eval_stats(s.c, s.eps, want_rm, want_rv, want_sm, want_si);
         free(gsm), free(gsi);
@@ -567,6 +579,17 @@ static void test_elementwise(void) {
         free(got);                           \
     } while (0)
     ACCUMULATE("relu backward", gpu->relu_backward(n, ad, bd, od), ref->relu_backward(n, a, b, want));
+    /* in place through a folded ReLU: g = a > 0 ? 0 + g : +0 (−0 in g must come out +0) */
+    float *g0 = rand_host(n, 1003, -1, 1);
+    for (int64_t i = 0; i < n; i += 89) g0[i] = -0.0f;
+    gpu->upload(od, g0, (size_t)n * 4);
+    memcpy(want, g0, (size_t)n * 4);
+    gpu->relu_backward_inplace(n, ad, od);
+    ref->relu_backward_inplace(n, a, want);
+    got = down(od, n);
+    check_no_error("relu backward in place");
+    check_bitwise("relu backward in place", got, want, n);
+    free(got), free(g0);
     ACCUMULATE("axpy", gpu->axpy(n, 0.3f, ad, od), ref->axpy(n, 0.3f, a, want));
     ACCUMULATE("mul backward", gpu->mul_backward(n, ad, bd, od), ref->mul_backward(n, a, b, want));
     float alpha = -1.7f, *alpha_d = up(&alpha, 1);

@@ -232,7 +232,8 @@ static void test_lazy_parameter_gradients(void) {
 int main(void) {
     test_inplace_relu_bitwise(bl_kernels_ref());
     test_inplace_relu_bitwise(bl_kernels_cpu());
-    /* a backend without relu_backward_inplace (cuda): the folded ReLU's gradient goes through a zeroed buffer */
+    /* a backend without relu_backward_inplace (an optional slot): the folded ReLU's gradient goes through a zeroed
+     * buffer */
     static bl_kernels without_inplace;
     without_inplace = *bl_kernels_cpu();
     without_inplace.relu_backward_inplace = NULL;
