@@ -29,7 +29,7 @@
 # algorithms, BLASTO_CUDA_TRANSFORM_ALGOS=1, against PyTorch fp32), BATCH (64), SIZE (224), PYTHON (python3),
 # BUDGET (seconds for the whole script, default 460: the benchmark stops starting new runs when it is spent and
 # reports what it has), JOBS (build parallelism, 16), USE_GPU_DEPS=1 (take cJSON/stb from .gpu_deps/ even when the
-# system has them), SANITIZE=0 (skip the compute-sanitizer memcheck of test_cuda_ops that ends the run; the benchmark
+# system has them), SANITIZE=0 (skip the compute-sanitizer memcheck of the two op tests that ends the run; the benchmark
 # leaves it SANITIZE_RESERVE seconds, default 100), CTEST_TIMEOUT (per CUDA test, default 300 s), SKIP_TESTS=1, SKIP_BUILD=1 (reuse BUILD as it is: a rerun on the same machine), TABLE_ONLY=1 (print the table of OUT's results.tsv).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -180,7 +180,7 @@ else
   timeout 60 cmake -S . -B "$build" "${generator[@]}" "${cmake_args[@]}" >> "$log" 2>&1 || {
     say "gpu_check: configure failed:"; tail -n 30 "$log"; exit 1; }
   # only what this script runs: the command and the two CUDA tests (the rest of the suite is CPU work)
-  timeout 300 cmake --build "$build" -j"${JOBS:-16}" --target blasto_cli test_cuda_ops test_cuda_models >> "$log" 2>&1 || {
+  timeout 300 cmake --build "$build" -j"${JOBS:-16}" --target blasto_cli test_cuda_ops test_cuda_kernels test_cuda_models >> "$log" 2>&1 || {
     say "gpu_check: build failed (errors):"; grep -E "error|Error" "$log" | head -n 30; exit 1; }
   grep -iE "warning" "$log" | grep -v "^--" | head -n 20 | tee -a "$out/warnings.txt"
   say "build done"
@@ -247,13 +247,17 @@ for round in $(seq 1 "$rounds"); do
 done
 
 
-# ---- compute-sanitizer memcheck over the op test, in what budget is left (SANITIZE=0 skips) -----------------------
+# ---- compute-sanitizer memcheck over the two op tests, in what budget is left (SANITIZE=0 skips) -----------------------
 if [ "${SANITIZE:-1}" = 1 ] && [ "${SKIP_TESTS:-0}" != 1 ] && command -v compute-sanitizer > /dev/null && [ "$(left)" -ge 40 ]; then
-  phase "compute-sanitizer --tool memcheck test_cuda_ops ($(left) s left)"
-  ops_test=$(find "$build" -name test_cuda_ops -type f -perm -u+x | head -n 1)
-  with_blasto_libs timeout "$(( $(left) > 150 ? 150 : $(left) ))" compute-sanitizer --tool memcheck --leak-check full \
-    --error-exitcode 9 "${ops_test:-$build/test_cuda_ops}" > "$out/memcheck.log" 2>&1
-  say "memcheck exit $? ($(grep -cE '^========= (Invalid|Program hit|Leaked)' "$out/memcheck.log") findings): $(tail -n 1 "$out/memcheck.log")"
+  phase "compute-sanitizer --tool memcheck test_cuda_ops + test_cuda_kernels ($(left) s left)"
+  : > "$out/memcheck.log"
+  for t in test_cuda_ops test_cuda_kernels; do
+    exe=$(find "$build" -name "$t" -type f -perm -u+x | head -n 1)
+    with_blasto_libs timeout "$(( $(left) > 150 ? 150 : $(left) ))" compute-sanitizer --tool memcheck --leak-check full \
+      --error-exitcode 9 "${exe:-$build/$t}" >> "$out/memcheck.log" 2>&1
+    say "memcheck $t exit $? ($(grep -cE '^========= (Invalid|Program hit|Leaked)' "$out/memcheck.log") findings so far)"
+  done
+  say "memcheck: $(grep -E 'ERROR SUMMARY' "$out/memcheck.log" | tr '\n' ' ')"
 fi
 
 table=$(print_table)
