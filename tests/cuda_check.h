@@ -88,6 +88,13 @@ static inline void check_ulps(const char *what, const float *got, const float *w
           got[worst], want[worst], ratio);
 }
 
+/* check_ulps with the case number appended to `what` */
+static inline void check_ulps_case(const char *what, int c, const float *got, const float *want, int64_t n) {
+    char label[128];
+    snprintf(label, sizeof label, "%s case %d", what, c);
+    check_ulps(label, got, want, n);
+}
+
 /* the K-term dot-product bound (fp32) or its TF32 version; magnitude = the op on absolute values */
 static inline void check_dot_bound(const char *what, const float *got, const float *want, const float *magnitude,
                             int64_t count, int64_t k) {

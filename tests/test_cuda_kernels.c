@@ -46,16 +46,11 @@ static void test_batchnorm(void) {
         float *y = down(yd, count), *grm = down(rmd, s.c), *grv = down(rvd, s.c), *gsm = down(smd, s.c);
         float *gsi = down(sid, s.c);
         check_no_error("batchnorm train");
-        snprintf(what, sizeof what, "batchnorm train y case %d", c);
-        check_ulps(what, y, want_y, count);
-        snprintf(what, sizeof what, "batchnorm train running_mean case %d", c);
-        check_ulps(what, grm, want_rm, s.c);
-        snprintf(what, sizeof what, "batchnorm train running_var case %d", c);
-        check_ulps(what, grv, want_rv, s.c);
-        snprintf(what, sizeof what, "batchnorm train save_mean case %d", c);
-        check_ulps(what, gsm, want_sm, s.c);
-        snprintf(what, sizeof what, "batchnorm train save_invstd case %d", c);
-        check_ulps(what, gsi, want_si, s.c);
+        check_ulps_case("batchnorm train y", c, y, want_y, count);
+        check_ulps_case("batchnorm train running_mean", c, grm, want_rm, s.c);
+        check_ulps_case("batchnorm train running_var", c, grv, want_rv, s.c);
+        check_ulps_case("batchnorm train save_mean", c, gsm, want_sm, s.c);
+        check_ulps_case("batchnorm train save_invstd", c, gsi, want_si, s.c);
 
         /* training backward with the statistics ref saved (same inputs on both sides), onto random starts */
         float *dx0 = rand_host(count, 860 + c, -1, 1), *dg0 = rand_host(s.c, 870 + c, -1, 1);
@@ -66,12 +61,9 @@ static void test_batchnorm(void) {
         ref->batchnorm2d_backward(&s, 1, x, dy, gamma, want_sm, want_si, dx0, dg0, db0);
         float *gdx = down(dxd, count), *gdg = down(dgd, s.c), *gdb = down(dbd, s.c);
         check_no_error("batchnorm backward train");
-        snprintf(what, sizeof what, "batchnorm backward train dx case %d", c);
-        check_ulps(what, gdx, dx0, count);
-        snprintf(what, sizeof what, "batchnorm backward train dgamma case %d", c);
-        check_ulps(what, gdg, dg0, s.c);
-        snprintf(what, sizeof what, "batchnorm backward train dbeta case %d", c);
-        check_ulps(what, gdb, db0, s.c);
+        check_ulps_case("batchnorm backward train dx", c, gdx, dx0, count);
+        check_ulps_case("batchnorm backward train dgamma", c, gdg, dg0, s.c);
+        check_ulps_case("batchnorm backward train dbeta", c, gdb, db0, s.c);
 
         /* eval: forward, statistics, backward (dx only: NULL dgamma/dbeta) */
         gpu->batchnorm2d_forward_eval(&s, xd, gd, bd, rmd, rvd, yd);
@@ -237,16 +229,11 @@ static void test_elementwise(void) {
     FORWARD("add forward", gpu->add_forward(n, ad, bd, od), ref->add_forward(n, a, b, want));
     FORWARD("mul forward", gpu->mul_forward(n, ad, bd, od), ref->mul_forward(n, a, b, want));
     /* accumulating ones: start from acc0 on both sides */
-#define ACCUMULATE(name, gpu_call, ref_call) \
-    do {                                     \
+#define ACCUMULATE(name, gpu_call, ref_call)  \
+    do {                                      \
         gpu->upload(od, acc0, (size_t)n * 4); \
-        memcpy(want, acc0, (size_t)n * 4);   \
-        gpu_call;                            \
-        ref_call;                            \
-        got = down(od, n);                   \
-        check_no_error(name);                \
-        check_bitwise(name, got, want, n);   \
-        free(got);                           \
+        memcpy(want, acc0, (size_t)n * 4);    \
+        FORWARD(name, gpu_call, ref_call);    \
     } while (0)
     ACCUMULATE("relu backward", gpu->relu_backward(n, ad, bd, od), ref->relu_backward(n, a, b, want));
     /* in place through a folded ReLU: g = a > 0 ? 0 + g : +0 (−0 in g must come out +0) */
