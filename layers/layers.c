@@ -143,7 +143,7 @@ bl_tensor *bl_scope_end(const bl_run *run, bl_scope scope, bl_tensor *out) {
     if (!scope.active || !out || out->view_of || out->grad || bl_ctx_status(ctx) != BL_OK) return out;
     bl_tensor kept = *out; /* headers live in the host arena (not rewound); keep a copy anyway */
     if (!bl_arena_rewind(bl_ctx_step_arena(ctx), scope.mark, out->data)) return out;
-    /* the same data size as `out`, allocated at or below out's own data address: a downward memmove */
+    /* the same data size as `out`, allocated at or below out's own data address: a downward move (move_down) */
     bl_tensor *moved = bl_tensor_new(ctx, kept.ndim, kept.shape);
     if (!moved) return NULL;
     move_down(bl_ctx_kernels(ctx), (char *)moved->data, (const char *)kept.data, (size_t)kept.numel * sizeof(float));
