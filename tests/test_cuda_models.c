@@ -1,7 +1,8 @@
 /* test_cuda_models.c — the four backbones, whole, on the `cuda` backend against a host backend; determinism of
  * the cuda backend; and a short training run whose losses track the host run.
  *
- * 1. Parity. For resnet50, vgg16, densenet121 and resnet50-keras (ImageNet head), each BN mode (running, batch):
+ * 1. Parity. For resnet50, vgg16, densenet121 and resnet50-keras (ImageNet head), each BN mode (running, batch;
+ *    vgg16, which has no BN, once):
  *    the same model (bl_model_fill_deterministic(seed)) on a host context and on a cuda context, the same input
  *    x [2,3,S,S] (S = 64; vgg16 224, the smallest size whose 7×7 adaptive pool the host backends take) and upstream
  *    gradient dy [2,1000] from the test RNG; forward, bl_backward_with(dy); compare the logits and EVERY parameter
@@ -316,7 +317,8 @@ static void parity_and_determinism(bl_arch arch, const bl_kernels *gpu) {
     float *x = malloc((size_t)nx * sizeof(float)), *dy = malloc((size_t)BATCH * CLASSES * sizeof(float));
     test_fill_uniform(x, nx, SEED, 1, -2.0f, 2.0f);
     test_fill_uniform(dy, (int64_t)BATCH * CLASSES, SEED, 2, -1.0f, 1.0f);
-    for (int m = 0; m < 2; m++) {
+    const int modes = arch == BL_ARCH_VGG16 ? 1 : 2; /* VGG16 has no batchnorm: its batch mode is its running mode */
+    for (int m = 0; m < modes; m++) {
         bl_bn_mode mode = m == 0 ? BL_BN_RUNNING : BL_BN_BATCH;
         const char *mode_name = m == 0 ? "running" : "batch";
         side h, g, hm[NOISE_RUNS]; /* host, cuda, the host with rounding noise (two noise seeds) */
