@@ -48,12 +48,14 @@
  * each split across threads — and a GEMM's result does not depend on how its output is split (gemm.h). Backward
  * filter always runs the groups in order.
  *
- * What it is not: Winograd / FFT / direct convolution, or grouped (depthwise) convolution. If a buffer cannot be
+ * What it is not: Winograd (core/conv2d_winograd.c, called from here for backward data and from
+ * conv2d_forward_eval_cpu), FFT or direct convolution, or grouped (depthwise) convolution. If a buffer cannot be
  * allocated the kernels fall back to the ref backend for that group (correct, slow, not bitwise equal). */
 #include <stdint.h>
 #include <string.h>
 
 #include "conv2d_grid.h"
+#include "conv2d_winograd.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "threads.h"
@@ -551,6 +553,12 @@ void conv2d_forward_cpu(const bl_conv2d_shape *s, const float *x, const float *w
     run_pass(proto, forward_group, 1, SHARED_A_W);
 }
 
+/* in x, w, b, out y as conv2d_forward_cpu; by Winograd where it takes the shape (and its buffers can be had) */
+void conv2d_forward_eval_cpu(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float *y) {
+    if (!conv_is_empty(s) && conv2d_winograd_takes(s) && conv2d_winograd(s, x, w, b, 0.0f, y)) return;
+    conv2d_forward_cpu(s, x, w, b, y);
+}
+
 /* ============================================================= backward data as a transposed convolution ==== */
 
 /* For stride 1 the gradient of a convolution is itself a convolution (the adjoint of a correlation is the
@@ -594,6 +602,10 @@ static int backward_data_transposed(const bl_conv2d_shape *s, const float *dy, c
     float *w_t = bl_scratch_acquire((size_t)s->c_in * s->c_out * s->kh * s->kw, &handle);
     if (!w_t) return 0;
     flip_transpose_weights(s, w, w_t);
+    if (conv2d_winograd_takes(&t) && conv2d_winograd(&t, dy, w_t, NULL, 1.0f, dx)) {
+        bl_scratch_release(handle);
+        return 1;
+    }
     conv_group proto = {.s = &t, .x = dy, .w = w_t, .y = dx, .beta = 1.0f, .transposed_of = s, .w_original = w};
     proto.chunk_columns = forward_chunk_columns((int64_t)t.c_in * t.kh * t.kw, (int64_t)t.h_out * t.w_out);
     proto.fused = forward_fused;

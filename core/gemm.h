@@ -75,6 +75,8 @@ void bl_sgemm_set_b_direct(int on);
 /* ---- convolution and linear through GEMM (core/conv2d_cpu.c): the cpu backend's slots, same signatures,
  * shapes and write / accumulate conventions as kernels.h ---- */
 void conv2d_forward_cpu(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float *y);
+/* the conv2d_forward_eval slot: Winograd where conv2d_winograd_takes, else conv2d_forward_cpu */
+void conv2d_forward_eval_cpu(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float *y);
 void conv2d_backward_data_cpu(const bl_conv2d_shape *s, const float *dy, const float *w, float *dx);
 void conv2d_backward_filter_cpu(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw, float *db);
 void linear_forward_cpu(int n, int in, int out, const float *x, const float *w, const float *b, float *y);
@@ -89,6 +91,13 @@ void bl_conv2d_cpu_set_forward_fused(int on);
 /* Backward filter by dot products (conv2d_grid.c, stride 1, kernels with conv_dw_tile): 1 (default) where it
  * pays, 0 never (im2col + GEMM), 2 for every shape it can take (tests). Same caveat as above. */
 void bl_conv2d_cpu_set_backward_filter_dot(int mode);
+/* 3×3 stride-1 convolutions (forward, and backward data through the transposed convolution) by Winograd
+ * F(4×4, 3×3) (core/conv2d_winograd.c): 1 (default) where it pays, 0 never (the direct GEMM paths above), 2 for every
+ * shape it can take (tests). NOT bitwise the direct path: its own error bound (docs/numerics.md). Same caveat. */
+void bl_conv2d_cpu_set_winograd(int mode);
+/* Its tiles per chunk (default 256, rounded down to a multiple of 32, at least 32; ≤ 0 restores it). Results never
+ * depend on it (tests). */
+void bl_conv2d_cpu_set_winograd_chunk_tiles(int tiles);
 void linear_backward_cpu(int n, int in, int out, const float *x, const float *w, const float *dy, float *dx,
                          float *dw, float *db);
 

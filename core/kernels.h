@@ -201,6 +201,14 @@ typedef struct bl_kernels {
      * : +0 — bit for bit what relu_backward(count, y, g, dz) leaves in a zeroed dz (0 + g turns −0 into +0).
      * in y (the ReLU's output), io g [count] */
     void (*relu_backward_inplace)(int64_t count, const float *y, float *g);
+
+    /* ==== transform algorithms: faster, with their own (larger) documented error bound. NULL: the plain slot. ==== */
+    /* conv2d_forward for a result that will not be differentiated (the op records no tape entry: inference and
+     * evaluation without gradients): the same contract, but it may compute by a transform algorithm — cpu:
+     * Winograd F(4×4, 3×3) for 3×3 stride-1 layers (core/conv2d_winograd.c; its bound: docs/numerics.md,
+     * "Winograd F(4×4, 3×3)"). A differentiated forward keeps conv2d_forward: through batch statistics and ReLU
+     * kinks a forward's rounding error reaches the gradients amplified (measured there). */
+    void (*conv2d_forward_eval)(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float *y);
 } bl_kernels;
 
 /* The built-in backends. bl_kernels_cpu() picks the fastest SIMD variant the running CPU supports. */

@@ -52,6 +52,7 @@ static void build_cpu_kernels(void) {
     /* fused fast paths */
     cpu_kernels.batchnorm2d_relu_forward_eval = batchnorm2d_relu_forward_eval_cpu;
     cpu_kernels.relu_backward_inplace = relu_backward_inplace_cpu;
+    cpu_kernels.conv2d_forward_eval = conv2d_forward_eval_cpu;
 }
 
 const bl_kernels *bl_kernels_cpu(void) {

@@ -43,8 +43,13 @@ bl_tensor *bl_conv2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *w, bl_tensor *b, bl_c
     int shape[4] = {s.n, s.c_out, s.h_out, s.w_out};
     bl_tensor *y = ctx_new_tensor(ctx, 4, shape);
     if (!y) return NULL;
-    ctx->k->conv2d_forward(&s, x->data, w->data, b ? b->data : NULL, y->data);
-    if (tape_wanted(ctx, 3, in)) {
+    /* a forward that will not be differentiated (no tape entry) may use the backend's transform algorithm
+     * (kernels.h: conv2d_forward_eval) */
+    int differentiated = tape_wanted(ctx, 3, in);
+    void (*forward)(const bl_conv2d_shape *, const float *, const float *, const float *, float *) =
+        !differentiated && ctx->k->conv2d_forward_eval ? ctx->k->conv2d_forward_eval : ctx->k->conv2d_forward;
+    forward(&s, x->data, w->data, b ? b->data : NULL, y->data);
+    if (differentiated) {
         tape_entry *e = tape_record(ctx, "conv2d", conv2d_backward, y, b ? 3 : 2, in);
         if (!e) return NULL;
         e->attr.conv2d = s;

@@ -20,7 +20,8 @@
  * Shapes: 3×3 same padding with bias, stride 2 with padding, dilation 2, 1×1 stride 2, 7×7 stride 2 pad 3,
  * unequal strides / pads / dilations per axis, channel counts past the register tiles, one small map alone
  * (P < 128, n = 1: chunked) and small maps grouped side by side (n > 1: not chunked, must be unaffected), and the
- * pointwise conv (no im2col: must be unaffected). */
+ * pointwise conv (no im2col: must be unaffected). Winograd (core/conv2d_winograd.c) is turned off here: it takes
+ * some 3×3 stride-1 shapes by default and is not bitwise these paths (test_conv_cpu.c holds it to its bound). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -278,6 +279,7 @@ static void check_gemm_b_row_ptrs(uint64_t seed) {
 }
 
 int main(void) {
+    bl_conv2d_cpu_set_winograd(0); /* the direct paths only: Winograd (not bitwise these) is test_conv_cpu.c's */
     check_gemm_b_rows(9000);
     check_gemm_b_row_ptrs(9050);
     static const chunk_case cases[] = {

@@ -258,10 +258,220 @@ static void check_linear(uint64_t seed) {
     }
 }
 
+/* ================================================== Winograd F(4×4, 3×3) (core/conv2d_winograd.c) ==== */
+
+/* The transforms' matrices with their entries' absolute values: the magnitude of the Winograd bound */
+static const double bt_abs[6][6] = {{4, 0, 5, 0, 1, 0}, {0, 4, 4, 1, 1, 0}, {0, 4, 4, 1, 1, 0},
+                                    {0, 2, 1, 2, 1, 0}, {0, 2, 1, 2, 1, 0}, {0, 4, 0, 5, 0, 1}};
+static const double g_abs[6][3] = {{1.0 / 4, 0, 0},          {1.0 / 6, 1.0 / 6, 1.0 / 6}, {1.0 / 6, 1.0 / 6, 1.0 / 6},
+                                   {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+static const double at_abs[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, 1, 2, 2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, 1, 8, 8, 1}};
+
+static double worst_winograd_in_u, worst_winograd_in_direct_u;
+
+/* mag[o] = (Aᵀ_abs [Σ_ci (|G| |g| |G|ᵀ) ⊙ (|Bᵀ| |d| |B|)] A_abs)[o] + |b[co]| + |y0[o]| over the 4×4 output tiles
+ * from the corner (b, y0 may be NULL): the computation of conv2d_winograd.c with every value and constant taken
+ * by its absolute value, which bounds each rounding's contribution to the error. */
+static void winograd_magnitude(const bl_conv2d_shape *s, const float *x, const float *w, const float *b,
+                               const float *y0, double *mag) {
+    double *u = malloc(sizeof(double) * 36 * (size_t)s->c_out * s->c_in);
+    double *v = malloc(sizeof(double) * 36 * (size_t)s->c_in);
+    for (int co = 0; co < s->c_out; co++)
+        for (int ci = 0; ci < s->c_in; ci++) {
+            const float *g = w + weight_index(s, co, ci, 0, 0);
+            double *uf = u + ((int64_t)co * s->c_in + ci) * 36;
+            for (int a = 0; a < 6; a++)
+                for (int bb = 0; bb < 6; bb++) {
+                    double sum = 0;
+                    for (int r = 0; r < 3; r++)
+                        for (int c = 0; c < 3; c++) sum += g_abs[a][r] * fabs(g[r * 3 + c]) * g_abs[bb][c];
+                    uf[a * 6 + bb] = sum;
+                }
+        }
+    for (int n = 0; n < s->n; n++)
+        for (int oh0 = 0; oh0 < s->h_out; oh0 += 4)
+            for (int ow0 = 0; ow0 < s->w_out; ow0 += 4) {
+                for (int ci = 0; ci < s->c_in; ci++) {
+                    double d[6][6];
+                    for (int r = 0; r < 6; r++)
+                        for (int c = 0; c < 6; c++) {
+                            int ih = oh0 - s->pad_h + r, iw = ow0 - s->pad_w + c;
+                            int inside = ih >= 0 && ih < s->h_in && iw >= 0 && iw < s->w_in;
+                            d[r][c] = inside ? fabs(x[(((int64_t)n * s->c_in + ci) * s->h_in + ih) * s->w_in + iw]) : 0;
+                        }
+                    for (int a = 0; a < 6; a++)
+                        for (int bb = 0; bb < 6; bb++) {
+                            double sum = 0;
+                            for (int r = 0; r < 6; r++)
+                                for (int c = 0; c < 6; c++) sum += bt_abs[a][r] * d[r][c] * bt_abs[bb][c];
+                            v[ci * 36 + a * 6 + bb] = sum;
+                        }
+                }
+                for (int co = 0; co < s->c_out; co++) {
+                    double m[36] = {0};
+                    for (int ci = 0; ci < s->c_in; ci++)
+                        for (int i = 0; i < 36; i++) m[i] += u[((int64_t)co * s->c_in + ci) * 36 + i] * v[ci * 36 + i];
+                    for (int r = 0; r < 4 && oh0 + r < s->h_out; r++)
+                        for (int c = 0; c < 4 && ow0 + c < s->w_out; c++) {
+                            double sum = 0;
+                            for (int a = 0; a < 6; a++)
+                                for (int bb = 0; bb < 6; bb++) sum += at_abs[r][a] * m[a * 6 + bb] * at_abs[c][bb];
+                            int64_t o = output_index(s, n, co, oh0 + r, ow0 + c);
+                            mag[o] = sum + (b ? fabs(b[co]) : 0) + (y0 ? fabs(y0[o]) : 0);
+                        }
+                }
+            }
+    free(u), free(v);
+}
+
+/* |got − exact| ≤ 1.01·(2·channels + 16)·u·mag: γ_n for n = 1 (U to float) + 6 (Bᵀ) + 2·channels (the GEMM's
+ * running sums and K-block adds, at most) + 6 (Aᵀ) + 2 (bias, accumulation) + margin (conv2d_winograd.c) */
+static void check_winograd_bound(const char *what, const float *got, const double *exact, const double *mag,
+                                 const double *direct_mag, int64_t count, int channels) {
+    double factor = 1.01 * (2.0 * channels + 16.0) * unit_roundoff;
+    int64_t bad = -1;
+    for (int64_t i = 0; i < count; i++) {
+        double error = fabs((double)got[i] - exact[i]);
+        if (!(error <= factor * mag[i] + 1e-30) && bad < 0) bad = i;
+        if (mag[i] > 0 && error / (unit_roundoff * mag[i]) > worst_winograd_in_u)
+            worst_winograd_in_u = error / (unit_roundoff * mag[i]);
+        if (direct_mag[i] > 0 && error / (unit_roundoff * direct_mag[i]) > worst_winograd_in_direct_u)
+            worst_winograd_in_direct_u = error / (unit_roundoff * direct_mag[i]);
+    }
+    if (bad >= 0)
+        CHECK(0, "%s: element %lld: got %.9g, want %.9g (bound %.3g)", what, (long long)bad, got[bad], exact[bad],
+              factor * mag[bad]);
+    else
+        CHECK(1, "%s", what);
+}
+
+/* Forward for evaluation (conv2d_forward_eval, written) and backward data (accumulated) of one 3×3 stride-1 case
+ * through Winograd, against the
+ * double direct sums under the bound above; *outputs gets y then dx for the bitwise comparisons. */
+static void check_winograd_case(const conv_case *t, uint64_t seed, float **outputs, int64_t *output_count) {
+    const bl_kernels *cpu = bl_kernels_cpu();
+    bl_conv2d_shape s = shape_of(t);
+    int64_t x_count = (int64_t)s.n * s.c_in * s.h_in * s.w_in, w_count = (int64_t)s.c_out * s.c_in * 9;
+    int64_t y_count = (int64_t)s.n * s.c_out * s.h_out * s.w_out;
+    float *x = random_buffer(x_count, seed, 1), *w = random_buffer(w_count, seed, 2);
+    float *b = t->bias ? random_buffer(s.c_out, seed, 3) : NULL, *dy = random_buffer(y_count, seed, 4);
+    float *dx = random_buffer(x_count, seed, 5), *y = random_buffer(y_count, seed, 8);
+    double *y_exact = calloc((size_t)y_count, sizeof(double)), *y_direct = calloc((size_t)y_count, sizeof(double));
+    double *dx_exact = calloc((size_t)x_count, sizeof(double)), *dx_direct = calloc((size_t)x_count, sizeof(double));
+    double *y_mag = malloc(sizeof(double) * (size_t)y_count), *dx_mag = malloc(sizeof(double) * (size_t)x_count);
+    for (int64_t i = 0; i < x_count; i++) dx_exact[i] = dx[i], dx_direct[i] = fabs(dx[i]);
+    for (int n = 0; n < s.n; n++)
+        for (int co = 0; co < s.c_out; co++)
+            for (int oh = 0; oh < s.h_out; oh++)
+                for (int ow = 0; ow < s.w_out; ow++) {
+                    int64_t o = output_index(&s, n, co, oh, ow);
+                    if (b) y_exact[o] += b[co], y_direct[o] += fabs(b[co]);
+                    for (int ci = 0; ci < s.c_in; ci++)
+                        for (int i = 0; i < 3; i++)
+                            for (int j = 0; j < 3; j++) {
+                                int64_t in = input_index(&s, n, ci, oh, ow, i, j);
+                                if (in < 0) continue;
+                                double wv = w[weight_index(&s, co, ci, i, j)];
+                                y_exact[o] += wv * x[in], y_direct[o] += fabs(wv * x[in]);
+                                dx_exact[in] += wv * dy[o], dx_direct[in] += fabs(wv * dy[o]);
+                            }
+                }
+    winograd_magnitude(&s, x, w, b, NULL, y_mag);
+    /* backward data is the transposed convolution: dy with the flipped, channel-swapped weights, padding 2 − p */
+    bl_conv2d_shape tr = {.n = s.n, .c_in = s.c_out, .h_in = s.h_out, .w_in = s.w_out, .c_out = s.c_in, .kh = 3,
+                          .kw = 3, .stride_h = 1, .stride_w = 1, .pad_h = 2 - s.pad_h, .pad_w = 2 - s.pad_w,
+                          .dil_h = 1, .dil_w = 1, .h_out = s.h_in, .w_out = s.w_in};
+    float *w_t = malloc(sizeof(float) * (size_t)w_count);
+    for (int co = 0; co < s.c_out; co++)
+        for (int ci = 0; ci < s.c_in; ci++)
+            for (int k = 0; k < 9; k++) w_t[((int64_t)ci * s.c_out + co) * 9 + k] = w[((int64_t)co * s.c_in + ci) * 9 + 8 - k];
+    winograd_magnitude(&tr, dy, w_t, NULL, dx, dx_mag);
+
+    cpu->conv2d_forward_eval(&s, x, w, b, y);
+    cpu->conv2d_backward_data(&s, dy, w, dx);
+    char what[160], label[260];
+    snprintf(what, sizeof what, "winograd n%d c%d %dx%d → c%d p%d,%d bias%d", t->n, t->c_in, t->h_in, t->w_in,
+             t->c_out, s.pad_h, s.pad_w, t->bias);
+    snprintf(label, sizeof label, "%s: forward", what);
+    check_winograd_bound(label, y, y_exact, y_mag, y_direct, y_count, s.c_in);
+    snprintf(label, sizeof label, "%s: backward data (accumulated)", what);
+    check_winograd_bound(label, dx, dx_exact, dx_mag, dx_direct, x_count, s.c_out);
+
+    /* it is the Winograd path: the direct path rounds differently; and the training forward IS the direct path */
+    float *y_other = malloc(sizeof(float) * (size_t)y_count), *y_direct_path = malloc(sizeof(float) * (size_t)y_count);
+    cpu->conv2d_forward(&s, x, w, b, y_other);
+    CHECK(memcmp(y, y_other, sizeof(float) * (size_t)y_count) != 0, "%s: forward differs from the direct path", what);
+    bl_conv2d_cpu_set_winograd(0);
+    cpu->conv2d_forward_eval(&s, x, w, b, y_direct_path);
+    CHECK(memcmp(y_direct_path, y_other, sizeof(float) * (size_t)y_count) == 0,
+          "%s: conv2d_forward (training) is the direct path, bitwise", what);
+    free(y_direct_path);
+    bl_conv2d_cpu_set_winograd(2);
+    /* a sample's output is the same alone or inside the batch */
+    bl_conv2d_shape single = s;
+    single.n = 1;
+    for (int n = 0; n < s.n; n++)
+        cpu->conv2d_forward_eval(&single, x + (int64_t)n * s.c_in * s.h_in * s.w_in, w, b,
+                                 y_other + (int64_t)n * s.c_out * s.h_out * s.w_out);
+    CHECK(memcmp(y, y_other, sizeof(float) * (size_t)y_count) == 0, "%s: batch bitwise equal to one by one", what);
+    /* without scratch memory Winograd hands the convolution to the direct paths (which end in ref's loops) */
+    bl_scratch_set_limit(1);
+    cpu->conv2d_forward_eval(&s, x, w, b, y_other);
+    bl_scratch_set_limit(0);
+    snprintf(label, sizeof label, "%s: forward without scratch memory (direct fallback)", what);
+    check_bound(label, y_other, y_exact, y_direct, y_count, (double)s.c_in * 9, 1); /* the direct bound */
+    free(y_other);
+
+    *output_count = y_count + x_count;
+    *outputs = malloc(sizeof(float) * (size_t)(y_count + x_count));
+    memcpy(*outputs, y, sizeof(float) * (size_t)y_count);
+    memcpy(*outputs + y_count, dx, sizeof(float) * (size_t)x_count);
+    free(x), free(w), free(b), free(dy), free(dx), free(y), free(w_t);
+    free(y_exact), free(y_direct), free(dx_exact), free(dx_direct), free(y_mag), free(dx_mag);
+}
+
+static void check_winograd(uint64_t seed) {
+    static const conv_case cases[] = {
+        /* n  cin  h   w  cout kh kw  s  p  d  bias  (every one 3×3, stride 1) */
+        {2, 3, 9, 11, 4, 3, 3, 1, 1, 1, 1, 0, 0, 0},    /* few channels, partial tiles on both edges */
+        {1, 5, 10, 10, 6, 3, 3, 1, 0, 1, 0, 0, 0, 0},   /* no padding (the transposed one has padding 2) */
+        {3, 17, 13, 7, 19, 3, 3, 1, 2, 1, 1, 0, 0, 0},  /* padding 2 (transposed: 0) */
+        {2, 33, 17, 15, 65, 3, 3, 1, 1, 1, 1, 0, 0, 0}, /* channels past the GEMM's tiles */
+        {5, 16, 4, 4, 16, 3, 3, 1, 1, 1, 0, 0, 0, 0},   /* exactly one tile per sample */
+        {3, 20, 1, 1, 24, 3, 3, 1, 1, 1, 1, 0, 0, 0},   /* a 1×1 map: one tile, 15 of 16 outputs dropped */
+        {2, 8, 9, 12, 8, 3, 3, 1, 0, 1, 0, 0, 2, 0},    /* padding 0 along the height, 2 along the width */
+        {4, 40, 26, 30, 36, 3, 3, 1, 1, 1, 1, 0, 0, 0}, /* 4·7·8 = 224 tiles: 7 chunks of 32; rows of 8 tiles */
+        {2, 6, 9, 70, 5, 3, 3, 1, 1, 1, 1, 0, 0, 0},    /* rows of 18 tiles: 16 + 2 read whole, both edges padded */
+        {3, 4, 6, 37, 7, 3, 3, 1, 0, 1, 0, 0, 2, 0},    /* rows of 10 tiles, partial last tile, padding 0 / 2 */
+    };
+    bl_conv2d_cpu_set_winograd(2);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        float *results[4] = {NULL, NULL, NULL, NULL};
+        int64_t count = 0;
+        static const int thread_counts[] = {1, 2, 3};
+        for (int t = 0; t < 3; t++) {
+            bl_threads_set(thread_counts[t]);
+            check_winograd_case(&cases[c], seed + c, &results[t], &count);
+        }
+        bl_conv2d_cpu_set_winograd_chunk_tiles(32);
+        check_winograd_case(&cases[c], seed + c, &results[3], &count);
+        bl_conv2d_cpu_set_winograd_chunk_tiles(0);
+        for (int t = 1; t < 3; t++)
+            CHECK(memcmp(results[0], results[t], sizeof(float) * (size_t)count) == 0,
+                  "winograd case %zu: %d threads bitwise equal to 1 thread", c, thread_counts[t]);
+        CHECK(memcmp(results[0], results[3], sizeof(float) * (size_t)count) == 0,
+              "winograd case %zu: 32-tile chunks bitwise equal to one chunk", c);
+        for (int t = 0; t < 4; t++) free(results[t]);
+    }
+    bl_conv2d_cpu_set_winograd(1);
+}
+
 int main(void) {
     uint64_t seed = 7100;
     const bl_kernels *cpu = bl_kernels_cpu();
     CHECK(strcmp(cpu->name, "cpu") == 0, "backend name");
+    /* the direct paths, held to the direct bound (Winograd has its own, below) */
+    bl_conv2d_cpu_set_winograd(0);
     check_convolutions(seed);
     /* again with every stride-1 backward filter by dot products (where the kernel family has them: AVX-512),
      * not only the shapes where they pay — pointwise, tiny maps, partial tiles all included */
@@ -270,8 +480,19 @@ int main(void) {
     check_convolutions(seed + 500);
     dot_forced = 0;
     bl_conv2d_cpu_set_backward_filter_dot(1);
+    bl_conv2d_cpu_set_winograd(1);
+    check_winograd(seed + 900);
+    /* the portable transforms (the AVX-512 ones run with the AVX-512 GEMM only) */
+    if (bl_gemm_kernel_selected() != BL_GEMM_KERNEL_GENERIC) {
+        bl_gemm_kernel_kind best = bl_gemm_kernel_selected();
+        CHECK(bl_gemm_set_kernel(BL_GEMM_KERNEL_GENERIC) == BL_OK, "generic kernel selected");
+        check_winograd(seed + 950);
+        bl_gemm_set_kernel(best);
+    }
     check_linear(seed);
     printf("gemm kernel %s: worst |error| = %.3f u·magnitude\n", bl_gemm_kernel_name(), worst_error_in_u);
+    printf("winograd: worst |error| = %.3f u·(magnitude through the transforms) = %.3f u·(direct magnitude)\n",
+           worst_winograd_in_u, worst_winograd_in_direct_u);
     bl_threads_shutdown();
     bl_scratch_free_all();
     return test_summary("test_conv_cpu");

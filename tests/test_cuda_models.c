@@ -41,6 +41,7 @@
 #include <time.h>
 
 #include "core/autograd.h"
+#include "core/gemm.h"
 #include "core/kernels.h"
 #include "core/optim.h"
 #include "harness.h"
@@ -495,6 +496,9 @@ int main(void) {
         CHECK(0, "bl_kernels_cuda_open: %s", bl_last_error());
         return test_summary("test_cuda_models");
     }
+    /* the host runs the direct convolutions everywhere: the rounding-noise twin models a direct dot product's
+     * rounding, not Winograd's (core/conv2d_winograd.c, which the cpu backend's backward data would take) */
+    bl_conv2d_cpu_set_winograd(0);
     const bl_arch archs[] = {BL_ARCH_RESNET50, BL_ARCH_VGG16, BL_ARCH_DENSENET121, BL_ARCH_RESNET50_KERAS};
     const char *only = getenv("BLASTO_CUDA_ARCH");
     printf("test_cuda_models: host oracle %s, batch %d, %dx%d (vgg16 %dx%d)\n", host_kernels()->name, BATCH, IMAGE,

@@ -259,6 +259,48 @@ static const bl_tensor *result_for(bl_ctx *ctx, const char *what, const bl_tenso
 
 /* One BN mode: x [2,3,224,224] (requires grad) → logits [2,1000]; backward of ⟨logits, dy⟩ (dy [2,1000]) fills
  * x->grad and every parameter's .grad (zeroed first); each fixture entry "<prefix>/<what>" is then compared. */
+/* The same forward with gradients off: no tape entry is recorded, so conv2d may take the backend's transform
+ * algorithm (kernels.h: conv2d_forward_eval — Winograd F(4×4, 3×3) on cpu for 3×3 stride-1 layers with ≥ 64
+ * channels and ≥ 28×28 maps). Its logits are held to the same 1e-4 (docs/numerics.md, "Winograd F(4×4, 3×3)"). */
+static void check_logits_without_gradients(const golden_fixture *f, bl_model *m, bl_bn_mode mode,
+                                           const char *mode_name, const char *prefix) {
+    bl_ctx *ctx = bl_model_ctx(m);
+    char name[256];
+    snprintf(name, sizeof name, "%s/logits", prefix);
+    const bl_st_entry *e = NULL;
+    for (int i = 0; i < bl_safetensors_count(f->st) && !e; i++)
+        if (strcmp(bl_safetensors_entry(f->st, i)->name, name) == 0) e = bl_safetensors_entry(f->st, i);
+    const cJSON *max_entry = cJSON_GetObjectItemCaseSensitive(f->max_abs, name);
+    CHECK(e && e->numel == (int64_t)BATCH * CLASSES && cJSON_IsNumber(max_entry), "%s: fixture has %s", f->arch, name);
+    if (!e || e->numel != (int64_t)BATCH * CLASSES || !cJSON_IsNumber(max_entry)) return;
+    float *want = malloc((size_t)e->numel * sizeof(float));
+    if (!want || bl_safetensors_read_f32(f->st, name, -1, NULL, e->numel, want) != BL_OK) {
+        CHECK(0, "%s: %s: cannot read: %s", f->arch, name, bl_last_error());
+        free(want);
+        return;
+    }
+    int was_enabled = bl_grad_enabled(ctx);
+    bl_set_grad_enabled(ctx, 0);
+    bl_tensor *x = bl_tensor_from(ctx, 4, (int[]){BATCH, 3, IMAGE_SIZE, IMAGE_SIZE}, f->x);
+    bl_run run = {.ctx = ctx, .bn_mode = mode};
+    bl_tensor *logits = x ? bl_model_forward(m, &run, x) : NULL;
+    CHECK(bl_ctx_status(ctx) == BL_OK && logits, "%s %s: forward without gradients failed: %s", f->arch, mode_name,
+          bl_ctx_error(ctx));
+    if (logits && bl_ctx_status(ctx) == BL_OK) {
+        int64_t worst;
+        double err = max_abs_difference(logits->data, want, e->numel, &worst) / max_entry->valuedouble;
+        CHECK(err <= LOGITS_TOLERANCE, "%s %s: logits without gradients: max|got-want|/max|want| = %.3g > %.0e "
+              "(element %lld: got %.9g, want %.9g)", f->arch, mode_name, err, LOGITS_TOLERANCE, (long long)worst,
+              logits->data[worst], want[worst]);
+        printf("  %-52s err %.2e (tolerance %.2e)\n", "logits without gradients (transform conv)", err,
+               LOGITS_TOLERANCE);
+    }
+    bl_ctx_clear_error(ctx);
+    bl_step_end(ctx);
+    bl_set_grad_enabled(ctx, was_enabled);
+    free(want);
+}
+
 static void run_mode(const golden_fixture *f, bl_model *m, bl_bn_mode mode, const char *mode_name) {
     bl_ctx *ctx = bl_model_ctx(m);
     char key[64];
@@ -387,6 +429,7 @@ static void run_mode(const golden_fixture *f, bl_model *m, bl_bn_mode mode, cons
     }
     free(rec);
     bl_step_end(ctx);
+    check_logits_without_gradients(f, m, mode, mode_name, prefix);
 }
 
 /* ---- one architecture ---- */

@@ -190,7 +190,8 @@ static int parse_conv_shape(const char *text, int out[8]) {
     return 0;
 }
 
-/* passes: bit 0 forward, bit 1 backward data, bit 2 backward filter */
+/* passes: bit 0 forward (the training forward, conv2d_forward), bit 1 backward data, bit 2 backward filter, bit 3
+ * the forward without gradients (conv2d_forward_eval: Winograd where it takes the shape) */
 static int bench_conv(const bench_options *opt, const int (*shapes)[8], int count, int passes) {
     if (apply_options("conv", opt)) return 1;
     const bl_kernels *cpu = bl_kernels_cpu();
@@ -220,12 +221,13 @@ static int bench_conv(const bench_options *opt, const int (*shapes)[8], int coun
             return 1;
         }
         double flops = 2.0 * s.n * s.c_out * s.h_out * s.w_out * (double)s.c_in * s.kh * s.kw;
-        static const char *const pass_names[] = {"forward", "backward-data", "backward-filter"};
-        for (int pass = 0; pass < 3; pass++) {
+        static const char *const pass_names[] = {"forward", "backward-data", "backward-filter", "forward-eval"};
+        for (int pass = 0; pass < 4; pass++) {
             if (!(passes & (1 << pass))) continue;
             for (int r = 0; r < opt->warmup + opt->repeats; r++) {
                 double start = seconds_now();
                 if (pass == 0) cpu->conv2d_forward(&s, x, w, b, y);
+                else if (pass == 3) cpu->conv2d_forward_eval(&s, x, w, b, y);
                 else if (pass == 1) cpu->conv2d_backward_data(&s, y, w, dx);
                 else cpu->conv2d_backward_filter(&s, x, y, dw, db);
                 if (r >= opt->warmup) seconds[r - opt->warmup] = seconds_now() - start;
@@ -244,13 +246,16 @@ static int bench_conv(const bench_options *opt, const int (*shapes)[8], int coun
 static void usage(FILE *out) {
     fprintf(out,
             "usage: blasto bench gemm [--shapes resnet50|MxNxK,…] [options]\n"
-            "       blasto bench conv [--shape N,C,H,W,Cout,k,stride,pad] [--pass forward|backward-data|"
-            "backward-filter|all] [options]\n"
+            "       blasto bench conv [--shape N,C,H,W,Cout,k,stride,pad] [--pass forward|forward-eval|\n"
+            "                         backward-data|backward-filter|all] [options]\n"
             "       blasto bench infer|train --arch A [--batch N] [--size S] ...   (whole models, img/s: see\n"
             "                                      `blasto bench infer --help`)\n\n"
             "Times the cpu backend and prints, per shape, the median, min and max GFLOP/s over the timed repeats\n"
             "(GEMM: 2·M·N·K FLOPs, C = A·B row-major, A = [M,K], B = [K,N]; conv: 2·N·Cout·Ho·Wo·Cin·k·k per pass).\n"
-            "gemm defaults to the ResNet50 batch-8 convolution GEMMs; conv to seven ResNet50 batch-8 layers.\n\n"
+            "gemm defaults to the ResNet50 batch-8 convolution GEMMs; conv to seven ResNet50 batch-8 layers.\n"
+            "conv passes: forward is the training forward (direct); forward-eval the forward without gradients\n"
+            "(Winograd F(4x4,3x3) for 3x3 stride-1 layers with >= 64 channels and >= 28x28 maps; the environment\n"
+            "variable BLASTO_CONV_ALGO=direct|winograd|auto changes that rule); all = the four passes.\n\n"
             "options:\n"
             "  --repeats N   timed calls per shape (default 7)\n"
             "  --warmup N    untimed calls first (default 2)\n"
@@ -272,7 +277,7 @@ int cmd_bench(int argc, char **argv) {
     }
     bench_options opt = {.repeats = 7, .warmup = 2, .threads = 0, .kernel = NULL};
     static int gemm_shapes[MAX_SHAPES][3];
-    int gemm_count = 0, conv_shape[8], have_conv_shape = 0, passes = 7;
+    int gemm_count = 0, conv_shape[8], have_conv_shape = 0, passes = 15;
     parse_gemm_shapes("resnet50", gemm_shapes, &gemm_count);
     for (int i = 2; i < argc; i++) {
         const char *arg = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
@@ -301,11 +306,13 @@ int cmd_bench(int argc, char **argv) {
             have_conv_shape = 1, i++;
         } else if (strcmp(arg, "--pass") == 0 && value && strcmp(what, "conv") == 0) {
             if (strcmp(value, "forward") == 0) passes = 1;
+            else if (strcmp(value, "forward-eval") == 0) passes = 8;
             else if (strcmp(value, "backward-data") == 0) passes = 2;
             else if (strcmp(value, "backward-filter") == 0) passes = 4;
-            else if (strcmp(value, "all") == 0) passes = 7;
+            else if (strcmp(value, "all") == 0) passes = 15;
             else {
-                fprintf(stderr, "blasto bench: --pass: expected forward, backward-data, backward-filter or all, "
+                fprintf(stderr, "blasto bench: --pass: expected forward, forward-eval, backward-data, backward-filter "
+                                "or all, "
                                 "got '%s'\n", value);
                 return 2;
             }
