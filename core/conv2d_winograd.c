@@ -39,8 +39,8 @@
  * the direct convolution's Σ|terms| by the transforms' scale: measured, the worst error is ~10× the direct
  * path's (docs/numerics.md), and the whole-model logits against PyTorch stay within their unchanged 1e-4.
  *
- * Where it runs (conv2d_winograd_takes, mode 1): c_in ≥ 64, c_out ≥ 64 and at least 28×28 output pixels —
- * measured per layer in docs/benchmarks.md. The environment variable BLASTO_CONV_ALGO=direct|winograd|auto picks
+ * Where it runs (conv2d_winograd_takes, mode 1): c_in ≥ 32, c_out ≥ 32 and at least 28×28 output pixels; the
+ * weight gradient also at 14×14 with ≥ 256 channels — measured per layer in docs/benchmarks.md. The environment variable BLASTO_CONV_ALGO=direct|winograd|auto picks
  * the mode for a whole process (default auto); bl_conv2d_cpu_set_winograd(0) turns it off, (2) forces it for
  * every shape it can take. */
 #include <stdatomic.h>
@@ -71,7 +71,8 @@ static inline void store_row(const float out_r[WINO_TILE][WINO_LANES], const flo
 #include "conv2d_winograd_impl.h"
 #undef WINO_FN
 
-enum { WINO_CHUNK_TILES = 256, WINO_ROW_MIN_TILES = 8, WINO_COLUMN_MULTIPLE = 32, WINO_MIN_CHANNELS = 64,
+enum { WINO_CHUNK_TILES = 256, WINO_ROW_MIN_TILES = 8, WINO_COLUMN_MULTIPLE = 32, WINO_MIN_CHANNELS = 32,
+       WINO_FILTER_SMALL_MAP_CHANNELS = 256,
        WINO_MIN_PIXELS = 28 * 28 };
 
 /* −1 until first use: then BLASTO_CONV_ALGO decides (auto → 1, direct → 0, winograd → 2; unset or unknown → 1) */
@@ -92,17 +93,20 @@ static int current_mode(void) {
 
 void bl_conv2d_cpu_set_winograd_chunk_tiles(int tiles) { winograd_chunk_tiles = tiles > 0 ? tiles : WINO_CHUNK_TILES; }
 
-int conv2d_winograd_takes(const bl_conv2d_shape *s) {
+int conv2d_winograd_takes(const bl_conv2d_shape *s, conv2d_winograd_pass pass) {
     int mode = current_mode();
     if (mode == 0) return 0;
     if (s->kh != 3 || s->kw != 3 || s->stride_h != 1 || s->stride_w != 1 || s->dil_h != 1 || s->dil_w != 1) return 0;
     if (s->pad_h < 0 || s->pad_h > 2 || s->pad_w < 0 || s->pad_w > 2) return 0;
     if (mode == 2) return 1;
-    /* where it pays (docs/benchmarks.md, "Winograd"): both channel counts ≥ 64 and maps of at least 28×28 —
-     * below that the 4×4 tiles waste a growing share of their outputs (14×14 → 16×16: 31 %) and the per-call
-     * transform and packing of the weights (4× the weights' size) is not repaid */
-    return s->c_in >= WINO_MIN_CHANNELS && s->c_out >= WINO_MIN_CHANNELS &&
-           (int64_t)s->h_out * s->w_out >= WINO_MIN_PIXELS;
+    /* where it pays (docs/benchmarks.md, "Winograd"): both channel counts ≥ 32 and maps of at least 28×28 —
+     * below that the 4×4 tiles waste a growing share of their outputs (14×14 → 16×16: 31 %), rows of 4 tiles fill
+     * a quarter of a vector, and the per-call transform of the weights (4× their size) is not repaid; the weight
+     * gradient (no weight transform, its GEMMs reduce over the tiles) still gains at 14×14 with ≥ 256 channels */
+    int64_t pixels = (int64_t)s->h_out * s->w_out, narrower = s->c_in < s->c_out ? s->c_in : s->c_out;
+    if (narrower < WINO_MIN_CHANNELS) return 0;
+    return pixels >= WINO_MIN_PIXELS ||
+           (pass == CONV2D_WINOGRAD_FILTER && pixels >= 14 * 14 && narrower >= WINO_FILTER_SMALL_MAP_CHANNELS);
 }
 
 /* ======================================================================================= the filters ==== */
@@ -128,11 +132,13 @@ typedef struct winograd_job {
     const bl_conv2d_shape *s;
     const float *x, *w, *b;
     float *y;
+    const float *dy;       /* the weight gradient: dy in, dw accumulated */
+    float *dw;
     int accumulate;
-    float *u;              /* [36][c_out][c_in] the transformed filters (step 1, before packing) */
+    float *u;              /* [36][c_out][c_in] the transformed filters (step 1, before packing), or dU */
     const float *packed;   /* 36 packed U_i, packed_floats apart */
     size_t packed_floats;
-    float *v, *m;          /* [36][c_in][ld], [36][c_out][ld] */
+    float *v, *m;          /* [36][c_in][ld], [36][c_out][ld]: V and M, or M' (the weight gradient's dy) */
     int64_t ld;            /* the row stride of V_i and M_i: the chunk's tiles rounded up to whole GEMM tiles */
     conv2d_winograd_tile *tiles; /* the chunk's tiles */
     int count;             /* tiles in this chunk */
@@ -144,6 +150,10 @@ typedef struct winograd_job {
                       int64_t);
     void (*output_row)(const bl_conv2d_shape *, const float *, int64_t, const conv2d_winograd_tile *, int, int,
                        const float *, int, float *);
+    void (*gradient_block)(const bl_conv2d_shape *, const float *, int, const conv2d_winograd_tile *, int, float *,
+                           int64_t);
+    void (*gradient_row)(const bl_conv2d_shape *, const float *, int, const conv2d_winograd_tile *, int, float *,
+                         int64_t);
     int tiles_x;           /* tiles per tile row; rows of ≥ WINO_ROW_MIN_TILES go by the row functions */
 } winograd_job;
 
@@ -230,26 +240,43 @@ static int64_t chunk_tiles(int64_t total) {
     return tiles < total ? tiles : total;
 }
 
-int conv2d_winograd(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float beta, float *y) {
-    const int64_t total = (int64_t)s->n * ((s->h_out + WINO_TILE - 1) / WINO_TILE) *
-                          ((s->w_out + WINO_TILE - 1) / WINO_TILE);
-    const int64_t per_chunk = chunk_tiles(total);
+/* The job's geometry, transform functions (the AVX-512 copies with the AVX-512 GEMM) and its chunk buffers: V,
+ * M (m_channels rows per position: c_out) and the tile descriptors in one scratch piece. Returns the handle, or
+ * NULL when the memory cannot be had. */
+static bl_scratch *job_begin(winograd_job *job, const bl_conv2d_shape *s, int64_t *total, int64_t *per_chunk) {
+    *total = (int64_t)s->n * ((s->h_out + WINO_TILE - 1) / WINO_TILE) * ((s->w_out + WINO_TILE - 1) / WINO_TILE);
+    *per_chunk = chunk_tiles(*total);
     /* a block writes 16 columns of V from its first tile: ld leaves room for them past the chunk's last tile */
-    const int64_t ld =
-        (per_chunk + WINO_LANES + WINO_COLUMN_MULTIPLE - 1) / WINO_COLUMN_MULTIPLE * WINO_COLUMN_MULTIPLE;
-    winograd_job job = {.s = s, .x = x, .w = w, .b = b, .y = y, .accumulate = beta != 0.0f, .ld = ld};
-    job.tiles_x = (s->w_out + WINO_TILE - 1) / WINO_TILE;
-    job.input_block = conv2d_winograd_input_block, job.input_row = conv2d_winograd_input_row;
-    job.output_block = conv2d_winograd_output_block, job.output_row = conv2d_winograd_output_row;
+    job->ld = (*per_chunk + WINO_LANES + WINO_COLUMN_MULTIPLE - 1) / WINO_COLUMN_MULTIPLE * WINO_COLUMN_MULTIPLE;
+    job->s = s;
+    job->tiles_x = (s->w_out + WINO_TILE - 1) / WINO_TILE;
+    job->input_block = conv2d_winograd_input_block, job->input_row = conv2d_winograd_input_row;
+    job->output_block = conv2d_winograd_output_block, job->output_row = conv2d_winograd_output_row;
+    job->gradient_block = conv2d_winograd_gradient_block, job->gradient_row = conv2d_winograd_gradient_row;
 #ifdef BLASTO_HAVE_X86_SIMD
     if (bl_gemm_kernel_selected() == BL_GEMM_KERNEL_AVX512) { /* the transforms follow the GEMM's family */
-        job.input_block = conv2d_winograd_input_block_avx512, job.input_row = conv2d_winograd_input_row_avx512;
-        job.output_block = conv2d_winograd_output_block_avx512, job.output_row = conv2d_winograd_output_row_avx512;
+        job->input_block = conv2d_winograd_input_block_avx512, job->input_row = conv2d_winograd_input_row_avx512;
+        job->output_block = conv2d_winograd_output_block_avx512, job->output_row = conv2d_winograd_output_row_avx512;
+        job->gradient_block = conv2d_winograd_gradient_block_avx512;
+        job->gradient_row = conv2d_winograd_gradient_row_avx512;
     }
 #endif
+    size_t v_floats = (size_t)WINO_POSITIONS * s->c_in * job->ld, m_floats = (size_t)WINO_POSITIONS * s->c_out * job->ld;
+    size_t tile_floats = ((size_t)job->ld * sizeof(conv2d_winograd_tile) + 63) / 64 * 16;
+    bl_scratch *handle;
+    float *buffers = bl_scratch_acquire(v_floats + m_floats + tile_floats, &handle);
+    if (!buffers) return NULL;
+    job->v = buffers, job->m = buffers + v_floats;
+    job->tiles = (conv2d_winograd_tile *)(void *)(buffers + v_floats + m_floats);
+    return handle;
+}
+
+int conv2d_winograd(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float beta, float *y) {
+    winograd_job job = {.x = x, .w = w, .b = b, .y = y, .accumulate = beta != 0.0f};
     /* step 1: U, then packed (the unpacked U is given back before the chunks' buffers are taken) */
+    job.s = s;
     job.packed_floats = (bl_sgemm_prepacked_a_floats(s->c_out, s->c_in) + 15) / 16 * 16;
-    bl_scratch *packed_handle, *u_handle, *buffers_handle;
+    bl_scratch *packed_handle, *u_handle;
     float *packed = bl_scratch_acquire(WINO_POSITIONS * job.packed_floats, &packed_handle);
     if (!packed) return 0;
     job.u = bl_scratch_acquire((size_t)WINO_POSITIONS * s->c_out * s->c_in, &u_handle);
@@ -263,16 +290,12 @@ int conv2d_winograd(const bl_conv2d_shape *s, const float *x, const float *w, co
                            packed + (size_t)i * job.packed_floats);
     bl_scratch_release(u_handle);
     job.packed = packed;
-    /* the chunk's buffers: V, M and the tile descriptors in one piece */
-    size_t v_floats = (size_t)WINO_POSITIONS * s->c_in * ld, m_floats = (size_t)WINO_POSITIONS * s->c_out * ld;
-    size_t tile_floats = ((size_t)ld * sizeof(conv2d_winograd_tile) + 63) / 64 * 16;
-    float *buffers = bl_scratch_acquire(v_floats + m_floats + tile_floats, &buffers_handle);
-    if (!buffers) {
+    int64_t total, per_chunk;
+    bl_scratch *buffers_handle = job_begin(&job, s, &total, &per_chunk);
+    if (!buffers_handle) {
         bl_scratch_release(packed_handle);
         return 0;
     }
-    job.v = buffers, job.m = buffers + v_floats;
-    job.tiles = (conv2d_winograd_tile *)(void *)(buffers + v_floats + m_floats);
     for (int64_t first = 0; first < total; first += per_chunk) {
         job.count = (int)(total - first < per_chunk ? total - first : per_chunk);
         describe_tiles(s, first, job.count, job.tiles);
@@ -282,5 +305,78 @@ int conv2d_winograd(const bl_conv2d_shape *s, const float *x, const float *w, co
     }
     bl_scratch_release(buffers_handle);
     bl_scratch_release(packed_handle);
+    return 1;
+}
+
+/* ================================================================================ the weight gradient ==== */
+
+static void gradient_task(void *arg, int co) {
+    winograd_job *job = arg;
+    int64_t stride = (int64_t)job->s->c_out * job->ld;
+    for (int t = 0, count, by_rows; t < job->count; t += count) {
+        count = block_tiles(job, t, &by_rows);
+        (by_rows ? job->gradient_row : job->gradient_block)(job->s, job->dy, co, job->tiles + t, count,
+                                                            job->m + co * job->ld + t, stride);
+    }
+}
+
+/* dU_i += M'_i · V_iᵀ over this chunk's tiles (the first chunk writes) */
+static void gradient_gemm_task(void *arg, int i) {
+    winograd_job *job = arg;
+    const bl_conv2d_shape *s = job->s;
+    bl_sgemm_cpu(0, 1, s->c_out, s->c_in, job->count, 1.0f, job->m + (int64_t)i * s->c_out * job->ld, (int)job->ld,
+                 job->v + (int64_t)i * s->c_in * job->ld, (int)job->ld, job->accumulate ? 1.0f : 0.0f,
+                 job->u + (int64_t)i * s->c_out * s->c_in, s->c_in);
+}
+
+/* dw[co, ci] += Gᵀ dU[co, ci] G, in double, rounded once */
+static void gradient_filters_task(void *arg, int co) {
+    winograd_job *job = arg;
+    const bl_conv2d_shape *s = job->s;
+    static const double g[WINO_PATCH][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                            {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                            {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+    const int64_t position = (int64_t)s->c_out * s->c_in;
+    for (int ci = 0; ci < s->c_in; ci++) {
+        const float *du = job->u + (int64_t)co * s->c_in + ci; /* du[i·position] = dU_i[co, ci] */
+        double t[WINO_PATCH][3]; /* t[a][j] = Σ_b dU[a][b]·G[b][j] */
+        for (int a = 0; a < WINO_PATCH; a++)
+            for (int j = 0; j < 3; j++) {
+                double sum = 0.0;
+                for (int b = 0; b < WINO_PATCH; b++) sum += (double)du[(WINO_PATCH * a + b) * position] * g[b][j];
+                t[a][j] = sum;
+            }
+        float *dw = job->dw + ((int64_t)co * s->c_in + ci) * 9;
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++) {
+                double sum = 0.0;
+                for (int a = 0; a < WINO_PATCH; a++) sum += g[a][i] * t[a][j];
+                dw[i * 3 + j] += (float)sum;
+            }
+    }
+}
+
+int conv2d_winograd_filter_gradient(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw) {
+    winograd_job job = {.x = x, .dy = dy, .dw = dw}; /* job.u holds dU */
+    bl_scratch *du_handle;
+    job.u = bl_scratch_acquire((size_t)WINO_POSITIONS * s->c_out * s->c_in, &du_handle);
+    if (!job.u) return 0;
+    int64_t total, per_chunk;
+    bl_scratch *buffers_handle = job_begin(&job, s, &total, &per_chunk);
+    if (!buffers_handle) {
+        bl_scratch_release(du_handle);
+        return 0;
+    }
+    for (int64_t first = 0; first < total; first += per_chunk) {
+        job.count = (int)(total - first < per_chunk ? total - first : per_chunk);
+        job.accumulate = first > 0;
+        describe_tiles(s, first, job.count, job.tiles);
+        bl_parallel_for(s->c_in, input_task, &job);
+        bl_parallel_for(s->c_out, gradient_task, &job);
+        bl_parallel_for(WINO_POSITIONS, gradient_gemm_task, &job);
+    }
+    bl_parallel_for(s->c_out, gradient_filters_task, &job);
+    bl_scratch_release(buffers_handle);
+    bl_scratch_release(du_handle);
     return 1;
 }

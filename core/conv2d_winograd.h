@@ -16,14 +16,23 @@
 
 enum { WINO_TILE = 4, WINO_PATCH = 6, WINO_POSITIONS = 36, WINO_LANES = 16 };
 
-/* Whether conv2d_winograd takes this convolution: 3×3, stride 1, dilation 1, padding ≤ 2 — and, in the default
- * mode, only where it pays (bl_conv2d_cpu_set_winograd, gemm.h). */
-int conv2d_winograd_takes(const bl_conv2d_shape *s);
+/* Whether Winograd takes this convolution's pass: 3×3, stride 1, dilation 1, padding ≤ 2 — and, in the default
+ * mode, only where it pays (bl_conv2d_cpu_set_winograd, gemm.h). Backward data asks with its transposed shape. */
+typedef enum { CONV2D_WINOGRAD_FORWARD, CONV2D_WINOGRAD_FILTER } conv2d_winograd_pass;
+int conv2d_winograd_takes(const bl_conv2d_shape *s, conv2d_winograd_pass pass);
 
 /* y = conv(x, w) + b (beta == 0; b may be NULL) or y += conv(x, w) (beta == 1, b must be NULL), by F(4×4, 3×3).
  * Returns 1 when done, 0 when its buffers cannot be had (nothing written: the caller takes another path).
  * in x [n,c_in,h_in,w_in], in w [c_out,c_in,3,3], in b [c_out] or NULL, out / acc y [n,c_out,h_out,w_out] */
 int conv2d_winograd(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float beta, float *y);
+
+/* dw += the weight gradient by F(4×4, 3×3) run backwards: with e_t the tile's 4×4 of dy (zeros past the map),
+ *     dU_i[co, ci] = Σ_t (A e_t Aᵀ)_i · (Bᵀ d_t B)_i      (36 GEMMs reducing over the tiles)
+ *     dw[co, ci] += Gᵀ dU[co, ci] G                          (in double, rounded once)
+ * Returns 1 when done, 0 when its buffers cannot be had (nothing written). The tiles are reduced chunk after chunk
+ * (WINO_CHUNK_TILES), so the result depends on the shape and that setting, never on the thread count.
+ * in x [n,c_in,h_in,w_in], in dy [n,c_out,h_out,w_out], acc dw [c_out,c_in,3,3] */
+int conv2d_winograd_filter_gradient(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw);
 
 /* ---- the per-block transforms (conv2d_winograd_impl.h, compiled portable and with AVX-512) ---- */
 
@@ -65,5 +74,16 @@ void conv2d_winograd_output_row(const bl_conv2d_shape *s, const float *m, int64_
 void conv2d_winograd_output_row_avx512(const bl_conv2d_shape *s, const float *m, int64_t m_stride,
                                        const conv2d_winograd_tile *first, int count, int co, const float *bias,
                                        int accumulate, float *y);
+
+/* M'_(a,b)[co, tile] = (A e Aᵀ)_(a,b) of output channel co's dy tiles (lanes ≥ count get zeros), position i's row
+ * at m + i·m_stride; the row form takes `count` neighbouring tiles of one tile row (bitwise the block form) */
+void conv2d_winograd_gradient_block(const bl_conv2d_shape *s, const float *dy, int co,
+                                    const conv2d_winograd_tile *tiles, int count, float *m, int64_t m_stride);
+void conv2d_winograd_gradient_block_avx512(const bl_conv2d_shape *s, const float *dy, int co,
+                                           const conv2d_winograd_tile *tiles, int count, float *m, int64_t m_stride);
+void conv2d_winograd_gradient_row(const bl_conv2d_shape *s, const float *dy, int co, const conv2d_winograd_tile *first,
+                                  int count, float *m, int64_t m_stride);
+void conv2d_winograd_gradient_row_avx512(const bl_conv2d_shape *s, const float *dy, int co,
+                                         const conv2d_winograd_tile *first, int count, float *m, int64_t m_stride);
 
 #endif

@@ -46,6 +46,22 @@ static inline void WINO_FN(transform_at)(const float *restrict in, int64_t is, f
     }
 }
 
+/* out[k][l] = (A in)_k, k < 6, for the 16 lanes l, in[j·is + l] = e_j, j < 4 (the weight gradient's transform of
+ * dy: A = Aᵀ transposed, rows (1 0 0 0), (1 1 1 1), (1 −1 1 −1), (1 2 4 8), (1 −2 4 −8), (0 0 0 1)) — at most 2
+ * roundings per output, multiplications by 2, 4, 8 exact */
+static inline void WINO_FN(transform_a)(const float *restrict in, int64_t is, float out[restrict WINO_PATCH][WINO_LANES]) {
+    for (int l = 0; l < WINO_LANES; l++) {
+        float e0 = in[l], e1 = in[is + l], e2 = in[2 * is + l], e3 = in[3 * is + l];
+        float sum02 = e0 + e2, sum13 = e1 + e3, far02 = e0 + 4.0f * e2, far13 = 2.0f * e1 + 8.0f * e3;
+        out[0][l] = e0;
+        out[1][l] = sum02 + sum13;
+        out[2][l] = sum02 - sum13;
+        out[3][l] = far02 + far13;
+        out[4][l] = far02 - far13;
+        out[5][l] = e3;
+    }
+}
+
 /* V_(k,j)[lane] for the patches d[r][c][lane]: the rows transformed, then the columns; position (k, j) is written
  * to v + (6k + j)·v_stride, 16 lanes */
 static inline void WINO_FN(transform_patches)(float d[WINO_PATCH][WINO_PATCH][WINO_LANES], float *v,
@@ -71,6 +87,20 @@ static inline void WINO_FN(transform_outputs)(const float *m, int64_t m_stride,
         for (int a = 0; a < WINO_PATCH; a++) memcpy(uc[a], u[a][c], sizeof uc[a]);
         WINO_FN(transform_at)(uc[0], WINO_LANES, column);
         for (int r = 0; r < WINO_TILE; r++) memcpy(out[r][c], column[r], sizeof column[r]);
+    }
+}
+
+/* (A e A^T)_(a,b)[lane] for the 4×4 output-gradient tiles e[r][c][lane], written to m + (6a + b)·m_stride */
+static inline void WINO_FN(transform_gradients)(float e[WINO_TILE][WINO_PATCH][WINO_LANES], float *m,
+                                                int64_t m_stride) {
+    float h[WINO_TILE][WINO_PATCH][WINO_LANES]; /* h[r][b] = Σ_c e[r][c]·A[b][c]: rows first */
+    for (int r = 0; r < WINO_TILE; r++) WINO_FN(transform_a)(e[r][0], WINO_LANES, h[r]);
+    float hb[WINO_TILE][WINO_LANES], column[WINO_PATCH][WINO_LANES];
+    for (int b = 0; b < WINO_PATCH; b++) { /* (a, b) = Σ_r A[a][r]·h[r][b] */
+        for (int r = 0; r < WINO_TILE; r++) memcpy(hb[r], h[r][b], sizeof hb[r]);
+        WINO_FN(transform_a)(hb[0], WINO_LANES, column);
+        for (int a = 0; a < WINO_PATCH; a++)
+            memcpy(m + (int64_t)(WINO_PATCH * a + b) * m_stride, column[a], sizeof column[a]);
     }
 }
 
@@ -162,4 +192,35 @@ void WINO_FN(conv2d_winograd_output_row)(const bl_conv2d_shape *s, const float *
         WINO_FN(store_row)(out[r], bias ? bias + co : NULL, accumulate,
                            y_plane + (int64_t)(first->oh0 + r) * s->w_out + first->ow0, span);
     }
+}
+
+void WINO_FN(conv2d_winograd_gradient_block)(const bl_conv2d_shape *s, const float *dy, int co,
+                                             const conv2d_winograd_tile *tiles, int count, float *m, int64_t m_stride) {
+    float e[WINO_TILE][WINO_PATCH][WINO_LANES]; /* columns 4, 5 unused (the row hook's shape) */
+    const int64_t plane = (int64_t)s->h_out * s->w_out;
+    for (int l = 0; l < WINO_LANES; l++) {
+        const conv2d_winograd_tile *tile = &tiles[l < count ? l : 0];
+        const float *dy_plane = dy + tile->y_sample + co * plane;
+        for (int r = 0; r < WINO_TILE; r++)
+            for (int c = 0; c < WINO_TILE; c++) {
+                int oh = tile->oh0 + r, ow = tile->ow0 + c;
+                e[r][c][l] = l < count && oh < s->h_out && ow < s->w_out ? dy_plane[(int64_t)oh * s->w_out + ow] : 0.0f;
+            }
+    }
+    WINO_FN(transform_gradients)(e, m, m_stride);
+}
+
+void WINO_FN(conv2d_winograd_gradient_row)(const bl_conv2d_shape *s, const float *dy, int co,
+                                           const conv2d_winograd_tile *first, int count, float *m, int64_t m_stride) {
+    float e[WINO_TILE][WINO_PATCH][WINO_LANES];
+    const float *dy_plane = dy + first->y_sample + co * (int64_t)s->h_out * s->w_out;
+    int span = s->w_out - first->ow0 < 4 * count ? s->w_out - first->ow0 : 4 * count;
+    for (int r = 0; r < WINO_TILE; r++) {
+        if (first->oh0 + r >= s->h_out) {
+            memset(e[r], 0, sizeof e[r]);
+            continue;
+        }
+        WINO_FN(load_row)(dy_plane + (int64_t)(first->oh0 + r) * s->w_out + first->ow0, span, e[r]);
+    }
+    WINO_FN(transform_gradients)(e, m, m_stride);
 }
