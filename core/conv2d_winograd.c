@@ -329,7 +329,10 @@ static void gradient_gemm_task(void *arg, int i) {
                  job->u + (int64_t)i * s->c_out * s->c_in, s->c_in);
 }
 
-/* dw[co, ci] += Gᵀ dU[co, ci] G, in double, rounded once */
+/* dw[co, ci] += Gᵀ dU[co, ci] G, in double, rounded once — input channels in groups of FILTER_GROUP so that each
+ * position's row of dU is read contiguously */
+enum { FILTER_GROUP = 64 };
+
 static void gradient_filters_task(void *arg, int co) {
     winograd_job *job = arg;
     const bl_conv2d_shape *s = job->s;
@@ -337,22 +340,26 @@ static void gradient_filters_task(void *arg, int co) {
                                             {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
                                             {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
     const int64_t position = (int64_t)s->c_out * s->c_in;
-    for (int ci = 0; ci < s->c_in; ci++) {
-        const float *du = job->u + (int64_t)co * s->c_in + ci; /* du[i·position] = dU_i[co, ci] */
-        double t[WINO_PATCH][3]; /* t[a][j] = Σ_b dU[a][b]·G[b][j] */
-        for (int a = 0; a < WINO_PATCH; a++)
-            for (int j = 0; j < 3; j++) {
-                double sum = 0.0;
-                for (int b = 0; b < WINO_PATCH; b++) sum += (double)du[(WINO_PATCH * a + b) * position] * g[b][j];
-                t[a][j] = sum;
+    double t[FILTER_GROUP][WINO_PATCH][3]; /* t[ci][a][j] = Σ_b dU[a][b]·G[b][j] */
+    for (int c0 = 0; c0 < s->c_in; c0 += FILTER_GROUP) {
+        int group = s->c_in - c0 < FILTER_GROUP ? s->c_in - c0 : FILTER_GROUP;
+        for (int a = 0; a < WINO_PATCH; a++) {
+            for (int k = 0; k < group; k++) t[k][a][0] = t[k][a][1] = t[k][a][2] = 0.0;
+            for (int b = 0; b < WINO_PATCH; b++) { /* the sum over b in b order, as before grouping */
+                const float *row = job->u + (WINO_PATCH * a + b) * position + (int64_t)co * s->c_in + c0;
+                for (int k = 0; k < group; k++)
+                    for (int j = 0; j < 3; j++) t[k][a][j] += (double)row[k] * g[b][j];
             }
-        float *dw = job->dw + ((int64_t)co * s->c_in + ci) * 9;
-        for (int i = 0; i < 3; i++)
-            for (int j = 0; j < 3; j++) {
-                double sum = 0.0;
-                for (int a = 0; a < WINO_PATCH; a++) sum += g[a][i] * t[a][j];
-                dw[i * 3 + j] += (float)sum;
-            }
+        }
+        for (int k = 0; k < group; k++) {
+            float *dw = job->dw + ((int64_t)co * s->c_in + c0 + k) * 9;
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++) {
+                    double sum = 0.0;
+                    for (int a = 0; a < WINO_PATCH; a++) sum += g[a][i] * t[k][a][j];
+                    dw[i * 3 + j] += (float)sum;
+                }
+        }
     }
 }
 
