@@ -39,8 +39,8 @@
  * the direct convolution's Σ|terms| by the transforms' scale: measured, the worst error is ~10× the direct
  * path's (docs/numerics.md), and the whole-model logits against PyTorch stay within their unchanged 1e-4.
  *
- * Where it runs (conv2d_winograd_takes, mode 1): c_in ≥ 32, c_out ≥ 32 and at least 28×28 output pixels; the
- * weight gradient also at 14×14 with ≥ 256 channels — measured per layer in docs/benchmarks.md. The environment variable BLASTO_CONV_ALGO=direct|winograd|auto picks
+ * Where it runs (conv2d_winograd_takes, mode 1): c_in ≥ 32, c_out ≥ 32 and at least 14×14 output pixels, or
+ * smaller maps with c_in·c_out ≤ 128·128 — measured per layer in docs/benchmarks.md. The environment variable BLASTO_CONV_ALGO=direct|winograd|auto picks
  * the mode for a whole process (default auto); bl_conv2d_cpu_set_winograd(0) turns it off, (2) forces it for
  * every shape it can take. */
 #include <stdatomic.h>
@@ -72,8 +72,8 @@ static inline void store_row(const float out_r[WINO_TILE][WINO_LANES], const flo
 #undef WINO_FN
 
 enum { WINO_CHUNK_TILES = 256, WINO_ROW_MIN_TILES = 8, WINO_COLUMN_MULTIPLE = 32, WINO_MIN_CHANNELS = 32,
-       WINO_FILTER_SMALL_MAP_CHANNELS = 256,
-       WINO_MIN_PIXELS = 28 * 28 };
+       WINO_SMALL_WEIGHTS = 128 * 128,
+       WINO_MIN_PIXELS = 14 * 14 };
 
 /* −1 until first use: then BLASTO_CONV_ALGO decides (auto → 1, direct → 0, winograd → 2; unset or unknown → 1) */
 static atomic_int winograd_mode = -1;
@@ -99,34 +99,17 @@ int conv2d_winograd_takes(const bl_conv2d_shape *s, conv2d_winograd_pass pass) {
     if (s->kh != 3 || s->kw != 3 || s->stride_h != 1 || s->stride_w != 1 || s->dil_h != 1 || s->dil_w != 1) return 0;
     if (s->pad_h < 0 || s->pad_h > 2 || s->pad_w < 0 || s->pad_w > 2) return 0;
     if (mode == 2) return 1;
-    /* where it pays (docs/benchmarks.md, "Winograd"): both channel counts ≥ 32 and maps of at least 28×28 —
-     * below that the 4×4 tiles waste a growing share of their outputs (14×14 → 16×16: 31 %), rows of 4 tiles fill
-     * a quarter of a vector, and the per-call transform of the weights (4× their size) is not repaid; the weight
-     * gradient (no weight transform, its GEMMs reduce over the tiles) still gains at 14×14 with ≥ 256 channels */
+    /* where it pays (docs/benchmarks.md, "Winograd"): both channel counts ≥ 32, and maps of at least 14×14 — or
+     * small weights: on a 7×7 map the 4×4 tiles compute 8×8 (31 % wasted) and, with 512×512 filters, transforming
+     * and packing 4× the weights' size per call costs more than the multiplications saved (measured 0.7–0.95×),
+     * while 128×32 filters (DenseNet's last block) still gain 1.2–2.2× */
+    (void)pass; /* one rule for every pass, measured on each */
     int64_t pixels = (int64_t)s->h_out * s->w_out, narrower = s->c_in < s->c_out ? s->c_in : s->c_out;
     if (narrower < WINO_MIN_CHANNELS) return 0;
-    return pixels >= WINO_MIN_PIXELS ||
-           (pass == CONV2D_WINOGRAD_FILTER && pixels >= 14 * 14 && narrower >= WINO_FILTER_SMALL_MAP_CHANNELS);
+    return pixels >= WINO_MIN_PIXELS || (int64_t)s->c_in * s->c_out <= WINO_SMALL_WEIGHTS;
 }
 
 /* ======================================================================================= the filters ==== */
-
-/* out[k] = (G col)_k for a column (c0, c1, c2) of a filter, in double */
-static void transform_g(double c0, double c1, double c2, double out[WINO_PATCH]) {
-    out[0] = c0 / 4.0;
-    out[1] = -(c0 + c1 + c2) / 6.0;
-    out[2] = -(c0 - c1 + c2) / 6.0;
-    out[3] = c0 / 24.0 + c1 / 12.0 + c2 / 6.0;
-    out[4] = c0 / 24.0 - c1 / 12.0 + c2 / 6.0;
-    out[5] = c2;
-}
-
-/* u[a·6 + b] = (G g Gᵀ)_(a,b) for g [3][3] (row-major), in double (each then rounded to float once) */
-static void transform_filter(const float *g, double u[WINO_POSITIONS]) {
-    double gc[3][WINO_PATCH]; /* gc[c][a] = (G g)[a][c] */
-    for (int c = 0; c < 3; c++) transform_g(g[c], g[3 + c], g[6 + c], gc[c]);
-    for (int a = 0; a < WINO_PATCH; a++) transform_g(gc[0][a], gc[1][a], gc[2][a], u + a * WINO_PATCH);
-}
 
 typedef struct winograd_job {
     const bl_conv2d_shape *s;
@@ -154,19 +137,17 @@ typedef struct winograd_job {
                            int64_t);
     void (*gradient_row)(const bl_conv2d_shape *, const float *, int, const conv2d_winograd_tile *, int, float *,
                          int64_t);
+    void (*filters)(const float *, int, float *, int64_t);
     int tiles_x;           /* tiles per tile row; rows of ≥ WINO_ROW_MIN_TILES go by the row functions */
 } winograd_job;
 
-/* Task co: U[i][co][ci] for every input channel ci and position i */
+/* Task co: U[i][co][ci] = (G g Gᵀ)_i for every input channel ci (16 filters at a time) and position i */
 static void filters_task(void *arg, int co) {
     winograd_job *job = arg;
     const bl_conv2d_shape *s = job->s;
-    double u[WINO_POSITIONS];
-    for (int ci = 0; ci < s->c_in; ci++) {
-        transform_filter(job->w + ((int64_t)co * s->c_in + ci) * 9, u);
-        for (int i = 0; i < WINO_POSITIONS; i++)
-            job->u[((int64_t)i * s->c_out + co) * s->c_in + ci] = (float)u[i];
-    }
+    for (int ci = 0; ci < s->c_in; ci += WINO_LANES)
+        job->filters(job->w + ((int64_t)co * s->c_in + ci) * 9, s->c_in - ci < WINO_LANES ? s->c_in - ci : WINO_LANES,
+                     job->u + (int64_t)co * s->c_in + ci, (int64_t)s->c_out * s->c_in);
 }
 
 /* ======================================================================================= the chunks ===== */
@@ -273,6 +254,10 @@ static bl_scratch *job_begin(winograd_job *job, const bl_conv2d_shape *s, int64_
 
 int conv2d_winograd(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float beta, float *y) {
     winograd_job job = {.x = x, .w = w, .b = b, .y = y, .accumulate = beta != 0.0f};
+    job.filters = conv2d_winograd_filters;
+#ifdef BLASTO_HAVE_X86_SIMD
+    if (bl_gemm_kernel_selected() == BL_GEMM_KERNEL_AVX512) job.filters = conv2d_winograd_filters_avx512;
+#endif
     /* step 1: U, then packed (the unpacked U is given back before the chunks' buffers are taken) */
     job.s = s;
     job.packed_floats = (bl_sgemm_prepacked_a_floats(s->c_out, s->c_in) + 15) / 16 * 16;

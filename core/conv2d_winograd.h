@@ -44,6 +44,11 @@ typedef struct conv2d_winograd_tile {
     unsigned char patch_inside, output_inside;
 } conv2d_winograd_tile;
 
+/* U_i[k] = (G g_k Gᵀ)_i for `count` ≤ 16 consecutive filters g_k = w[9k : 9k + 9], in double, each rounded to float
+ * once, written to u + i·u_stride + k */
+void conv2d_winograd_filters(const float *w, int count, float *u, int64_t u_stride);
+void conv2d_winograd_filters_avx512(const float *w, int count, float *u, int64_t u_stride);
+
 /* V_i[ci, tile] = (Bᵀ d B)_i for the `count` ≤ WINO_LANES tiles (lanes ≥ count get zeros): v points at V_0's
  * first column of this block for input channel ci, position i's row is v + i·v_stride (16 floats are written) */
 void conv2d_winograd_input_block(const bl_conv2d_shape *s, const float *x, int ci,

@@ -104,6 +104,41 @@ static inline void WINO_FN(transform_gradients)(float e[WINO_TILE][WINO_PATCH][W
     }
 }
 
+/* out[k][l] = (G in)_k for a filter column (in0, in1, in2)[l], in double: the reciprocals 1/6, 1/12, 1/24 are
+ * double constants, so each value is within a few units of 2⁻⁵³ of exact before its single rounding to float */
+static inline void WINO_FN(transform_g)(const double in[3][WINO_LANES], double out[WINO_PATCH][WINO_LANES]) {
+    const double sixth = 1.0 / 6.0, twelfth = 1.0 / 12.0, twenty_fourth = 1.0 / 24.0;
+    for (int l = 0; l < WINO_LANES; l++) {
+        double c0 = in[0][l], c1 = in[1][l], c2 = in[2][l];
+        out[0][l] = 0.25 * c0;
+        out[1][l] = -(c0 + c1 + c2) * sixth;
+        out[2][l] = -(c0 - c1 + c2) * sixth;
+        out[3][l] = (c0 * twenty_fourth + c1 * twelfth) + c2 * sixth;
+        out[4][l] = (c0 * twenty_fourth - c1 * twelfth) + c2 * sixth;
+        out[5][l] = c2;
+    }
+}
+
+void WINO_FN(conv2d_winograd_filters)(const float *w, int count, float *u, int64_t u_stride) {
+    double g[3][3][WINO_LANES]; /* g[r][c][lane]: the 3×3 filters w[lane·9 + 3r + c], lanes ≥ count zero */
+    for (int l = 0; l < WINO_LANES; l++)
+        for (int r = 0; r < 3; r++)
+            for (int c = 0; c < 3; c++) g[r][c][l] = l < count ? (double)w[l * 9 + 3 * r + c] : 0.0;
+    double column[3][WINO_LANES], gc[3][WINO_PATCH][WINO_LANES], row[3][WINO_LANES], out[WINO_PATCH][WINO_LANES];
+    for (int c = 0; c < 3; c++) { /* gc[c][a] = (G g)[a][c] */
+        for (int r = 0; r < 3; r++) memcpy(column[r], g[r][c], sizeof column[r]);
+        WINO_FN(transform_g)(column, gc[c]);
+    }
+    for (int a = 0; a < WINO_PATCH; a++) { /* (G g Gᵀ)[a][b] = (G · row a of G g)[b] */
+        for (int c = 0; c < 3; c++) memcpy(row[c], gc[c][a], sizeof row[c]);
+        WINO_FN(transform_g)(row, out);
+        for (int b = 0; b < WINO_PATCH; b++) {
+            float *dst = u + (int64_t)(WINO_PATCH * a + b) * u_stride;
+            for (int l = 0; l < count; l++) dst[l] = (float)out[b][l];
+        }
+    }
+}
+
 void WINO_FN(conv2d_winograd_input_block)(const bl_conv2d_shape *s, const float *x, int ci,
                                           const conv2d_winograd_tile *tiles, int count, float *v, int64_t v_stride) {
     float d[WINO_PATCH][WINO_PATCH][WINO_LANES];

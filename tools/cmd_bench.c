@@ -254,7 +254,7 @@ static void usage(FILE *out) {
             "(GEMM: 2·M·N·K FLOPs, C = A·B row-major, A = [M,K], B = [K,N]; conv: 2·N·Cout·Ho·Wo·Cin·k·k per pass).\n"
             "gemm defaults to the ResNet50 batch-8 convolution GEMMs; conv to seven ResNet50 batch-8 layers.\n"
             "conv passes: forward is the training forward (direct); forward-eval the forward without gradients\n"
-            "(Winograd F(4x4,3x3) for 3x3 stride-1 layers with >= 32 channels and >= 28x28 maps, as backward data\n"
+            "(Winograd F(4x4,3x3) for 3x3 stride-1 layers with >= 32 channels and >= 14x14 maps, as backward data\n"
             "and the weight gradient; the environment\n"
             "variable BLASTO_CONV_ALGO=direct|winograd|auto changes that rule); all = the four passes.\n\n"
             "options:\n"
