@@ -555,7 +555,7 @@ void conv2d_forward_cpu(const bl_conv2d_shape *s, const float *x, const float *w
 
 /* in x, w, b, out y as conv2d_forward_cpu; by Winograd where it takes the shape (and its buffers can be had) */
 void conv2d_forward_eval_cpu(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float *y) {
-    if (!conv_is_empty(s) && conv2d_winograd_takes(s, CONV2D_WINOGRAD_FORWARD) && conv2d_winograd(s, x, w, b, 0.0f, y)) return;
+    if (!conv_is_empty(s) && conv2d_winograd_takes(s) && conv2d_winograd(s, x, w, b, 0.0f, y)) return;
     conv2d_forward_cpu(s, x, w, b, y);
 }
 
@@ -602,7 +602,7 @@ static int backward_data_transposed(const bl_conv2d_shape *s, const float *dy, c
     float *w_t = bl_scratch_acquire((size_t)s->c_in * s->c_out * s->kh * s->kw, &handle);
     if (!w_t) return 0;
     flip_transpose_weights(s, w, w_t);
-    if (conv2d_winograd_takes(&t, CONV2D_WINOGRAD_FORWARD) && conv2d_winograd(&t, dy, w_t, NULL, 1.0f, dx)) {
+    if (conv2d_winograd_takes(&t) && conv2d_winograd(&t, dy, w_t, NULL, 1.0f, dx)) {
         bl_scratch_release(handle);
         return 1;
     }
@@ -650,7 +650,7 @@ void conv2d_backward_filter_cpu(const bl_conv2d_shape *s, const float *x, const 
         bl_parallel_for(s->c_out, bias_gradient_task, &bias);
     }
     if (!dw) return;
-    if (conv2d_winograd_takes(s, CONV2D_WINOGRAD_FILTER) && conv2d_winograd_filter_gradient(s, x, dy, dw)) return;
+    if (conv2d_winograd_takes(s) && conv2d_winograd_filter_gradient(s, x, dy, dw)) return;
     if (conv2d_backward_filter_dot(s, x, dy, dw)) return;
     conv_group proto = {.s = s, .x = x, .dy = dy, .dw = dw};
     run_pass(proto, backward_filter_group, 0, SHARED_A_NONE);

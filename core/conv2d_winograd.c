@@ -72,8 +72,7 @@ static inline void store_row(const float out_r[WINO_TILE][WINO_LANES], const flo
 #undef WINO_FN
 
 enum { WINO_CHUNK_TILES = 256, WINO_ROW_MIN_TILES = 8, WINO_COLUMN_MULTIPLE = 32, WINO_MIN_CHANNELS = 32,
-       WINO_SMALL_WEIGHTS = 128 * 128,
-       WINO_MIN_PIXELS = 14 * 14 };
+       WINO_MIN_PIXELS = 14 * 14, WINO_SMALL_WEIGHTS = 128 * 128 };
 
 /* −1 until first use: then BLASTO_CONV_ALGO decides (auto → 1, direct → 0, winograd → 2; unset or unknown → 1) */
 static atomic_int winograd_mode = -1;
@@ -93,7 +92,7 @@ static int current_mode(void) {
 
 void bl_conv2d_cpu_set_winograd_chunk_tiles(int tiles) { winograd_chunk_tiles = tiles > 0 ? tiles : WINO_CHUNK_TILES; }
 
-int conv2d_winograd_takes(const bl_conv2d_shape *s, conv2d_winograd_pass pass) {
+int conv2d_winograd_takes(const bl_conv2d_shape *s) {
     int mode = current_mode();
     if (mode == 0) return 0;
     if (s->kh != 3 || s->kw != 3 || s->stride_h != 1 || s->stride_w != 1 || s->dil_h != 1 || s->dil_w != 1) return 0;
@@ -102,14 +101,13 @@ int conv2d_winograd_takes(const bl_conv2d_shape *s, conv2d_winograd_pass pass) {
     /* where it pays (docs/benchmarks.md, "Winograd"): both channel counts ≥ 32, and maps of at least 14×14 — or
      * small weights: on a 7×7 map the 4×4 tiles compute 8×8 (31 % wasted) and, with 512×512 filters, transforming
      * and packing 4× the weights' size per call costs more than the multiplications saved (measured 0.7–0.95×),
-     * while 128×32 filters (DenseNet's last block) still gain 1.2–2.2× */
-    (void)pass; /* one rule for every pass, measured on each */
+     * while 128×32 filters (DenseNet's last block) still gain 1.2–2.2×. One rule for every pass, measured on each. */
     int64_t pixels = (int64_t)s->h_out * s->w_out, narrower = s->c_in < s->c_out ? s->c_in : s->c_out;
     if (narrower < WINO_MIN_CHANNELS) return 0;
     return pixels >= WINO_MIN_PIXELS || (int64_t)s->c_in * s->c_out <= WINO_SMALL_WEIGHTS;
 }
 
-/* ======================================================================================= the filters ==== */
+/* ====================================================================================== the job ======== */
 
 typedef struct winograd_job {
     const bl_conv2d_shape *s;
@@ -119,7 +117,7 @@ typedef struct winograd_job {
     float *dw;
     int accumulate;
     float *u;              /* [36][c_out][c_in] the transformed filters (step 1, before packing), or dU */
-    const float *packed;   /* 36 packed U_i, packed_floats apart */
+    float *packed;         /* 36 packed U_i, packed_floats apart */
     size_t packed_floats;
     float *v, *m;          /* [36][c_in][ld], [36][c_out][ld]: V and M, or M' (the weight gradient's dy) */
     int64_t ld;            /* the row stride of V_i and M_i: the chunk's tiles rounded up to whole GEMM tiles */
@@ -148,6 +146,15 @@ static void filters_task(void *arg, int co) {
     for (int ci = 0; ci < s->c_in; ci += WINO_LANES)
         job->filters(job->w + ((int64_t)co * s->c_in + ci) * 9, s->c_in - ci < WINO_LANES ? s->c_in - ci : WINO_LANES,
                      job->u + (int64_t)co * s->c_in + ci, (int64_t)s->c_out * s->c_in);
+}
+
+/* Task i: U_i packed for the GEMM (one position per task: a single synchronisation for all 36 — packing them one
+ * after another, each split across the threads, synchronised 36 times) */
+static void pack_task(void *arg, int i) {
+    winograd_job *job = arg;
+    const bl_conv2d_shape *s = job->s;
+    bl_sgemm_prepack_a(0, s->c_out, s->c_in, job->u + (int64_t)i * s->c_out * s->c_in, s->c_in,
+                       job->packed + (size_t)i * job->packed_floats);
 }
 
 /* ======================================================================================= the chunks ===== */
@@ -221,14 +228,11 @@ static int64_t chunk_tiles(int64_t total) {
     return tiles < total ? tiles : total;
 }
 
-/* The job's geometry, transform functions (the AVX-512 copies with the AVX-512 GEMM) and its chunk buffers: V,
- * M (m_channels rows per position: c_out) and the tile descriptors in one scratch piece. Returns the handle, or
- * NULL when the memory cannot be had. */
-static bl_scratch *job_begin(winograd_job *job, const bl_conv2d_shape *s, int64_t *total, int64_t *per_chunk) {
-    *total = (int64_t)s->n * ((s->h_out + WINO_TILE - 1) / WINO_TILE) * ((s->w_out + WINO_TILE - 1) / WINO_TILE);
-    *per_chunk = chunk_tiles(*total);
+/* The job's geometry and transform functions (the AVX-512 copies with the AVX-512 GEMM), for chunks of up to
+ * per_chunk tiles */
+static void job_setup(winograd_job *job, const bl_conv2d_shape *s, int64_t per_chunk) {
     /* a block writes 16 columns of V from its first tile: ld leaves room for them past the chunk's last tile */
-    job->ld = (*per_chunk + WINO_LANES + WINO_COLUMN_MULTIPLE - 1) / WINO_COLUMN_MULTIPLE * WINO_COLUMN_MULTIPLE;
+    job->ld = (per_chunk + WINO_LANES + WINO_COLUMN_MULTIPLE - 1) / WINO_COLUMN_MULTIPLE * WINO_COLUMN_MULTIPLE;
     job->s = s;
     job->tiles_x = (s->w_out + WINO_TILE - 1) / WINO_TILE;
     job->input_block = conv2d_winograd_input_block, job->input_row = conv2d_winograd_input_row;
@@ -242,6 +246,12 @@ static bl_scratch *job_begin(winograd_job *job, const bl_conv2d_shape *s, int64_
         job->gradient_row = conv2d_winograd_gradient_row_avx512;
     }
 #endif
+}
+
+/* A chunk's buffers — V, M and the tile descriptors in one scratch piece — into job. Returns the handle, or NULL
+ * when the memory cannot be had. */
+static bl_scratch *chunk_buffers(winograd_job *job) {
+    const bl_conv2d_shape *s = job->s;
     size_t v_floats = (size_t)WINO_POSITIONS * s->c_in * job->ld, m_floats = (size_t)WINO_POSITIONS * s->c_out * job->ld;
     size_t tile_floats = ((size_t)job->ld * sizeof(conv2d_winograd_tile) + 63) / 64 * 16;
     bl_scratch *handle;
@@ -250,6 +260,10 @@ static bl_scratch *job_begin(winograd_job *job, const bl_conv2d_shape *s, int64_
     job->v = buffers, job->m = buffers + v_floats;
     job->tiles = (conv2d_winograd_tile *)(void *)(buffers + v_floats + m_floats);
     return handle;
+}
+
+static int64_t batch_tiles(const bl_conv2d_shape *s) {
+    return (int64_t)s->n * ((s->h_out + WINO_TILE - 1) / WINO_TILE) * ((s->w_out + WINO_TILE - 1) / WINO_TILE);
 }
 
 int conv2d_winograd(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float beta, float *y) {
@@ -270,13 +284,13 @@ int conv2d_winograd(const bl_conv2d_shape *s, const float *x, const float *w, co
         return 0;
     }
     bl_parallel_for(s->c_out, filters_task, &job);
-    for (int i = 0; i < WINO_POSITIONS; i++)
-        bl_sgemm_prepack_a(0, s->c_out, s->c_in, job.u + (int64_t)i * s->c_out * s->c_in, s->c_in,
-                           packed + (size_t)i * job.packed_floats);
-    bl_scratch_release(u_handle);
     job.packed = packed;
-    int64_t total, per_chunk;
-    bl_scratch *buffers_handle = job_begin(&job, s, &total, &per_chunk);
+    bl_parallel_for(WINO_POSITIONS, pack_task, &job);
+    bl_scratch_release(u_handle);
+    const int64_t total = batch_tiles(s);
+    const int64_t per_chunk = chunk_tiles(total);
+    job_setup(&job, s, per_chunk);
+    bl_scratch *buffers_handle = chunk_buffers(&job);
     if (!buffers_handle) {
         bl_scratch_release(packed_handle);
         return 0;
@@ -353,8 +367,9 @@ int conv2d_winograd_filter_gradient(const bl_conv2d_shape *s, const float *x, co
     bl_scratch *du_handle;
     job.u = bl_scratch_acquire((size_t)WINO_POSITIONS * s->c_out * s->c_in, &du_handle);
     if (!job.u) return 0;
-    int64_t total, per_chunk;
-    bl_scratch *buffers_handle = job_begin(&job, s, &total, &per_chunk);
+    const int64_t total = batch_tiles(s), per_chunk = chunk_tiles(total);
+    job_setup(&job, s, per_chunk);
+    bl_scratch *buffers_handle = chunk_buffers(&job);
     if (!buffers_handle) {
         bl_scratch_release(du_handle);
         return 0;

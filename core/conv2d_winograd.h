@@ -16,10 +16,9 @@
 
 enum { WINO_TILE = 4, WINO_PATCH = 6, WINO_POSITIONS = 36, WINO_LANES = 16 };
 
-/* Whether Winograd takes this convolution's pass: 3×3, stride 1, dilation 1, padding ≤ 2 — and, in the default
- * mode, only where it pays (bl_conv2d_cpu_set_winograd, gemm.h). Backward data asks with its transposed shape. */
-typedef enum { CONV2D_WINOGRAD_FORWARD, CONV2D_WINOGRAD_FILTER } conv2d_winograd_pass;
-int conv2d_winograd_takes(const bl_conv2d_shape *s, conv2d_winograd_pass pass);
+/* Whether Winograd takes this convolution: 3×3, stride 1, dilation 1, padding ≤ 2 — and, in the default mode, only
+ * where it pays (bl_conv2d_cpu_set_winograd, gemm.h). Backward data asks with its transposed shape. */
+int conv2d_winograd_takes(const bl_conv2d_shape *s);
 
 /* y = conv(x, w) + b (beta == 0; b may be NULL) or y += conv(x, w) (beta == 1, b must be NULL), by F(4×4, 3×3).
  * Returns 1 when done, 0 when its buffers cannot be had (nothing written: the caller takes another path).

@@ -506,6 +506,7 @@ static void check_winograd(uint64_t seed) {
         {4, 40, 26, 30, 36, 3, 3, 1, 1, 1, 1, 0, 0, 0}, /* 4·7·8 = 224 tiles: 7 chunks of 32; rows of 8 tiles */
         {2, 6, 9, 70, 5, 3, 3, 1, 1, 1, 1, 0, 0, 0},    /* rows of 18 tiles: 16 + 2 read whole, both edges padded */
         {3, 4, 6, 37, 7, 3, 3, 1, 0, 1, 0, 0, 2, 0},    /* rows of 10 tiles, partial last tile, padding 0 / 2 */
+        {2, 8, 62, 64, 8, 3, 3, 1, 1, 1, 1, 0, 0, 0},   /* 512 tiles: two full 256-tile chunks */
     };
     bl_conv2d_cpu_set_winograd(2);
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
