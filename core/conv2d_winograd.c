@@ -1,8 +1,9 @@
 /* conv2d_winograd.c — 3×3, stride-1 convolutions by Winograd's minimal filtering F(4×4, 3×3)
  * (S. Winograd, "Arithmetic complexity of computations", 1980; A. Lavin & S. Gray, "Fast algorithms for
  * convolutional neural networks", CVPR 2016). Used by the cpu backend's conv2d_forward_eval slot (forwards that
- * are not differentiated, kernels.h) and, through the transposed convolution, its backward-data pass
- * (conv2d_cpu.c); the training forward and the weight gradient stay direct (docs/numerics.md says why).
+ * are not differentiated, kernels.h), its backward-data pass (through the transposed convolution, conv2d_cpu.c)
+ * and its weight gradient (the same tiles run backwards, conv2d_winograd_filter_gradient); the training forward
+ * stays direct (docs/numerics.md says why).
  *
  * The math. With the interpolation points 0, ±1, ±2 and ∞,
  *         | 4   0  −5   0   1   0 |         | 1/4     0     0   |         | 1   1   1   1   1   0 |
@@ -25,7 +26,8 @@
  *   4. y: the output transform (+ bias, or added into y), threads over output channels.
  * Every output element is one fixed sequence of roundings whatever the thread count and the chunk size: the
  * transforms are per tile, and a GEMM's element does not depend on the matrix's width or its place in it (gemm.h).
- * So results are bitwise the same for any thread count and chunk bound (tests/test_conv_cpu.c checks both).
+ * So results are bitwise the same for any thread count and chunk size (tests/test_conv_cpu.c checks both). The
+ * weight gradient reduces over the tiles chunk after chunk: independent of the thread count, not of the chunk size.
  *
  * Accuracy (docs/numerics.md, "Winograd F(4×4, 3×3)"). Winograd is exact in exact arithmetic but not in float: the
  * transforms' entries (5, 4, 8, 1/6 …) scale the terms before they cancel. Its forward error has a bound of the
@@ -36,13 +38,13 @@
  * roundings along any path: 1 (U to float) + 6 (two passes of Bᵀ, ≤ 3 each in the factored forms) + the GEMM's
  * running sum and K-block adds (≤ 2·c_in) + 6 (two passes of Aᵀ) + 2 (bias, accumulation), so n = 2·c_in + 16.
  * tests/test_conv_cpu.c computes that magnitude in double and holds every element to it. The magnitude exceeds
- * the direct convolution's Σ|terms| by the transforms' scale: measured, the worst error is ~10× the direct
+ * the direct convolution's Σ|terms| by the transforms' scale: measured, the worst error is 10–14× the direct
  * path's (docs/numerics.md), and the whole-model logits against PyTorch stay within their unchanged 1e-4.
  *
  * Where it runs (conv2d_winograd_takes, mode 1): c_in ≥ 32, c_out ≥ 32 and at least 14×14 output pixels, or
- * smaller maps with c_in·c_out ≤ 128·128 — measured per layer in docs/benchmarks.md. The environment variable BLASTO_CONV_ALGO=direct|winograd|auto picks
- * the mode for a whole process (default auto); bl_conv2d_cpu_set_winograd(0) turns it off, (2) forces it for
- * every shape it can take. */
+ * smaller maps with c_in·c_out ≤ 128·128 — measured per layer in docs/benchmarks.md. The environment variable
+ * BLASTO_CONV_ALGO=direct|winograd|auto picks the mode for a whole process (default auto);
+ * bl_conv2d_cpu_set_winograd(0) turns it off, (2) forces it for every shape it can take. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>

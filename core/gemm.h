@@ -91,12 +91,13 @@ void bl_conv2d_cpu_set_forward_fused(int on);
 /* Backward filter by dot products (conv2d_grid.c, stride 1, kernels with conv_dw_tile): 1 (default) where it
  * pays, 0 never (im2col + GEMM), 2 for every shape it can take (tests). Same caveat as above. */
 void bl_conv2d_cpu_set_backward_filter_dot(int mode);
-/* 3×3 stride-1 convolutions (forward, and backward data through the transposed convolution) by Winograd
- * F(4×4, 3×3) (core/conv2d_winograd.c): 1 (default) where it pays, 0 never (the direct GEMM paths above), 2 for every
- * shape it can take (tests). NOT bitwise the direct path: its own error bound (docs/numerics.md). Same caveat. */
+/* 3×3 stride-1 convolutions (the forward without gradients — conv2d_forward_eval_cpu —, backward data through the
+ * transposed convolution, and the weight gradient) by Winograd F(4×4, 3×3) (core/conv2d_winograd.c): 1 (default,
+ * or BLASTO_CONV_ALGO=auto) where it pays, 0 never (the direct GEMM paths above), 2 for every shape it can take.
+ * NOT bitwise the direct path: its own error bound (docs/numerics.md). Same caveat. */
 void bl_conv2d_cpu_set_winograd(int mode);
-/* Its tiles per chunk (default 256, rounded down to a multiple of 32, at least 32; ≤ 0 restores it). Results never
- * depend on it (tests). */
+/* Its tiles per chunk (default 256, rounded down to a multiple of 32, at least 32; ≤ 0 restores it). The forward
+ * and backward data never depend on it; the weight gradient's reduction over the tiles does (tests). */
 void bl_conv2d_cpu_set_winograd_chunk_tiles(int tiles);
 void linear_backward_cpu(int n, int in, int out, const float *x, const float *w, const float *dy, float *dx,
                          float *dw, float *db);

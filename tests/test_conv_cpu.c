@@ -32,22 +32,29 @@ static double worst_error_in_u;
  * products are added in chunks of whole output rows, so S ≤ n·h_out separately rounded partial results */
 static int dot_forced;
 
-/* Compare got against exact[] with magnitude[] per element under the bound above. */
-static void check_bound(const char *what, const float *got, const double *exact, const double *magnitude,
-                        int64_t count, double terms, double pieces) {
-    double factor = 2.02 * (terms + 8.0 * pieces) * unit_roundoff;
+/* Every |got[i] − exact[i]| ≤ factor·magnitude[i] (one CHECK naming the first element that is not); *worst_in_u
+ * keeps the largest error in units of u·magnitude. */
+static void check_within(const char *what, const float *got, const double *exact, const double *magnitude,
+                         int64_t count, double factor, double *worst_in_u) {
     int64_t bad = -1;
     for (int64_t i = 0; i < count; i++) {
         double error = fabs((double)got[i] - exact[i]);
         if (!(error <= factor * magnitude[i] + 1e-30) && bad < 0) bad = i;
-        if (magnitude[i] > 0 && error / (unit_roundoff * magnitude[i]) > worst_error_in_u)
-            worst_error_in_u = error / (unit_roundoff * magnitude[i]);
+        if (magnitude[i] > 0 && error / (unit_roundoff * magnitude[i]) > *worst_in_u)
+            *worst_in_u = error / (unit_roundoff * magnitude[i]);
     }
     if (bad >= 0)
         CHECK(0, "%s: element %lld: got %.9g, want %.9g (bound %.3g)", what, (long long)bad, got[bad], exact[bad],
               factor * magnitude[bad]);
     else
         CHECK(1, "%s", what);
+}
+
+/* Compare got against exact[] with magnitude[] per element under the bound above. */
+static void check_bound(const char *what, const float *got, const double *exact, const double *magnitude,
+                        int64_t count, double terms, double pieces) {
+    check_within(what, got, exact, magnitude, count, 2.02 * (terms + 8.0 * pieces) * unit_roundoff,
+                 &worst_error_in_u);
 }
 
 static float *random_buffer(int64_t count, uint64_t seed, uint64_t index) {
@@ -379,21 +386,13 @@ static void winograd_gradient_magnitude(const bl_conv2d_shape *s, const float *x
  * 6 (Bᵀ) + 4 (A) + 2 (Gᵀ…G rounded once from double, accumulation) fit the same margin. */
 static void check_winograd_bound(const char *what, const float *got, const double *exact, const double *mag,
                                  const double *direct_mag, int64_t count, int64_t channels) {
-    double factor = 1.01 * (2.0 * (double)channels + 16.0) * unit_roundoff;
-    int64_t bad = -1;
-    for (int64_t i = 0; i < count; i++) {
+    check_within(what, got, exact, mag, count, 1.01 * (2.0 * (double)channels + 16.0) * unit_roundoff,
+                 &worst_winograd_in_u);
+    for (int64_t i = 0; i < count; i++) { /* the same error against the direct magnitude, for the record */
         double error = fabs((double)got[i] - exact[i]);
-        if (!(error <= factor * mag[i] + 1e-30) && bad < 0) bad = i;
-        if (mag[i] > 0 && error / (unit_roundoff * mag[i]) > worst_winograd_in_u)
-            worst_winograd_in_u = error / (unit_roundoff * mag[i]);
         if (direct_mag[i] > 0 && error / (unit_roundoff * direct_mag[i]) > worst_winograd_in_direct_u)
             worst_winograd_in_direct_u = error / (unit_roundoff * direct_mag[i]);
     }
-    if (bad >= 0)
-        CHECK(0, "%s: element %lld: got %.9g, want %.9g (bound %.3g)", what, (long long)bad, got[bad], exact[bad],
-              factor * mag[bad]);
-    else
-        CHECK(1, "%s", what);
 }
 
 /* Forward for evaluation (conv2d_forward_eval, written) and backward data (accumulated) of one 3×3 stride-1 case
