@@ -579,15 +579,28 @@ static int transposable(const bl_conv2d_shape *s) {
            s->pad_w <= (s->kw - 1) * s->dil_w;
 }
 
+typedef struct flip_job {
+    const bl_conv2d_shape *s;
+    const float *w;
+    float *w_t;
+} flip_job;
+
+/* Task ci: w_t[ci, :, :, :] (a copy: which thread writes it changes nothing) */
+static void flip_transpose_task(void *arg, int ci) {
+    const flip_job *job = arg;
+    const bl_conv2d_shape *s = job->s;
+    int taps = s->kh * s->kw;
+    for (int co = 0; co < s->c_out; co++) {
+        const float *src = job->w + ((int64_t)co * s->c_in + ci) * taps;
+        float *dst = job->w_t + ((int64_t)ci * s->c_out + co) * taps;
+        for (int t = 0; t < taps; t++) dst[t] = src[taps - 1 - t];
+    }
+}
+
 /* out w_t [c_in, c_out, kh, kw] = W flipped in space and with its channel axes swapped (in w [c_out,c_in,kh,kw]) */
 static void flip_transpose_weights(const bl_conv2d_shape *s, const float *w, float *w_t) {
-    int taps = s->kh * s->kw;
-    for (int ci = 0; ci < s->c_in; ci++)
-        for (int co = 0; co < s->c_out; co++) {
-            const float *src = w + ((int64_t)co * s->c_in + ci) * taps;
-            float *dst = w_t + ((int64_t)ci * s->c_out + co) * taps;
-            for (int t = 0; t < taps; t++) dst[t] = src[taps - 1 - t];
-        }
+    flip_job job = {.s = s, .w = w, .w_t = w_t};
+    bl_parallel_for(s->c_in, flip_transpose_task, &job);
 }
 
 /* Returns 0 (nothing done) when the scratch for W' cannot be had: the caller then takes the col2im path. */
