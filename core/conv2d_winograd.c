@@ -111,6 +111,10 @@ int conv2d_winograd_takes(const bl_conv2d_shape *s) {
 
 /* ====================================================================================== the job ======== */
 
+/* a 4×4 → 6×6 transform of `count` tiles of one channel (conv2d_winograd.h: the input and gradient functions) */
+typedef void (*wino_transform_fn)(const bl_conv2d_shape *s, const float *src, int channel,
+                                  const conv2d_winograd_tile *tiles, int count, float *dst, int64_t stride);
+
 typedef struct winograd_job {
     const bl_conv2d_shape *s;
     const float *x, *w, *b;
@@ -125,18 +129,11 @@ typedef struct winograd_job {
     int64_t ld;            /* the row stride of V_i and M_i: the chunk's tiles rounded up to whole GEMM tiles */
     conv2d_winograd_tile *tiles; /* the chunk's tiles */
     int count;             /* tiles in this chunk */
-    void (*input_block)(const bl_conv2d_shape *, const float *, int, const conv2d_winograd_tile *, int, float *,
-                        int64_t);
+    wino_transform_fn input_block, input_row, gradient_block, gradient_row;
     void (*output_block)(const bl_conv2d_shape *, const float *, int64_t, const conv2d_winograd_tile *, int, int,
                          const float *, int, float *);
-    void (*input_row)(const bl_conv2d_shape *, const float *, int, const conv2d_winograd_tile *, int, float *,
-                      int64_t);
     void (*output_row)(const bl_conv2d_shape *, const float *, int64_t, const conv2d_winograd_tile *, int, int,
                        const float *, int, float *);
-    void (*gradient_block)(const bl_conv2d_shape *, const float *, int, const conv2d_winograd_tile *, int, float *,
-                           int64_t);
-    void (*gradient_row)(const bl_conv2d_shape *, const float *, int, const conv2d_winograd_tile *, int, float *,
-                         int64_t);
     void (*filters)(const float *, int, float *, int64_t);
     int tiles_x;           /* tiles per tile row; rows of ≥ WINO_ROW_MIN_TILES go by the row functions */
 } winograd_job;
@@ -175,14 +172,20 @@ static int block_tiles(const winograd_job *job, int t, int *by_rows) {
     return count;
 }
 
-static void input_task(void *arg, int ci) {
-    winograd_job *job = arg;
-    int64_t stride = (int64_t)job->s->c_in * job->ld;
+/* The chunk's tiles of one channel of src through a 4×4 → 6×6 transform (the input's, or the weight gradient's of
+ * dy), block after block, into dst[t] (position i at dst + i·stride) */
+static void transform_chunk(const winograd_job *job, wino_transform_fn block, wino_transform_fn row, const float *src,
+                            int channel, float *dst, int64_t stride) {
     for (int t = 0, count, by_rows; t < job->count; t += count) {
         count = block_tiles(job, t, &by_rows);
-        (by_rows ? job->input_row : job->input_block)(job->s, job->x, ci, job->tiles + t, count,
-                                                      job->v + ci * job->ld + t, stride);
+        (by_rows ? row : block)(job->s, src, channel, job->tiles + t, count, dst + t, stride);
     }
+}
+
+static void input_task(void *arg, int ci) {
+    winograd_job *job = arg;
+    transform_chunk(job, job->input_block, job->input_row, job->x, ci, job->v + ci * job->ld,
+                    (int64_t)job->s->c_in * job->ld);
 }
 
 static void gemm_task(void *arg, int i) {
@@ -313,12 +316,8 @@ int conv2d_winograd(const bl_conv2d_shape *s, const float *x, const float *w, co
 
 static void gradient_task(void *arg, int co) {
     winograd_job *job = arg;
-    int64_t stride = (int64_t)job->s->c_out * job->ld;
-    for (int t = 0, count, by_rows; t < job->count; t += count) {
-        count = block_tiles(job, t, &by_rows);
-        (by_rows ? job->gradient_row : job->gradient_block)(job->s, job->dy, co, job->tiles + t, count,
-                                                            job->m + co * job->ld + t, stride);
-    }
+    transform_chunk(job, job->gradient_block, job->gradient_row, job->dy, co, job->m + co * job->ld,
+                    (int64_t)job->s->c_out * job->ld);
 }
 
 /* dU_i += M'_i · V_iᵀ over this chunk's tiles (the first chunk writes) */
