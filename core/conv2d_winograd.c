@@ -272,13 +272,12 @@ static int64_t batch_tiles(const bl_conv2d_shape *s) {
 }
 
 int conv2d_winograd(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float beta, float *y) {
-    winograd_job job = {.x = x, .w = w, .b = b, .y = y, .accumulate = beta != 0.0f};
+    winograd_job job = {.s = s, .x = x, .w = w, .b = b, .y = y, .accumulate = beta != 0.0f};
     job.filters = conv2d_winograd_filters;
 #ifdef BLASTO_HAVE_X86_SIMD
     if (bl_gemm_kernel_selected() == BL_GEMM_KERNEL_AVX512) job.filters = conv2d_winograd_filters_avx512;
 #endif
     /* step 1: U, then packed (the unpacked U is given back before the chunks' buffers are taken) */
-    job.s = s;
     job.packed_floats = (bl_sgemm_prepacked_a_floats(s->c_out, s->c_in) + 15) / 16 * 16;
     bl_scratch *packed_handle, *u_handle;
     float *packed = bl_scratch_acquire(WINO_POSITIONS * job.packed_floats, &packed_handle);

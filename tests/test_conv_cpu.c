@@ -276,6 +276,25 @@ static const double at_abs[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, 1, 2, 2, 0}, {0, 
 
 static double worst_winograd_in_u, worst_winograd_in_direct_u;
 
+/* v[6a + b] = (|Bᵀ| |d| |B|)[a][b] for the 6×6 input patch d of channel ci under the tile at output (oh0, ow0) of
+ * sample n (zeros outside the input) */
+static void patch_magnitude(const bl_conv2d_shape *s, const float *x, int n, int ci, int oh0, int ow0, double v[36]) {
+    double d[6][6];
+    for (int r = 0; r < 6; r++)
+        for (int c = 0; c < 6; c++) {
+            int ih = oh0 - s->pad_h + r, iw = ow0 - s->pad_w + c;
+            int inside = ih >= 0 && ih < s->h_in && iw >= 0 && iw < s->w_in;
+            d[r][c] = inside ? fabs(x[(((int64_t)n * s->c_in + ci) * s->h_in + ih) * s->w_in + iw]) : 0;
+        }
+    for (int a = 0; a < 6; a++)
+        for (int bb = 0; bb < 6; bb++) {
+            double sum = 0;
+            for (int r = 0; r < 6; r++)
+                for (int c = 0; c < 6; c++) sum += bt_abs[a][r] * d[r][c] * bt_abs[bb][c];
+            v[a * 6 + bb] = sum;
+        }
+}
+
 /* mag[o] = (Aᵀ_abs [Σ_ci (|G| |g| |G|ᵀ) ⊙ (|Bᵀ| |d| |B|)] A_abs)[o] + |b[co]| + |y0[o]| over the 4×4 output tiles
  * from the corner (b, y0 may be NULL): the computation of conv2d_winograd.c with every value and constant taken
  * by its absolute value, which bounds each rounding's contribution to the error. */
@@ -298,22 +317,7 @@ static void winograd_magnitude(const bl_conv2d_shape *s, const float *x, const f
     for (int n = 0; n < s->n; n++)
         for (int oh0 = 0; oh0 < s->h_out; oh0 += 4)
             for (int ow0 = 0; ow0 < s->w_out; ow0 += 4) {
-                for (int ci = 0; ci < s->c_in; ci++) {
-                    double d[6][6];
-                    for (int r = 0; r < 6; r++)
-                        for (int c = 0; c < 6; c++) {
-                            int ih = oh0 - s->pad_h + r, iw = ow0 - s->pad_w + c;
-                            int inside = ih >= 0 && ih < s->h_in && iw >= 0 && iw < s->w_in;
-                            d[r][c] = inside ? fabs(x[(((int64_t)n * s->c_in + ci) * s->h_in + ih) * s->w_in + iw]) : 0;
-                        }
-                    for (int a = 0; a < 6; a++)
-                        for (int bb = 0; bb < 6; bb++) {
-                            double sum = 0;
-                            for (int r = 0; r < 6; r++)
-                                for (int c = 0; c < 6; c++) sum += bt_abs[a][r] * d[r][c] * bt_abs[bb][c];
-                            v[ci * 36 + a * 6 + bb] = sum;
-                        }
-                }
+                for (int ci = 0; ci < s->c_in; ci++) patch_magnitude(s, x, n, ci, oh0, ow0, v + ci * 36);
                 for (int co = 0; co < s->c_out; co++) {
                     double m[36] = {0};
                     for (int ci = 0; ci < s->c_in; ci++)
@@ -331,10 +335,9 @@ static void winograd_magnitude(const bl_conv2d_shape *s, const float *x, const f
     free(u), free(v);
 }
 
-static const double a_abs[6][4] = {{1, 0, 0, 0}, {1, 1, 1, 1}, {1, 1, 1, 1}, {1, 2, 4, 8}, {1, 2, 4, 8}, {0, 0, 0, 1}};
-
 /* mag[co,ci,i,j] = (|G|ᵀ [Σ_t (|A| |e_t| |A|ᵀ) ⊙ (|Bᵀ| |d_t| |B|)] |G|)[i][j] + |dw0|: the weight gradient's
- * computation (conv2d_winograd_filter_gradient) on absolute values, e_t the tile's 4×4 of dy (zeros past the map) */
+ * computation (conv2d_winograd_filter_gradient) on absolute values, e_t the tile's 4×4 of dy (zeros past the map;
+ * |A| is at_abs transposed) */
 static void winograd_gradient_magnitude(const bl_conv2d_shape *s, const float *x, const float *dy, const float *dw0,
                                         double *mag) {
     int64_t pairs = (int64_t)s->c_out * s->c_in;
@@ -342,19 +345,7 @@ static void winograd_gradient_magnitude(const bl_conv2d_shape *s, const float *x
     for (int n = 0; n < s->n; n++)
         for (int oh0 = 0; oh0 < s->h_out; oh0 += 4)
             for (int ow0 = 0; ow0 < s->w_out; ow0 += 4) {
-                for (int ci = 0; ci < s->c_in; ci++)
-                    for (int a = 0; a < 6; a++)
-                        for (int bb = 0; bb < 6; bb++) {
-                            double sum = 0;
-                            for (int r = 0; r < 6; r++)
-                                for (int c = 0; c < 6; c++) {
-                                    int ih = oh0 - s->pad_h + r, iw = ow0 - s->pad_w + c;
-                                    if (ih < 0 || ih >= s->h_in || iw < 0 || iw >= s->w_in) continue;
-                                    sum += bt_abs[a][r] * bt_abs[bb][c] *
-                                           fabs(x[(((int64_t)n * s->c_in + ci) * s->h_in + ih) * s->w_in + iw]);
-                                }
-                            v[ci * 36 + a * 6 + bb] = sum;
-                        }
+                for (int ci = 0; ci < s->c_in; ci++) patch_magnitude(s, x, n, ci, oh0, ow0, v + ci * 36);
                 for (int co = 0; co < s->c_out; co++) {
                     double e[36];
                     for (int a = 0; a < 6; a++)
@@ -362,7 +353,7 @@ static void winograd_gradient_magnitude(const bl_conv2d_shape *s, const float *x
                             double sum = 0;
                             for (int r = 0; r < 4 && oh0 + r < s->h_out; r++)
                                 for (int c = 0; c < 4 && ow0 + c < s->w_out; c++)
-                                    sum += a_abs[a][r] * a_abs[bb][c] * fabs(dy[output_index(s, n, co, oh0 + r, ow0 + c)]);
+                                    sum += at_abs[r][a] * at_abs[c][bb] * fabs(dy[output_index(s, n, co, oh0 + r, ow0 + c)]);
                             e[a * 6 + bb] = sum;
                         }
                     for (int ci = 0; ci < s->c_in; ci++)
