@@ -1,5 +1,5 @@
 /* arena.c — chunked bump allocator; see arena.h for the policy. */
-#include "arena.h"
+#include "core/arena.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-#include "status.h"
+#include "core/status.h"
 
 typedef struct bl_arena_chunk bl_arena_chunk;
 

@@ -6,13 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tape.h"
+#include "core/tape.h"
 
 /* ---- context ---------------------------------------------------------------------------------------------- */
 
 bl_status bl_ctx_create(const bl_kernels *kernels, bl_ctx **out) {
     *out = NULL;
     if (!kernels) return bl_fail(BL_ERR_INVALID, "bl_ctx_create: kernels: NULL backend");
+    if (bl_kernels_check(kernels) != BL_OK) return BL_ERR_INVALID; /* "<name> backend: slot <slot> missing" */
     bl_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return bl_fail(BL_ERR_NOMEM, "bl_ctx_create: out of memory: needs %zu bytes", sizeof *ctx);
     ctx->k = kernels;
@@ -304,7 +305,7 @@ static void release_grad(bl_ctx *ctx, bl_tensor *t) {
     if (t->grad && !t->retain_grad && bl_grad_pool_give(&ctx->grads, t->grad->data)) t->grad = NULL;
 }
 
-/* One entry's backward. An entry that absorbed a ReLU (bl_relu_) first turns ∂L/∂relu(out) into ∂L/∂out with
+/* One entry's backward. An entry that absorbed a ReLU (bl_relu_inplace) first turns ∂L/∂relu(out) into ∂L/∂out with
  * relu_backward — the very kernel call the ReLU's own entry would have made, into a zeroed buffer — so the
  * gradients are bitwise those of the unfused pair: out > 0 exactly where the ReLU's input was > 0. When nobody
  * keeps ∂L/∂relu(out) and the backend has relu_backward_inplace (the same values, written over the incoming

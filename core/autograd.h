@@ -25,10 +25,10 @@
 
 #include <stdint.h>
 
-#include "arena.h"
-#include "kernels.h"
-#include "status.h"
-#include "tensor.h"
+#include "core/arena.h"
+#include "core/kernels.h"
+#include "core/status.h"
+#include "core/tensor.h"
 
 typedef struct bl_ctx bl_ctx;
 
@@ -117,21 +117,27 @@ bl_tensor *bl_global_avgpool(bl_ctx *ctx, bl_tensor *x);
 /* x [N,in], w [out,in], b [out] or NULL → [N,out] */
 bl_tensor *bl_linear(bl_ctx *ctx, bl_tensor *x, bl_tensor *w, bl_tensor *b);
 bl_tensor *bl_relu(bl_ctx *ctx, bl_tensor *x);
-/* relu(x) written over x (PyTorch's inplace=True): returns x, whose old values are gone — call it only on a
- * tensor nobody else reads, typically the output of the op just before. Values and gradients are bitwise those
- * of bl_relu; the saving is memory: with a tape the ReLU folds into the entry that produced x (conv2d,
- * batchnorm2d, add, linear), which masks its incoming gradient by x > 0 before its own backward. Where that is
- * not possible (see op_elementwise.c) it falls back to bl_relu and leaves x unchanged. */
-bl_tensor *bl_relu_(bl_ctx *ctx, bl_tensor *x);
 bl_tensor *bl_sigmoid(bl_ctx *ctx, bl_tensor *x);
 bl_tensor *bl_add(bl_ctx *ctx, bl_tensor *a, bl_tensor *b);   /* same shapes */
-/* In-place variants for inference: with no tape entry wanted (grad mode off, or nothing requires a gradient) the
- * result is written over the first argument and returned — call them only on a tensor nobody else reads (a
- * layer's fresh output); otherwise (and for a view, or a tensor whose gradient is kept) exactly bl_add /
- * bl_batchnorm2d. Batchnorm only in eval mode. Bitwise the same values; less memory and memory traffic. */
-bl_tensor *bl_add_(bl_ctx *ctx, bl_tensor *a, bl_tensor *b);
-bl_tensor *bl_batchnorm2d_(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_tensor *beta, bl_tensor *running_mean,
-                           bl_tensor *running_var, float eps, float momentum);
+
+/* ---- in place: bl_<op>_inplace(ctx, first, …) ----
+ * One contract for all three: the result may be written over the FIRST argument, which the caller gives up — no
+ * one may read it afterwards (pass a fresh output nobody else holds, typically the op just before's). The return
+ * value is the result: either the first argument, overwritten, or a new tensor when in place is not possible
+ * (then the first argument is left as it was). Values and gradients are bitwise those of bl_<op>; what changes is
+ * memory: no new output, and for ReLU with a tape no saved input either.
+ * When in place is possible:
+ *   bl_relu_inplace        unless the first argument is a view or keeps a gradient; with a tape only when it is the
+ *                          output of the newest entry and that op's backward never reads its output (conv2d,
+ *                          batchnorm2d, add, linear): the ReLU folds into that entry, which masks its incoming
+ *                          gradient by y > 0 before its own backward (PyTorch's inplace=True).
+ *   bl_add_inplace,        only when no tape entry is wanted (grad mode off, or nothing requires a gradient) and
+ *   bl_batchnorm2d_inplace the first argument is not a view and keeps no gradient; batchnorm only in eval mode. */
+bl_tensor *bl_relu_inplace(bl_ctx *ctx, bl_tensor *x);
+bl_tensor *bl_add_inplace(bl_ctx *ctx, bl_tensor *a, bl_tensor *b);
+bl_tensor *bl_batchnorm2d_inplace(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_tensor *beta,
+                                  bl_tensor *running_mean, bl_tensor *running_var, float eps, float momentum);
+
 /* inputs [N,Ci,H,W] (same N,H,W) → [N,ΣCi,H,W] */
 bl_tensor *bl_concat_channels(bl_ctx *ctx, int count, bl_tensor *const *inputs);
 /* a view with a new shape (same numel); one dimension may be −1 (inferred) */

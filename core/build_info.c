@@ -1,5 +1,5 @@
 /* build_info.c — values baked in by CMakeLists.txt's compile definitions. */
-#include "build_info.h"
+#include "core/build_info.h"
 
 #ifndef BLASTO_VERSION
 #define BLASTO_VERSION "unknown"

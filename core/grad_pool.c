@@ -1,10 +1,10 @@
 /* grad_pool.c — the activation-gradient block pool (see grad_pool.h). */
-#include "grad_pool.h"
+#include "core/grad_pool.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "status.h"
+#include "core/status.h"
 
 enum { GRAD_POOL_ALIGN = 64 };
 

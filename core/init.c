@@ -1,11 +1,11 @@
 /* init.c — see init.h. */
-#include "init.h"
+#include "core/init.h"
 
 #include <math.h>
 
-#include "rng.h"
-#include "tensor_host.h"
-#include "tape.h"
+#include "core/rng.h"
+#include "core/tensor_host.h"
+#include "core/tape.h"
 
 bl_status bl_init_uniform(bl_ctx *ctx, bl_tensor *t, float bound, uint64_t seed, uint64_t index) {
     bl_rng r = bl_rng_stream(seed, BL_RNG_INIT, index);

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "autograd.h"
+#include "core/autograd.h"
 
 /* t ← U(−bound, bound) from stream (seed, BL_RNG_INIT, index) */
 bl_status bl_init_uniform(bl_ctx *ctx, bl_tensor *t, float bound, uint64_t seed, uint64_t index);

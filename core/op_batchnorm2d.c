@@ -4,7 +4,7 @@
  * is then the simple dx = dy·γ·invstd. */
 #include <math.h>
 
-#include "tape.h"
+#include "core/tape.h"
 
 /* saved[0] = mean [C], saved[1] = invstd [C] (batch ones in training, running-derived in eval) */
 static void batchnorm2d_backward(bl_ctx *ctx, tape_entry *e) {
@@ -73,7 +73,7 @@ bl_tensor *bl_batchnorm2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_tensor
     return batchnorm2d(ctx, x, gamma, beta, running_mean, running_var, eps, momentum, 0);
 }
 
-bl_tensor *bl_batchnorm2d_(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_tensor *beta, bl_tensor *running_mean,
+bl_tensor *bl_batchnorm2d_inplace(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_tensor *beta, bl_tensor *running_mean,
                            bl_tensor *running_var, float eps, float momentum) {
     return batchnorm2d(ctx, x, gamma, beta, running_mean, running_var, eps, momentum, 1);
 }

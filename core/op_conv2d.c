@@ -1,7 +1,7 @@
 /* op_conv2d.c — autograd wrapper of conv2d (math: docs/ops/conv2d.md; kernels: conv2d_* in kernels.h). */
 #include <stdio.h>
 
-#include "tape.h"
+#include "core/tape.h"
 
 /* dy [N,Cout,Ho,Wo] → acc dx (Wᵀ ⋆ dy), acc dw (dy ⋆ x), acc db (Σ dy) */
 static void conv2d_backward(bl_ctx *ctx, tape_entry *e) {
@@ -44,10 +44,10 @@ bl_tensor *bl_conv2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *w, bl_tensor *b, bl_c
     bl_tensor *y = ctx_new_tensor(ctx, 4, shape);
     if (!y) return NULL;
     /* a forward that will not be differentiated (no tape entry) may use the backend's transform algorithm
-     * (kernels.h: conv2d_forward_eval) */
+     * (kernels.h: conv2d_forward_nograd) */
     int differentiated = tape_wanted(ctx, 3, in);
     void (*forward)(const bl_conv2d_shape *, const float *, const float *, const float *, float *) =
-        !differentiated && ctx->k->conv2d_forward_eval ? ctx->k->conv2d_forward_eval : ctx->k->conv2d_forward;
+        !differentiated && ctx->k->conv2d_forward_nograd ? ctx->k->conv2d_forward_nograd : ctx->k->conv2d_forward;
     forward(&s, x->data, w->data, b ? b->data : NULL, y->data);
     if (differentiated) {
         tape_entry *e = tape_record(ctx, "conv2d", conv2d_backward, y, b ? 3 : 2, in);

@@ -1,7 +1,7 @@
 /* op_elementwise.c — autograd wrappers of relu, sigmoid, add and dropout
  * (math: docs/ops/relu.md, sigmoid.md, add.md, dropout.md). */
-#include "rng.h"
-#include "tape.h"
+#include "core/rng.h"
+#include "core/tape.h"
 
 static void relu_backward(bl_ctx *ctx, tape_entry *e) {
     float *dx = tape_grad(ctx, e->in[0]);
@@ -20,8 +20,8 @@ bl_tensor *bl_relu(bl_ctx *ctx, bl_tensor *x) {
 /* In place: see autograd.h. With a tape, the ReLU is folded into the entry that produced x (tape.h relu_after);
  * when that is not possible — x not the newest entry's output, an op whose backward reads its output, a view, a
  * gradient already requested for x — this is bl_relu, out of place, and x is left as it was. */
-bl_tensor *bl_relu_(bl_ctx *ctx, bl_tensor *x) {
-    if (ctx_check_inputs(ctx, "relu_", 1, &x)) return NULL;
+bl_tensor *bl_relu_inplace(bl_ctx *ctx, bl_tensor *x) {
+    if (ctx_check_inputs(ctx, "relu_inplace", 1, &x)) return NULL;
     if (x->view_of || x->retain_grad || x->grad) return bl_relu(ctx, x);
     if (tape_wanted(ctx, 1, &x)) {
         tape_entry *last = ctx->tape_len > 0 ? &ctx->tape[ctx->tape_len - 1] : NULL;
@@ -77,7 +77,7 @@ static bl_tensor *add(bl_ctx *ctx, bl_tensor *a, bl_tensor *b, int in_place) {
 }
 
 bl_tensor *bl_add(bl_ctx *ctx, bl_tensor *a, bl_tensor *b) { return add(ctx, a, b, 0); }
-bl_tensor *bl_add_(bl_ctx *ctx, bl_tensor *a, bl_tensor *b) { return add(ctx, a, b, 1); }
+bl_tensor *bl_add_inplace(bl_ctx *ctx, bl_tensor *a, bl_tensor *b) { return add(ctx, a, b, 1); }
 
 /* saved[0] = mask (0 or 1/(1−p)) */
 static void dropout_backward(bl_ctx *ctx, tape_entry *e) {

@@ -1,8 +1,8 @@
 /* op_fused.c — the fused fast-path ops of op_fused.h. They record no tape entries: the fast path is taken only
  * when none is wanted, and otherwise the unfused ops (which record their own) run. */
-#include "op_fused.h"
+#include "core/op_fused.h"
 
-#include "tape.h"
+#include "core/tape.h"
 
 bl_tensor *bl_batchnorm2d_relu(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_tensor *beta, bl_tensor *running_mean,
                                bl_tensor *running_var, float eps, float momentum) {
@@ -12,7 +12,7 @@ bl_tensor *bl_batchnorm2d_relu(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_t
     for (int i = 1; fusable && i < 5; i++)
         fusable = in[i]->ndim == 1 && in[i]->shape[0] == x->shape[1];
     /* anything unusual (errors, shapes to refuse, training, gradients) goes through the ops that handle it */
-    if (!fusable) return bl_relu_(ctx, bl_batchnorm2d(ctx, x, gamma, beta, running_mean, running_var, eps, momentum));
+    if (!fusable) return bl_relu_inplace(ctx, bl_batchnorm2d(ctx, x, gamma, beta, running_mean, running_var, eps, momentum));
     if (ctx_check_inputs(ctx, "batchnorm2d_relu", 5, in)) return NULL;
     bl_batchnorm2d_shape s = {.n = x->shape[0], .c = x->shape[1], .h = x->shape[2], .w = x->shape[3], .eps = eps,
                               .momentum = momentum};

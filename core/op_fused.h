@@ -10,7 +10,7 @@
 #ifndef BLASTO_OP_FUSED_H
 #define BLASTO_OP_FUSED_H
 
-#include "autograd.h"
+#include "core/autograd.h"
 
 bl_tensor *bl_batchnorm2d_relu(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_tensor *beta, bl_tensor *running_mean,
                                bl_tensor *running_var, float eps, float momentum);

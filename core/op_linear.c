@@ -1,5 +1,5 @@
 /* op_linear.c — autograd wrapper of linear: y = x·Wᵀ + b (math: docs/ops/linear.md). */
-#include "tape.h"
+#include "core/tape.h"
 
 static void linear_backward(bl_ctx *ctx, tape_entry *e) {
     bl_tensor *x = e->in[0], *w = e->in[1], *b = e->n_in > 2 ? e->in[2] : NULL;

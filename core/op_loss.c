@@ -1,5 +1,5 @@
 /* op_loss.c — binary cross-entropy with logits, sum and mean (math: docs/ops/bce_with_logits.md, sum.md). */
-#include "tape.h"
+#include "core/tape.h"
 
 /* in[0] = z (requires grad), in[1] = targets, in[2] = weights (optional); dz += dL·w(σ(z) − t)/n */
 static void bce_with_logits_backward(bl_ctx *ctx, tape_entry *e) {

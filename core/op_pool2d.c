@@ -1,6 +1,6 @@
 /* op_pool2d.c — autograd wrappers of maxpool2d, avgpool2d and global average pooling
  * (math: docs/ops/maxpool2d.md, avgpool2d.md, global_avgpool.md). Floor mode, torch semantics. */
-#include "tape.h"
+#include "core/tape.h"
 
 static void maxpool2d_backward(bl_ctx *ctx, tape_entry *e) {
     float *dx = tape_grad(ctx, e->in[0]);

@@ -2,7 +2,7 @@
  * (math: docs/ops/reshape.md, concat_channels.md). */
 #include <stdio.h>
 
-#include "tape.h"
+#include "core/tape.h"
 
 /* a view's gradient is its base's gradient with another shape: accumulate element for element */
 static void reshape_backward(bl_ctx *ctx, tape_entry *e) {

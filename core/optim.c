@@ -1,9 +1,9 @@
 /* optim.c — SGD and Adam/AdamW over a context's parameters (formulas: kernels.h, docs/ops/sgd.md, adam.md). */
-#include "optim.h"
+#include "core/optim.h"
 
 #include <stdlib.h>
 
-#include "tape.h"
+#include "core/tape.h"
 
 /* Collect the parameters that require a gradient and allocate `n_state` zeroed state tensors per parameter. */
 static bl_status optimizer_init(bl_ctx *ctx, bl_optimizer *opt, int n_state) {

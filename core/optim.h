@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "autograd.h"
+#include "core/autograd.h"
 
 typedef enum bl_optim_kind { BL_OPTIM_SGD = 0, BL_OPTIM_ADAM = 1, BL_OPTIM_ADAMW = 2 } bl_optim_kind;
 

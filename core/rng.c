@@ -1,5 +1,5 @@
 /* rng.c — splitmix64-based counter RNG (see rng.h). */
-#include "rng.h"
+#include "core/rng.h"
 
 #include <math.h>
 

@@ -20,8 +20,8 @@
  * the byte swap for free. Raw (non-float32) data is passed through as stored. */
 #define _POSIX_C_SOURCE 200809L
 
-#include "safetensors.h"
-#include "safetensors_common.h"
+#include "core/safetensors.h"
+#include "core/safetensors_common.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -15,8 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "status.h"
-#include "tensor.h"
+#include "core/status.h"
+#include "core/tensor.h"
 
 typedef enum bl_dtype {
     BL_DTYPE_F64, BL_DTYPE_F32, BL_DTYPE_F16, BL_DTYPE_BF16,

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "safetensors.h"
+#include "core/safetensors.h"
 
 /* JSON numbers reach us as doubles (cJSON); every integer up to 2^53 is exact in a double, beyond it is not. */
 #define JSON_INTEGER_LIMIT 9007199254740992.0

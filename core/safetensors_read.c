@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "safetensors.h"
-#include "safetensors_common.h"
+#include "core/safetensors.h"
+#include "core/safetensors_common.h"
 
 /* ---- conversion to float32 --------------------------------------------------------------------------------- */
 

@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "safetensors.h"
-#include "safetensors_common.h"
+#include "core/safetensors.h"
+#include "core/safetensors_common.h"
 
 /* ---- writer ------------------------------------------------------------------------------------------------- */
 

@@ -1,5 +1,5 @@
 /* status.c — per-thread error messages (see status.h). */
-#include "status.h"
+#include "core/status.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -11,9 +11,9 @@
 #ifndef BLASTO_TAPE_H
 #define BLASTO_TAPE_H
 
-#include "autograd.h"
-#include "grad_pool.h"
-#include "kernels.h"
+#include "core/autograd.h"
+#include "core/grad_pool.h"
+#include "core/kernels.h"
 
 #define TAPE_MAX_SAVED 4
 
@@ -27,9 +27,9 @@ struct tape_entry {
     int n_in;
     bl_tensor **in;              /* n_in inputs (step arena) */
     bl_tensor *saved[TAPE_MAX_SAVED];
-    int relu_fusable;            /* set by an op whose backward never reads its output's values: bl_relu_ may
+    int relu_fusable;            /* set by an op whose backward never reads its output's values: bl_relu_inplace may
                                     then overwrite the output with relu(output) and fold the ReLU into this entry */
-    int relu_after;              /* the output was overwritten by relu(output) (bl_relu_): backward first masks
+    int relu_after;              /* the output was overwritten by relu(output) (bl_relu_inplace): backward first masks
                                     ∂L/∂out by out > 0, exactly what the ReLU's own entry would have done */
     union {                      /* the op's attributes */
         bl_conv2d_shape conv2d;

@@ -1,5 +1,5 @@
 /* tensor.c — shape helpers. */
-#include "tensor.h"
+#include "core/tensor.h"
 
 #include <stdio.h>
 

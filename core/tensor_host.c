@@ -1,9 +1,9 @@
 /* tensor_host.c — see tensor_host.h. */
-#include "tensor_host.h"
+#include "core/tensor_host.h"
 
 #include <stdlib.h>
 
-#include "tape.h"
+#include "core/tape.h"
 
 bl_status bl_tensor_upload_range(bl_ctx *ctx, bl_tensor *t, int64_t offset, int64_t count, const float *values) {
     if (ctx->status) return ctx->status;

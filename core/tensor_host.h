@@ -12,8 +12,8 @@
 
 #include <stdint.h>
 
-#include "autograd.h"
-#include "safetensors.h"
+#include "core/autograd.h"
+#include "core/safetensors.h"
 
 /* Generators that fill a large tensor on the host do it in blocks of this many floats (64 KiB of host memory
  * for a tensor of any size). */

@@ -1,6 +1,6 @@
 // optim.cu — the SGD and Adam/AdamW parameter updates, one thread per parameter element, one pass over memory.
 //
-// These are ref's updates (core/kernels_ref_impl.h, optimizer section) operation for operation: the same float
+// These are ref's updates (core/ref/ops.h, optimizer section) operation for operation: the same float
 // operations in the same order, each rounded to float, a fused multiply-add exactly where ref writes fmaf
 // (__fmaf_rn is IEEE fmaf with one rounding), nothing else fused (--fmad=false), IEEE division and square root
 // (no fast math). The per-step scalars (1 − β, lr/bc1, √bc2, 1 − lr·wd) are computed on the host in double from
@@ -8,10 +8,7 @@
 // equal to ref's.
 #include <math.h>
 
-#include "cuda/cuda_common.h"
-
-#define GRID_STRIDE_LOOP(i, count) \
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (count); i += (int64_t)gridDim.x * blockDim.x)
+#include "cuda/common.h"
 
 __global__ static void sgd_kernel(int64_t count, float *p, const float *grad, float *buf, float minus_lr,
                                   float momentum, float one_minus_dampening, float weight_decay, int nesterov,

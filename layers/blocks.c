@@ -1,7 +1,7 @@
 /* blocks.c — ResNet's bottleneck and DenseNet's dense layer and transition (see layers.h for names/variants). */
 #include <stdio.h>
 
-#include "layers.h"
+#include "layers/layers.h"
 #include "core/op_fused.h"
 
 /* "<path>.<leaf>"; module paths are far shorter than BL_MODULE_PATH_MAX, a longer one is cut (never overflows) */
@@ -45,7 +45,7 @@ bl_tensor *bl_bottleneck_forward(const bl_run *run, const bl_bottleneck *b, bl_t
     bl_tensor *h = bl_batchnorm2d_relu_layer_forward(run, &b->bn1, relu, bl_conv2d_layer_forward(run, &b->conv1, x));
     h = bl_batchnorm2d_relu_layer_forward(run, &b->bn2, relu, bl_conv2d_layer_forward(run, &b->conv2, h));
     /* inference without a hook: bn3, the downsample's BN and the residual add work in place over the fresh conv
-     * outputs (bl_batchnorm2d_, bl_add_) — three wide tensors fewer per block and no write-allocate traffic */
+     * outputs (bl_batchnorm2d_inplace, bl_add_inplace) — three wide tensors fewer per block and no write-allocate traffic */
     h = bl_batchnorm2d_layer_forward_(run, &b->bn3, bl_conv2d_layer_forward(run, &b->conv3, h));
     bl_tensor *shortcut = x;
     if (b->has_downsample) {
@@ -54,7 +54,7 @@ bl_tensor *bl_bottleneck_forward(const bl_run *run, const bl_bottleneck *b, bl_t
         shortcut = bl_run_emit(run, down, bl_batchnorm2d_layer_forward_(run, &b->down_bn,
                                                                         bl_conv2d_layer_forward(run, &b->down_conv, x)));
     }
-    h = bl_relu_module(run, relu, run->hook ? bl_add(run->ctx, h, shortcut) : bl_add_(run->ctx, h, shortcut));
+    h = bl_relu_module(run, relu, run->hook ? bl_add(run->ctx, h, shortcut) : bl_add_inplace(run->ctx, h, shortcut));
     return bl_run_emit(run, b->path, h);
 }
 

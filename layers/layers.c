@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "layers.h"
+#include "layers/layers.h"
 #include "core/init.h"
 
 #include "core/op_fused.h"
@@ -69,11 +69,11 @@ bl_status bl_batchnorm2d_layer_init(bl_ctx *ctx, bl_batchnorm2d_layer *l, const 
 }
 
 /* x [N,C,H,W] → same shape. The run's BN mode decides which statistics normalise and whether running stats move. */
-/* in_place (only without a hook, which may hold x): bl_batchnorm2d_, else bl_batchnorm2d */
+/* in_place (only without a hook, which may hold x): bl_batchnorm2d_inplace, else bl_batchnorm2d */
 static bl_tensor *batchnorm2d_layer(const bl_run *run, const bl_batchnorm2d_layer *l, bl_tensor *x, int in_place) {
     bl_ctx *ctx = run->ctx;
     bl_tensor *(*op)(bl_ctx *, bl_tensor *, bl_tensor *, bl_tensor *, bl_tensor *, bl_tensor *, float, float) =
-        in_place && !run->hook ? bl_batchnorm2d_ : bl_batchnorm2d;
+        in_place && !run->hook ? bl_batchnorm2d_inplace : bl_batchnorm2d;
     bl_tensor *y;
     if (run->bn_mode == BL_BN_FOLLOW_CONTEXT) {
         y = op(ctx, x, l->weight, l->bias, l->running_mean, l->running_var, l->eps, l->momentum);
@@ -176,7 +176,7 @@ bl_tensor *bl_linear_layer_forward(const bl_run *run, const bl_linear_layer *l, 
 
 bl_tensor *bl_relu_module(const bl_run *run, const char *path, bl_tensor *x) {
     /* in place unless a hook watches: a hook may hold x (the previous module's output) and must see it unchanged */
-    return bl_run_emit(run, path, run->hook ? bl_relu(run->ctx, x) : bl_relu_(run->ctx, x));
+    return bl_run_emit(run, path, run->hook ? bl_relu(run->ctx, x) : bl_relu_inplace(run->ctx, x));
 }
 
 bl_tensor *bl_maxpool2d_module(const bl_run *run, const char *path, bl_tensor *x, int kernel, int stride, int pad) {

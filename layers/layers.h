@@ -69,7 +69,7 @@ typedef struct bl_batchnorm2d_layer {
 } bl_batchnorm2d_layer;
 bl_status bl_batchnorm2d_layer_init(bl_ctx *ctx, bl_batchnorm2d_layer *l, const char *path, int channels, float eps);
 bl_tensor *bl_batchnorm2d_layer_forward(const bl_run *run, const bl_batchnorm2d_layer *l, bl_tensor *x);
-/* the same, in place over x in inference when no hook is set (bl_batchnorm2d_): x is consumed, pass a fresh output */
+/* the same, in place over x in inference when no hook is set (bl_batchnorm2d_inplace): x is consumed, pass a fresh output */
 bl_tensor *bl_batchnorm2d_layer_forward_(const bl_run *run, const bl_batchnorm2d_layer *l, bl_tensor *x);
 /* relu(bn(x)) reported as the ReLU module `relu_path`: fused into one op at inference when no hook is set
  * (bit-for-bit the same values; see core/op_fused.h) */
@@ -85,7 +85,7 @@ bl_status bl_linear_layer_init(bl_ctx *ctx, bl_linear_layer *l, const char *path
 bl_tensor *bl_linear_layer_forward(const bl_run *run, const bl_linear_layer *l, bl_tensor *x);
 
 /* ---- parameter-free modules, reported under `path` ---- */
-/* relu(x); x is consumed: without a hook the ReLU is applied in place (bl_relu_), so pass a fresh output */
+/* relu(x); x is consumed: without a hook the ReLU is applied in place (bl_relu_inplace), so pass a fresh output */
 bl_tensor *bl_relu_module(const bl_run *run, const char *path, bl_tensor *x);
 bl_tensor *bl_maxpool2d_module(const bl_run *run, const char *path, bl_tensor *x, int kernel, int stride, int pad);
 bl_tensor *bl_avgpool2d_module(const bl_run *run, const char *path, bl_tensor *x, int kernel, int stride, int pad);

@@ -5,7 +5,7 @@
  * functionally, Keras names it `relu`). */
 #include <stdio.h>
 
-#include "model_internal.h"
+#include "models/model_internal.h"
 
 #define GROWTH 32
 #define BN_SIZE 4

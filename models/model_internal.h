@@ -2,7 +2,7 @@
 #ifndef BLASTO_MODEL_INTERNAL_H
 #define BLASTO_MODEL_INTERNAL_H
 
-#include "models.h"
+#include "models/models.h"
 
 #define VGG16_CONVS 13
 #define RESNET50_BLOCKS 16

@@ -1,5 +1,5 @@
 /* pregnancy.c — the pregnancy head on a backbone: pool, age concat, one logit (pregnancy.h). */
-#include "pregnancy.h"
+#include "models/pregnancy.h"
 
 #include <stdio.h>
 #include <stdlib.h>

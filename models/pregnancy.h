@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#include "models.h"
+#include "models/models.h"
 
 typedef struct bl_pregnancy_model {
     bl_model *backbone; /* BL_HEAD_NONE */
@@ -41,7 +41,7 @@ bl_status bl_pregnancy_init_random(bl_pregnancy_model *m, uint64_t seed);
  * its values. Nothing is modified unless everything validates. */
 bl_status bl_pregnancy_load_backbone(bl_pregnancy_model *m, const bl_safetensors *st);
 
-/* A pregnancy checkpoint (pipeline/train.h) into the whole model: every backbone and head tensor present with its
+/* A pregnancy checkpoint (tools/study/train.h) into the whole model: every backbone and head tensor present with its
  * exact shape; names starting with "optim." (optimizer state) are skipped; any other extra name, or a metadata
  * "arch" different from the model's, is an error. Nothing is modified unless everything validates. */
 bl_status bl_pregnancy_load(bl_pregnancy_model *m, const bl_safetensors *st);

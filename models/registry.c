@@ -6,7 +6,7 @@
 
 #include "core/rng.h"
 #include "core/tensor_host.h"
-#include "model_internal.h"
+#include "models/model_internal.h"
 
 static const char *const arch_names[BL_ARCH_COUNT] = {"vgg16", "resnet50", "resnet50-keras", "densenet121"};
 /* recorded in checkpoint metadata so the v1/v1.5 trap cannot load silently */

@@ -8,7 +8,7 @@
  * Backbone mode returns layer4's output [N,2048,H/32,W/32]. */
 #include <stdio.h>
 
-#include "model_internal.h"
+#include "models/model_internal.h"
 
 static const int resnet50_blocks[4] = {3, 4, 6, 3};
 static const int resnet50_width[4] = {64, 128, 256, 512};

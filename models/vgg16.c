@@ -4,7 +4,7 @@
  * Backbone mode returns the `features` output (after the fifth max-pool): [N,512,H/32,W/32]. */
 #include <stdio.h>
 
-#include "model_internal.h"
+#include "models/model_internal.h"
 
 /* channels per conv; 0 marks a max-pool */
 static const int vgg16_config[] = {64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0};

@@ -17,7 +17,7 @@
 #include "harness.h"
 
 #ifdef BLASTO_HAVE_CUDA
-#include "cuda/kernels_cuda.h"
+#include "cuda/cuda.h"
 
 static const double unit_roundoff = 1.0 / 16777216.0; /* 2^-24 */
 static const bl_kernels *gpu, *ref;

@@ -1,4 +1,4 @@
-/* test_agreement.c — Table 3 (pipeline/agreement.h, `blasto focus-compare`): the binomial tail against exact sums,
+/* test_agreement.c — Table 3 (tools/study/agreement.h, `blasto focus-compare`): the binomial tail against exact sums,
  * McNemar against statsmodels (tests/golden/agreement.json from gen_agreement.py) to 1e-12, a hand-built table with
  * the paper's Table 3 counts, the matching of the four files (every error names file, line and id), and the CLI. */
 #include <math.h>
@@ -11,8 +11,8 @@
 #include <cjson/cJSON.h>
 
 #include "harness.h"
-#include "pipeline/agreement.h"
-#include "pipeline/csv.h"
+#include "study/agreement.h"
+#include "study/csv.h"
 
 static char tmp_dir[256];
 static char out[65536];

@@ -10,7 +10,7 @@
 
 #include "core/safetensors.h"
 #include "harness.h"
-#include "pipeline/augment.h"
+#include "study/augment.h"
 
 /* x = [[[1,2,3],[4,5,6]],[[7,8,9],[10,11,12]]] — the docstring example image */
 static void doc_image(float *x) {

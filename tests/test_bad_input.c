@@ -20,7 +20,7 @@
 #include "core/autograd.h"
 #include "core/kernels.h"
 #include "harness.h"
-#include "pipeline/image.h"
+#include "study/image.h"
 #include "support/test_support.h"
 
 static char dir[512];

@@ -1,4 +1,4 @@
-/* test_calibration.c — pipeline/calibration.h and `blasto calibrate`:
+/* test_calibration.c — tools/study/calibration.h and `blasto calibrate`:
  *   - every isotonic case of tests/golden/calibration.json (sklearn IsotonicRegression(increasing=True,
  *     out_of_bounds="clip"), written by gen_metrics.py): X_thresholds_ and y_thresholds_ bit for bit, and
  *     predict() at ~80 query points per case (below/above the range, every knot, midpoints, random) bit for bit;
@@ -21,9 +21,9 @@
 #include <cjson/cJSON.h>
 
 #include "harness.h"
-#include "pipeline/calibration.h"
-#include "pipeline/predictions.h"
-#include "pipeline/stats.h"
+#include "study/calibration.h"
+#include "study/predictions.h"
+#include "study/stats.h"
 #include "support/test_support.h"
 
 static char tmp_dir[256];

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "pipeline/device.h"
+#include "core/device.h"
 #include "support/test_support.h"
 
 static char tmp[256];

@@ -1,4 +1,4 @@
-/* test_cohort.c — the cohort CSV (pipeline/cohort.h): columns in any order, relative path resolution, the
+/* test_cohort.c — the cohort CSV (tools/study/cohort.h): columns in any order, relative path resolution, the
  * annotation forms, ages and labels; every bad-row message exactly; duplicate ids; write → read round trip with
  * paths made relative to the new CSV. */
 #include <math.h>
@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "harness.h"
-#include "pipeline/cohort.h"
+#include "study/cohort.h"
 #include "support/test_support.h"
 
 static char tmp_dir[256];

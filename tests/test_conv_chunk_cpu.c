@@ -20,16 +20,18 @@
  * Shapes: 3×3 same padding with bias, stride 2 with padding, dilation 2, 1×1 stride 2, 7×7 stride 2 pad 3,
  * unequal strides / pads / dilations per axis, channel counts past the register tiles, one small map alone
  * (P < 128, n = 1: chunked) and small maps grouped side by side (n > 1: not chunked, must be unaffected), and the
- * pointwise conv (no im2col: must be unaffected). Winograd (core/conv2d_winograd.c) is turned off here: it takes
+ * pointwise conv (no im2col: must be unaffected). Winograd (core/cpu/conv2d_winograd.c) is turned off here: it takes
  * some 3×3 stride-1 shapes by default and is not bitwise these paths (test_conv_cpu.c holds it to its bound). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/gemm.h"
+#include "core/cpu/cpu_ops.h"
+#include "core/cpu/gemm.h"
+#include "core/cpu/scratch.h"
 #include "core/kernels.h"
-#include "core/threads.h"
+#include "core/cpu/threads.h"
 #include "harness.h"
 
 typedef struct chunk_case {

@@ -1,4 +1,4 @@
-/* test_conv_cpu.c — the cpu backend's conv2d and linear kernels (core/conv2d_cpu.c) against naive loops.
+/* test_conv_cpu.c — the cpu backend's conv2d and linear kernels (core/cpu/conv2d.c) against naive loops.
  *
  * The oracle is written here, independent of core/kernels_ref*: the convolution sum taken straight from the
  * formula in kernels.h, accumulated in double, one output element at a time. Along with each exact value the
@@ -21,9 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/gemm.h"
+#include "core/cpu/cpu_ops.h"
+#include "core/cpu/gemm.h"
+#include "core/cpu/scratch.h"
 #include "core/kernels.h"
-#include "core/threads.h"
+#include "core/cpu/threads.h"
 #include "harness.h"
 
 static const double unit_roundoff = 1.0 / 16777216.0;
@@ -265,7 +267,7 @@ static void check_linear(uint64_t seed) {
     }
 }
 
-/* ================================================== Winograd F(4×4, 3×3) (core/conv2d_winograd.c) ==== */
+/* ================================================== Winograd F(4×4, 3×3) (core/cpu/conv2d_winograd.c) ==== */
 
 /* The transforms' matrices with their entries' absolute values: the magnitude of the Winograd bound */
 static const double bt_abs[6][6] = {{4, 0, 5, 0, 1, 0}, {0, 4, 4, 1, 1, 0}, {0, 4, 4, 1, 1, 0},
@@ -386,7 +388,7 @@ static void check_winograd_bound(const char *what, const float *got, const doubl
     }
 }
 
-/* Forward for evaluation (conv2d_forward_eval, written) and backward data (accumulated) of one 3×3 stride-1 case
+/* Forward for evaluation (conv2d_forward_nograd, written) and backward data (accumulated) of one 3×3 stride-1 case
  * through Winograd, against the
  * double direct sums under the bound above; *outputs gets y then dx for the bitwise comparisons. */
 static void check_winograd_case(const conv_case *t, uint64_t seed, float **outputs, int64_t *output_count) {
@@ -435,7 +437,7 @@ static void check_winograd_case(const conv_case *t, uint64_t seed, float **outpu
     winograd_magnitude(&tr, dy, w_t, NULL, dx, dx_mag);
     winograd_gradient_magnitude(&s, x, dy, dw, dw_mag);
 
-    cpu->conv2d_forward_eval(&s, x, w, b, y);
+    cpu->conv2d_forward_nograd(&s, x, w, b, y);
     cpu->conv2d_backward_data(&s, dy, w, dx);
     cpu->conv2d_backward_filter(&s, x, dy, dw, db);
     char what[160], label[260];
@@ -453,7 +455,7 @@ static void check_winograd_case(const conv_case *t, uint64_t seed, float **outpu
     cpu->conv2d_forward(&s, x, w, b, y_other);
     CHECK(memcmp(y, y_other, sizeof(float) * (size_t)y_count) != 0, "%s: forward differs from the direct path", what);
     bl_conv2d_cpu_set_winograd(0);
-    cpu->conv2d_forward_eval(&s, x, w, b, y_direct_path);
+    cpu->conv2d_forward_nograd(&s, x, w, b, y_direct_path);
     CHECK(memcmp(y_direct_path, y_other, sizeof(float) * (size_t)y_count) == 0,
           "%s: conv2d_forward (training) is the direct path, bitwise", what);
     free(y_direct_path);
@@ -462,12 +464,12 @@ static void check_winograd_case(const conv_case *t, uint64_t seed, float **outpu
     bl_conv2d_shape single = s;
     single.n = 1;
     for (int n = 0; n < s.n; n++)
-        cpu->conv2d_forward_eval(&single, x + (int64_t)n * s.c_in * s.h_in * s.w_in, w, b,
+        cpu->conv2d_forward_nograd(&single, x + (int64_t)n * s.c_in * s.h_in * s.w_in, w, b,
                                  y_other + (int64_t)n * s.c_out * s.h_out * s.w_out);
     CHECK(memcmp(y, y_other, sizeof(float) * (size_t)y_count) == 0, "%s: batch bitwise equal to one by one", what);
     /* without scratch memory Winograd hands the convolution to the direct paths (which end in ref's loops) */
     bl_scratch_set_limit(1);
-    cpu->conv2d_forward_eval(&s, x, w, b, y_other);
+    cpu->conv2d_forward_nograd(&s, x, w, b, y_other);
     bl_scratch_set_limit(0);
     snprintf(label, sizeof label, "%s: forward without scratch memory (direct fallback)", what);
     check_bound(label, y_other, y_exact, y_direct, y_count, (double)s.c_in * 9, 1); /* the direct bound */

@@ -41,14 +41,15 @@
 #include <time.h>
 
 #include "core/autograd.h"
-#include "core/gemm.h"
+#include "core/cpu/cpu_ops.h"
+#include "core/cpu/gemm.h"
 #include "core/kernels.h"
 #include "core/optim.h"
 #include "harness.h"
 #include "models/models.h"
 
 #ifdef BLASTO_HAVE_CUDA
-#include "cuda/kernels_cuda.h"
+#include "cuda/cuda.h"
 
 #define BATCH 2
 #define IMAGE 64     /* all but vgg16 */
@@ -497,7 +498,7 @@ int main(void) {
         return test_summary("test_cuda_models");
     }
     /* the host runs the direct convolutions everywhere: the rounding-noise twin models a direct dot product's
-     * rounding, not Winograd's (core/conv2d_winograd.c, which the cpu backend's backward data would take) */
+     * rounding, not Winograd's (core/cpu/conv2d_winograd.c, which the cpu backend's backward data would take) */
     bl_conv2d_cpu_set_winograd(0);
     const bl_arch archs[] = {BL_ARCH_RESNET50, BL_ARCH_VGG16, BL_ARCH_DENSENET121, BL_ARCH_RESNET50_KERAS};
     const char *only = getenv("BLASTO_CUDA_ARCH");

@@ -8,7 +8,7 @@
 #include "core/autograd.h"
 #include "core/init.h"
 #include "core/optim.h"
-#include "core/threads.h"
+#include "core/cpu/threads.h"
 #include "harness.h"
 
 #define N_PARAMS 9

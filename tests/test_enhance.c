@@ -1,4 +1,4 @@
-/* test_enhance.c — the enhanced ICM/TE image (pipeline/enhance.h) and `blasto enhance`:
+/* test_enhance.c — the enhanced ICM/TE image (tools/study/enhance.h) and `blasto enhance`:
  *   - label → region mapping; the three channels of a small synthetic case against raster.h directly (TE polygons
  *     filled in ONE call: overlapping cells cancel, as in cv2.fillPoly with a list); channel order; mask PNGs
  *     (any non-zero channel = inside) give the same image as the labelme polygons they came from;
@@ -17,10 +17,10 @@
 
 #include "core/rng.h"
 #include "harness.h"
-#include "pipeline/csv.h"
-#include "pipeline/enhance.h"
-#include "pipeline/labelme.h"
-#include "pipeline/raster.h"
+#include "study/csv.h"
+#include "study/enhance.h"
+#include "study/labelme.h"
+#include "study/raster.h"
 #include "support/test_support.h"
 
 static char tmp_dir[256];

@@ -27,8 +27,8 @@
 
 #include "harness.h"
 #include "support/test_support.h"
-#include "pipeline/csv.h"
-#include "pipeline/stats.h"
+#include "study/csv.h"
+#include "study/stats.h"
 
 static char dir[256];
 

@@ -14,9 +14,9 @@
 #include <string.h>
 
 #include "core/autograd.h"
-#include "core/kernels_cpu_ops.h"
+#include "core/cpu/cpu_ops.h"
 #include "core/op_fused.h"
-#include "core/threads.h"
+#include "core/cpu/threads.h"
 #include "harness.h"
 #include "models/models.h"
 

@@ -1,4 +1,4 @@
-/* test_gemm.c — the fast CPU SGEMM (core/gemm.c + micro-kernels), the thread pool and the CPU feature switch.
+/* test_gemm.c — the fast CPU SGEMM (core/cpu/gemm.c + micro-kernels), the thread pool and the CPU feature switch.
  *
  * Every result is compared with a naive loop written here that accumulates in double. The error bound is a
  * rigorous one for the way bl_sgemm_cpu rounds (gemm.h): per K block a chain of kc roundings (FMA or multiply-add
@@ -17,9 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cpu_features.h"
-#include "core/gemm.h"
-#include "core/threads.h"
+#include "core/cpu/cpu_features.h"
+#include "core/cpu/gemm.h"
+#include "core/cpu/scratch.h"
+#include "core/cpu/threads.h"
 #include "harness.h"
 
 static const double unit_roundoff = 1.0 / 16777216.0; /* u = 2^-24 */

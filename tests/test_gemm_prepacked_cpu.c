@@ -7,10 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cpu_features.h"
-#include "core/gemm.h"
+#include "core/cpu/cpu_features.h"
+#include "core/cpu/gemm.h"
+#include "core/cpu/scratch.h"
 #include "core/kernels.h"
-#include "core/threads.h"
+#include "core/cpu/threads.h"
 #include "harness.h"
 
 static float *rand_buf(int64_t n, uint64_t idx) {

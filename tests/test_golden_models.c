@@ -260,7 +260,7 @@ static const bl_tensor *result_for(bl_ctx *ctx, const char *what, const bl_tenso
 /* One BN mode: x [2,3,224,224] (requires grad) → logits [2,1000]; backward of ⟨logits, dy⟩ (dy [2,1000]) fills
  * x->grad and every parameter's .grad (zeroed first); each fixture entry "<prefix>/<what>" is then compared. */
 /* The same forward with gradients off: no tape entry is recorded, so conv2d may take the backend's transform
- * algorithm (kernels.h: conv2d_forward_eval — Winograd F(4×4, 3×3) on cpu for 3×3 stride-1 layers with ≥ 64
+ * algorithm (kernels.h: conv2d_forward_nograd — Winograd F(4×4, 3×3) on cpu for 3×3 stride-1 layers with ≥ 64
  * channels and ≥ 14×14 maps). Its logits are held to the same 1e-4 (docs/numerics.md, "Winograd F(4×4, 3×3)"). */
 static void check_logits_without_gradients(const golden_fixture *f, bl_model *m, bl_bn_mode mode,
                                            const char *mode_name, const char *prefix) {

@@ -1,7 +1,7 @@
 /* test_grad_memory.c — the memory mechanisms of the autograd engine (issue 8), checked for values and for memory:
  *   - activation gradients are released once the op that produced the activation has run its backward (the
  *     gradient pool, core/grad_pool.h): not kept unless asked for, memory reused, no allocation after step 1;
- *   - in-place ReLU (bl_relu_) folded into conv2d / batchnorm2d / add / linear entries: values and every
+ *   - in-place ReLU (bl_relu_inplace) folded into conv2d / batchnorm2d / add / linear entries: values and every
  *     gradient bitwise equal to bl_relu, on ref and cpu; the fallbacks (not the newest output, retained gradient);
  *   - parameter gradients allocated lazily: none after an inference forward, zeroed ones after an optimizer or a
  *     backward. */
@@ -43,7 +43,7 @@ static void net_init(bl_ctx *ctx, net *n) {
     }
 }
 
-/* relu_fn is bl_relu or bl_relu_; returns the [2,5] output. x [2,3,6,6] requires a gradient. */
+/* relu_fn is bl_relu or bl_relu_inplace; returns the [2,5] output. x [2,3,6,6] requires a gradient. */
 static bl_tensor *net_forward(bl_ctx *ctx, const net *n, bl_tensor *x,
                               bl_tensor *(*relu_fn)(bl_ctx *, bl_tensor *), bl_tensor **mid) {
     bl_conv2d_args same = {.pad_h = 1, .pad_w = 1};
@@ -92,8 +92,8 @@ static void run(const bl_kernels *k, bl_tensor *(*relu_fn)(bl_ctx *, bl_tensor *
 static void test_inplace_relu_bitwise(const bl_kernels *k) {
     static run_result plain, fused;
     run(k, bl_relu, &plain);
-    run(k, bl_relu_, &fused);
-    CHECK(plain.tape == 10 && fused.tape == 6, "%s: tape entries %d (bl_relu) and %d (bl_relu_: the 4 ReLUs folded)",
+    run(k, bl_relu_inplace, &fused);
+    CHECK(plain.tape == 10 && fused.tape == 6, "%s: tape entries %d (bl_relu) and %d (bl_relu_inplace: the 4 ReLUs folded)",
           k->name, plain.tape, fused.tape);
     CHECK(bitwise_equal(plain.y, fused.y, 10), "%s: output bitwise equal", k->name);
     CHECK(bitwise_equal(plain.dx, fused.dx, 2 * 3 * 6 * 6), "%s: ∂L/∂x bitwise equal", k->name);
@@ -105,7 +105,7 @@ static void test_inplace_relu_bitwise(const bl_kernels *k) {
               k->name, i);
 }
 
-/* bl_relu_ must not fold (and must leave x alone) when x is not the newest entry's output or a gradient was asked */
+/* bl_relu_inplace must not fold (and must leave x alone) when x is not the newest entry's output or a gradient was asked */
 static void test_inplace_relu_fallbacks(void) {
     bl_ctx *ctx = new_ctx(bl_kernels_ref());
     int s[1] = {4};
@@ -114,26 +114,26 @@ static void test_inplace_relu_fallbacks(void) {
     bl_requires_grad(a), bl_requires_grad(b);
     bl_tensor *sum = bl_add(ctx, a, b);           /* sum = {0, 3, -2, 5} */
     bl_tensor *other = bl_add(ctx, b, b);         /* now sum is not the newest output */
-    bl_tensor *r = bl_relu_(ctx, sum);
+    bl_tensor *r = bl_relu_inplace(ctx, sum);
     CHECK(r != sum && sum->data[2] == -2.0f && r->data[2] == 0.0f && r->data[1] == 3.0f,
           "not the newest output: out of place, x unchanged");
-    bl_tensor *leaf = bl_relu_(ctx, a);           /* a is a leaf, produced by no entry */
+    bl_tensor *leaf = bl_relu_inplace(ctx, a);           /* a is a leaf, produced by no entry */
     CHECK(leaf != a && a->data[0] == -1.0f, "a leaf that requires a gradient: out of place");
     bl_tensor *kept = bl_add(ctx, other, b);
     bl_requires_grad(kept);
-    bl_tensor *r2 = bl_relu_(ctx, kept);
+    bl_tensor *r2 = bl_relu_inplace(ctx, kept);
     CHECK(r2 != kept, "a tensor whose gradient is retained: out of place");
-    bl_tensor *folded = bl_relu_(ctx, bl_add(ctx, r, r2));
+    bl_tensor *folded = bl_relu_inplace(ctx, bl_add(ctx, r, r2));
     CHECK(folded && bl_tape_length(ctx) == 7, "fold into the newest add: tape %d entries (want 7)", bl_tape_length(ctx));
     /* no tape at all (grad mode off): in place, values as relu */
     bl_set_grad_enabled(ctx, 0);
     bl_tensor *c = bl_add(ctx, a, b);
-    bl_tensor *rc = bl_relu_(ctx, c);
+    bl_tensor *rc = bl_relu_inplace(ctx, c);
     CHECK(rc == c && c->data[0] == 0.0f && c->data[2] == 0.0f && c->data[1] == 3.0f, "no-grad: in place");
     bl_ctx_free(ctx);
 }
 
-/* bl_add_ and bl_batchnorm2d_: in place (the first argument returned, bitwise the out-of-place values) when no tape
+/* bl_add_inplace and bl_batchnorm2d_inplace: in place (the first argument returned, bitwise the out-of-place values) when no tape
  * entry is wanted; with one wanted, exactly the out-of-place op (a new tensor, the argument unchanged) */
 static void test_inplace_add_batchnorm(void) {
     bl_ctx *ctx = new_ctx(bl_kernels_cpu());
@@ -149,20 +149,20 @@ static void test_inplace_add_batchnorm(void) {
     bl_tensor *a = bl_tensor_from(ctx, 4, xs, av), *b = bl_tensor_from(ctx, 4, xs, bv);
     bl_tensor *want_sum = bl_add(ctx, a, b);
     bl_tensor *want_bn = bl_batchnorm2d(ctx, want_sum, gamma, beta, mean, var, 1e-5f, 0.1f);
-    bl_tensor *sum = bl_add_(ctx, a, b);
-    CHECK(sum == a && bitwise_equal(sum->data, want_sum->data, 120), "no grad: bl_add_ writes over a, bitwise bl_add");
-    bl_tensor *bn = bl_batchnorm2d_(ctx, sum, gamma, beta, mean, var, 1e-5f, 0.1f);
+    bl_tensor *sum = bl_add_inplace(ctx, a, b);
+    CHECK(sum == a && bitwise_equal(sum->data, want_sum->data, 120), "no grad: bl_add_inplace writes over a, bitwise bl_add");
+    bl_tensor *bn = bl_batchnorm2d_inplace(ctx, sum, gamma, beta, mean, var, 1e-5f, 0.1f);
     CHECK(bn == sum && bitwise_equal(bn->data, want_bn->data, 120),
-          "no grad, eval: bl_batchnorm2d_ writes over x, bitwise bl_batchnorm2d");
+          "no grad, eval: bl_batchnorm2d_inplace writes over x, bitwise bl_batchnorm2d");
     bl_set_grad_enabled(ctx, 1);
     bl_tensor *c = bl_tensor_from(ctx, 4, xs, av), *d = bl_tensor_from(ctx, 4, xs, bv);
     bl_requires_grad(c);
-    bl_tensor *sum2 = bl_add_(ctx, c, d);
+    bl_tensor *sum2 = bl_add_inplace(ctx, c, d);
     CHECK(sum2 && sum2 != c && c->data[7] == av[7] && bitwise_equal(sum2->data, want_sum->data, 120),
-          "a tape entry wanted: bl_add_ is bl_add (new tensor, a unchanged)");
-    bl_tensor *bn2 = bl_batchnorm2d_(ctx, sum2, gamma, beta, mean, var, 1e-5f, 0.1f);
+          "a tape entry wanted: bl_add_inplace is bl_add (new tensor, a unchanged)");
+    bl_tensor *bn2 = bl_batchnorm2d_inplace(ctx, sum2, gamma, beta, mean, var, 1e-5f, 0.1f);
     CHECK(bn2 && bn2 != sum2 && bitwise_equal(bn2->data, want_bn->data, 120),
-          "a tape entry wanted: bl_batchnorm2d_ is bl_batchnorm2d");
+          "a tape entry wanted: bl_batchnorm2d_inplace is bl_batchnorm2d");
     bl_ctx_free(ctx);
 }
 
@@ -213,7 +213,7 @@ static void test_lazy_parameter_gradients(void) {
     int xs[4] = {2, 3, 6, 6};
     float xv[2 * 3 * 6 * 6];
     test_fill_uniform(xv, 2 * 3 * 6 * 6, 11, 0, -1.0f, 1.0f);
-    bl_tensor *y = net_forward(ctx, &n, bl_tensor_from(ctx, 4, xs, xv), bl_relu_, NULL);
+    bl_tensor *y = net_forward(ctx, &n, bl_tensor_from(ctx, 4, xs, xv), bl_relu_inplace, NULL);
     CHECK(y && n.w1->grad == NULL && n.w2->grad == NULL && n.fc->grad == NULL, "no parameter .grad after inference");
     bl_step_end(ctx);
     bl_optimizer *opt = NULL;

@@ -1,4 +1,4 @@
-/* test_gradcam.c — Grad-CAM (pipeline/gradcam.h) and `blasto gradcam`.
+/* test_gradcam.c — Grad-CAM (tools/study/gradcam.h) and `blasto gradcam`.
  *
  *   1. closed form: with the pregnancy head (GAP + age + linear), ∂logit/∂A_k = w_k/(h·w) at every position of the
  *      backbone's final map (and, for VGG's pre-pool target, the max-pool routes each window's share to one
@@ -18,8 +18,8 @@
 #include "core/autograd.h"
 #include "core/kernels.h"
 #include "harness.h"
-#include "pipeline/gradcam.h"
-#include "pipeline/preprocess.h"
+#include "study/gradcam.h"
+#include "study/preprocess.h"
 #include "support/test_support.h"
 
 /* ---- 1. closed form ------------------------------------------------------------------------------------------ */

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/kernels_ref.h"
+#include "core/ref/ref.h"
 #include "core/rng.h"
 #include "harness.h"
 #include "support/gradcheck_support.h"

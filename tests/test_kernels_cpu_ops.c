@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "core/kernels.h"
-#include "core/kernels_cpu_ops.h"
-#include "core/threads.h"
+#include "core/cpu/cpu_ops.h"
+#include "core/cpu/threads.h"
 #include "harness.h"
 
 static uint64_t seed;

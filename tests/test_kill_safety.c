@@ -11,9 +11,9 @@
  *            wall-clock column), validation.csv and memory.json byte for byte, log.csv without its two timing
  *            columns (images_per_s, seconds);
  *   enhance  every file of the reference folder (cohort.csv, images, masks) byte for byte, and no temporary left
- *            (a rerun removes those of dead processes: tools/cmd_enhance.c).
+ *            (a rerun removes those of dead processes: tools/cli/cmd_enhance.c).
  * And: train into a folder holding "<output>.tmp.<dead pid>" files removes them, but not a live process's
- * temporary nor a temporary of a name train does not write (bl_remove_stale_temporaries, pipeline/csv.h).
+ * temporary nor a temporary of a name train does not write (bl_remove_stale_temporaries, tools/study/csv.h).
  * The delays come from a splitmix64 stream of a seed printed at the start; BLASTO_KILL_SEED=S replays a run,
  * BLASTO_KILL_ROUNDS=N sets the rounds per command (default 3). tools/kill_loop.sh N repeats the test N times with
  * fresh seeds. Data: a 24-image synthetic cohort at 64×64, DenseNet121 at 32×32, batch 4, 2 epochs (~4 s a run);
@@ -34,10 +34,10 @@
 
 #include "core/safetensors.h"
 #include "harness.h"
-#include "pipeline/cohort.h"
-#include "pipeline/csv.h"
-#include "pipeline/image.h"
-#include "pipeline/predictions.h"
+#include "study/cohort.h"
+#include "study/csv.h"
+#include "study/image.h"
+#include "study/predictions.h"
 #include "support/test_support.h"
 
 static char dir[512];

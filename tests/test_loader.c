@@ -1,4 +1,4 @@
-/* test_loader.c — the batch loader on a tiny generated cohort (PNGs written with pipeline/image.h and labelme JSON
+/* test_loader.c — the batch loader on a tiny generated cohort (PNGs written with tools/study/image.h and labelme JSON
  * written by hand in a temp dir): identical batches for 0, 1 and 3 threads; each sample equals the single-sample
  * path; shuffling is a per-epoch permutation; batch counts; original (RGB, gray replicated) and enhanced inputs;
  * worker errors surface from bl_loader_next naming the file; option checks. */
@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "pipeline/loader.h"
+#include "study/loader.h"
 
 #define N_ROWS 7
 

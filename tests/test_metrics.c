@@ -1,4 +1,4 @@
-/* test_metrics.c — pipeline/metrics.h, pipeline/predictions.h and `blasto metrics`:
+/* test_metrics.c — tools/study/metrics.h, tools/study/predictions.h and `blasto metrics`:
  *   - every case of tests/golden/metrics.json (sklearn roc_auc_score / roc_curve, numpy DeLong; written by
  *     gen_metrics.py): AUROC and DeLong's AUC bit for bit, Youden threshold (exact), confusion counts at 0.5 and
  *     at Youden (exact), DeLong variance, CI and the paired test to 1e-9 (NaN where numpy gives NaN: fewer than 2
@@ -19,8 +19,8 @@
 #include <cjson/cJSON.h>
 
 #include "harness.h"
-#include "pipeline/metrics.h"
-#include "pipeline/predictions.h"
+#include "study/metrics.h"
+#include "study/predictions.h"
 #include "support/test_support.h"
 
 static char tmp_dir[256];

@@ -12,7 +12,7 @@
 
 #include "core/safetensors.h"
 #include "harness.h"
-#include "pipeline/preprocess.h"
+#include "study/preprocess.h"
 
 static const bl_st_entry *find(const bl_safetensors *st, const char *name) {
     const bl_st_entry *e = bl_safetensors_find(st, name);

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "pipeline/train.h"
+#include "study/train.h"
 #include "support/test_support.h"
 
 static void save_with_source(const char *path, const char *source) {

@@ -1,4 +1,4 @@
-/* test_raster.c — cv2-exact grayscale and fillPoly (pipeline/raster.h) against OpenCV 4.6 fixtures written by
+/* test_raster.c — cv2-exact grayscale and fillPoly (tools/study/raster.h) against OpenCV 4.6 fixtures written by
  * tests/golden/gen_opencv.py: every polygon case must give a bit-identical mask, every fixture colour the same
  * gray level. Also checks the fixture is sensitive (a plausible wrong rule fails it). */
 #include <math.h>
@@ -7,8 +7,8 @@
 
 #include "core/safetensors.h"
 #include "harness.h"
-#include "pipeline/image.h"
-#include "pipeline/raster.h"
+#include "study/image.h"
+#include "study/raster.h"
 
 static int32_t read_i32(const unsigned char *p) {
     uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;

@@ -20,7 +20,7 @@
 #include <time.h>
 
 #include "harness.h"
-#include "pipeline/image.h"
+#include "study/image.h"
 #include "support/test_support.h"
 
 #define PCRM_DIR BLASTO_SHARED_DIR "/data/pcrm-blastocyst"

@@ -13,7 +13,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "core/kernels_ref.h"
+#include "core/ref/ref.h"
 #include "harness.h"
 #include "support/gradcheck_support.h"
 

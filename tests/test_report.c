@@ -16,9 +16,9 @@
 #include <sys/stat.h>
 
 #include "harness.h"
-#include "pipeline/metrics.h"
-#include "pipeline/report.h"
-#include "pipeline/svg.h"
+#include "study/metrics.h"
+#include "study/report.h"
+#include "study/svg.h"
 #include "support/report_fixture.h"
 #include "support/test_support.h"
 

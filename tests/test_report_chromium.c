@@ -17,7 +17,7 @@
 #include <stb/stb_image.h>
 
 #include "harness.h"
-#include "pipeline/report.h"
+#include "study/report.h"
 #include "support/report_fixture.h"
 #include "support/test_support.h"
 

@@ -1,4 +1,4 @@
-/* test_split.c — pipeline/split.h and `blasto split`: the paper's counts (2555 rows, 812 positives → 163 + 349
+/* test_split.c — tools/study/split.h and `blasto split`: the paper's counts (2555 rows, 812 positives → 163 + 349
  * test rows, folds 681/681/681), largest-remainder stratification checked against an independent computation,
  * fold balance inside every stratum, determinism (same seed, shuffled row order) and sensitivity to the seed,
  * every refused input with its message, the split CSV read back and its validation, and the CLI (exit codes,
@@ -11,7 +11,7 @@
 
 #include "core/rng.h"
 #include "harness.h"
-#include "pipeline/split.h"
+#include "study/split.h"
 #include "support/test_support.h"
 
 static char work_dir[256];

@@ -1,4 +1,4 @@
-/* test_stats.c — pipeline/stats.h against scipy / statsmodels / sklearn (tests/golden/stats.json, written by
+/* test_stats.c — tools/study/stats.h against scipy / statsmodels / sklearn (tests/golden/stats.json, written by
  * tests/golden/gen_stats.py) and against 50-digit mpmath values, plus identities, edge cases, exact error messages,
  * and `blasto stats ttest` end to end (cohort mode, --by clinic, missing ages, errors leave no file, the paper's
  * Table 1 from its summary statistics within rounding).
@@ -18,7 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "harness.h"
-#include "pipeline/stats.h"
+#include "study/stats.h"
 #include "support/test_support.h"
 
 #define PI 3.14159265358979323846

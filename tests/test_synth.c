@@ -1,4 +1,4 @@
-/* test_synth.c — the synthetic cohort (pipeline/synth.h, `blasto synth`):
+/* test_synth.c — the synthetic cohort (tools/study/synth.h, `blasto synth`):
  *   - the outcome model on n = 600 draws: prevalence 0.32 and age mean/SD per label (paper Table 1) within 4
  *     standard errors; all five clinics; the ICM outline area and the TE cell count separate the labels
  *     (AUROC > 0.6), so the annotated regions carry signal;
@@ -6,7 +6,7 @@
  *     both are filled with cv2-exact bl_fill_poly;
  *   - the CLI: byte-identical PNG/JSON/CSV for the same seed with 1 and 2 threads, other files for another seed,
  *     embryo i independent of N, cohort.csv rows matching bl_synth_draw, every labelme JSON parsed with cJSON
- *     (and with pipeline/labelme.h), progress with ETA on stderr, errors with exit codes and no cohort.csv. */
+ *     (and with tools/study/labelme.h), progress with ETA on stderr, errors with exit codes and no cohort.csv. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
@@ -15,10 +15,10 @@
 #include <sys/wait.h>
 
 #include "harness.h"
-#include "pipeline/csv.h"
-#include "pipeline/labelme.h"
-#include "pipeline/raster.h"
-#include "pipeline/synth.h"
+#include "study/csv.h"
+#include "study/labelme.h"
+#include "study/raster.h"
+#include "study/synth.h"
 #include "support/test_support.h"
 
 #define SEED 11
@@ -147,7 +147,7 @@ static void test_render(void) {
         static uint8_t icm[256 * 256], te[256 * 256];
         static int32_t pts[BL_SYNTH_MAX_TE_CELLS][BL_SYNTH_TE_MAX_POINTS * 2], icm_pts[BL_SYNTH_ICM_POINTS * 2];
         memset(icm, 0, sizeof icm), memset(te, 0, sizeof te);
-        for (int k = 0; k < BL_SYNTH_ICM_POINTS; k++) { /* np.int32 truncation, as pipeline/enhance does */
+        for (int k = 0; k < BL_SYNTH_ICM_POINTS; k++) { /* np.int32 truncation, as tools/study/enhance.c does */
             icm_pts[2 * k] = bl_truncate_coordinate(p.icm[k][0]);
             icm_pts[2 * k + 1] = bl_truncate_coordinate(p.icm[k][1]);
         }
@@ -163,7 +163,7 @@ static void test_render(void) {
                   bl_fill_poly(te, size, size, te_contours, p.te_cells, 255) == BL_OK,
               "fill: %s", bl_last_error());
         /* neighbouring TE cells share their boundary edge bit for bit, and the cells do not overlap: filling them
-         * all in one even–odd call (as pipeline/enhance does) equals the union of the cells filled one by one */
+         * all in one even–odd call (as tools/study/enhance.c does) equals the union of the cells filled one by one */
         int shared = 1;
         for (int j = 0; j < p.te_cells; j++) {
             int next = (j + 1) % p.te_cells, arc = p.te_points[j] / 2, next_arc = p.te_points[next] / 2;
@@ -265,7 +265,7 @@ static void check_annotations(const char *dir, int n) {
     CHECK(ok_shapes, "one 'icm' polygon and te_1 … te_<n> polygons (n = the embryo's TE cells)");
     CHECK(ok_points, "every polygon has ≥ 3 [x, y] points inside the 256×256 image");
     CHECK(ok_image, "imagePath points at the PNG; imageWidth/imageHeight 256; imageData null");
-    CHECK(ok_reader, "pipeline/labelme.h reads every annotation");
+    CHECK(ok_reader, "tools/study/labelme.h reads every annotation");
 }
 
 static void test_cli(void) {

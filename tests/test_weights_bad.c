@@ -1,4 +1,4 @@
-/* test_weights_bad.c — `blasto convert` and `blasto inspect` with no Python: the name rules of tools/weights_map.c,
+/* test_weights_bad.c — `blasto convert` and `blasto inspect` with no Python: the name rules of tools/cli/weights_map.c,
  * the architecture guess, and weight files built here in C (bl_model_save of a freshly created model, then small
  * surgery) that must each be refused with their exact message, exit code 1, nothing on stdout and no OUT file:
  * missing key, extra key, wrong shape, wrong dtype, architecture mismatch (incl. the ResNet v1/v1.5 trap),
@@ -17,7 +17,7 @@
 #include "core/autograd.h"
 #include "models/models.h"
 /* The mapping rules are pure functions of tools/; the test compiles them in (the library does not hold tools/). */
-#include "tools/weights_map.c"
+#include "cli/weights_map.c"
 
 static char dir[64];
 

@@ -1,9 +1,9 @@
-/* fuzz_calibration.c — pipeline/calibration.c's isotonic model JSON (bl_isotonic_parse_json) on arbitrary bytes;
+/* fuzz_calibration.c — tools/study/calibration.c's isotonic model JSON (bl_isotonic_parse_json) on arbitrary bytes;
  * an accepted model must satisfy the documented invariants, and predictions from it must be probabilities. */
 #include <math.h>
 
 #include "fuzz_common.h"
-#include "pipeline/calibration.h"
+#include "study/calibration.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     bl_isotonic iso;

@@ -1,11 +1,11 @@
-/* fuzz_cohort.c — pipeline/cohort.c (columns, ids, ages, labels, image / annotation / mask-pair paths) on an
+/* fuzz_cohort.c — tools/study/cohort.c (columns, ids, ages, labels, image / annotation / mask-pair paths) on an
  * arbitrary file; an accepted cohort is written back (bl_cohort_write: relative paths, quoting) and re-read, and
  * must give the same rows. The parity of the length picks allow_missing_age. */
 #include <math.h>
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "pipeline/cohort.h"
+#include "study/cohort.h"
 
 static int same(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
 

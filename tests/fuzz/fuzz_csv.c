@@ -1,10 +1,10 @@
-/* fuzz_csv.c — pipeline/csv.c's RFC 4180 reader on arbitrary bytes (every CSV blasto reads goes through it):
+/* fuzz_csv.c — tools/study/csv.c's RFC 4180 reader on arbitrary bytes (every CSV blasto reads goes through it):
  * checks the shape invariants of what it accepts, and that writing the rows back and re-reading gives the same
  * cells (quoting round trip). */
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "pipeline/csv.h"
+#include "study/csv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     bl_csv *csv = NULL;

@@ -1,11 +1,11 @@
-/* fuzz_experiment_config.c — pipeline/experiment.c's config reader (bl_experiment_config_read) on an arbitrary
+/* fuzz_experiment_config.c — tools/study/experiment.c's config reader (bl_experiment_config_read) on an arbitrary
  * file. The scratch folder holds a "cohort.csv" and "w/resnet50.safetensors" so configs naming them get past the
  * file-exists checks into the rest of the validation. An accepted config must be within the documented ranges. */
 #include <string.h>
 #include <sys/stat.h>
 
 #include "fuzz_common.h"
-#include "pipeline/experiment.h"
+#include "study/experiment.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static int prepared;

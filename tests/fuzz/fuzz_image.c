@@ -1,9 +1,9 @@
-/* fuzz_image.c — image decoding through pipeline/image.c (bl_image_decode: signature check, header size check
+/* fuzz_image.c — image decoding through tools/study/image.c (bl_image_decode: signature check, header size check
  * before allocation, then stb_image's PNG / JPEG / BMP decoders, compiled instrumented from stb_impl.c). The
  * length modulo 3 picks the requested channels (0 = the file's own, 1, 3). The pixel limit is 2^20 here instead of
  * BL_IMAGE_MAX_PIXELS (2^26) so that one run stays fast; the check is the same code. */
 #include "fuzz_common.h"
-#include "pipeline/image.h"
+#include "study/image.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const int channels[3] = {0, 1, 3};

@@ -1,13 +1,13 @@
-/* fuzz_labelme.c — pipeline/labelme.c on arbitrary bytes; an accepted document is then rasterised the way
+/* fuzz_labelme.c — tools/study/labelme.c on arbitrary bytes; an accepted document is then rasterised the way
  * `blasto enhance` does (bl_row_masks: label → region mapping, coordinate range checks, cv2-exact fillPoly) on a
  * small canvas, so polygon coordinates chosen by the fuzzer reach the rasteriser. */
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "pipeline/cohort.h"
-#include "pipeline/enhance.h"
-#include "pipeline/image.h"
-#include "pipeline/labelme.h"
+#include "study/cohort.h"
+#include "study/enhance.h"
+#include "study/image.h"
+#include "study/labelme.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     bl_labelme *doc = NULL;

@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "pipeline/cohort.h"
-#include "pipeline/enhance.h"
-#include "pipeline/image.h"
+#include "study/cohort.h"
+#include "study/enhance.h"
+#include "study/image.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* the size, through blasto's own checked decoder (never stb directly: stb would also parse formats blasto

@@ -1,11 +1,11 @@
-/* fuzz_predictions.c — pipeline/predictions.c's reader (id,label,score[,arch,input,fold]) on an arbitrary file;
+/* fuzz_predictions.c — tools/study/predictions.c's reader (id,label,score[,arch,input,fold]) on an arbitrary file;
  * accepted rows must be what the header promises, and a write + re-read must give the same values bit for bit
  * (scores are written with 17 significant digits). */
 #include <math.h>
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "pipeline/predictions.h"
+#include "study/predictions.h"
 
 static int same(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
 

@@ -1,10 +1,10 @@
-/* fuzz_split.c — pipeline/split.c's reader of split CSVs (id,set,fold) on an arbitrary file, with K taken from the
+/* fuzz_split.c — tools/study/split.c's reader of split CSVs (id,set,fold) on an arbitrary file, with K taken from the
  * file and with K fixed to 3; an accepted split must satisfy what the reader promises, and survive a write and
  * re-read unchanged. */
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "pipeline/split.h"
+#include "study/split.h"
 
 static void check(const bl_split *s) {
     int n_test = 0;

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""gen_augment.py — golden fixtures for blasto's preprocessing and augmentation (pipeline/preprocess.c, augment.c).
+"""gen_augment.py — golden fixtures for blasto's preprocessing and augmentation (tools/study/preprocess.c, augment.c).
 
 Run with Debian's interpreter and packages (python3-opencv 4.6, python3-numpy); no TensorFlow is needed:
 
@@ -36,7 +36,7 @@ RNG_TEST = 5
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# blasto's counter RNG (core/rng.c) and the augmentation keys (pipeline/augment.c)
+# blasto's counter RNG (core/rng.c) and the augmentation keys (tools/study/augment.c)
 # ---------------------------------------------------------------------------------------------------------------
 def mix64(z):
     z &= MASK

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""gen_stats.py — fixtures for tests/test_stats.c (pipeline/stats.c): distribution functions, t-tests,
+"""gen_stats.py — fixtures for tests/test_stats.c (tools/study/stats.c): distribution functions, t-tests,
 Hosmer–Lemeshow both ways and the Brier score.
 
 Run with Debian's interpreter and packages (python3-scipy, python3-statsmodels, python3-sklearn, python3-mpmath,

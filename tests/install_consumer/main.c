@@ -1,4 +1,5 @@
-/* A program outside the blasto tree that finds an installed blasto with find_package(blasto) (tests/run_install_test.sh). */
+/* A program outside the blasto tree that finds an installed blasto with find_package(blasto) and links the engine
+ * alone, blasto::blasto (tests/run_install_test.sh). */
 #include <stdio.h>
 
 #include "core/autograd.h"

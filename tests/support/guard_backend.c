@@ -81,6 +81,12 @@ static void check_buffers(const char *slot, const void *const *buffers, int coun
         if (buffers[i] && !in_chunk(buffers[i])) violation("%s: buffer %d is not backend memory", slot, i + 1);
 }
 
+static bl_mem_alloc_fn guard_mem_alloc;
+static bl_mem_free_fn guard_mem_free;
+static bl_memcpy_fn guard_upload, guard_download, guard_copy;
+static bl_fill_fn guard_fill;
+static bl_take_error_fn guard_take_error;
+
 static void *guard_mem_alloc(size_t bytes) {
     size_t size = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
     if (size == 0) size = HUGE_PAGE;
@@ -161,10 +167,11 @@ static const char *guard_take_error(void) {
 
 /* ---- kernel slots: one wrapper per slot, generated from this list ------------------------------------------
  * GUARD_KERNEL(slot, (parameters), (arguments), (buffers)) defines guard_<slot>: check that every buffer is
- * backend memory, open the buffers' chunks, ref-><slot>(arguments), close them. The lists are kernels.h's
- * signatures. */
+ * backend memory, open the buffers' chunks, ref-><slot>(arguments), close them. Each wrapper is declared with
+ * its slot's function type (bl_<slot>_fn), so a parameter list here that drifts from kernels.h does not compile. */
 #define GUARD_EXPAND(...) __VA_ARGS__
 #define GUARD_KERNEL(slot, params, args, buffers)                                    \
+    static bl_##slot##_fn guard_##slot; /* the compiler checks params against it */  \
     static void guard_##slot params {                                                \
         const void *const list[] = {GUARD_EXPAND buffers};                           \
         int n_buffers = (int)(sizeof list / sizeof list[0]);                         \

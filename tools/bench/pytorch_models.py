@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """pytorch_models.py — PyTorch CPU twin of `blasto bench infer|train`, for tools/bench/models_vs_pytorch.sh.
 
-The same workload as tools/bench_models.c: a torchvision model built with weights=None (its own random init; speed
+The same workload as tools/cli/bench_models.c: a torchvision model built with weights=None (its own random init; speed
 does not depend on the values), the ImageNet head, input uniform in [-1, 1) of shape [N,3,S,S].
   infer: model.eval(), torch.no_grad(): one forward per step.
   train: model.train() (BN batch statistics, dropout on), logits.backward(R) for a fixed random R [N,1000] in

@@ -1,0 +1,96 @@
+/* cpu_ops.h — the cpu backend's kernels, each declared with its slot's function type (core/kernels.h), and what
+ * the files of core/cpu/ share. Internal to the cpu backend (core/cpu/cpu.c builds the table from them).
+ *
+ * The GEMM-shaped slots (sgemm, conv2d, linear) sum in float with fused multiply-adds in a blocked order, so they
+ * differ from ref's double sums within the dot-product bound of docs/numerics.md ("Backend parity"); Winograd
+ * (conv2d_forward_nograd and, where it pays, backward data and the weight gradient) has its own bound.
+ *
+ * Every other kernel here returns results BITWISE EQUAL to the ref kernel of the same name:
+ *   - each output element is computed by the same arithmetic as ref, in the same order (where ref accumulates a
+ *     double sum in a fixed order — sequentially, or batchnorm's eight lanes of core/ref/batchnorm_lanes.h — so
+ *     does the cpu kernel: it only vectorises those lanes and interleaves independent channels to hide latency);
+ *   - where the cpu kernel uses float arithmetic instead of ref's double, it is an operation whose double
+ *     rounding is provably innocuous: for float a, b the double result of a ± b, a · b, a / b, √a rounded to float
+ *     equals the correctly rounded float result (double has 53 ≥ 2·24 + 2 bits; Figueroa 1995). So
+ *     (float)((double)a + b) == a + b in float, and relu/add/concat need no doubles;
+ *   - work is split over independent outputs (elements, channels, planes) only, so the thread count never changes
+ *     a result (threads.h).
+ * Files, one per op family: gemm.c (sgemm), conv2d.c (+ conv2d_grid.c, conv2d_winograd.c), linear.c,
+ * batchnorm2d.c, pool2d.c (max, average, global average), elementwise.c, concat_channels.c, optim.c.
+ * The cpu backend takes sigmoid, dropout_mask, sum and the BCE loss from ref (scalar-sized work in every model). */
+#ifndef BLASTO_CPU_OPS_H
+#define BLASTO_CPU_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/kernels.h"
+
+/* Below this many elements per thread a parallel region costs more than it saves (~1 µs of work). */
+enum { BL_CPU_ELEMENTWISE_GRAIN = 16384 };
+
+/* ---- the slots ---- */
+bl_conv2d_forward_fn conv2d_forward_cpu;
+bl_conv2d_forward_nograd_fn conv2d_forward_nograd_cpu; /* Winograd where conv2d_winograd_takes, else the forward */
+bl_conv2d_backward_data_fn conv2d_backward_data_cpu;
+bl_conv2d_backward_filter_fn conv2d_backward_filter_cpu;
+bl_linear_forward_fn linear_forward_cpu;
+bl_linear_backward_fn linear_backward_cpu;
+bl_batchnorm2d_forward_train_fn batchnorm2d_forward_train_cpu;
+bl_batchnorm2d_forward_eval_fn batchnorm2d_forward_eval_cpu;
+bl_batchnorm2d_backward_fn batchnorm2d_backward_cpu;
+bl_batchnorm2d_relu_forward_eval_fn batchnorm2d_relu_forward_eval_cpu;
+bl_maxpool2d_forward_fn maxpool2d_forward_cpu;
+bl_maxpool2d_backward_fn maxpool2d_backward_cpu;
+bl_avgpool2d_forward_fn avgpool2d_forward_cpu;
+bl_avgpool2d_backward_fn avgpool2d_backward_cpu;
+bl_global_avgpool_forward_fn global_avgpool_forward_cpu;
+bl_global_avgpool_backward_fn global_avgpool_backward_cpu;
+bl_relu_forward_fn relu_forward_cpu;
+bl_relu_backward_fn relu_backward_cpu;
+bl_relu_backward_inplace_fn relu_backward_inplace_cpu;
+bl_add_forward_fn add_forward_cpu;
+bl_axpy_fn axpy_cpu;
+bl_add_scalar_fn add_scalar_cpu;
+bl_mul_forward_fn mul_forward_cpu;
+bl_mul_backward_fn mul_backward_cpu;
+bl_concat_channels_forward_fn concat_channels_forward_cpu;
+bl_concat_channels_backward_fn concat_channels_backward_cpu;
+bl_sgd_update_fn sgd_update_cpu;
+bl_adam_update_fn adam_update_cpu;
+bl_fill_fn fill_cpu;
+bl_memcpy_fn copy_cpu;
+
+/* ---- the builds behind them ---- */
+/* SGD and Adam compiled with AVX2 + FMA (optim_avx2.c; x86 SIMD builds only, called only when the CPU has both):
+ * one call per thread's slice */
+bl_sgd_update_fn sgd_update_avx2;
+bl_adam_update_fn adam_update_avx2;
+/* batchnorm2d (batchnorm2d_impl.h): portable, and AVX-512 (x86 SIMD builds only) */
+bl_batchnorm2d_forward_train_fn batchnorm2d_forward_train_portable, batchnorm2d_forward_train_avx512;
+bl_batchnorm2d_forward_eval_fn batchnorm2d_forward_eval_portable, batchnorm2d_forward_eval_avx512;
+bl_batchnorm2d_backward_fn batchnorm2d_backward_portable, batchnorm2d_backward_avx512;
+bl_batchnorm2d_relu_forward_eval_fn batchnorm2d_relu_forward_eval_portable, batchnorm2d_relu_forward_eval_avx512;
+
+/* ---- convolution tuning (process-wide; for tests and measurements: set while no convolution runs) ---- */
+/* The forward conv's im2col buffer bound in bytes per thread (default 4 MiB; 0 restores it). For tests and
+ * measurements: set it while no convolution runs. Results never depend on it (conv2d.c). */
+void bl_conv2d_cpu_set_forward_chunk_bytes(size_t bytes);
+/* 1 (default): where each sample's GEMM runs on one thread, the forward conv builds no col buffer — the padded grid
+ * (B by row pointers into a padded copy of the sample), or im2col inside the GEMM's B packing if the padded copy
+ * cannot be had; 0: im2col in column chunks.
+ * Bitwise the same either way. Same caveat as above. */
+void bl_conv2d_cpu_set_forward_fused(int on);
+/* Backward filter by dot products (conv2d_grid.c, stride 1, with the AVX-512 GEMM kernel): 1 (default) where it
+ * pays, 0 never (im2col + GEMM), 2 for every shape it can take (tests). Same caveat as above. */
+void bl_conv2d_cpu_set_backward_filter_dot(int mode);
+/* 3×3 stride-1 convolutions (the forward without gradients — conv2d_forward_nograd_cpu —, backward data through the
+ * transposed convolution, and the weight gradient) by Winograd F(4×4, 3×3) (core/cpu/conv2d_winograd.c): 1 (default,
+ * or BLASTO_CONV_ALGO=auto) where it pays, 0 never (the direct GEMM paths above), 2 for every shape it can take.
+ * NOT bitwise the direct path: its own error bound (docs/numerics.md). Same caveat. */
+void bl_conv2d_cpu_set_winograd(int mode);
+/* Its tiles per chunk (default 256, rounded down to a multiple of 32, at least 32; ≤ 0 restores it). The forward
+ * and backward data never depend on it; the weight gradient's reduction over the tiles does (tests). */
+void bl_conv2d_cpu_set_winograd_chunk_tiles(int tiles);
+
+#endif

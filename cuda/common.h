@@ -1,0 +1,160 @@
+// common.h — what the files of the cuda backend share: the one process-wide backend state, the error
+// recording (first failure wins, file:line plus the library's own error string), launch helpers and the
+// declarations of every op-table slot (each defined in the .cu file of its topic).
+//
+// Compiled only with BLASTO_CUDA=ON, by nvcc. Not installed, not included by anything outside cuda/.
+//
+// Numerics rule for every kernel of ours (docs/cuda.md, "Numerics"): the CUDA sources are compiled with
+// --fmad=false (no silent contraction of a·b + c into an FMA) and without --use_fast_math, so float and double
+// + − · / and sqrt are IEEE round-to-nearest exactly as on the CPU; an FMA appears only where the ref backend
+// writes one (the optimizers: __fmaf_rn, the CUDA spelling of fmaf). A kernel that evaluates the ref backend's
+// double formula in the same order therefore returns the same bits.
+#ifndef BLASTO_CUDA_COMMON_H
+#define BLASTO_CUDA_COMMON_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+#include <stddef.h>
+#include <stdint.h>
+
+// core's headers are C without extern "C" guards: give their declarations C linkage here
+extern "C" {
+#include "core/kernels.h"
+#include "core/status.h"
+}
+#include "cuda/cuda.h"
+
+// ---- the backend state (cuda_backend.cu owns it) --------------------------------------------------------------
+typedef struct bl_cuda_state {
+    int open;
+    bl_cuda_options options;
+    cudaStream_t stream;
+    cudnnHandle_t cudnn;
+    cublasHandle_t cublas;
+    // cuDNN workspace: grown (never beyond options.workspace_limit) when an algorithm chosen for a new shape needs
+    // more; in a training loop that happens during the first step only.
+    void *workspace;
+    size_t workspace_bytes;
+    // device scratch for our reductions (per-block partial sums, per-channel statistics in double); grown like the
+    // workspace, so it is sized by the first step.
+    void *scratch;
+    size_t scratch_bytes;
+    // pinned staging ring for upload (2 buffers, each with an event recorded after its last copy) and download
+    void *staging[2];
+    size_t staging_bytes[2];
+    cudaEvent_t staging_done[2];
+    int staging_next;
+    // device memory accounting (bl_cuda_peak_bytes): every cudaMalloc of this backend
+    size_t live_bytes, peak_bytes;
+} bl_cuda_state;
+
+extern bl_cuda_state bl_cuda;
+
+// ---- errors -----------------------------------------------------------------------------------------------------
+// Record a failure (kept only if it is the first since the last take_error). Returns 0 so checks can be chained.
+int bl_cuda_record(const char *file, int line, const char *what, const char *detail);
+int bl_cuda_check_rt(cudaError_t e, const char *file, int line, const char *what);
+int bl_cuda_check_dnn(cudnnStatus_t e, const char *file, int line, const char *what);
+int bl_cuda_check_blas(cublasStatus_t e, const char *file, int line, const char *what);
+// Each returns 1 when the call succeeded, 0 (after recording the error) when it failed.
+#define CUDA_OK(call) bl_cuda_check_rt((call), __FILE__, __LINE__, #call)
+#define CUDNN_OK(call) bl_cuda_check_dnn((call), __FILE__, __LINE__, #call)
+#define CUBLAS_OK(call) bl_cuda_check_blas((call), __FILE__, __LINE__, #call)
+// After a <<<…>>> launch: a bad configuration is reported at once by cudaGetLastError.
+#define CUDA_LAUNCHED(name) bl_cuda_check_rt(cudaGetLastError(), __FILE__, __LINE__, "launch of " name)
+
+// ---- device scratch -----------------------------------------------------------------------------------------
+// At least `bytes` of device scratch (contents undefined), or NULL with the error recorded. Growing waits for the
+// stream (the old buffer may still be in use by queued kernels) — it happens while shapes are new, not in a
+// steady-state step.
+void *bl_cuda_scratch(size_t bytes);
+// The cuDNN workspace, at least `bytes` (≤ the bound; the caller chose algorithms within it), same growth rule.
+void *bl_cuda_workspace(size_t bytes);
+
+// ---- launch helpers -----------------------------------------------------------------------------------------
+#define BL_CUDA_THREADS 256
+// Blocks for a grid-stride loop over count elements (capped: the loop covers the rest).
+static inline unsigned bl_cuda_blocks(int64_t count) {
+    int64_t b = (count + BL_CUDA_THREADS - 1) / BL_CUDA_THREADS;
+    if (b < 1) b = 1;
+    if (b > 65535LL * 16) b = 65535LL * 16;
+    return (unsigned)b;
+}
+
+// Channel of element e of an NCHW tensor with planes of hw elements and c channels. 64-bit division is several
+// times slower than 32-bit on the GPU, so the index arithmetic is 32-bit whenever the whole tensor's element count
+// fits (`small`, decided once per launch on the host: always, for the models of this project).
+__device__ __forceinline__ static int bl_cuda_channel_of(int64_t e, int64_t hw, int c, bool small) {
+    if (small) return (int)(((uint32_t)e / (uint32_t)hw) % (uint32_t)c);
+    return (int)((e / hw) % c);
+}
+static inline bool bl_cuda_small(int64_t count) { return count <= (int64_t)UINT32_MAX; }
+
+// A grid-stride loop over [0, count) with 64-bit indices.
+#define GRID_STRIDE_LOOP(i, count) \
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (count); i += (int64_t)gridDim.x * blockDim.x)
+
+// Launch a one-thread-per-element kernel kernel(count, …) on the backend's stream (nothing for count ≤ 0).
+#define LAUNCH(kernel, count, ...)                                                                   \
+    do {                                                                                             \
+        if ((count) <= 0) break;                                                                     \
+        kernel<<<bl_cuda_blocks(count), BL_CUDA_THREADS, 0, bl_cuda.stream>>>((count), __VA_ARGS__); \
+        CUDA_LAUNCHED(#kernel);                                                                      \
+    } while (0)
+
+
+// ---- op-table slots, each declared with its slot's function type (core/kernels.h gives every contract) ---------
+// linear.cu
+bl_sgemm_fn bl_cuda_sgemm;
+bl_linear_forward_fn bl_cuda_linear_forward;
+bl_linear_backward_fn bl_cuda_linear_backward;
+void bl_cuda_blas_set_math(void);
+// conv2d.cu
+bl_conv2d_forward_fn bl_cuda_conv2d_forward;
+bl_conv2d_backward_data_fn bl_cuda_conv2d_backward_data;
+bl_conv2d_backward_filter_fn bl_cuda_conv2d_backward_filter;
+void bl_cuda_conv_cache_clear(void);
+// batchnorm2d.cu
+bl_batchnorm2d_forward_train_fn bl_cuda_batchnorm2d_forward_train;
+bl_batchnorm2d_forward_eval_fn bl_cuda_batchnorm2d_forward_eval;
+bl_batchnorm2d_relu_forward_eval_fn bl_cuda_batchnorm2d_relu_forward_eval;
+bl_batchnorm2d_eval_stats_fn bl_cuda_batchnorm2d_eval_stats;
+bl_batchnorm2d_backward_fn bl_cuda_batchnorm2d_backward;
+// Per-channel sums of an NCHW tensor (n planes of hw per channel) accumulated into out[c] (+=), in double, fixed
+// order: the bias gradients of conv2d (hw = Ho·Wo) and linear (hw = 1).
+void bl_cuda_channel_sum_accumulate(int n, int c, int64_t hw, const float *x, float *out);
+// y[n,c,:] += b[c] (conv bias; linear bias with hw = 1)
+void bl_cuda_add_channel_bias(int n, int c, int64_t hw, const float *b, float *y);
+// pool2d.cu
+bl_maxpool2d_forward_fn bl_cuda_maxpool2d_forward;
+bl_maxpool2d_backward_fn bl_cuda_maxpool2d_backward;
+bl_avgpool2d_forward_fn bl_cuda_avgpool2d_forward;
+bl_avgpool2d_backward_fn bl_cuda_avgpool2d_backward;
+bl_global_avgpool_forward_fn bl_cuda_global_avgpool_forward;
+bl_global_avgpool_backward_fn bl_cuda_global_avgpool_backward;
+// elementwise.cu
+bl_relu_forward_fn bl_cuda_relu_forward;
+bl_relu_backward_fn bl_cuda_relu_backward;
+bl_relu_backward_inplace_fn bl_cuda_relu_backward_inplace;
+bl_sigmoid_forward_fn bl_cuda_sigmoid_forward;
+bl_sigmoid_backward_fn bl_cuda_sigmoid_backward;
+bl_add_forward_fn bl_cuda_add_forward;
+bl_axpy_fn bl_cuda_axpy;
+bl_add_scalar_fn bl_cuda_add_scalar;
+bl_dropout_mask_fn bl_cuda_dropout_mask;
+bl_mul_forward_fn bl_cuda_mul_forward;
+bl_mul_backward_fn bl_cuda_mul_backward;
+bl_fill_fn bl_cuda_fill;
+// concat_channels.cu
+bl_concat_channels_forward_fn bl_cuda_concat_channels_forward;
+bl_concat_channels_backward_fn bl_cuda_concat_channels_backward;
+// loss.cu
+bl_sum_forward_fn bl_cuda_sum_forward;
+bl_bce_with_logits_forward_fn bl_cuda_bce_with_logits_forward;
+bl_bce_with_logits_backward_fn bl_cuda_bce_with_logits_backward;
+// optim.cu
+bl_sgd_update_fn bl_cuda_sgd_update;
+bl_adam_update_fn bl_cuda_adam_update;
+
+#endif

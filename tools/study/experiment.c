@@ -1,0 +1,691 @@
+/* experiment.c — `blasto experiment`: the config reader and the resumable units (experiment.h, docs/experiment.md). */
+#include "study/experiment.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "study/cohort.h"
+#include "study/csv.h"
+#include "study/metrics.h"
+#include "study/predictions.h"
+#include "study/report.h"
+#include "study/split.h"
+
+static const char *const config_keys[] = {"cohort", "test_count", "folds", "seed", "archs", "inputs", "epochs",
+                                          "batch", "lr", "optimizer", "size", "freeze_backbone_epochs",
+                                          "weights_dir", "demo", "device", "deterministic", "tf32"};
+
+static int file_exists(const char *path) {
+    struct stat s;
+    return stat(path, &s) == 0 && S_ISREG(s.st_mode);
+}
+
+/* `name` relative to the folder of `base` unless absolute → dst[size]. */
+static bl_status resolve_path(const char *base, const char *name, char *dst, size_t size, const char *what) {
+    int n;
+    const char *slash = strrchr(base, '/');
+    if (name[0] == '/' || !slash) n = snprintf(dst, size, "%s", name);
+    else n = snprintf(dst, size, "%.*s/%s", (int)(slash - base), base, name);
+    if (n < 0 || (size_t)n >= size) return bl_fail(BL_ERR_INVALID, "%s: %s: path too long", base, what);
+    return BL_OK;
+}
+
+static bl_status get_int(const char *path, const cJSON *root, const char *key, long lo, long hi, int *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v) return BL_OK;
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < (double)lo ||
+        v->valuedouble > (double)hi)
+        return bl_fail(BL_ERR_INVALID, "%s: %s: expected an integer in [%ld, %ld], got %s", path, key, lo, hi,
+                       cJSON_IsNumber(v) ? "a number outside it" : "another JSON type");
+    *out = (int)v->valuedouble;
+    return BL_OK;
+}
+
+static bl_status get_string_array(const char *path, const cJSON *root, const char *key, int max, const cJSON **arr,
+                                  int *n) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    *arr = NULL;
+    if (!v) return BL_OK;
+    int count = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
+    if (count < 1 || count > max)
+        return bl_fail(BL_ERR_INVALID, "%s: %s: expected an array of 1 to %d strings", path, key, max);
+    for (int i = 0; i < count; i++)
+        if (!cJSON_IsString(cJSON_GetArrayItem(v, i)))
+            return bl_fail(BL_ERR_INVALID, "%s: %s[%d]: expected a string", path, key, i);
+    *arr = v;
+    *n = count;
+    return BL_OK;
+}
+
+/* message without its "<field>: " prefix (the caller names the config key instead) */
+static const char *skip_prefix(const char *message, const char *prefix) {
+    size_t n = strlen(prefix);
+    return strncmp(message, prefix, n) ? message : message + n;
+}
+
+static bl_status config_from_json(const char *path, const cJSON *root, bl_experiment_config *c) {
+    if (!cJSON_IsObject(root)) return bl_fail(BL_ERR_FORMAT, "%s: expected a JSON object", path);
+    for (const cJSON *it = root->child; it; it = it->next) {
+        int known = 0;
+        for (size_t k = 0; k < sizeof config_keys / sizeof *config_keys; k++) known |= !strcmp(it->string, config_keys[k]);
+        if (!known) return bl_fail(BL_ERR_INVALID, "%s: %s: unknown key", path, it->string);
+    }
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "cohort");
+    if (!v) return bl_fail(BL_ERR_INVALID, "%s: cohort: missing (expected the path of the cohort CSV)", path);
+    if (!cJSON_IsString(v) || !v->valuestring[0])
+        return bl_fail(BL_ERR_INVALID, "%s: cohort: expected a non-empty string", path);
+    bl_status st = resolve_path(path, v->valuestring, c->cohort, sizeof c->cohort, "cohort");
+    if (st) return st;
+    if (!file_exists(c->cohort)) return bl_fail(BL_ERR_IO, "%s: cohort: %s: no such file", path, c->cohort);
+    if (!cJSON_GetObjectItemCaseSensitive(root, "test_count"))
+        return bl_fail(BL_ERR_INVALID, "%s: test_count: missing (expected the number of test rows)", path);
+    if ((st = get_int(path, root, "test_count", 1, 100000000, &c->test_count))) return st;
+    if ((st = get_int(path, root, "folds", 2, 100, &c->folds))) return st;
+    int seed = 1;
+    if ((st = get_int(path, root, "seed", 0, 0x7fffffffL, &seed))) return st;
+    c->seed = (uint64_t)seed;
+    if ((st = get_int(path, root, "epochs", 1, 100000, &c->epochs))) return st;
+    if ((st = get_int(path, root, "batch", 2, 4096, &c->batch))) return st;
+    if ((st = get_int(path, root, "size", 32, 1024, &c->size))) return st;
+    if ((st = get_int(path, root, "freeze_backbone_epochs", 0, 100000, &c->freeze_backbone_epochs))) return st;
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "lr"))) {
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1e-12 && v->valuedouble <= 10))
+            return bl_fail(BL_ERR_INVALID, "%s: lr: expected a number in [1e-12, 10]", path);
+        c->lr = v->valuedouble;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "optimizer"))) {
+        const char *s = cJSON_IsString(v) ? v->valuestring : "";
+        if (!strcmp(s, "adam")) c->optimizer = BL_OPTIM_ADAM;
+        else if (!strcmp(s, "adamw")) c->optimizer = BL_OPTIM_ADAMW;
+        else if (!strcmp(s, "sgd")) c->optimizer = BL_OPTIM_SGD;
+        else return bl_fail(BL_ERR_INVALID, "%s: optimizer: expected adam, adamw or sgd, got '%s'", path, s);
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "device"))) {
+        const char *s = cJSON_IsString(v) ? v->valuestring : "";
+        if (strcmp(s, "cpu") && strcmp(s, "cuda"))
+            return bl_fail(BL_ERR_INVALID, "%s: device: expected cpu or cuda, got '%s'", path, s);
+        bl_device_options_set(&c->device, s);
+    }
+    const char *flags[2] = {"deterministic", "tf32"};
+    int *flag_values[2] = {&c->device.deterministic, &c->device.tf32};
+    for (int f = 0; f < 2; f++)
+        if ((v = cJSON_GetObjectItemCaseSensitive(root, flags[f]))) {
+            if (!cJSON_IsBool(v)) return bl_fail(BL_ERR_INVALID, "%s: %s: expected true or false", path, flags[f]);
+            *flag_values[f] = cJSON_IsTrue(v);
+        }
+    const cJSON *arr;
+    int n = 0;
+    if ((st = get_string_array(path, root, "archs", BL_EXPERIMENT_MAX_ARCHS, &arr, &n))) return st;
+    if (arr) {
+        c->n_archs = n;
+        for (int i = 0; i < n; i++) {
+            const char *name = cJSON_GetArrayItem(arr, i)->valuestring;
+            if (bl_arch_from_name(name, &c->archs[i]))
+                return bl_fail(BL_ERR_INVALID, "%s: archs[%d]: %s", path, i, skip_prefix(bl_last_error(), "arch: "));
+            for (int j = 0; j < i; j++)
+                if (c->archs[j] == c->archs[i]) return bl_fail(BL_ERR_INVALID, "%s: archs[%d]: '%s' twice", path, i, name);
+        }
+    }
+    if ((st = get_string_array(path, root, "inputs", 2, &arr, &n))) return st;
+    if (arr) {
+        c->n_inputs = n;
+        for (int i = 0; i < n; i++) {
+            const char *name = cJSON_GetArrayItem(arr, i)->valuestring;
+            if (bl_input_kind_parse(name, &c->inputs[i]))
+                return bl_fail(BL_ERR_INVALID, "%s: inputs[%d]: %s", path, i, skip_prefix(bl_last_error(), "input: "));
+            if (i == 1 && c->inputs[0] == c->inputs[1])
+                return bl_fail(BL_ERR_INVALID, "%s: inputs[1]: '%s' twice", path, name);
+        }
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "demo"))) {
+        if (!cJSON_IsBool(v)) return bl_fail(BL_ERR_INVALID, "%s: demo: expected true or false", path);
+        c->demo = cJSON_IsTrue(v);
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "weights_dir"))) {
+        if (!cJSON_IsString(v) || !v->valuestring[0])
+            return bl_fail(BL_ERR_INVALID, "%s: weights_dir: expected a non-empty string", path);
+        if ((st = resolve_path(path, v->valuestring, c->weights_dir, sizeof c->weights_dir, "weights_dir"))) return st;
+        for (int i = 0; i < c->n_archs; i++) {
+            char w[1100];
+            snprintf(w, sizeof w, "%s/%s.safetensors", c->weights_dir, bl_arch_name(c->archs[i]));
+            if (!file_exists(w)) return bl_fail(BL_ERR_IO, "%s: weights_dir: %s: no such file", path, w);
+        }
+    }
+    return BL_OK;
+}
+
+bl_status bl_experiment_config_read(const char *path, bl_experiment_config *c) {
+    bl_train_options d;
+    bl_train_options_default(&d);
+    *c = (bl_experiment_config){.folds = 3, .seed = 1, .n_archs = 1, .archs = {BL_ARCH_RESNET50}, .n_inputs = 2,
+                                .inputs = {BL_INPUT_ORIGINAL, BL_INPUT_ENHANCED}, .epochs = d.epochs,
+                                .batch = d.batch, .size = d.size, .freeze_backbone_epochs = d.freeze_backbone_epochs,
+                                .lr = d.lr, .optimizer = d.optimizer};
+    char *text = NULL;
+    size_t size = 0;
+    bl_status st = bl_read_file(path, 1 << 20, &text, &size);
+    if (st) return st;
+    cJSON *root = cJSON_ParseWithLength(text, size);
+    free(text);
+    if (!root) return bl_fail(BL_ERR_FORMAT, "%s: not valid JSON", path);
+    st = config_from_json(path, root, c);
+    cJSON_Delete(root);
+    if (!st && strlen(path) >= sizeof c->config_path) st = bl_fail(BL_ERR_INVALID, "%s: path too long", path);
+    if (!st) snprintf(c->config_path, sizeof c->config_path, "%s", path);
+    return st;
+}
+
+void bl_experiment_mean_sd(int n, const double *x, double *mean, double *sd) {
+    double s = 0, ss = 0;
+    for (int i = 0; i < n; i++) s += x[i];
+    double m = s / n;
+    for (int i = 0; i < n; i++) ss += (x[i] - m) * (x[i] - m);
+    *mean = m;
+    *sd = n > 1 ? sqrt(ss / (n - 1)) : NAN;
+}
+
+/* ---- running ---- */
+
+typedef struct exp_run {
+    const bl_experiment_config *c;
+    const bl_experiment_callbacks *cb;
+    const char *out;
+    int unit, units;          /* 1-based index of the current unit, total */
+    int fold_units_left;      /* fold units not yet visited */
+    int fold_units_run;       /* fold units computed in this invocation */
+    double fold_seconds;      /* time spent on those */
+    /* the whole-run progress display (bl_experiment_progress) */
+    double t_start;           /* now_s() at the start */
+    int fold_units_todo;      /* fold units without metrics.json at the start: this invocation's training work */
+    double work_done;         /* finished share of that work, in fold units (resumed trainings count their rest) */
+    double unit_start_frac;   /* the current unit's training fraction when this invocation first saw it (−1: none) */
+    double unit_frac;         /* the current unit's training fraction now */
+    char unit_name[160];
+    bl_train_callbacks train_cb; /* wraps cb->train: progress goes through progress_from_train */
+    int n_timings, timings_cap;
+    bl_experiment_timing *timings; /* one per unit, for run.json */
+} exp_run;
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* ETA of this invocation's training: elapsed time × (work left / work done), work in fold units. Each training
+ * batch counts 0.85/batches of its epoch and each validation batch 0.15/batches (a validation pass sees about
+ * half as many images as training and runs forward only). Test prediction, Grad-CAM and the tables are not in the
+ * estimate (they take a few percent of a run). */
+static void progress_from_train(void *user, const bl_train_progress *p) {
+    exp_run *r = user;
+    double in_epoch = p->batches > 0 ? (double)p->batch / p->batches : 0;
+    double frac = (p->epoch + (p->validating ? 0.85 + 0.15 * in_epoch : 0.85 * in_epoch)) / (p->epochs > 0 ? p->epochs : 1);
+    /* where this invocation picked the unit up: the start of the phase of its first batch (a resumed training
+     * restarts at an epoch boundary) */
+    if (r->unit_start_frac < 0)
+        r->unit_start_frac = (p->epoch + (p->validating ? 0.85 : 0.0)) / (p->epochs > 0 ? p->epochs : 1);
+    r->unit_frac = frac;
+    double done = r->work_done + (frac - r->unit_start_frac);
+    double total = r->fold_units_todo > 0 ? r->fold_units_todo : 1;
+    double elapsed = now_s() - r->t_start;
+    bl_experiment_progress e = {.unit = r->unit, .units = r->units, .name = r->unit_name, .epoch = p->epoch,
+                                .epochs = p->epochs, .batch = p->batch, .batches = p->batches,
+                                .validating = p->validating, .loss = p->loss, .fraction = done / total,
+                                .elapsed_s = elapsed, .eta_s = done > 0.002 ? elapsed * (total - done) / done : -1};
+    if (e.fraction > 1) e.fraction = 1;
+    if (e.eta_s < 0 && done > 0.002) e.eta_s = 0;
+    if (r->cb && r->cb->progress) r->cb->progress(r->cb->user, &e);
+    if (r->cb && r->cb->train && r->cb->train->progress) r->cb->train->progress(r->cb->train->user, p);
+}
+
+static void epoch_passthrough(void *user, const bl_train_epoch *e) {
+    exp_run *r = user;
+    if (r->cb && r->cb->train && r->cb->train->epoch_done) r->cb->train->epoch_done(r->cb->train->user, e);
+}
+
+static void note_passthrough(void *user, const char *line) {
+    exp_run *r = user;
+    if (r->cb && r->cb->train && r->cb->train->note) r->cb->train->note(r->cb->train->user, line);
+}
+
+static void add_timing(exp_run *r, const char *unit, const char *status, double seconds) {
+    if (r->n_timings >= r->timings_cap) return;
+    bl_experiment_timing *t = &r->timings[r->n_timings++];
+    snprintf(t->unit, sizeof t->unit, "%s", unit);
+    snprintf(t->status, sizeof t->status, "%s", status);
+    t->seconds = seconds;
+}
+
+static void report(exp_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report(exp_run *r, const char *fmt, ...) {
+    if (!r->cb || !r->cb->unit) return;
+    char line[1400], eta[32] = "--:--";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    double done = r->work_done, total = r->fold_units_todo, elapsed = now_s() - r->t_start;
+    if (done >= total) snprintf(eta, sizeof eta, "00:00");
+    else if (done > 0.002) {
+        double left = elapsed * (total - done) / done;
+        snprintf(eta, sizeof eta, "%02d:%02d", (int)(left / 60), (int)fmod(left, 60));
+    }
+    char full[1500];
+    snprintf(full, sizeof full, "[%d/%d] %s  ETA %s", r->unit, r->units, line, eta);
+    r->cb->unit(r->cb->user, full);
+}
+
+static bl_status join(char *dst, size_t size, const char *a, const char *b) {
+    int n = snprintf(dst, size, "%s/%s", a, b);
+    if (n < 0 || (size_t)n >= size) return bl_fail(BL_ERR_INVALID, "%s/%s: path too long", a, b);
+    return BL_OK;
+}
+
+/* a ⊕ b → dst[size] (b may be ""), failing when it does not fit */
+static bl_status copy2(char *dst, size_t size, const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la + lb >= size) return bl_fail(BL_ERR_INVALID, "%s%s: path too long", a, b);
+    memcpy(dst, a, la);
+    memcpy(dst + la, b, lb + 1);
+    return BL_OK;
+}
+
+static bl_status make_dir(const char *path) {
+    struct stat s;
+    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+        return bl_fail(BL_ERR_IO, "%s: cannot create the directory: %s", path, strerror(errno));
+    if (stat(path, &s) != 0 || !S_ISDIR(s.st_mode)) return bl_fail(BL_ERR_IO, "%s: exists and is not a directory", path);
+    return BL_OK;
+}
+
+static bl_status unit_split(exp_run *r, bl_split **split) {
+    char path[1100];
+    bl_status st = join(path, sizeof path, r->out, "split.csv");
+    if (st) return st;
+    if (file_exists(path)) {
+        report(r, "split.csv: skipped (exists)");
+        return bl_split_read(path, r->c->folds, split);
+    }
+    bl_split_options so;
+    bl_split_options_default(&so);
+    so.test_count = r->c->test_count;
+    so.folds = r->c->folds;
+    so.seed = r->c->seed;
+    if (!(st = bl_split_cohort_file(r->c->cohort, &so, split))) st = bl_split_write(*split, path);
+    if (!st) report(r, "split.csv: %d rows, %d test, %d folds", (*split)->n, (*split)->n_test, (*split)->folds);
+    return st;
+}
+
+static void run_name(const exp_run *r, int a, int i, int k, char *dst, size_t size) {
+    snprintf(dst, size, "%s-%s-f%d", bl_arch_name(r->c->archs[a]), bl_input_kind_name(r->c->inputs[i]), k);
+}
+
+/* The training of a fold: skipped when last.safetensors says finished and best.safetensors + validation.csv exist,
+ * resumed when last.safetensors exists unfinished, else started. */
+static bl_status train_fold(exp_run *r, int a, int i, int k, const char *dir, const char *split_path) {
+    char last[1200], best[1200], val[1200];
+    bl_status st = join(last, sizeof last, dir, "last.safetensors");
+    if (!st) st = join(best, sizeof best, dir, "best.safetensors");
+    if (!st) st = join(val, sizeof val, dir, "validation.csv");
+    if (st) return st;
+    bl_train_options o;
+    bl_train_options_default(&o);
+    if (file_exists(last)) {
+        bl_safetensors *ck = NULL;
+        bl_train_state s = {0};
+        if (!(st = bl_safetensors_open(last, &ck))) st = bl_checkpoint_read_meta(ck, &o, &s);
+        bl_safetensors_close(ck);
+        free(s.log);
+        if (st) return st;
+        if (s.finished && file_exists(best) && file_exists(val)) return BL_OK;
+        bl_train_options_default(&o);
+        if ((st = copy2(o.out, sizeof o.out, dir, ""))) return st;
+        o.resume = 1;
+        o.device = r->c->device;
+        return bl_train_run(&o, &r->train_cb);
+    }
+    const bl_experiment_config *c = r->c;
+    char w[1200];
+    snprintf(w, sizeof w, "/%s.safetensors", bl_arch_name(c->archs[a]));
+    st = copy2(o.cohort, sizeof o.cohort, c->cohort, "");
+    if (!st) st = copy2(o.split, sizeof o.split, split_path, "");
+    if (!st) st = copy2(o.out, sizeof o.out, dir, "");
+    if (!st) st = c->weights_dir[0] ? copy2(o.weights, sizeof o.weights, c->weights_dir, w)
+                                    : copy2(o.weights, sizeof o.weights, "none", "");
+    if (st) return st;
+    o.fold = k;
+    o.arch = c->archs[a];
+    o.input = c->inputs[i];
+    o.preset = bl_train_preset_for_weights(o.arch, o.weights);
+    o.epochs = c->epochs;
+    o.batch = c->batch;
+    o.size = c->size;
+    o.lr = c->lr;
+    o.optimizer = c->optimizer;
+    o.freeze_backbone_epochs = c->freeze_backbone_epochs;
+    o.seed = c->seed;
+    o.device = c->device;
+    return bl_train_run(&o, &r->train_cb);
+}
+
+/* Scores the test rows (cohort order) with dir/best.safetensors → dir/test.csv; confusion at 0.5 + AUROC →
+ * dir/metrics.json. */
+static bl_status test_fold(exp_run *r, int k, const char *dir, const bl_cohort *cohort, const bl_split *split) {
+    char best[1200], test[1200], mpath[1200];
+    bl_status st = join(best, sizeof best, dir, "best.safetensors");
+    if (!st) st = join(test, sizeof test, dir, "test.csv");
+    if (!st) st = join(mpath, sizeof mpath, dir, "metrics.json");
+    if (st) return st;
+    bl_safetensors *ck = NULL;
+    bl_cohort_row *rows = calloc((size_t)cohort->n, sizeof *rows);
+    double *scores = calloc((size_t)cohort->n, sizeof *scores);
+    int *labels = calloc((size_t)cohort->n, sizeof *labels);
+    bl_predictions *p = NULL;
+    bl_train_options o;
+    bl_train_state s = {0};
+    int n = 0;
+    if (!rows || !scores || !labels) st = bl_fail(BL_ERR_NOMEM, "out of memory");
+    for (int j = 0; !st && j < cohort->n; j++) {
+        int q = bl_split_find(split, cohort->rows[j].id);
+        if (q >= 0 && split->rows[q].is_test) labels[n] = cohort->rows[j].label, rows[n++] = cohort->rows[j];
+    }
+    if (!st && n == 0) st = bl_fail(BL_ERR_INVALID, "%s: the split has no test rows", r->c->cohort);
+    if (!st) st = bl_safetensors_open(best, &ck);
+    if (!st) st = bl_checkpoint_read_meta(ck, &o, &s);
+    if (!st) st = bl_checkpoint_score(ck, rows, n, 1, &r->c->device, scores);
+    if (!st && !(p = bl_predictions_new(n))) st = bl_fail(BL_ERR_NOMEM, "out of memory");
+    if (!st) {
+        for (int j = 0; j < n; j++)
+            p->rows[j] = (bl_prediction){.id = strdup(rows[j].id), .label = rows[j].label, .score = scores[j]};
+        p->arch = strdup(bl_arch_name(o.arch));
+        p->input = strdup(bl_input_kind_name(o.input));
+        p->fold = k;
+        st = bl_predictions_write(test, p);
+    }
+    double auc = 0;
+    bl_confusion cm;
+    if (!st) st = bl_auroc(n, scores, labels, &auc);
+    if (!st) st = bl_confusion_at(n, scores, labels, 0.5, &cm);
+    if (!st) {
+        char text[2048];
+        int len = snprintf(text, sizeof text,
+                           "{\n  \"arch\": \"%s\",\n  \"input\": \"%s\",\n  \"fold\": %d,\n  \"set\": \"test\",\n"
+                           "  \"n\": %d,\n  \"threshold\": 0.5,\n  \"auroc\": %.17g,\n  \"accuracy\": %.17g,\n"
+                           "  \"sensitivity\": %.17g,\n  \"specificity\": %.17g,\n  \"tp\": %d,\n  \"fp\": %d,\n"
+                           "  \"tn\": %d,\n  \"fn\": %d,\n  \"best_epoch\": %d\n}\n",
+                           bl_arch_name(o.arch), bl_input_kind_name(o.input), k, n, auc, cm.accuracy,
+                           cm.sensitivity, cm.specificity, cm.tp, cm.fp, cm.tn, cm.fn, s.best_epoch + 1);
+        if (len < 0 || len >= (int)sizeof text) st = bl_fail(BL_ERR_INVALID, "%s: metrics text too long", mpath);
+        else st = bl_write_file_atomic(mpath, text, (size_t)len);
+    }
+    bl_predictions_free(p);
+    bl_safetensors_close(ck);
+    free(s.log);
+    free(rows);
+    free(scores);
+    free(labels);
+    return st;
+}
+
+static const char *const metric_names[4] = {"auroc", "accuracy", "sensitivity", "specificity"};
+
+static bl_status read_metrics(const char *path, double v[4]) {
+    char *text = NULL;
+    size_t size = 0;
+    bl_status st = bl_read_file(path, 1 << 20, &text, &size);
+    if (st) return st;
+    cJSON *root = cJSON_ParseWithLength(text, size);
+    free(text);
+    if (!root) return bl_fail(BL_ERR_FORMAT, "%s: not valid JSON", path);
+    for (int m = 0; !st && m < 4; m++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, metric_names[m]);
+        if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble))
+            st = bl_fail(BL_ERR_FORMAT, "%s: %s: expected a finite number", path, metric_names[m]);
+        else v[m] = x->valuedouble;
+    }
+    cJSON_Delete(root);
+    return st;
+}
+
+/* %.17g (round-trip exact); NaN as "nan" whatever its sign */
+static void fmt(char *dst, double v) {
+    if (isnan(v)) snprintf(dst, 32, "nan");
+    else snprintf(dst, 32, "%.17g", v);
+}
+
+static bl_status unit_table2(exp_run *r) {
+    const bl_experiment_config *c = r->c;
+    static const char *const header[11] = {"arch", "input", "folds", "auroc_mean", "auroc_sd", "accuracy_mean",
+                                           "accuracy_sd", "sensitivity_mean", "sensitivity_sd",
+                                           "specificity_mean", "specificity_sd"};
+    bl_csv_writer *w = NULL;
+    double *vals = calloc((size_t)c->folds * 4, sizeof *vals);
+    bl_status st = vals ? bl_csv_writer_create(11, header, &w) : bl_fail(BL_ERR_NOMEM, "out of memory");
+    for (int a = 0; !st && a < c->n_archs; a++)
+        for (int i = 0; !st && i < c->n_inputs; i++) {
+            for (int k = 0; !st && k < c->folds; k++) {
+                char name[128], path[1300];
+                run_name(r, a, i, k, name, sizeof name);
+                if (snprintf(path, sizeof path, "%s/runs/%s/metrics.json", r->out, name) >= (int)sizeof path)
+                    st = bl_fail(BL_ERR_INVALID, "%s: path too long", r->out);
+                double m4[4];
+                if (!st) st = read_metrics(path, m4);
+                for (int m = 0; !st && m < 4; m++) vals[m * c->folds + k] = m4[m];
+            }
+            char cells[11][32];
+            const char *f[11];
+            snprintf(cells[0], 32, "%s", bl_arch_name(c->archs[a]));
+            snprintf(cells[1], 32, "%s", bl_input_kind_name(c->inputs[i]));
+            snprintf(cells[2], 32, "%d", c->folds);
+            for (int m = 0; m < 4; m++) {
+                double mean, sd;
+                bl_experiment_mean_sd(c->folds, vals + m * c->folds, &mean, &sd);
+                fmt(cells[3 + 2 * m], mean);
+                fmt(cells[4 + 2 * m], sd);
+            }
+            for (int q = 0; q < 11; q++) f[q] = cells[q];
+            if (!st) st = bl_csv_writer_add(w, f);
+        }
+    char path[1100];
+    if (!st) st = join(path, sizeof path, r->out, "table2.csv");
+    if (!st) st = bl_csv_writer_save(w, path);
+    bl_csv_writer_free(w);
+    free(vals);
+    return st;
+}
+
+static bl_status unit_delong(exp_run *r) {
+    const bl_experiment_config *c = r->c;
+    static const char *const header[9] = {"arch", "fold", "n", "auroc_original", "auroc_enhanced", "enhanced_minus_original",
+                                          "z", "p", "cov"};
+    int io = c->inputs[0] == BL_INPUT_ORIGINAL ? 0 : 1, ie = 1 - io;
+    bl_csv_writer *w = NULL;
+    bl_status st = bl_csv_writer_create(9, header, &w);
+    for (int a = 0; !st && a < c->n_archs; a++)
+        for (int k = 0; !st && k < c->folds; k++) {
+            char na[128], ne[128], pa[1300], pe[1300];
+            run_name(r, a, io, k, na, sizeof na);
+            run_name(r, a, ie, k, ne, sizeof ne);
+            snprintf(pa, sizeof pa, "%s/runs/%s/test.csv", r->out, na);
+            snprintf(pe, sizeof pe, "%s/runs/%s/test.csv", r->out, ne);
+            bl_predictions *po = NULL, *pn = NULL;
+            double *so = NULL, *sn = NULL;
+            int *lab = NULL;
+            bl_delong_paired d;
+            st = bl_predictions_read(pa, &po);
+            if (!st) st = bl_predictions_read(pe, &pn);
+            if (!st && po->n != pn->n)
+                st = bl_fail(BL_ERR_FORMAT, "%s: %d rows, but %s has %d (expected the same test rows)", pe, pn->n, pa, po->n);
+            int n = st ? 0 : po->n;
+            if (!st && (!(so = calloc((size_t)n, sizeof *so)) || !(sn = calloc((size_t)n, sizeof *sn)) ||
+                        !(lab = calloc((size_t)n, sizeof *lab))))
+                st = bl_fail(BL_ERR_NOMEM, "out of memory");
+            for (int j = 0; !st && j < n; j++) {
+                if (strcmp(po->rows[j].id, pn->rows[j].id) || po->rows[j].label != pn->rows[j].label)
+                    st = bl_fail(BL_ERR_FORMAT, "%s: line %d: column 'id': '%s' (expected '%s', as in %s)", pe, j + 2,
+                                 pn->rows[j].id, po->rows[j].id, pa);
+                else so[j] = po->rows[j].score, sn[j] = pn->rows[j].score, lab[j] = po->rows[j].label;
+            }
+            if (!st) st = bl_delong_paired_test(n, so, sn, lab, &d);
+            if (!st) {
+                char cells[9][32];
+                const char *f[9];
+                snprintf(cells[0], 32, "%s", bl_arch_name(c->archs[a]));
+                snprintf(cells[1], 32, "%d", k);
+                snprintf(cells[2], 32, "%d", n);
+                fmt(cells[3], d.auc1);
+                fmt(cells[4], d.auc2);
+                fmt(cells[5], d.auc2 - d.auc1);
+                fmt(cells[6], d.z);
+                fmt(cells[7], d.p);
+                fmt(cells[8], d.cov12);
+                for (int q = 0; q < 9; q++) f[q] = cells[q];
+                st = bl_csv_writer_add(w, f);
+            }
+            bl_predictions_free(po);
+            bl_predictions_free(pn);
+            free(so);
+            free(sn);
+            free(lab);
+        }
+    char path[1100];
+    if (!st) st = join(path, sizeof path, r->out, "delong.csv");
+    if (!st) st = bl_csv_writer_save(w, path);
+    bl_csv_writer_free(w);
+    return st;
+}
+
+/* A non-fold unit: skipped when `skip`, else run by fn; one progress line and one timing either way. */
+#define TABLE_UNIT(r, st, name, skip, call, done_line)                                                         \
+    do {                                                                                                       \
+        (r)->unit++;                                                                                           \
+        if (st) break;                                                                                         \
+        double t0_ = now_s();                                                                                  \
+        if (skip) {                                                                                            \
+            report(r, "%s: skipped (exists)", name);                                                           \
+            add_timing(r, name, "skipped", 0);                                                                 \
+        } else if (!((st) = (call))) {                                                                         \
+            add_timing(r, name, "ran", now_s() - t0_);                                                         \
+            report done_line;                                                                                  \
+        }                                                                                                      \
+    } while (0)
+
+bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, const bl_experiment_callbacks *cb) {
+    int with_delong = c->n_inputs == 2; /* both inputs: DeLong and the Grad-CAM unit */
+    exp_run r = {.c = c, .cb = cb, .out = out_dir, .fold_units_left = c->n_archs * c->n_inputs * c->folds,
+                 .t_start = now_s(), .unit_start_frac = -1};
+    time_t started = time(NULL);
+    r.train_cb = (bl_train_callbacks){.user = &r, .progress = progress_from_train, .epoch_done = epoch_passthrough,
+                                      .note = note_passthrough};
+    r.units = 5 + r.fold_units_left + 2 * with_delong; /* split, folds, tables, calibration, gradcam, report */
+    r.timings_cap = r.units;
+    bl_split *split = NULL;
+    bl_cohort *cohort = NULL;
+    char runs[1100], split_path[1100], path[1100];
+    bl_status st = (r.timings = calloc((size_t)r.units, sizeof *r.timings)) ? BL_OK : bl_fail(BL_ERR_NOMEM, "out of memory");
+    if (!st) st = make_dir(out_dir);
+    if (!st) st = join(runs, sizeof runs, out_dir, "runs");
+    if (!st) st = join(split_path, sizeof split_path, out_dir, "split.csv");
+    if (!st) st = make_dir(runs);
+    /* this invocation's training work: the fold units without metrics.json */
+    for (int a = 0; !st && a < c->n_archs; a++)
+        for (int i = 0; i < c->n_inputs; i++)
+            for (int k = 0; k < c->folds; k++) {
+                char name[128], mpath[1400];
+                run_name(&r, a, i, k, name, sizeof name);
+                snprintf(mpath, sizeof mpath, "%s/%s/metrics.json", runs, name);
+                r.fold_units_todo += !file_exists(mpath);
+            }
+    r.unit = 1;
+    if (!st) {
+        double t0 = now_s();
+        int existed = file_exists(split_path);
+        st = unit_split(&r, &split);
+        if (!st) add_timing(&r, "split.csv", existed ? "skipped" : "ran", existed ? 0 : now_s() - t0);
+    }
+    if (!st) st = bl_cohort_read(c->cohort, 1, &cohort);
+    for (int a = 0; !st && a < c->n_archs; a++)
+        for (int i = 0; !st && i < c->n_inputs; i++)
+            for (int k = 0; !st && k < c->folds; k++) {
+                char name[128], dir[1300], mpath[1400];
+                run_name(&r, a, i, k, name, sizeof name);
+                snprintf(dir, sizeof dir, "%s/%s", runs, name);
+                snprintf(mpath, sizeof mpath, "%s/metrics.json", dir);
+                snprintf(r.unit_name, sizeof r.unit_name, "runs/%s", name);
+                r.unit++;
+                r.fold_units_left--;
+                if (file_exists(mpath)) {
+                    report(&r, "runs/%s: skipped (metrics.json exists)", name);
+                    add_timing(&r, r.unit_name, "skipped", 0);
+                    continue;
+                }
+                double t0 = now_s();
+                r.unit_start_frac = -1;
+                r.unit_frac = 0;
+                st = train_fold(&r, a, i, k, dir, split_path);
+                if (!st) st = test_fold(&r, k, dir, cohort, split);
+                if (st) break;
+                /* a training resumed at fraction f0 (or skipped as finished: no progress at all) did 1 − f0 */
+                r.work_done += r.unit_start_frac < 0 ? 1.0 : 1.0 - r.unit_start_frac;
+                r.fold_units_run++;
+                r.fold_seconds += now_s() - t0;
+                add_timing(&r, r.unit_name, "ran", now_s() - t0);
+                report(&r, "runs/%s: trained, test.csv and metrics.json written (%.1f s)", name, now_s() - t0);
+            }
+    /* the tables: recomputed when missing or when a fold unit ran now */
+    if (!st) st = join(path, sizeof path, out_dir, "table2.csv");
+    TABLE_UNIT(&r, st, "table2.csv", !r.fold_units_run && file_exists(path), unit_table2(&r),
+               (&r, "table2.csv written"));
+    if (with_delong) {
+        if (!st) st = join(path, sizeof path, out_dir, "delong.csv");
+        TABLE_UNIT(&r, st, "delong.csv", !r.fold_units_run && file_exists(path), unit_delong(&r),
+                   (&r, "delong.csv written"));
+    }
+    /* Table 1: depends on the cohort only */
+    if (!st) st = join(path, sizeof path, out_dir, "table1.csv");
+    TABLE_UNIT(&r, st, "table1.csv", file_exists(path), bl_experiment_table1(cohort, path), (&r, "table1.csv written"));
+    /* calibration of the best fold unit: the rule of the tables */
+    char best[128] = "";
+    if (!st) st = join(path, sizeof path, out_dir, "calibration.json");
+    TABLE_UNIT(&r, st, "calibration.json", !r.fold_units_run && file_exists(path),
+               bl_experiment_calibration(c, out_dir, best, sizeof best),
+               (&r, "calibration.json written (isotonic on runs/%s)", best));
+    /* Grad-CAM of the best original and best enhanced unit, Table 3: the rule of the tables, and recomputed when
+     * one of its files is missing */
+    if (with_delong) {
+        char units[2][128], f0[1400], f1[1400];
+        int done = 0;
+        if (!st) st = join(path, sizeof path, out_dir, "table3.csv");
+        if (!st && !r.fold_units_run && file_exists(path) && !(st = bl_experiment_gradcam_units(c, out_dir, units))) {
+            snprintf(f0, sizeof f0, "%s/gradcam/%s/focus.csv", out_dir, units[0]);
+            snprintf(f1, sizeof f1, "%s/gradcam/%s/focus.csv", out_dir, units[1]);
+            done = file_exists(f0) && file_exists(f1);
+        }
+        TABLE_UNIT(&r, st, "gradcam + table3.csv", done, bl_experiment_gradcam(c, cohort, out_dir, units),
+                   (&r, "gradcam/%s, gradcam/%s and table3.csv written", units[0], units[1]));
+    }
+    if (!st) {
+        const char *dev = c->device.name[0] ? c->device.name : "cpu";
+        char backend[64];
+        snprintf(backend, sizeof backend, "%s%s%s", dev, c->device.deterministic ? ", deterministic" : "",
+                 c->device.tf32 ? ", tf32" : "");
+        st = bl_experiment_write_run_json(c, out_dir, backend, dev, started, time(NULL), r.n_timings, r.timings);
+    }
+    /* the report: always rewritten (it shows run.json's timings of this invocation) */
+    r.unit++;
+    if (!st) st = bl_report_write(out_dir, NULL);
+    if (!st) report(&r, "report.html written");
+    bl_cohort_free(cohort);
+    bl_split_free(split);
+    free(r.timings);
+    return st;
+}

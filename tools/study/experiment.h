@@ -1,0 +1,126 @@
+/* experiment.h — the paper's runs as one resumable experiment (docs/experiment.md): split, then per
+ * arch × input × fold train → test predictions → test metrics, then Table 2 (mean and SD over folds) and the paired
+ * DeLong test enhanced vs original per arch and fold.
+ *
+ * Every step is a unit whose outputs are written atomically; a unit whose final output exists is skipped, so an
+ * interrupted experiment continues where it stopped:
+ *   split      DIR/split.csv
+ *   fold unit  DIR/runs/<arch>-<input>-f<k>/{log.csv,best.safetensors,last.safetensors,validation.csv,test.csv,
+ *              metrics.json}; done when metrics.json exists (a finished training is not repeated, an unfinished
+ *              one is resumed bit-identically)
+ *   table2     DIR/table2.csv  (recomputed when it is missing or a fold unit ran in this invocation)
+ *   delong     DIR/delong.csv  (same rule; only when both inputs are configured)
+ *   table1     DIR/table1.csv  (skipped when it exists; experiment_analysis.c)
+ *   calibration DIR/calibration.json (rule of table2; experiment_analysis.c)
+ *   gradcam    DIR/gradcam/<unit>/focus.csv for the best original and the best enhanced unit, then DIR/table3.csv
+ *              (rule of table2, and recomputed when one of those files is missing; only with both inputs;
+ *              experiment_gradcam.c) */
+#ifndef BLASTO_EXPERIMENT_H
+#define BLASTO_EXPERIMENT_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "core/optim.h"
+#include "study/loader.h"
+#include "models/models.h"
+#include "study/train.h"
+
+#define BL_EXPERIMENT_MAX_ARCHS 8
+/* Grad-CAM overlay PNGs the experiment writes per chosen unit (the first test rows; for the report's gallery) */
+#define BL_EXPERIMENT_OVERLAYS 6
+
+typedef struct bl_experiment_config {
+    char cohort[1024];       /* resolved: relative paths in the file are relative to the config file's folder */
+    char weights_dir[1024];  /* "" = random init; else DIR/<arch>.safetensors for every arch */
+    int test_count, folds;   /* test_count ≥ 1 (required), folds ≥ 2 (default 3) */
+    uint64_t seed;           /* default 1 */
+    int n_archs;
+    bl_arch archs[BL_EXPERIMENT_MAX_ARCHS];        /* default {resnet50} */
+    int n_inputs;
+    bl_input_kind inputs[2];                       /* default {original, enhanced} */
+    int epochs, batch, size, freeze_backbone_epochs;  /* defaults: bl_train_options_default */
+    double lr;
+    bl_optim_kind optimizer;
+    int demo;                /* "demo": true — a reduced configuration (`blasto demo`); the report says so */
+    char config_path[1024];  /* the file it was read from (for run.json) */
+    bl_device_options device;                      /* "device" (cpu | cuda), "deterministic", "tf32": default cpu */
+} bl_experiment_config;
+
+/* Reads and validates the config JSON at `path` (unknown keys, missing cohort, unknown arch/input, folds < 2, a
+ * missing cohort or weights file are errors "<path>: <key>: <problem> (expected …, got …)"). Writes nothing. */
+bl_status bl_experiment_config_read(const char *path, bl_experiment_config *c);
+
+/* Where the whole run stands, after every training batch (for one progress display with ETA). */
+typedef struct bl_experiment_progress {
+    int unit, units;         /* the current unit (1-based) and the total */
+    const char *name;        /* "runs/resnet50-original-f0" */
+    int epoch, epochs;       /* epoch 0-based */
+    int batch, batches, validating;
+    double loss;             /* running mean training loss of this epoch */
+    double fraction;         /* done share of this invocation's training work, [0, 1] */
+    double elapsed_s;        /* since bl_experiment_run started */
+    double eta_s;            /* seconds left for the remaining training (< 0: not known yet) */
+} bl_experiment_progress;
+
+typedef struct bl_experiment_callbacks {
+    void *user;
+    /* one line per unit: "[3/9] runs/resnet50-original-f1: trained … | skipped (… exists)  ETA mm:ss" */
+    void (*unit)(void *user, const char *line);
+    /* after every training batch of every fold unit; may be NULL */
+    void (*progress)(void *user, const bl_experiment_progress *p);
+    const bl_train_callbacks *train;  /* epoch_done and note are passed through; may be NULL */
+} bl_experiment_callbacks;
+
+/* Runs (or resumes) the experiment into out_dir (created, one level). cb may be NULL. */
+bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, const bl_experiment_callbacks *cb);
+
+/* One unit's timing for run.json. */
+typedef struct bl_experiment_timing {
+    char unit[160];
+    char status[16];         /* "ran" | "skipped" */
+    double seconds;
+} bl_experiment_timing;
+
+/* DIR/run.json (atomically): blasto version, build, backend, device, threads, seed, demo flag, start/finish time
+ * (ISO 8601 UTC), the config, the weights per arch and every unit's timing (docs/experiment.md, "run.json").
+ * experiment_meta.c */
+bl_status bl_experiment_write_run_json(const bl_experiment_config *c, const char *out_dir, const char *backend,
+                                       const char *device, time_t started, time_t finished, int n_timings,
+                                       const bl_experiment_timing *timings);
+
+/* Mean and sample SD (ddof = 1) of x [n], n ≥ 2. */
+void bl_experiment_mean_sd(int n, const double *x, double *mean, double *sd);
+
+/* ---- analysis units (experiment_analysis.c) ---- */
+struct bl_cohort;
+/* Table 1 → path (atomic): a row "all" over the cohort, then one "clinic" row per clinic (sorted by name), each with
+ * the positives' and negatives' age count, mean, SD (ddof 1) and the Student and Welch t-tests positives vs
+ * negatives (scipy ttest_ind). Missing ages are left out; a test that is undefined (fewer than 2 ages in a class,
+ * or both variances 0 with equal means) leaves its cells empty, as does an undefined mean or SD. */
+bl_status bl_experiment_table1(const struct bl_cohort *cohort, const char *path);
+/* Picks the fold unit with the highest AUROC of its validation.csv (ties: the first in config order), fits isotonic
+ * calibration on its validation.csv and applies it to its test.csv → out_dir/calibration.json (unit, thresholds,
+ * Brier, Hosmer–Lemeshow quantile and equal-size with g = 10, calibration curve with 10 uniform bins, before and
+ * after). The chosen unit's name → unit[size]. */
+bl_status bl_experiment_calibration(const bl_experiment_config *c, const char *out_dir, char *unit, size_t size);
+/* The best fold unit: the highest AUROC of its runs/<unit>/validation.csv (the validation predictions of
+ * best.safetensors, so the best validation AUROC of its training); units whose validation set has one class are no
+ * candidates; ties → the first in config order (arch, input, fold). input_filter: a bl_input_kind to consider only
+ * that input, −1 for all. → name[size], its AUROC → *best_auc. */
+bl_status bl_experiment_best_unit(const bl_experiment_config *c, const char *out_dir, int input_filter, char *name,
+                                  size_t size, double *best_auc);
+
+/* ---- Grad-CAM unit (experiment_gradcam.c) ---- */
+/* The best original-input and the best enhanced-input unit (bl_experiment_best_unit) → units[0], units[1]. */
+bl_status bl_experiment_gradcam_units(const bl_experiment_config *c, const char *out_dir, char units[2][128]);
+/* For both units: Grad-CAM (default target layer, BN eval) of runs/<unit>/best.safetensors on the rows of
+ * runs/<unit>/test.csv → out_dir/gradcam/<unit>/focus.csv (the columns and numbers of `blasto gradcam`, no overlay
+ * PNGs); then Table 3 (tools/study/agreement.h, threshold 0.5, A = original unit, B = enhanced unit) from the two
+ * test.csv and focus.csv → out_dir/table3.csv (the columns of `blasto focus-compare --out`; model_a / model_b =
+ * the unit names). Everything is computed before the first file is written; table3.csv is written last. Requires
+ * both inputs in the config. The chosen units → units. */
+bl_status bl_experiment_gradcam(const bl_experiment_config *c, const struct bl_cohort *cohort, const char *out_dir,
+                                char units[2][128]);
+
+#endif
