@@ -316,13 +316,13 @@ static void run_entry(bl_ctx *ctx, tape_entry *e) {
         return;
     }
     if (!e->out->retain_grad && ctx->k->relu_backward_inplace) { /* nobody reads ∂L/∂relu(out) afterwards */
-        ctx->k->relu_backward_inplace(e->out->numel, e->out->data, e->out->grad->data);
+        ctx->k->relu_backward_inplace(ctx->k, e->out->numel, e->out->data, e->out->grad->data);
         e->backward(ctx, e);
         return;
     }
     bl_tensor *dy = e->out->grad, *dz = pooled_grad(ctx, e->out);
     if (!dz) return;
-    ctx->k->relu_backward(e->out->numel, e->out->data, dy->data, dz->data);
+    ctx->k->relu_backward(ctx->k, e->out->numel, e->out->data, dy->data, dz->data);
     e->out->grad = dz;
     e->backward(ctx, e);
     e->out->grad = dy;
@@ -352,7 +352,7 @@ bl_status bl_backward_with(bl_ctx *ctx, bl_tensor *y, const float *dy) {
     /* dy is host memory: stage it in a step tensor of the backend first */
     bl_tensor *staged = g ? bl_tensor_from(ctx, y->ndim, y->shape, dy) : NULL;
     if (!staged) return ctx->status;
-    ctx->k->axpy(y->numel, 1.0f, staged->data, g);
+    ctx->k->axpy(ctx->k, y->numel, 1.0f, staged->data, g);
     return run_backward(ctx);
 }
 

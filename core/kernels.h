@@ -26,6 +26,10 @@
 
 #include "core/status.h"
 
+/* The op table (below); every kernel receives the table it was called through as its first argument, self, so a
+ * backend with options (the cpu backend's algorithm choices, core/cpu/cpu.h) finds them in self->state. */
+typedef struct bl_kernels bl_kernels;
+
 /* conv2d: y[n,co,oh,ow] = b[co] + Σ_{ci,i,j} w[co,ci,i,j] · x[n,ci, oh·sh − ph + i·dh, ow·sw − pw + j·dw]
  * (zero outside the image). h_out = (h_in + 2·ph − dh·(kh−1) − 1)/sh + 1 (floor), likewise w_out. */
 typedef struct bl_conv2d_shape {
@@ -64,18 +68,20 @@ static inline int64_t bl_bn_x_sample_stride(const bl_batchnorm2d_shape *s) {
 /* C[m,n] = alpha · op(A) · op(B) + beta · C, row-major; op(X) = X or Xᵀ (trans_* != 0).
  * A is [m,k] (or [k,m] when trans_a), B is [k,n] (or [n,k] when trans_b). lda/ldb/ldc are row strides.
  * beta == 0 means C is written, never read (so it may hold NaN garbage). */
-typedef void bl_sgemm_fn(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-                         const float *b, int ldb, float beta, float *c, int ldc);
+typedef void bl_sgemm_fn(const bl_kernels *self, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                         const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
 /* ==== conv2d ==== */
 
 /* in x [n,c_in,h_in,w_in], in w [c_out,c_in,kh,kw], in b [c_out] or NULL, out y [n,c_out,h_out,w_out] */
-typedef void bl_conv2d_forward_fn(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float *y);
+typedef void bl_conv2d_forward_fn(const bl_kernels *self, const bl_conv2d_shape *s, const float *x, const float *w,
+                                  const float *b, float *y);
 /* in dy [n,c_out,h_out,w_out], in w, acc dx [n,c_in,h_in,w_in] */
-typedef void bl_conv2d_backward_data_fn(const bl_conv2d_shape *s, const float *dy, const float *w, float *dx);
+typedef void bl_conv2d_backward_data_fn(const bl_kernels *self, const bl_conv2d_shape *s, const float *dy,
+                                        const float *w, float *dx);
 /* in x, in dy, acc dw [c_out,c_in,kh,kw], acc db [c_out] or NULL */
-typedef void bl_conv2d_backward_filter_fn(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw,
-                                          float *db);
+typedef void bl_conv2d_backward_filter_fn(const bl_kernels *self, const bl_conv2d_shape *s, const float *x,
+                                          const float *dy, float *dw, float *db);
 /* Optional. conv2d_forward for a result that will not be differentiated (the op records no tape entry: inference
  * and evaluation without gradients): the same contract, but it may compute by a transform algorithm with its own,
  * larger, documented error bound — cpu: Winograd F(4×4, 3×3) for 3×3 stride-1 layers (core/cpu/conv2d_winograd.c;
@@ -89,25 +95,25 @@ typedef bl_conv2d_forward_fn bl_conv2d_forward_nograd_fn;
  * variance (torch): running_var = (1−m)·running_var + m·var·N/(N−1), N = n·h·w.
  * in x, in gamma [c], in beta [c], out y, acc-update running_mean/running_var [c] (NULL: no update),
  * out save_mean [c], out save_invstd [c] = 1/sqrt(var_biased + eps) */
-typedef void bl_batchnorm2d_forward_train_fn(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
-                                             const float *beta, float *y, float *running_mean, float *running_var,
-                                             float *save_mean, float *save_invstd);
+typedef void bl_batchnorm2d_forward_train_fn(const bl_kernels *self, const bl_batchnorm2d_shape *s, const float *x,
+                                             const float *gamma, const float *beta, float *y, float *running_mean,
+                                             float *running_var, float *save_mean, float *save_invstd);
 /* eval (running statistics): y = gamma·(x − running_mean)/sqrt(running_var + eps) + beta
  * (y == x allowed: bl_batchnorm2d_inplace) */
-typedef void bl_batchnorm2d_forward_eval_fn(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
-                                            const float *beta, const float *running_mean, const float *running_var,
-                                            float *y);
+typedef void bl_batchnorm2d_forward_eval_fn(const bl_kernels *self, const bl_batchnorm2d_shape *s, const float *x,
+                                            const float *gamma, const float *beta, const float *running_mean,
+                                            const float *running_var, float *y);
 /* eval-mode statistics for the backward: out mean[c] = running_mean[c],
  * out invstd[c] = (float)(1/sqrt((double)running_var[c] + (double)eps)) */
-typedef void bl_batchnorm2d_eval_stats_fn(int c, float eps, const float *running_mean, const float *running_var,
-                                          float *mean, float *invstd);
+typedef void bl_batchnorm2d_eval_stats_fn(const bl_kernels *self, int c, float eps, const float *running_mean,
+                                          const float *running_var, float *mean, float *invstd);
 /* in x, in dy, in gamma, in mean [c], in invstd [c] (the ones forward normalised with);
  * training != 0: mean/invstd are batch statistics and depend on x (full backward);
  * training == 0: they are constants (running stats): dx = dy·gamma·invstd.
  * acc dx (or NULL), acc dgamma [c] (or NULL), acc dbeta [c] (or NULL) */
-typedef void bl_batchnorm2d_backward_fn(const bl_batchnorm2d_shape *s, int training, const float *x,
-                                        const float *dy, const float *gamma, const float *mean, const float *invstd,
-                                        float *dx, float *dgamma, float *dbeta);
+typedef void bl_batchnorm2d_backward_fn(const bl_kernels *self, const bl_batchnorm2d_shape *s, int training,
+                                        const float *x, const float *dy, const float *gamma, const float *mean,
+                                        const float *invstd, float *dx, float *dgamma, float *dbeta);
 /* Optional. Eval batchnorm then ReLU in one pass: y = max(γ·(x − running_mean)/√(running_var + eps) + β, 0), bit
  * for bit relu_forward applied to batchnorm2d_forward_eval's output (ref: those two kernels in sequence).
  * in x [n,c,h,w], in gamma, beta, running_mean, running_var [c], out y [n,c,h,w]. Empty: the two kernels. */
@@ -117,90 +123,95 @@ typedef bl_batchnorm2d_forward_eval_fn bl_batchnorm2d_relu_forward_eval_fn;
 
 /* in x [n,c,h_in,w_in], out y [n,c,h_out,w_out]. Ties: the first maximum in row-major window order wins
  * (as torch's CPU kernel); backward routes dy there. */
-typedef void bl_maxpool2d_forward_fn(const bl_pool2d_shape *s, const float *x, float *y);
+typedef void bl_maxpool2d_forward_fn(const bl_kernels *self, const bl_pool2d_shape *s, const float *x, float *y);
 /* in x, in dy, acc dx */
-typedef void bl_maxpool2d_backward_fn(const bl_pool2d_shape *s, const float *x, const float *dy, float *dx);
+typedef void bl_maxpool2d_backward_fn(const bl_kernels *self, const bl_pool2d_shape *s, const float *x, const float *dy,
+                                      float *dx);
 /* in x, out y */
-typedef void bl_avgpool2d_forward_fn(const bl_pool2d_shape *s, const float *x, float *y);
+typedef void bl_avgpool2d_forward_fn(const bl_kernels *self, const bl_pool2d_shape *s, const float *x, float *y);
 /* in dy, acc dx */
-typedef void bl_avgpool2d_backward_fn(const bl_pool2d_shape *s, const float *dy, float *dx);
+typedef void bl_avgpool2d_backward_fn(const bl_kernels *self, const bl_pool2d_shape *s, const float *dy, float *dx);
 /* in x [nc, hw] → out y [nc]: mean over hw */
-typedef void bl_global_avgpool_forward_fn(int64_t nc, int64_t hw, const float *x, float *y);
+typedef void bl_global_avgpool_forward_fn(const bl_kernels *self, int64_t nc, int64_t hw, const float *x, float *y);
 /* in dy [nc], acc dx [nc, hw]: dx[i,j] += dy[i]/hw */
-typedef void bl_global_avgpool_backward_fn(int64_t nc, int64_t hw, const float *dy, float *dx);
+typedef void bl_global_avgpool_backward_fn(const bl_kernels *self, int64_t nc, int64_t hw, const float *dy, float *dx);
 
 /* ==== linear ==== */
 
 /* y[n,out] = x[n,in] · wᵀ + b; in x, in w [out,in], in b [out] or NULL, out y */
-typedef void bl_linear_forward_fn(int n, int in, int out, const float *x, const float *w, const float *b, float *y);
+typedef void bl_linear_forward_fn(const bl_kernels *self, int n, int in, int out, const float *x, const float *w,
+                                  const float *b, float *y);
 /* in x, in w, in dy [n,out]; acc dx [n,in], acc dw [out,in], acc db [out] (each may be NULL) */
-typedef void bl_linear_backward_fn(int n, int in, int out, const float *x, const float *w, const float *dy,
-                                   float *dx, float *dw, float *db);
+typedef void bl_linear_backward_fn(const bl_kernels *self, int n, int in, int out, const float *x, const float *w,
+                                   const float *dy, float *dx, float *dw, float *db);
 
 /* ==== elementwise ==== */
 
 /* y = max(x, 0) (y == x allowed: bl_relu_inplace) */
-typedef void bl_relu_forward_fn(int64_t count, const float *x, float *y);
+typedef void bl_relu_forward_fn(const bl_kernels *self, int64_t count, const float *x, float *y);
 /* dx += dy · [x > 0] (the kink x == 0 gets gradient 0, as torch) */
-typedef void bl_relu_backward_fn(int64_t count, const float *x, const float *dy, float *dx);
+typedef void bl_relu_backward_fn(const bl_kernels *self, int64_t count, const float *x, const float *dy, float *dx);
 /* Optional. The gradient through a ReLU folded into the op before it (bl_relu_inplace), in place:
  * g[i] = y[i] > 0 ? 0 + g[i] : +0 — bit for bit what relu_backward(count, y, g, dz) leaves in a zeroed dz
  * (0 + g turns −0 into +0). in y (the ReLU's output), io g [count]. Empty: relu_backward into a zeroed buffer. */
-typedef void bl_relu_backward_inplace_fn(int64_t count, const float *y, float *g);
+typedef void bl_relu_backward_inplace_fn(const bl_kernels *self, int64_t count, const float *y, float *g);
 /* y = 1/(1+exp(−x)) */
-typedef void bl_sigmoid_forward_fn(int64_t count, const float *x, float *y);
+typedef void bl_sigmoid_forward_fn(const bl_kernels *self, int64_t count, const float *x, float *y);
 /* backward from the output: dx += dy · y · (1 − y) */
-typedef void bl_sigmoid_backward_fn(int64_t count, const float *y, const float *dy, float *dx);
+typedef void bl_sigmoid_backward_fn(const bl_kernels *self, int64_t count, const float *y, const float *dy, float *dx);
 /* y = a + b (y == a allowed: bl_add_inplace) */
-typedef void bl_add_forward_fn(int64_t count, const float *a, const float *b, float *y);
+typedef void bl_add_forward_fn(const bl_kernels *self, int64_t count, const float *a, const float *b, float *y);
 /* dst += alpha · src (the backward of add, reshape, concat slices, sum, …) */
-typedef void bl_axpy_fn(int64_t count, float alpha, const float *src, float *dst);
+typedef void bl_axpy_fn(const bl_kernels *self, int64_t count, float alpha, const float *src, float *dst);
 /* dst[i] += scale·alpha[0] for every i (the backward of sum/mean: a scalar gradient broadcast back).
  * alpha is a one-element buffer of this backend (it may live on the device); scale is 1 (sum) or 1/n (mean) */
-typedef void bl_add_scalar_fn(int64_t count, float scale, const float *alpha, float *dst);
+typedef void bl_add_scalar_fn(const bl_kernels *self, int64_t count, float scale, const float *alpha, float *dst);
 /* dropout mask: mask[i] = u_i ≥ p ? keep_scale : 0 with u_i the (i+1)-th bl_rng_uniform draw of the stream
  * {key, counter 0} (core/rng.h: u_i = (mix64(key + (i+1)·γ) >> 40) · 2⁻²⁴), so any backend can compute
  * element i independently and every backend gives the same mask. out mask [count] */
-typedef void bl_dropout_mask_fn(int64_t count, uint64_t key, float p, float keep_scale, float *mask);
+typedef void bl_dropout_mask_fn(const bl_kernels *self, int64_t count, uint64_t key, float p, float keep_scale,
+                                float *mask);
 /* y = x · mask (mask holds 0 or 1/(1−p)) */
-typedef void bl_mul_forward_fn(int64_t count, const float *x, const float *mask, float *y);
+typedef void bl_mul_forward_fn(const bl_kernels *self, int64_t count, const float *x, const float *mask, float *y);
 /* dx += dy · mask */
-typedef void bl_mul_backward_fn(int64_t count, const float *mask, const float *dy, float *dx);
+typedef void bl_mul_backward_fn(const bl_kernels *self, int64_t count, const float *mask, const float *dy, float *dx);
 
 /* ==== concat along channels ==== */
 
 /* copy a block x [n, c_part, hw] into y [n, c_total, hw] at channel offset c_off */
-typedef void bl_concat_channels_forward_fn(int n, int c_part, int c_total, int c_off, int64_t hw, const float *x,
-                                           float *y);
+typedef void bl_concat_channels_forward_fn(const bl_kernels *self, int n, int c_part, int c_total, int c_off,
+                                           int64_t hw, const float *x, float *y);
 /* accumulate the slice of dy [n, c_total, hw] at c_off back into dx [n, c_part, hw] */
-typedef void bl_concat_channels_backward_fn(int n, int c_part, int c_total, int c_off, int64_t hw, const float *dy,
-                                            float *dx);
+typedef void bl_concat_channels_backward_fn(const bl_kernels *self, int n, int c_part, int c_total, int c_off,
+                                            int64_t hw, const float *dy, float *dx);
 
 /* ==== reductions and loss ==== */
 
 /* out y[0] = (Σ x rounded to float) / divisor (divisor 1: sum; count: mean, the division done in double and
  * rounded once more, as torch's mean). The sum runs in a fixed order (docs/ops/sum.md). */
-typedef void bl_sum_forward_fn(int64_t count, const float *x, double divisor, float *y);
+typedef void bl_sum_forward_fn(const bl_kernels *self, int64_t count, const float *x, double divisor, float *y);
 /* binary cross-entropy with logits, weighted mean over n samples:
  * L = (1/n) Σ_i w_i · [max(z_i,0) − z_i·t_i + log(1 + exp(−|z_i|))]   (w NULL → all 1)
  * in z [n], in t [n] (targets in [0,1]), in w [n] or NULL, out loss [1] */
-typedef void bl_bce_with_logits_forward_fn(int n, const float *z, const float *t, const float *w, float *loss);
+typedef void bl_bce_with_logits_forward_fn(const bl_kernels *self, int n, const float *z, const float *t,
+                                           const float *w, float *loss);
 /* dz_i += dloss[0] · w_i · (sigmoid(z_i) − t_i)/n ; dloss is the upstream scalar gradient, a one-element buffer
  * of this backend */
-typedef void bl_bce_with_logits_backward_fn(int n, const float *z, const float *t, const float *w,
-                                            const float *dloss, float *dz);
+typedef void bl_bce_with_logits_backward_fn(const bl_kernels *self, int n, const float *z, const float *t,
+                                            const float *w, const float *dloss, float *dz);
 
 /* ==== optimizers (torch.optim formulas; docs/ops/sgd.md, docs/ops/adam.md) ==== */
 
 /* SGD: g = grad + wd·p; if momentum: buf = first ? g : momentum·buf + (1−dampening)·g;
  *      g = nesterov ? g + momentum·buf : buf; p −= lr·g.  io p, in grad, io buf (NULL when momentum == 0) */
-typedef void bl_sgd_update_fn(int64_t count, float *p, const float *grad, float *buf, float lr, float momentum,
-                              float dampening, float weight_decay, int nesterov, int first_step);
+typedef void bl_sgd_update_fn(const bl_kernels *self, int64_t count, float *p, const float *grad, float *buf, float lr,
+                              float momentum, float dampening, float weight_decay, int nesterov, int first_step);
 /* Adam (decoupled == 0): g = grad + wd·p;  AdamW (decoupled != 0): p ·= 1 − lr·wd.
  * m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;  bc1 = 1 − β1^t;  bc2 = 1 − β2^t;
  * p −= (lr/bc1) · m / (sqrt(v)/sqrt(bc2) + eps).   io p, in grad, io m, io v; step t ≥ 1 */
-typedef void bl_adam_update_fn(int64_t count, float *p, const float *grad, float *m, float *v, float lr,
-                               float beta1, float beta2, float eps, float weight_decay, int decoupled, int64_t step);
+typedef void bl_adam_update_fn(const bl_kernels *self, int64_t count, float *p, const float *grad, float *m, float *v,
+                               float lr, float beta1, float beta2, float eps, float weight_decay, int decoupled,
+                               int64_t step);
 
 /* ==== memory: where this backend's buffers live ====
  * Tensor DATA lives in backend memory; tensor headers, the tape and everything else stay in host memory.
@@ -220,9 +231,10 @@ typedef void bl_fill_fn(int64_t count, float value, float *dst);
  * into the context's sticky error. Empty: the backend never fails asynchronously (ref, cpu). */
 typedef const char *bl_take_error_fn(void);
 
-typedef struct bl_kernels {
+struct bl_kernels {
     const char *name; /* "ref", "cpu", "cuda" */
     int host_memory;  /* see "memory" above */
+    const void *state; /* the backend's own data (its options), for its kernels; NULL when it has none */
 
     bl_sgemm_fn *sgemm;
 
@@ -276,7 +288,7 @@ typedef struct bl_kernels {
     bl_memcpy_fn *copy;
     bl_fill_fn *fill;
     bl_take_error_fn *take_error; /* optional */
-} bl_kernels;
+};
 
 /* BL_OK when every required slot of k is filled (name and slots), else BL_ERR_INVALID with
  * "<name> backend: slot <slot> missing" (bl_last_error). bl_ctx_create calls it. */

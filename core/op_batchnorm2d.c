@@ -11,7 +11,7 @@ static void batchnorm2d_backward(bl_ctx *ctx, tape_entry *e) {
     bl_tensor *x = e->in[0], *gamma = e->in[1], *beta = e->in[2];
     float *dx = tape_grad(ctx, x), *dgamma = tape_grad(ctx, gamma), *dbeta = tape_grad(ctx, beta);
     if (ctx->status) return;
-    ctx->k->batchnorm2d_backward(&e->attr.batchnorm2d.shape, e->attr.batchnorm2d.training, x->data,
+    ctx->k->batchnorm2d_backward(ctx->k, &e->attr.batchnorm2d.shape, e->attr.batchnorm2d.training, x->data,
                                  e->out->grad->data, gamma->data, e->saved[0]->data, e->saved[1]->data, dx, dgamma,
                                  dbeta);
 }
@@ -48,13 +48,13 @@ static bl_tensor *batchnorm2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_te
     bl_tensor *mean = ctx_new_tensor(ctx, 1, &c), *invstd = ctx_new_tensor(ctx, 1, &c);
     if (!y || !mean || !invstd) return NULL;
     if (training) {
-        ctx->k->batchnorm2d_forward_train(&s, x->data, gamma->data, beta->data, y->data,
+        ctx->k->batchnorm2d_forward_train(ctx->k, &s, x->data, gamma->data, beta->data, y->data,
                                           running_mean ? running_mean->data : NULL,
                                           running_var ? running_var->data : NULL, mean->data, invstd->data);
     } else {
-        ctx->k->batchnorm2d_forward_eval(&s, x->data, gamma->data, beta->data, running_mean->data,
+        ctx->k->batchnorm2d_forward_eval(ctx->k, &s, x->data, gamma->data, beta->data, running_mean->data,
                                          running_var->data, y->data);
-        ctx->k->batchnorm2d_eval_stats(c, eps, running_mean->data, running_var->data, mean->data, invstd->data);
+        ctx->k->batchnorm2d_eval_stats(ctx->k, c, eps, running_mean->data, running_var->data, mean->data, invstd->data);
     }
     if (tape_wanted(ctx, 3, in)) {
         tape_entry *e = tape_record(ctx, "batchnorm2d", batchnorm2d_backward, y, 3, in);

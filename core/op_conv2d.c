@@ -10,8 +10,8 @@ static void conv2d_backward(bl_ctx *ctx, tape_entry *e) {
     const float *dy = e->out->grad->data;
     float *dx = tape_grad(ctx, x), *dw = tape_grad(ctx, w), *db = tape_grad(ctx, b);
     if (ctx->status) return;
-    if (dx) ctx->k->conv2d_backward_data(s, dy, w->data, dx);
-    if (dw || db) ctx->k->conv2d_backward_filter(s, x->data, dy, dw, db);
+    if (dx) ctx->k->conv2d_backward_data(ctx->k, s, dy, w->data, dx);
+    if (dw || db) ctx->k->conv2d_backward_filter(ctx->k, s, x->data, dy, dw, db);
 }
 
 bl_tensor *bl_conv2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *w, bl_tensor *b, bl_conv2d_args a) {
@@ -46,9 +46,9 @@ bl_tensor *bl_conv2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *w, bl_tensor *b, bl_c
     /* a forward that will not be differentiated (no tape entry) may use the backend's transform algorithm
      * (kernels.h: conv2d_forward_nograd) */
     int differentiated = tape_wanted(ctx, 3, in);
-    void (*forward)(const bl_conv2d_shape *, const float *, const float *, const float *, float *) =
+    bl_conv2d_forward_fn *forward =
         !differentiated && ctx->k->conv2d_forward_nograd ? ctx->k->conv2d_forward_nograd : ctx->k->conv2d_forward;
-    forward(&s, x->data, w->data, b ? b->data : NULL, y->data);
+    forward(ctx->k, &s, x->data, w->data, b ? b->data : NULL, y->data);
     if (differentiated) {
         tape_entry *e = tape_record(ctx, "conv2d", conv2d_backward, y, b ? 3 : 2, in);
         if (!e) return NULL;

@@ -5,14 +5,14 @@
 
 static void relu_backward(bl_ctx *ctx, tape_entry *e) {
     float *dx = tape_grad(ctx, e->in[0]);
-    if (dx) ctx->k->relu_backward(e->out->numel, e->in[0]->data, e->out->grad->data, dx);
+    if (dx) ctx->k->relu_backward(ctx->k, e->out->numel, e->in[0]->data, e->out->grad->data, dx);
 }
 
 bl_tensor *bl_relu(bl_ctx *ctx, bl_tensor *x) {
     if (ctx_check_inputs(ctx, "relu", 1, &x)) return NULL;
     bl_tensor *y = ctx_new_tensor(ctx, x->ndim, x->shape);
     if (!y) return NULL;
-    ctx->k->relu_forward(x->numel, x->data, y->data);
+    ctx->k->relu_forward(ctx->k, x->numel, x->data, y->data);
     if (tape_wanted(ctx, 1, &x) && !tape_record(ctx, "relu", relu_backward, y, 1, &x)) return NULL;
     return y;
 }
@@ -28,21 +28,21 @@ bl_tensor *bl_relu_inplace(bl_ctx *ctx, bl_tensor *x) {
         if (!last || last->out != x || !last->relu_fusable || last->relu_after) return bl_relu(ctx, x);
         last->relu_after = 1;
     }
-    ctx->k->relu_forward(x->numel, x->data, x->data);
+    ctx->k->relu_forward(ctx->k, x->numel, x->data, x->data);
     return x;
 }
 
 /* the backward uses the OUTPUT y: σ'(x) = y(1 − y) */
 static void sigmoid_backward(bl_ctx *ctx, tape_entry *e) {
     float *dx = tape_grad(ctx, e->in[0]);
-    if (dx) ctx->k->sigmoid_backward(e->out->numel, e->out->data, e->out->grad->data, dx);
+    if (dx) ctx->k->sigmoid_backward(ctx->k, e->out->numel, e->out->data, e->out->grad->data, dx);
 }
 
 bl_tensor *bl_sigmoid(bl_ctx *ctx, bl_tensor *x) {
     if (ctx_check_inputs(ctx, "sigmoid", 1, &x)) return NULL;
     bl_tensor *y = ctx_new_tensor(ctx, x->ndim, x->shape);
     if (!y) return NULL;
-    ctx->k->sigmoid_forward(x->numel, x->data, y->data);
+    ctx->k->sigmoid_forward(ctx->k, x->numel, x->data, y->data);
     if (tape_wanted(ctx, 1, &x) && !tape_record(ctx, "sigmoid", sigmoid_backward, y, 1, &x)) return NULL;
     return y;
 }
@@ -51,7 +51,7 @@ static void add_backward(bl_ctx *ctx, tape_entry *e) {
     const float *dy = e->out->grad->data;
     for (int i = 0; i < 2; i++) {
         float *d = tape_grad(ctx, e->in[i]);
-        if (d) ctx->k->axpy(e->out->numel, 1.0f, dy, d);
+        if (d) ctx->k->axpy(ctx->k, e->out->numel, 1.0f, dy, d);
     }
 }
 
@@ -67,7 +67,7 @@ static bl_tensor *add(bl_ctx *ctx, bl_tensor *a, bl_tensor *b, int in_place) {
     in_place = in_place && a != b && !a->view_of && !a->retain_grad && !tape_wanted(ctx, 2, in);
     bl_tensor *y = in_place ? a : ctx_new_tensor(ctx, a->ndim, a->shape);
     if (!y) return NULL;
-    ctx->k->add_forward(a->numel, a->data, b->data, y->data);
+    ctx->k->add_forward(ctx->k, a->numel, a->data, b->data, y->data);
     if (tape_wanted(ctx, 2, in)) {
         tape_entry *e = tape_record(ctx, "add", add_backward, y, 2, in);
         if (!e) return NULL;
@@ -82,7 +82,7 @@ bl_tensor *bl_add_inplace(bl_ctx *ctx, bl_tensor *a, bl_tensor *b) { return add(
 /* saved[0] = mask (0 or 1/(1−p)) */
 static void dropout_backward(bl_ctx *ctx, tape_entry *e) {
     float *dx = tape_grad(ctx, e->in[0]);
-    if (dx) ctx->k->mul_backward(e->out->numel, e->saved[0]->data, e->out->grad->data, dx);
+    if (dx) ctx->k->mul_backward(ctx->k, e->out->numel, e->saved[0]->data, e->out->grad->data, dx);
 }
 
 bl_tensor *bl_dropout(bl_ctx *ctx, bl_tensor *x, float p) {
@@ -95,8 +95,8 @@ bl_tensor *bl_dropout(bl_ctx *ctx, bl_tensor *x, float p) {
     /* one stream per call: (seed, DROPOUT, step·2^20 + call) — independent of thread count and backend */
     bl_rng r = bl_rng_stream(ctx->seed, BL_RNG_DROPOUT, ((uint64_t)ctx->step_index << 20) + ctx->dropout_calls++);
     const float keep_scale = 1.0f / (1.0f - p);
-    ctx->k->dropout_mask(x->numel, r.key, p, keep_scale, mask->data);
-    ctx->k->mul_forward(x->numel, x->data, mask->data, y->data);
+    ctx->k->dropout_mask(ctx->k, x->numel, r.key, p, keep_scale, mask->data);
+    ctx->k->mul_forward(ctx->k, x->numel, x->data, mask->data, y->data);
     if (tape_wanted(ctx, 1, &x)) {
         tape_entry *e = tape_record(ctx, "dropout", dropout_backward, y, 1, &x);
         if (!e) return NULL;

@@ -18,7 +18,7 @@ bl_tensor *bl_batchnorm2d_relu(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_t
                               .momentum = momentum};
     bl_tensor *y = ctx_new_tensor(ctx, 4, x->shape);
     if (!y) return NULL;
-    ctx->k->batchnorm2d_relu_forward_eval(&s, x->data, gamma->data, beta->data, running_mean->data,
+    ctx->k->batchnorm2d_relu_forward_eval(ctx->k, &s, x->data, gamma->data, beta->data, running_mean->data,
                                           running_var->data, y->data);
     return y;
 }
@@ -45,12 +45,12 @@ bl_tensor *bl_batchnorm2d_relu_channels(bl_ctx *ctx, bl_tensor *x, int c, bl_ten
     bl_batchnorm2d_shape s = {.n = x->shape[0], .c = c, .h = x->shape[2], .w = x->shape[3], .eps = eps};
     s.x_sample_stride = (int64_t)x->shape[1] * s.h * s.w;
     if (ctx->k->batchnorm2d_relu_forward_eval) {
-        ctx->k->batchnorm2d_relu_forward_eval(&s, x->data, gamma->data, beta->data, running_mean->data,
+        ctx->k->batchnorm2d_relu_forward_eval(ctx->k, &s, x->data, gamma->data, beta->data, running_mean->data,
                                               running_var->data, y->data);
     } else {
-        ctx->k->batchnorm2d_forward_eval(&s, x->data, gamma->data, beta->data, running_mean->data, running_var->data,
-                                         y->data);
-        ctx->k->relu_forward(y->numel, y->data, y->data);
+        ctx->k->batchnorm2d_forward_eval(ctx->k, &s, x->data, gamma->data, beta->data, running_mean->data,
+                                         running_var->data, y->data);
+        ctx->k->relu_forward(ctx->k, y->numel, y->data, y->data);
     }
     return y;
 }
@@ -69,7 +69,7 @@ bl_status bl_copy_channels(bl_ctx *ctx, bl_tensor *dst, int c_offset, bl_tensor 
         ctx_failf(ctx, BL_ERR_INVALID, "copy_channels: inference only (a gradient is wanted)");
         return ctx->status;
     }
-    ctx->k->concat_channels_forward(src->shape[0], src->shape[1], dst->shape[1], c_offset,
+    ctx->k->concat_channels_forward(ctx->k, src->shape[0], src->shape[1], dst->shape[1], c_offset,
                                     (int64_t)src->shape[2] * src->shape[3], src->data, dst->data);
     return ctx->status;
 }

@@ -5,7 +5,7 @@ static void linear_backward(bl_ctx *ctx, tape_entry *e) {
     bl_tensor *x = e->in[0], *w = e->in[1], *b = e->n_in > 2 ? e->in[2] : NULL;
     float *dx = tape_grad(ctx, x), *dw = tape_grad(ctx, w), *db = tape_grad(ctx, b);
     if (ctx->status) return;
-    ctx->k->linear_backward(e->attr.linear.n, e->attr.linear.in, e->attr.linear.out, x->data, w->data,
+    ctx->k->linear_backward(ctx->k, e->attr.linear.n, e->attr.linear.in, e->attr.linear.out, x->data, w->data,
                             e->out->grad->data, dx, dw, db);
 }
 
@@ -23,7 +23,7 @@ bl_tensor *bl_linear(bl_ctx *ctx, bl_tensor *x, bl_tensor *w, bl_tensor *b) {
     int shape[2] = {n, n_out};
     bl_tensor *y = ctx_new_tensor(ctx, 2, shape);
     if (!y) return NULL;
-    ctx->k->linear_forward(n, n_in, n_out, x->data, w->data, b ? b->data : NULL, y->data);
+    ctx->k->linear_forward(ctx->k, n, n_in, n_out, x->data, w->data, b ? b->data : NULL, y->data);
     if (tape_wanted(ctx, 3, in)) {
         tape_entry *e = tape_record(ctx, "linear", linear_backward, y, b ? 3 : 2, in);
         if (!e) return NULL;

@@ -6,7 +6,7 @@ static void bce_with_logits_backward(bl_ctx *ctx, tape_entry *e) {
     float *dz = tape_grad(ctx, e->in[0]);
     if (!dz) return;
     const float *w = e->n_in > 2 ? e->in[2]->data : NULL;
-    ctx->k->bce_with_logits_backward(e->attr.bce.n, e->in[0]->data, e->in[1]->data, w, e->out->grad->data, dz);
+    ctx->k->bce_with_logits_backward(ctx->k, e->attr.bce.n, e->in[0]->data, e->in[1]->data, w, e->out->grad->data, dz);
 }
 
 bl_tensor *bl_bce_with_logits(bl_ctx *ctx, bl_tensor *z, bl_tensor *t, bl_tensor *w) {
@@ -22,7 +22,7 @@ bl_tensor *bl_bce_with_logits(bl_ctx *ctx, bl_tensor *z, bl_tensor *t, bl_tensor
     int n = (int)z->numel;
     bl_tensor *loss = ctx_new_tensor(ctx, 0, NULL);
     if (!loss) return NULL;
-    ctx->k->bce_with_logits_forward(n, z->data, t->data, w ? w->data : NULL, loss->data);
+    ctx->k->bce_with_logits_forward(ctx->k, n, z->data, t->data, w ? w->data : NULL, loss->data);
     /* targets and weights are data, never differentiated: only z decides whether to record */
     if (tape_wanted(ctx, 1, &z)) {
         tape_entry *e = tape_record(ctx, "bce_with_logits", bce_with_logits_backward, loss, w ? 3 : 2, in);
@@ -35,7 +35,7 @@ bl_tensor *bl_bce_with_logits(bl_ctx *ctx, bl_tensor *z, bl_tensor *t, bl_tensor
 /* dx_i += scale·dy for every i (scale = 1 for sum, 1/n for mean): the scalar dy broadcast back */
 static void reduce_backward(bl_ctx *ctx, tape_entry *e) {
     float *dx = tape_grad(ctx, e->in[0]);
-    if (dx) ctx->k->add_scalar(e->in[0]->numel, e->attr.reduce.scale, e->out->grad->data, dx);
+    if (dx) ctx->k->add_scalar(ctx->k, e->in[0]->numel, e->attr.reduce.scale, e->out->grad->data, dx);
 }
 
 static bl_tensor *reduce(bl_ctx *ctx, const char *op, bl_tensor *x, int mean) {
@@ -43,7 +43,7 @@ static bl_tensor *reduce(bl_ctx *ctx, const char *op, bl_tensor *x, int mean) {
     if (mean && x->numel == 0) return ctx_failf(ctx, BL_ERR_INVALID, "%s: x: empty tensor", op);
     bl_tensor *y = ctx_new_tensor(ctx, 0, NULL);
     if (!y) return NULL;
-    ctx->k->sum_forward(x->numel, x->data, mean ? (double)x->numel : 1.0, y->data);
+    ctx->k->sum_forward(ctx->k, x->numel, x->data, mean ? (double)x->numel : 1.0, y->data);
     float scale = mean ? (float)(1.0 / (double)x->numel) : 1.0f;
     if (tape_wanted(ctx, 1, &x)) {
         tape_entry *e = tape_record(ctx, op, reduce_backward, y, 1, &x);

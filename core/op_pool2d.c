@@ -4,12 +4,12 @@
 
 static void maxpool2d_backward(bl_ctx *ctx, tape_entry *e) {
     float *dx = tape_grad(ctx, e->in[0]);
-    if (dx) ctx->k->maxpool2d_backward(&e->attr.pool2d, e->in[0]->data, e->out->grad->data, dx);
+    if (dx) ctx->k->maxpool2d_backward(ctx->k, &e->attr.pool2d, e->in[0]->data, e->out->grad->data, dx);
 }
 
 static void avgpool2d_backward(bl_ctx *ctx, tape_entry *e) {
     float *dx = tape_grad(ctx, e->in[0]);
-    if (dx) ctx->k->avgpool2d_backward(&e->attr.pool2d, e->out->grad->data, dx);
+    if (dx) ctx->k->avgpool2d_backward(ctx->k, &e->attr.pool2d, e->out->grad->data, dx);
 }
 
 /* Shared shape logic of both pools; returns 0 and fills *s, or records an error. */
@@ -54,9 +54,9 @@ static bl_tensor *pool2d(bl_ctx *ctx, const char *op, bl_tensor *x, bl_pool2d_ar
     bl_tensor *y = ctx_new_tensor(ctx, 4, shape);
     if (!y) return NULL;
     if (is_max)
-        ctx->k->maxpool2d_forward(&s, x->data, y->data);
+        ctx->k->maxpool2d_forward(ctx->k, &s, x->data, y->data);
     else
-        ctx->k->avgpool2d_forward(&s, x->data, y->data);
+        ctx->k->avgpool2d_forward(ctx->k, &s, x->data, y->data);
     if (tape_wanted(ctx, 1, &x)) {
         tape_entry *e = tape_record(ctx, op, is_max ? maxpool2d_backward : avgpool2d_backward, y, 1, &x);
         if (!e) return NULL;
@@ -71,7 +71,7 @@ bl_tensor *bl_avgpool2d(bl_ctx *ctx, bl_tensor *x, bl_pool2d_args a) { return po
 /* attr.reduce.n = H·W */
 static void global_avgpool_backward(bl_ctx *ctx, tape_entry *e) {
     float *dx = tape_grad(ctx, e->in[0]);
-    if (dx) ctx->k->global_avgpool_backward(e->out->numel, e->attr.reduce.n, e->out->grad->data, dx);
+    if (dx) ctx->k->global_avgpool_backward(ctx->k, e->out->numel, e->attr.reduce.n, e->out->grad->data, dx);
 }
 
 bl_tensor *bl_global_avgpool(bl_ctx *ctx, bl_tensor *x) {
@@ -84,7 +84,7 @@ bl_tensor *bl_global_avgpool(bl_ctx *ctx, bl_tensor *x) {
     bl_tensor *y = ctx_new_tensor(ctx, 2, shape);
     if (!y) return NULL;
     int hw = x->shape[2] * x->shape[3];
-    ctx->k->global_avgpool_forward(y->numel, hw, x->data, y->data);
+    ctx->k->global_avgpool_forward(ctx->k, y->numel, hw, x->data, y->data);
     if (tape_wanted(ctx, 1, &x)) {
         tape_entry *e = tape_record(ctx, "global_avgpool", global_avgpool_backward, y, 1, &x);
         if (!e) return NULL;

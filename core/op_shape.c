@@ -7,7 +7,7 @@
 /* a view's gradient is its base's gradient with another shape: accumulate element for element */
 static void reshape_backward(bl_ctx *ctx, tape_entry *e) {
     float *dx = tape_grad(ctx, e->in[0]);
-    if (dx) ctx->k->axpy(e->out->numel, 1.0f, e->out->grad->data, dx);
+    if (dx) ctx->k->axpy(ctx->k, e->out->numel, 1.0f, e->out->grad->data, dx);
 }
 
 bl_tensor *bl_reshape(bl_ctx *ctx, bl_tensor *x, int ndim, const int *shape) {
@@ -64,7 +64,8 @@ static void concat_channels_backward(bl_ctx *ctx, tape_entry *e) {
         bl_tensor *x = e->in[i];
         float *dx = tape_grad(ctx, x);
         if (dx)
-            ctx->k->concat_channels_backward(y->shape[0], x->shape[1], y->shape[1], c_off, hw, y->grad->data, dx);
+            ctx->k->concat_channels_backward(ctx->k, y->shape[0], x->shape[1], y->shape[1], c_off, hw, y->grad->data,
+                                             dx);
         c_off += x->shape[1];
     }
 }
@@ -90,7 +91,8 @@ bl_tensor *bl_concat_channels(bl_ctx *ctx, int count, bl_tensor *const *inputs) 
     int64_t hw = (int64_t)shape[2] * shape[3];
     int c_off = 0;
     for (int i = 0; i < count; i++) {
-        ctx->k->concat_channels_forward(shape[0], inputs[i]->shape[1], c_total, c_off, hw, inputs[i]->data, y->data);
+        ctx->k->concat_channels_forward(ctx->k, shape[0], inputs[i]->shape[1], c_total, c_off, hw, inputs[i]->data,
+                                        y->data);
         c_off += inputs[i]->shape[1];
     }
     if (tape_wanted(ctx, count, inputs) &&

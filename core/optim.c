@@ -82,10 +82,10 @@ bl_status bl_optimizer_step(bl_optimizer *opt) {
     for (int i = 0; i < opt->n_params; i++) {
         bl_tensor *p = opt->params[i];
         if (opt->kind == BL_OPTIM_SGD)
-            k->sgd_update(p->numel, p->data, p->grad->data, opt->state_a[i] ? opt->state_a[i]->data : NULL, opt->lr,
+            k->sgd_update(k, p->numel, p->data, p->grad->data, opt->state_a[i] ? opt->state_a[i]->data : NULL, opt->lr,
                           opt->momentum, opt->dampening, opt->weight_decay, opt->nesterov, first);
         else
-            k->adam_update(p->numel, p->data, p->grad->data, opt->state_a[i]->data, opt->state_b[i]->data, opt->lr,
+            k->adam_update(k, p->numel, p->data, p->grad->data, opt->state_a[i]->data, opt->state_b[i]->data, opt->lr,
                            opt->beta1, opt->beta2, opt->eps, opt->weight_decay, opt->kind == BL_OPTIM_ADAMW,
                            opt->step);
     }

@@ -253,7 +253,7 @@ static void fill_table(void) {
     k->take_error = cuda_take_error;
 }
 
-// ---- public API (kernels_cuda.h) ------------------------------------------------------------------------------
+// ---- public API (cuda/cuda.h) ------------------------------------------------------------------------------
 extern "C" int bl_cuda_device_count(void) {
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess) {

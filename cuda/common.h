@@ -25,7 +25,7 @@ extern "C" {
 }
 #include "cuda/cuda.h"
 
-// ---- the backend state (cuda_backend.cu owns it) --------------------------------------------------------------
+// ---- the backend state (cuda/backend.cu owns it) --------------------------------------------------------------
 typedef struct bl_cuda_state {
     int open;
     bl_cuda_options options;
@@ -105,6 +105,8 @@ static inline bool bl_cuda_small(int64_t count) { return count <= (int64_t)UINT3
 
 
 // ---- op-table slots, each declared with its slot's function type (core/kernels.h gives every contract) ---------
+// The backend's state is the one process-wide bl_cuda above, so the definitions leave the first parameter (the
+// table, `self` in kernels.h) unnamed.
 // linear.cu
 bl_sgemm_fn bl_cuda_sgemm;
 bl_linear_forward_fn bl_cuda_linear_forward;

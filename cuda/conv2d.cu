@@ -272,7 +272,8 @@ static int empty(const bl_conv2d_shape *s) {
 }
 
 // y = x ⋆ w (β = 0: written), then y[n,co,:] += b[co]
-void bl_cuda_conv2d_forward(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float *y) {
+void bl_cuda_conv2d_forward(const bl_kernels *, const bl_conv2d_shape *s, const float *x, const float *w,
+                            const float *b, float *y) {
     if (empty(s)) return;
     conv_plan *p = find_plan(s);
     if (!p || (!p->fwd_ready && !choose_forward(p))) return;
@@ -287,7 +288,8 @@ void bl_cuda_conv2d_forward(const bl_conv2d_shape *s, const float *x, const floa
 }
 
 // dx += wᵀ ⋆ dy (α = 1, β = 1)
-void bl_cuda_conv2d_backward_data(const bl_conv2d_shape *s, const float *dy, const float *w, float *dx) {
+void bl_cuda_conv2d_backward_data(const bl_kernels *, const bl_conv2d_shape *s, const float *dy, const float *w,
+                                  float *dx) {
     if (empty(s) || !dx) return;
     conv_plan *p = find_plan(s);
     if (!p || (!p->data_ready && !choose_backward_data(p))) return;
@@ -300,7 +302,8 @@ void bl_cuda_conv2d_backward_data(const bl_conv2d_shape *s, const float *dy, con
 }
 
 // dw += Σ_n dy ⋆ x (α = 1, β = 1); db += per-channel Σ dy (our deterministic reduction)
-void bl_cuda_conv2d_backward_filter(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw, float *db) {
+void bl_cuda_conv2d_backward_filter(const bl_kernels *, const bl_conv2d_shape *s, const float *x, const float *dy,
+                                    float *dw, float *db) {
     if (empty(s)) return;
     if (dw) {
         conv_plan *p = find_plan(s);
@@ -316,7 +319,7 @@ void bl_cuda_conv2d_backward_filter(const bl_conv2d_shape *s, const float *x, co
     if (db) bl_cuda_channel_sum_accumulate(s->n, s->c_out, (int64_t)s->h_out * s->w_out, dy, db);
 }
 
-// kernels_cuda.h: which algorithms a shape uses (after its first use), for tests and `blasto bench` reports.
+// cuda/cuda.h: which algorithms a shape uses (after its first use), for tests and `blasto bench` reports.
 extern "C" int bl_cuda_conv_describe(const bl_conv2d_shape *s, char *buf, size_t size) {
     for (int i = 0; i < plan_count; i++) {
         const conv_plan *p = plans[i];

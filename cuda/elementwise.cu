@@ -34,11 +34,13 @@ __global__ static void relu_backward_kernel(int64_t count, const float *x, const
 __global__ static void relu_backward_inplace_kernel(int64_t count, const float *y, float *g) {
     GRID_STRIDE_LOOP(i, count) g[i] = y[i] > 0 ? (float)(0.0 + (double)g[i]) : 0.0f;
 }
-void bl_cuda_relu_forward(int64_t count, const float *x, float *y) { LAUNCH(relu_forward_kernel, count, x, y); }
-void bl_cuda_relu_backward(int64_t count, const float *x, const float *dy, float *dx) {
+void bl_cuda_relu_forward(const bl_kernels *, int64_t count, const float *x, float *y) {
+    LAUNCH(relu_forward_kernel, count, x, y);
+}
+void bl_cuda_relu_backward(const bl_kernels *, int64_t count, const float *x, const float *dy, float *dx) {
     LAUNCH(relu_backward_kernel, count, x, dy, dx);
 }
-void bl_cuda_relu_backward_inplace(int64_t count, const float *y, float *g) {
+void bl_cuda_relu_backward_inplace(const bl_kernels *, int64_t count, const float *y, float *g) {
     LAUNCH(relu_backward_inplace_kernel, count, y, g);
 }
 
@@ -59,8 +61,10 @@ __global__ static void sigmoid_backward_kernel(int64_t count, const float *y, co
         dx[i] = (float)((double)dx[i] + (double)dy[i] * yi * (1.0 - yi));
     }
 }
-void bl_cuda_sigmoid_forward(int64_t count, const float *x, float *y) { LAUNCH(sigmoid_forward_kernel, count, x, y); }
-void bl_cuda_sigmoid_backward(int64_t count, const float *y, const float *dy, float *dx) {
+void bl_cuda_sigmoid_forward(const bl_kernels *, int64_t count, const float *x, float *y) {
+    LAUNCH(sigmoid_forward_kernel, count, x, y);
+}
+void bl_cuda_sigmoid_backward(const bl_kernels *, int64_t count, const float *y, const float *dy, float *dx) {
     LAUNCH(sigmoid_backward_kernel, count, y, dy, dx);
 }
 
@@ -82,19 +86,19 @@ __global__ static void mul_forward_kernel(int64_t count, const float *x, const f
 __global__ static void mul_backward_kernel(int64_t count, const float *mask, const float *dy, float *dx) {
     GRID_STRIDE_LOOP(i, count) dx[i] = (float)((double)dx[i] + (double)dy[i] * (double)mask[i]);
 }
-void bl_cuda_add_forward(int64_t count, const float *a, const float *b, float *y) {
+void bl_cuda_add_forward(const bl_kernels *, int64_t count, const float *a, const float *b, float *y) {
     LAUNCH(add_forward_kernel, count, a, b, y);
 }
-void bl_cuda_axpy(int64_t count, float alpha, const float *src, float *dst) {
+void bl_cuda_axpy(const bl_kernels *, int64_t count, float alpha, const float *src, float *dst) {
     LAUNCH(axpy_kernel, count, alpha, src, dst);
 }
-void bl_cuda_add_scalar(int64_t count, float scale, const float *alpha, float *dst) {
+void bl_cuda_add_scalar(const bl_kernels *, int64_t count, float scale, const float *alpha, float *dst) {
     LAUNCH(add_scalar_kernel, count, scale, alpha, dst);
 }
-void bl_cuda_mul_forward(int64_t count, const float *x, const float *mask, float *y) {
+void bl_cuda_mul_forward(const bl_kernels *, int64_t count, const float *x, const float *mask, float *y) {
     LAUNCH(mul_forward_kernel, count, x, mask, y);
 }
-void bl_cuda_mul_backward(int64_t count, const float *mask, const float *dy, float *dx) {
+void bl_cuda_mul_backward(const bl_kernels *, int64_t count, const float *mask, const float *dy, float *dx) {
     LAUNCH(mul_backward_kernel, count, mask, dy, dx);
 }
 
@@ -113,7 +117,7 @@ __global__ static void dropout_mask_kernel(int64_t count, uint64_t key, float p,
         mask[i] = u >= p ? keep_scale : 0.0f;
     }
 }
-void bl_cuda_dropout_mask(int64_t count, uint64_t key, float p, float keep_scale, float *mask) {
+void bl_cuda_dropout_mask(const bl_kernels *, int64_t count, uint64_t key, float p, float keep_scale, float *mask) {
     LAUNCH(dropout_mask_kernel, count, key, p, keep_scale, mask);
 }
 

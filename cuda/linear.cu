@@ -17,8 +17,8 @@ void bl_cuda_blas_set_math(void) {
     CUBLAS_OK(cublasSetMathMode(bl_cuda.cublas, mode));
 }
 
-void bl_cuda_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
-                   int ldb, float beta, float *c, int ldc) {
+void bl_cuda_sgemm(const bl_kernels *, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                   int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         // C = β·C (cuBLAS handles k = 0 the same way, but our contract allows NaN garbage in C when β = 0)
@@ -32,15 +32,16 @@ void bl_cuda_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, c
 }
 
 // y[n,out] = x[n,in]·wᵀ (+ b): sgemm(N, T) then the bias added per column.
-void bl_cuda_linear_forward(int n, int in, int out, const float *x, const float *w, const float *b, float *y) {
-    bl_cuda_sgemm(0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+void bl_cuda_linear_forward(const bl_kernels *, int n, int in, int out, const float *x, const float *w, const float *b,
+                            float *y) {
+    bl_cuda_sgemm(NULL, 0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
     if (b) bl_cuda_add_channel_bias(n, out, 1, b, y);
 }
 
 // dx[n,in] += dy[n,out]·w[out,in];  dw[out,in] += dy[n,out]ᵀ·x[n,in];  db[out] += Σ_rows dy  (β = 1: accumulate)
-void bl_cuda_linear_backward(int n, int in, int out, const float *x, const float *w, const float *dy, float *dx,
-                             float *dw, float *db) {
-    if (dx) bl_cuda_sgemm(0, 0, n, in, out, 1.0f, dy, out, w, in, 1.0f, dx, in);
-    if (dw) bl_cuda_sgemm(1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
+void bl_cuda_linear_backward(const bl_kernels *, int n, int in, int out, const float *x, const float *w,
+                             const float *dy, float *dx, float *dw, float *db) {
+    if (dx) bl_cuda_sgemm(NULL, 0, 0, n, in, out, 1.0f, dy, out, w, in, 1.0f, dx, in);
+    if (dw) bl_cuda_sgemm(NULL, 1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
     if (db) bl_cuda_channel_sum_accumulate(n, out, 1, dy, db);
 }

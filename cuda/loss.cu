@@ -31,7 +31,7 @@ __global__ static void sum_kernel(int64_t count, const float *x, double divisor,
     }
 }
 
-void bl_cuda_sum_forward(int64_t count, const float *x, double divisor, float *y) {
+void bl_cuda_sum_forward(const bl_kernels *, int64_t count, const float *x, double divisor, float *y) {
     sum_kernel<<<1, REDUCE_THREADS, 0, bl_cuda.stream>>>(count, x, divisor, y);
     CUDA_LAUNCHED("sum_kernel");
 }
@@ -67,13 +67,14 @@ __global__ static void bce_backward_kernel(int n, const float *z, const float *t
     dz[i] = (float)((double)dz[i] + dloss * weight * (sigmoid_stable((double)z[i]) - (double)t[i]) / (double)n);
 }
 
-void bl_cuda_bce_with_logits_forward(int n, const float *z, const float *t, const float *w, float *loss) {
+void bl_cuda_bce_with_logits_forward(const bl_kernels *, int n, const float *z, const float *t, const float *w,
+                                     float *loss) {
     bce_forward_kernel<<<1, REDUCE_THREADS, 0, bl_cuda.stream>>>(n, z, t, w, loss);
     CUDA_LAUNCHED("bce_forward_kernel");
 }
 
-void bl_cuda_bce_with_logits_backward(int n, const float *z, const float *t, const float *w, const float *dloss,
-                                      float *dz) {
+void bl_cuda_bce_with_logits_backward(const bl_kernels *, int n, const float *z, const float *t, const float *w,
+                                      const float *dloss, float *dz) {
     if (n <= 0) return;
     bce_backward_kernel<<<(n + BL_CUDA_THREADS - 1) / BL_CUDA_THREADS, BL_CUDA_THREADS, 0, bl_cuda.stream>>>(n, z, t, w,
                                                                                                              dloss, dz);

@@ -29,8 +29,8 @@ __global__ static void sgd_kernel(int64_t count, float *p, const float *grad, fl
     }
 }
 
-void bl_cuda_sgd_update(int64_t count, float *p, const float *grad, float *buf, float lr, float momentum,
-                        float dampening, float weight_decay, int nesterov, int first_step) {
+void bl_cuda_sgd_update(const bl_kernels *, int64_t count, float *p, const float *grad, float *buf, float lr,
+                        float momentum, float dampening, float weight_decay, int nesterov, int first_step) {
     if (count <= 0) return;
     const float one_minus_dampening = (float)(1.0 - (double)dampening);
     const float minus_lr = (float)(-(double)lr);
@@ -59,8 +59,8 @@ __global__ static void adam_kernel(int64_t count, float *p, const float *grad, f
     }
 }
 
-void bl_cuda_adam_update(int64_t count, float *p, const float *grad, float *m, float *v, float lr, float beta1,
-                         float beta2, float eps, float weight_decay, int decoupled, int64_t step) {
+void bl_cuda_adam_update(const bl_kernels *, int64_t count, float *p, const float *grad, float *m, float *v, float lr,
+                         float beta1, float beta2, float eps, float weight_decay, int decoupled, int64_t step) {
     if (count <= 0) return;
     double bias_correction1 = 1.0 - pow((double)beta1, (double)step);
     double bias_correction2 = 1.0 - pow((double)beta2, (double)step);

@@ -155,27 +155,28 @@ __global__ static void global_avgpool_backward_kernel(int64_t count, int64_t hw,
     }
 }
 
-void bl_cuda_maxpool2d_forward(const bl_pool2d_shape *s, const float *x, float *y) {
+void bl_cuda_maxpool2d_forward(const bl_kernels *, const bl_pool2d_shape *s, const float *x, float *y) {
     int64_t count = (int64_t)s->n * s->c * s->h_out * s->w_out;
     LAUNCH(maxpool_forward_kernel, count, bl_cuda_small(count), *s, x, y);
 }
-void bl_cuda_maxpool2d_backward(const bl_pool2d_shape *s, const float *x, const float *dy, float *dx) {
+void bl_cuda_maxpool2d_backward(const bl_kernels *, const bl_pool2d_shape *s, const float *x, const float *dy,
+                                float *dx) {
     int64_t count = (int64_t)s->n * s->c * s->h_in * s->w_in;
     LAUNCH(maxpool_backward_kernel, count, bl_cuda_small(count), *s, x, dy, dx);
 }
-void bl_cuda_avgpool2d_forward(const bl_pool2d_shape *s, const float *x, float *y) {
+void bl_cuda_avgpool2d_forward(const bl_kernels *, const bl_pool2d_shape *s, const float *x, float *y) {
     int64_t count = (int64_t)s->n * s->c * s->h_out * s->w_out;
     LAUNCH(avgpool_forward_kernel, count, bl_cuda_small(count), *s, x, y);
 }
-void bl_cuda_avgpool2d_backward(const bl_pool2d_shape *s, const float *dy, float *dx) {
+void bl_cuda_avgpool2d_backward(const bl_kernels *, const bl_pool2d_shape *s, const float *dy, float *dx) {
     int64_t count = (int64_t)s->n * s->c * s->h_in * s->w_in;
     LAUNCH(avgpool_backward_kernel, count, bl_cuda_small(count), *s, dy, dx);
 }
-void bl_cuda_global_avgpool_forward(int64_t nc, int64_t hw, const float *x, float *y) {
+void bl_cuda_global_avgpool_forward(const bl_kernels *, int64_t nc, int64_t hw, const float *x, float *y) {
     if (hw <= 0) return;
     LAUNCH(global_avgpool_forward_kernel, nc, hw, x, y);
 }
-void bl_cuda_global_avgpool_backward(int64_t nc, int64_t hw, const float *dy, float *dx) {
+void bl_cuda_global_avgpool_backward(const bl_kernels *, int64_t nc, int64_t hw, const float *dy, float *dx) {
     if (hw <= 0) return;
     int64_t count = nc * hw;
     LAUNCH(global_avgpool_backward_kernel, count, hw, dy, dx);

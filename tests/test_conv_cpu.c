@@ -12,7 +12,7 @@
  *
  * Shapes: stride 2, padding, dilation, 1×1 (the no-im2col path) and 1×1 stride 2 (which needs im2col), 7×7,
  * odd sizes, with and without bias, batch 1 … 5 (so both threading plans run); all of it a second time with the
- * weight gradient of every stride-1 convolution taken by dot products (conv2d_cpu.c's backward_filter_dot, on
+ * weight gradient of every stride-1 convolution taken by dot products (core/cpu/conv2d.c's backward_filter_dot, on
  * CPUs whose kernel family has them). Backward kernels must ACCUMULATE:
  * every gradient buffer starts with random values. Every result must be bitwise identical for 1, 2 and 3
  * threads. */
@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu/cpu.h"
 #include "core/cpu/cpu_ops.h"
 #include "core/cpu/gemm.h"
 #include "core/cpu/scratch.h"
@@ -30,9 +31,28 @@
 
 static const double unit_roundoff = 1.0 / 16777216.0;
 static double worst_error_in_u;
-/* 1 while the run forces dW by dot products (bl_conv2d_cpu_set_backward_filter_dot(2)): each sample's dot
+/* 1 while the run forces dW by dot products (option conv_backward_filter_dot = 2): each sample's dot
  * products are added in chunks of whole output rows, so S ≤ n·h_out separately rounded partial results */
 static int dot_forced;
+
+/* The cpu backend under test, re-created by use_backend with the options each part of this test runs with. */
+static bl_kernels *cpu_under_test;
+static bl_cpu_options options_under_test;
+static void use_backend(bl_cpu_options o) {
+    bl_kernels_cpu_free(cpu_under_test);
+    cpu_under_test = NULL;
+    options_under_test = o;
+    CHECK(bl_kernels_cpu_create(&o, &cpu_under_test) == BL_OK, "cpu backend: %s", bl_last_error());
+}
+
+/* A backend like the one under test, with another Winograd mode (the caller frees it). */
+static bl_kernels *with_winograd(int mode) {
+    bl_cpu_options o = options_under_test;
+    o.winograd = mode;
+    bl_kernels *k = NULL;
+    CHECK(bl_kernels_cpu_create(&o, &k) == BL_OK, "cpu backend: %s", bl_last_error());
+    return k;
+}
 
 /* Every |got[i] − exact[i]| ≤ factor·magnitude[i] (one CHECK naming the first element that is not); *worst_in_u
  * keeps the largest error in units of u·magnitude. */
@@ -99,7 +119,7 @@ static bl_conv2d_shape shape_of(const conv_case *t) {
 /* Forward, backward data and backward filter of one case vs the direct loops; returns the three results
  * concatenated (y, dx, dw, db) in *outputs so the caller can compare thread counts bitwise. */
 static void check_conv_case(const conv_case *t, uint64_t seed, float **outputs, int64_t *output_count) {
-    const bl_kernels *cpu = bl_kernels_cpu();
+    const bl_kernels *cpu = cpu_under_test;
     bl_conv2d_shape s = shape_of(t);
     int64_t x_count = (int64_t)s.n * s.c_in * s.h_in * s.w_in, w_count = (int64_t)s.c_out * s.c_in * s.kh * s.kw;
     int64_t y_count = (int64_t)s.n * s.c_out * s.h_out * s.w_out;
@@ -135,18 +155,18 @@ static void check_conv_case(const conv_case *t, uint64_t seed, float **outputs, 
                             }
                 }
 
-    cpu->conv2d_forward(&s, x, w, b, y);
+    cpu->conv2d_forward(cpu, &s, x, w, b, y);
     /* a sample's output is computed the same way alone or inside a batch (grouped side by side or not) */
     bl_conv2d_shape single = s;
     single.n = 1;
     float *y_single = malloc(sizeof(float) * (size_t)y_count);
     for (int n = 0; n < s.n; n++)
-        cpu->conv2d_forward(&single, x + (int64_t)n * s.c_in * s.h_in * s.w_in, w, b,
+        cpu->conv2d_forward(cpu, &single, x + (int64_t)n * s.c_in * s.h_in * s.w_in, w, b,
                             y_single + (int64_t)n * s.c_out * s.h_out * s.w_out);
     CHECK(memcmp(y, y_single, sizeof(float) * (size_t)y_count) == 0, "forward: batch bitwise equal to one by one");
     free(y_single);
-    cpu->conv2d_backward_data(&s, dy, w, dx);
-    cpu->conv2d_backward_filter(&s, x, dy, dw, db);
+    cpu->conv2d_backward_data(cpu, &s, dy, w, dx);
+    cpu->conv2d_backward_filter(cpu, &s, x, dy, dw, db);
 
     char what[160];
     snprintf(what, sizeof what, "conv n%d c%d %dx%d → c%d k%dx%d s%d,%d p%d,%d d%d,%d bias%d", t->n, t->c_in,
@@ -165,10 +185,10 @@ static void check_conv_case(const conv_case *t, uint64_t seed, float **outputs, 
 
     /* NULL means "not needed": nothing is written */
     float db_before = db[0];
-    cpu->conv2d_backward_filter(&s, x, dy, dw, NULL);
-    cpu->conv2d_backward_filter(&s, x, dy, NULL, db);
+    cpu->conv2d_backward_filter(cpu, &s, x, dy, dw, NULL);
+    cpu->conv2d_backward_filter(cpu, &s, x, dy, NULL, db);
     CHECK(db[0] != db_before || s.c_out == 0 || dy[0] == 0, "%s: db accumulates again when dw is NULL", what);
-    cpu->conv2d_backward_data(&s, dy, w, NULL);
+    cpu->conv2d_backward_data(cpu, &s, dy, w, NULL);
 
     *output_count = total;
     *outputs = malloc(sizeof(float) * (size_t)total);
@@ -194,7 +214,7 @@ static void check_convolutions(uint64_t seed) {
         {1, 24, 30, 30, 40, 5, 5, 2, 2, 1, 0, 0, 0, 0}, /* 5×5 stride 2 */
         {2, 3, 11, 14, 5, 3, 2, 2, 2, 1, 1, 1, 1, 2}, /* height and width differ in stride, padding, dilation */
         {2, 6, 8, 10, 4, 1, 1, 1, 0, 1, 0, 2, 0, 0},  /* 1×1 with stride only along the width */
-        /* the plans of conv2d_cpu.c: ≥ 128 output pixels (one sample per GEMM: whole samples per thread, or one
+        /* the plans of core/cpu/conv2d.c: ≥ 128 output pixels (one sample per GEMM: whole samples per thread, or one
          * sample at a time with the work inside split), and small maps grouped side by side (13 = 7 + 6) */
         {4, 3, 26, 26, 5, 3, 3, 1, 1, 1, 1, 0, 0, 0},
         {3, 8, 24, 24, 16, 1, 1, 1, 0, 1, 1, 0, 0, 0},
@@ -246,9 +266,9 @@ static void check_linear(uint64_t seed) {
                         dw_exact[(int64_t)o * in + i] += g * xv, dw_mag[(int64_t)o * in + i] += fabs(g * xv);
                     }
                 }
-            const bl_kernels *cpu = bl_kernels_cpu();
-            cpu->linear_forward(n, in, out, x, w, b, y);
-            cpu->linear_backward(n, in, out, x, w, dy, dx, dw, db);
+            const bl_kernels *cpu = cpu_under_test;
+            cpu->linear_forward(cpu, n, in, out, x, w, b, y);
+            cpu->linear_backward(cpu, n, in, out, x, w, dy, dx, dw, db);
             char what[96];
             snprintf(what, sizeof what, "linear %dx%d→%d forward", n, in, out);
             check_bound(what, y, y_exact, y_mag, (int64_t)n * out, in, 1);
@@ -392,7 +412,7 @@ static void check_winograd_bound(const char *what, const float *got, const doubl
  * through Winograd, against the
  * double direct sums under the bound above; *outputs gets y then dx for the bitwise comparisons. */
 static void check_winograd_case(const conv_case *t, uint64_t seed, float **outputs, int64_t *output_count) {
-    const bl_kernels *cpu = bl_kernels_cpu();
+    const bl_kernels *cpu = cpu_under_test;
     bl_conv2d_shape s = shape_of(t);
     int64_t x_count = (int64_t)s.n * s.c_in * s.h_in * s.w_in, w_count = (int64_t)s.c_out * s.c_in * 9;
     int64_t y_count = (int64_t)s.n * s.c_out * s.h_out * s.w_out;
@@ -437,9 +457,9 @@ static void check_winograd_case(const conv_case *t, uint64_t seed, float **outpu
     winograd_magnitude(&tr, dy, w_t, NULL, dx, dx_mag);
     winograd_gradient_magnitude(&s, x, dy, dw, dw_mag);
 
-    cpu->conv2d_forward_nograd(&s, x, w, b, y);
-    cpu->conv2d_backward_data(&s, dy, w, dx);
-    cpu->conv2d_backward_filter(&s, x, dy, dw, db);
+    cpu->conv2d_forward_nograd(cpu, &s, x, w, b, y);
+    cpu->conv2d_backward_data(cpu, &s, dy, w, dx);
+    cpu->conv2d_backward_filter(cpu, &s, x, dy, dw, db);
     char what[160], label[260];
     snprintf(what, sizeof what, "winograd n%d c%d %dx%d → c%d p%d,%d bias%d", t->n, t->c_in, t->h_in, t->w_in,
              t->c_out, s.pad_h, s.pad_w, t->bias);
@@ -452,24 +472,24 @@ static void check_winograd_case(const conv_case *t, uint64_t seed, float **outpu
     check_winograd_bound(label, dw, dw_exact, dw_mag, dw_direct, w_count, tiles);
     /* it is the Winograd path: the direct path rounds differently; and the training forward IS the direct path */
     float *y_other = malloc(sizeof(float) * (size_t)y_count), *y_direct_path = malloc(sizeof(float) * (size_t)y_count);
-    cpu->conv2d_forward(&s, x, w, b, y_other);
+    cpu->conv2d_forward(cpu, &s, x, w, b, y_other);
     CHECK(memcmp(y, y_other, sizeof(float) * (size_t)y_count) != 0, "%s: forward differs from the direct path", what);
-    bl_conv2d_cpu_set_winograd(0);
-    cpu->conv2d_forward_nograd(&s, x, w, b, y_direct_path);
+    bl_kernels *direct = with_winograd(0);
+    direct->conv2d_forward_nograd(direct, &s, x, w, b, y_direct_path);
     CHECK(memcmp(y_direct_path, y_other, sizeof(float) * (size_t)y_count) == 0,
           "%s: conv2d_forward (training) is the direct path, bitwise", what);
+    bl_kernels_cpu_free(direct);
     free(y_direct_path);
-    bl_conv2d_cpu_set_winograd(2);
     /* a sample's output is the same alone or inside the batch */
     bl_conv2d_shape single = s;
     single.n = 1;
     for (int n = 0; n < s.n; n++)
-        cpu->conv2d_forward_nograd(&single, x + (int64_t)n * s.c_in * s.h_in * s.w_in, w, b,
+        cpu->conv2d_forward_nograd(cpu, &single, x + (int64_t)n * s.c_in * s.h_in * s.w_in, w, b,
                                  y_other + (int64_t)n * s.c_out * s.h_out * s.w_out);
     CHECK(memcmp(y, y_other, sizeof(float) * (size_t)y_count) == 0, "%s: batch bitwise equal to one by one", what);
     /* without scratch memory Winograd hands the convolution to the direct paths (which end in ref's loops) */
     bl_scratch_set_limit(1);
-    cpu->conv2d_forward_nograd(&s, x, w, b, y_other);
+    cpu->conv2d_forward_nograd(cpu, &s, x, w, b, y_other);
     bl_scratch_set_limit(0);
     snprintf(label, sizeof label, "%s: forward without scratch memory (direct fallback)", what);
     check_bound(label, y_other, y_exact, y_direct, y_count, (double)s.c_in * 9, 1); /* the direct bound */
@@ -485,7 +505,7 @@ static void check_winograd_case(const conv_case *t, uint64_t seed, float **outpu
     free(y_exact), free(y_direct), free(dx_exact), free(dx_direct), free(y_mag), free(dx_mag);
 }
 
-static void check_winograd(uint64_t seed) {
+static void check_winograd(bl_gemm_kernel_kind simd, uint64_t seed) {
     static const conv_case cases[] = {
         /* n  cin  h   w  cout kh kw  s  p  d  bias  (every one 3×3, stride 1) */
         {2, 3, 9, 11, 4, 3, 3, 1, 1, 1, 1, 0, 0, 0},    /* few channels, partial tiles on both edges */
@@ -500,18 +520,22 @@ static void check_winograd(uint64_t seed) {
         {3, 4, 6, 37, 7, 3, 3, 1, 0, 1, 0, 0, 2, 0},    /* rows of 10 tiles, partial last tile, padding 0 / 2 */
         {2, 8, 62, 64, 8, 3, 3, 1, 1, 1, 1, 0, 0, 0},   /* 512 tiles: two full 256-tile chunks */
     };
-    bl_conv2d_cpu_set_winograd(2);
+    bl_cpu_options every_shape = bl_cpu_options_default(), small_chunks;
+    every_shape.simd = simd;
+    every_shape.winograd = 2;
+    small_chunks = every_shape;
+    small_chunks.winograd_chunk_tiles = 32;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         float *results[4] = {NULL, NULL, NULL, NULL};
+        use_backend(every_shape);
         int64_t count = 0;
         static const int thread_counts[] = {1, 2, 3};
         for (int t = 0; t < 3; t++) {
             bl_threads_set(thread_counts[t]);
             check_winograd_case(&cases[c], seed + c, &results[t], &count);
         }
-        bl_conv2d_cpu_set_winograd_chunk_tiles(32);
+        use_backend(small_chunks);
         check_winograd_case(&cases[c], seed + c, &results[3], &count);
-        bl_conv2d_cpu_set_winograd_chunk_tiles(0);
         for (int t = 1; t < 3; t++)
             CHECK(memcmp(results[0], results[t], sizeof(float) * (size_t)count) == 0,
                   "winograd case %zu: %d threads bitwise equal to 1 thread", c, thread_counts[t]);
@@ -523,34 +547,32 @@ static void check_winograd(uint64_t seed) {
               "winograd case %zu: 32-tile chunks bitwise equal to one chunk (forward, backward data)", c);
         for (int t = 0; t < 4; t++) free(results[t]);
     }
-    bl_conv2d_cpu_set_winograd(1);
 }
 
 int main(void) {
     uint64_t seed = 7100;
-    const bl_kernels *cpu = bl_kernels_cpu();
-    CHECK(strcmp(cpu->name, "cpu") == 0, "backend name");
+    const bl_cpu_options defaults = bl_cpu_options_default();
+    bl_cpu_options direct = defaults, dots = defaults;
+    direct.winograd = 0;
+    dots.winograd = 0;
+    dots.conv_backward_filter_dot = 2;
     /* the direct paths, held to the direct bound (Winograd has its own, below) */
-    bl_conv2d_cpu_set_winograd(0);
+    use_backend(direct);
+    CHECK(strcmp(cpu_under_test->name, "cpu") == 0, "backend name");
     check_convolutions(seed);
-    /* again with every stride-1 backward filter by dot products (where the kernel family has them: AVX-512),
+    /* again with every stride-1 backward filter by dot products (where the instruction set has them: AVX-512),
      * not only the shapes where they pay — pointwise, tiny maps, partial tiles all included */
-    bl_conv2d_cpu_set_backward_filter_dot(2);
+    use_backend(dots);
     dot_forced = 1;
     check_convolutions(seed + 500);
     dot_forced = 0;
-    bl_conv2d_cpu_set_backward_filter_dot(1);
-    bl_conv2d_cpu_set_winograd(1);
-    check_winograd(seed + 900);
-    /* the portable transforms (the AVX-512 ones run with the AVX-512 GEMM only) */
-    if (bl_gemm_kernel_selected() != BL_GEMM_KERNEL_GENERIC) {
-        bl_gemm_kernel_kind best = bl_gemm_kernel_selected();
-        CHECK(bl_gemm_set_kernel(BL_GEMM_KERNEL_GENERIC) == BL_OK, "generic kernel selected");
-        check_winograd(seed + 950);
-        bl_gemm_set_kernel(best);
-    }
+    check_winograd(defaults.simd, seed + 900);
+    /* the portable transforms (the AVX-512 ones run with the AVX-512 instruction set only) */
+    if (defaults.simd != BL_GEMM_KERNEL_GENERIC) check_winograd(BL_GEMM_KERNEL_GENERIC, seed + 950);
+    use_backend(defaults);
     check_linear(seed);
-    printf("gemm kernel %s: worst |error| = %.3f u·magnitude\n", bl_gemm_kernel_name(), worst_error_in_u);
+    bl_kernels_cpu_free(cpu_under_test);
+    printf("gemm kernel %s: worst |error| = %.3f u·magnitude\n", bl_gemm_kernel_name(defaults.simd), worst_error_in_u);
     printf("winograd: worst |error| = %.3f u·(magnitude through the transforms) = %.3f u·(direct magnitude)\n",
            worst_winograd_in_u, worst_winograd_in_direct_u);
     bl_threads_shutdown();

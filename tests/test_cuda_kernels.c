@@ -41,8 +41,8 @@ static void test_batchnorm(void) {
         memcpy(want_rm, rm, (size_t)s.c * 4), memcpy(want_rv, rv, (size_t)s.c * 4);
         char what[96];
 
-        gpu->batchnorm2d_forward_train(&s, xd, gd, bd, yd, rmd, rvd, smd, sid);
-        ref->batchnorm2d_forward_train(&s, x, gamma, beta, want_y, want_rm, want_rv, want_sm, want_si);
+        gpu->batchnorm2d_forward_train(gpu, &s, xd, gd, bd, yd, rmd, rvd, smd, sid);
+        ref->batchnorm2d_forward_train(ref, &s, x, gamma, beta, want_y, want_rm, want_rv, want_sm, want_si);
         float *y = down(yd, count), *grm = down(rmd, s.c), *grv = down(rvd, s.c), *gsm = down(smd, s.c);
         float *gsi = down(sid, s.c);
         check_no_error("batchnorm train");
@@ -57,8 +57,8 @@ static void test_batchnorm(void) {
         float *db0 = rand_host(s.c, 880 + c, -1, 1);
         float *smr = up(want_sm, s.c), *sir = up(want_si, s.c);
         float *dxd = up(dx0, count), *dgd = up(dg0, s.c), *dbd = up(db0, s.c);
-        gpu->batchnorm2d_backward(&s, 1, xd, dyd, gd, smr, sir, dxd, dgd, dbd);
-        ref->batchnorm2d_backward(&s, 1, x, dy, gamma, want_sm, want_si, dx0, dg0, db0);
+        gpu->batchnorm2d_backward(gpu, &s, 1, xd, dyd, gd, smr, sir, dxd, dgd, dbd);
+        ref->batchnorm2d_backward(ref, &s, 1, x, dy, gamma, want_sm, want_si, dx0, dg0, db0);
         float *gdx = down(dxd, count), *gdg = down(dgd, s.c), *gdb = down(dbd, s.c);
         check_no_error("batchnorm backward train");
         check_ulps_case("batchnorm backward train dx", c, gdx, dx0, count);
@@ -66,8 +66,8 @@ static void test_batchnorm(void) {
         check_ulps_case("batchnorm backward train dbeta", c, gdb, db0, s.c);
 
         /* eval: forward, statistics, backward (dx only: NULL dgamma/dbeta) */
-        gpu->batchnorm2d_forward_eval(&s, xd, gd, bd, rmd, rvd, yd);
-        ref->batchnorm2d_forward_eval(&s, x, gamma, beta, want_rm, want_rv, want_y);
+        gpu->batchnorm2d_forward_eval(gpu, &s, xd, gd, bd, rmd, rvd, yd);
+        ref->batchnorm2d_forward_eval(ref, &s, x, gamma, beta, want_rm, want_rv, want_y);
         free(y);
         y = down(yd, count);
         snprintf(what, sizeof what, "batchnorm eval y case %d", c);
@@ -83,33 +83,33 @@ static void test_batchnorm(void) {
             memcpy(x_wide + n * strided.x_sample_stride, x + (int64_t)n * s.c * plane, (size_t)s.c * plane * 4);
         float *x_wide_d = up(x_wide, wide_count);
         gpu->fill(count, NAN, yd);
-        gpu->batchnorm2d_forward_eval(&strided, x_wide_d, gd, bd, rmd, rvd, yd);
+        gpu->batchnorm2d_forward_eval(gpu, &strided, x_wide_d, gd, bd, rmd, rvd, yd);
         float *y_strided = down(yd, count);
         snprintf(what, sizeof what, "batchnorm eval y, strided samples, case %d", c);
         check_bitwise(what, y_strided, want_y, count);
         /* the fused eval batchnorm + ReLU slot, dense and strided: bitwise ref's fused slot */
         float *want_relu = host(count);
-        ref->batchnorm2d_relu_forward_eval(&s, x, gamma, beta, want_rm, want_rv, want_relu);
+        ref->batchnorm2d_relu_forward_eval(ref, &s, x, gamma, beta, want_rm, want_rv, want_relu);
         for (int strided_x = 0; strided_x < 2; strided_x++) {
             gpu->fill(count, NAN, yd);
-            gpu->batchnorm2d_relu_forward_eval(strided_x ? &strided : &s, strided_x ? x_wide_d : xd, gd, bd, rmd, rvd,
-                                               yd);
+            gpu->batchnorm2d_relu_forward_eval(gpu, strided_x ? &strided : &s, strided_x ? x_wide_d : xd, gd, bd, rmd,
+                                               rvd, yd);
             float *y_relu = down(yd, count);
             snprintf(what, sizeof what, "batchnorm + ReLU eval%s, case %d", strided_x ? ", strided samples" : "", c);
             check_bitwise(what, y_relu, want_relu, count);
             free(y_relu);
         }
         free(x_wide), free(y_strided), free(want_relu);
-        gpu->batchnorm2d_eval_stats(s.c, s.eps, rmd, rvd, smd, sid);
-        ref->batchnorm2d_eval_stats(s.c, s.eps, want_rm, want_rv, want_sm, want_si);
+        gpu->batchnorm2d_eval_stats(gpu, s.c, s.eps, rmd, rvd, smd, sid);
+        ref->batchnorm2d_eval_stats(ref, s.c, s.eps, want_rm, want_rv, want_sm, want_si);
         free(gsm), free(gsi);
         gsm = down(smd, s.c), gsi = down(sid, s.c);
         snprintf(what, sizeof what, "batchnorm eval_stats case %d", c);
         check_bitwise(what, gsm, want_sm, s.c);
         check_bitwise(what, gsi, want_si, s.c);
         float *ev_dx0 = rand_host(count, 890 + c, -1, 1), *ev_dxd = up(ev_dx0, count);
-        gpu->batchnorm2d_backward(&s, 0, xd, dyd, gd, smd, sid, ev_dxd, NULL, NULL);
-        ref->batchnorm2d_backward(&s, 0, x, dy, gamma, want_sm, want_si, ev_dx0, NULL, NULL);
+        gpu->batchnorm2d_backward(gpu, &s, 0, xd, dyd, gd, smd, sid, ev_dxd, NULL, NULL);
+        ref->batchnorm2d_backward(ref, &s, 0, x, dy, gamma, want_sm, want_si, ev_dx0, NULL, NULL);
         float *ev_dx = down(ev_dxd, count);
         check_no_error("batchnorm eval");
         snprintf(what, sizeof what, "batchnorm backward eval dx case %d", c);
@@ -142,15 +142,15 @@ static void test_pool_case(bl_pool2d_shape s, int idx) {
         float *dxd = up(dx0, nx);
         const char *name = kind == 0 ? "maxpool" : kind == 1 ? "avgpool(include pad)" : "avgpool(exclude pad)";
         if (kind == 0) {
-            gpu->maxpool2d_forward(&s, xd, yd);
-            ref->maxpool2d_forward(&s, x, want_y);
-            gpu->maxpool2d_backward(&s, xd, dyd, dxd);
-            ref->maxpool2d_backward(&s, x, dy, want_dx);
+            gpu->maxpool2d_forward(gpu, &s, xd, yd);
+            ref->maxpool2d_forward(ref, &s, x, want_y);
+            gpu->maxpool2d_backward(gpu, &s, xd, dyd, dxd);
+            ref->maxpool2d_backward(ref, &s, x, dy, want_dx);
         } else {
-            gpu->avgpool2d_forward(&s, xd, yd);
-            ref->avgpool2d_forward(&s, x, want_y);
-            gpu->avgpool2d_backward(&s, dyd, dxd);
-            ref->avgpool2d_backward(&s, dy, want_dx);
+            gpu->avgpool2d_forward(gpu, &s, xd, yd);
+            ref->avgpool2d_forward(ref, &s, x, want_y);
+            gpu->avgpool2d_backward(gpu, &s, dyd, dxd);
+            ref->avgpool2d_backward(ref, &s, dy, want_dx);
         }
         float *y = down(yd, ny), *dx = down(dxd, nx);
         check_no_error(name);
@@ -180,8 +180,8 @@ static void test_pools(void) {
                          .stride_h = 2, .stride_w = 2};
     float x[16] = {1, 2, 3, 4, 5, NAN, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, want[4], *got;
     float *xd = up(x, 16), *yd = dev(4);
-    gpu->maxpool2d_forward(&s, xd, yd);
-    ref->maxpool2d_forward(&s, x, want);
+    gpu->maxpool2d_forward(gpu, &s, xd, yd);
+    ref->maxpool2d_forward(ref, &s, x, want);
     got = down(yd, 4);
     check_bitwise("maxpool NaN propagation", got, want, 4);
     free(got);
@@ -193,10 +193,10 @@ static void test_pools(void) {
     float *gy_want = host(nc), *gdx_want = host(nc * hw);
     memcpy(gdx_want, gdx0, (size_t)(nc * hw) * 4);
     float *gxd = up(gx, nc * hw), *gyd = dev(nc), *gdyd = up(gdy, nc), *gdxd = up(gdx0, nc * hw);
-    gpu->global_avgpool_forward(nc, hw, gxd, gyd);
-    ref->global_avgpool_forward(nc, hw, gx, gy_want);
-    gpu->global_avgpool_backward(nc, hw, gdyd, gdxd);
-    ref->global_avgpool_backward(nc, hw, gdy, gdx_want);
+    gpu->global_avgpool_forward(gpu, nc, hw, gxd, gyd);
+    ref->global_avgpool_forward(ref, nc, hw, gx, gy_want);
+    gpu->global_avgpool_backward(gpu, nc, hw, gdyd, gdxd);
+    ref->global_avgpool_backward(ref, nc, hw, gdy, gdx_want);
     float *gy = down(gyd, nc), *gdx = down(gdxd, nc * hw);
     check_no_error("global avgpool");
     check_bitwise("global avgpool forward", gy, gy_want, nc);
@@ -225,9 +225,9 @@ static void test_elementwise(void) {
         check_bitwise(name, got, want, n);  \
         free(got);                          \
     } while (0)
-    FORWARD("relu forward", gpu->relu_forward(n, ad, od), ref->relu_forward(n, a, want));
-    FORWARD("add forward", gpu->add_forward(n, ad, bd, od), ref->add_forward(n, a, b, want));
-    FORWARD("mul forward", gpu->mul_forward(n, ad, bd, od), ref->mul_forward(n, a, b, want));
+    FORWARD("relu forward", gpu->relu_forward(gpu, n, ad, od), ref->relu_forward(ref, n, a, want));
+    FORWARD("add forward", gpu->add_forward(gpu, n, ad, bd, od), ref->add_forward(ref, n, a, b, want));
+    FORWARD("mul forward", gpu->mul_forward(gpu, n, ad, bd, od), ref->mul_forward(ref, n, a, b, want));
     /* accumulating ones: start from acc0 on both sides */
 #define ACCUMULATE(name, gpu_call, ref_call)  \
     do {                                      \
@@ -235,27 +235,27 @@ static void test_elementwise(void) {
         memcpy(want, acc0, (size_t)n * 4);    \
         FORWARD(name, gpu_call, ref_call);    \
     } while (0)
-    ACCUMULATE("relu backward", gpu->relu_backward(n, ad, bd, od), ref->relu_backward(n, a, b, want));
+    ACCUMULATE("relu backward", gpu->relu_backward(gpu, n, ad, bd, od), ref->relu_backward(ref, n, a, b, want));
     /* in place through a folded ReLU: g = a > 0 ? 0 + g : +0 (−0 in g must come out +0) */
     float *g0 = rand_host(n, 1003, -1, 1);
     for (int64_t i = 0; i < n; i += 89) g0[i] = -0.0f;
     gpu->upload(od, g0, (size_t)n * 4);
     memcpy(want, g0, (size_t)n * 4);
-    gpu->relu_backward_inplace(n, ad, od);
-    ref->relu_backward_inplace(n, a, want);
+    gpu->relu_backward_inplace(gpu, n, ad, od);
+    ref->relu_backward_inplace(ref, n, a, want);
     got = down(od, n);
     check_no_error("relu backward in place");
     check_bitwise("relu backward in place", got, want, n);
     free(got), free(g0);
-    ACCUMULATE("axpy", gpu->axpy(n, 0.3f, ad, od), ref->axpy(n, 0.3f, a, want));
-    ACCUMULATE("mul backward", gpu->mul_backward(n, ad, bd, od), ref->mul_backward(n, a, b, want));
+    ACCUMULATE("axpy", gpu->axpy(gpu, n, 0.3f, ad, od), ref->axpy(ref, n, 0.3f, a, want));
+    ACCUMULATE("mul backward", gpu->mul_backward(gpu, n, ad, bd, od), ref->mul_backward(ref, n, a, b, want));
     float alpha = -1.7f, *alpha_d = up(&alpha, 1);
-    ACCUMULATE("add_scalar", gpu->add_scalar(n, 1.0f / 3.0f, alpha_d, od),
-               ref->add_scalar(n, 1.0f / 3.0f, &alpha, want));
+    ACCUMULATE("add_scalar", gpu->add_scalar(gpu, n, 1.0f / 3.0f, alpha_d, od),
+               ref->add_scalar(ref, n, 1.0f / 3.0f, &alpha, want));
 
     /* sigmoid: exp is not correctly rounded on either side → ≤ 2 ulps */
-    gpu->sigmoid_forward(n, ad, od);
-    ref->sigmoid_forward(n, a, want);
+    gpu->sigmoid_forward(gpu, n, ad, od);
+    ref->sigmoid_forward(ref, n, a, want);
     got = down(od, n);
     check_ulps("sigmoid forward", got, want, n);
     float *sy = got; /* sigmoid backward from ref's output on both sides */
@@ -263,8 +263,8 @@ static void test_elementwise(void) {
     float *sig_want = host(n);
     memcpy(sig_want, acc0, (size_t)n * 4);
     gpu->upload(od, acc0, (size_t)n * 4);
-    gpu->sigmoid_backward(n, syd, bd, od);
-    ref->sigmoid_backward(n, want, b, sig_want);
+    gpu->sigmoid_backward(gpu, n, syd, bd, od);
+    ref->sigmoid_backward(ref, n, want, b, sig_want);
     got = down(od, n);
     check_no_error("sigmoid");
     check_bitwise("sigmoid backward", got, sig_want, n);
@@ -274,8 +274,8 @@ static void test_elementwise(void) {
     const float p = 0.3f, keep = 1.0f / 0.7f;
     const uint64_t keys[] = {0, 0x123456789abcdefULL, ~0ULL};
     for (int k = 0; k < 3; k++) {
-        gpu->dropout_mask(n, keys[k] ^ seed, p, keep, od);
-        ref->dropout_mask(n, keys[k] ^ seed, p, keep, want);
+        gpu->dropout_mask(gpu, n, keys[k] ^ seed, p, keep, od);
+        ref->dropout_mask(ref, n, keys[k] ^ seed, p, keep, want);
         got = down(od, n);
         snprintf(what, sizeof what, "dropout mask key %d", k);
         check_bitwise(what, got, want, n);
@@ -295,12 +295,12 @@ static void test_elementwise(void) {
     float *cdyd = up(cdy, (int64_t)cn * ct * hw), *cdxd = up(cdx0, (int64_t)cn * c2 * hw);
     float *cy_want = host((int64_t)cn * ct * hw), *cdx_want = host((int64_t)cn * c2 * hw);
     memcpy(cdx_want, cdx0, (size_t)cn * c2 * hw * 4);
-    gpu->concat_channels_forward(cn, c1, ct, 0, hw, p1d, cyd);
-    gpu->concat_channels_forward(cn, c2, ct, c1, hw, p2d, cyd);
-    ref->concat_channels_forward(cn, c1, ct, 0, hw, p1, cy_want);
-    ref->concat_channels_forward(cn, c2, ct, c1, hw, p2, cy_want);
-    gpu->concat_channels_backward(cn, c2, ct, c1, hw, cdyd, cdxd);
-    ref->concat_channels_backward(cn, c2, ct, c1, hw, cdy, cdx_want);
+    gpu->concat_channels_forward(gpu, cn, c1, ct, 0, hw, p1d, cyd);
+    gpu->concat_channels_forward(gpu, cn, c2, ct, c1, hw, p2d, cyd);
+    ref->concat_channels_forward(ref, cn, c1, ct, 0, hw, p1, cy_want);
+    ref->concat_channels_forward(ref, cn, c2, ct, c1, hw, p2, cy_want);
+    gpu->concat_channels_backward(gpu, cn, c2, ct, c1, hw, cdyd, cdxd);
+    ref->concat_channels_backward(ref, cn, c2, ct, c1, hw, cdy, cdx_want);
     float *cy = down(cyd, (int64_t)cn * ct * hw), *cdx = down(cdxd, (int64_t)cn * c2 * hw);
     check_no_error("concat");
     check_bitwise("concat forward", cy, cy_want, (int64_t)cn * ct * hw);
@@ -314,8 +314,8 @@ static void test_elementwise(void) {
             double divisor = mean ? (double)counts[k] : 1.0;
             float s_want = 0, *s_got;
             float *sd = dev(1);
-            gpu->sum_forward(counts[k], ad, divisor, sd);
-            ref->sum_forward(counts[k], a, divisor, &s_want);
+            gpu->sum_forward(gpu, counts[k], ad, divisor, sd);
+            ref->sum_forward(ref, counts[k], a, divisor, &s_want);
             s_got = down(sd, 1);
             snprintf(what, sizeof what, "%s of %lld", mean ? "mean" : "sum", (long long)counts[k]);
             check_ulps(what, s_got, &s_want, 1);
@@ -332,10 +332,10 @@ static void test_elementwise(void) {
         float loss_want = 0, *loss_got, *dz_want = host(bn);
         memcpy(dz_want, dz0, (size_t)bn * 4);
         float *dzd = up(dz0, bn);
-        gpu->bce_with_logits_forward(bn, zd, td, weighted ? wd : NULL, lossd);
-        ref->bce_with_logits_forward(bn, z, t, weighted ? wt : NULL, &loss_want);
-        gpu->bce_with_logits_backward(bn, zd, td, weighted ? wd : NULL, dlossd, dzd);
-        ref->bce_with_logits_backward(bn, z, t, weighted ? wt : NULL, &dloss, dz_want);
+        gpu->bce_with_logits_forward(gpu, bn, zd, td, weighted ? wd : NULL, lossd);
+        ref->bce_with_logits_forward(ref, bn, z, t, weighted ? wt : NULL, &loss_want);
+        gpu->bce_with_logits_backward(gpu, bn, zd, td, weighted ? wd : NULL, dlossd, dzd);
+        ref->bce_with_logits_backward(ref, bn, z, t, weighted ? wt : NULL, &dloss, dz_want);
         loss_got = down(lossd, 1);
         float *dz = down(dzd, bn);
         check_no_error("bce");
@@ -370,10 +370,10 @@ static void test_optimizers(void) {
         for (int step = 0; step < 4; step++) {
             float *g = rand_host(n, 1110 + 10 * c + step, -1, 1), *gd = up(g, n);
             float *buf_gpu = sgd_cases[c].momentum != 0 ? bd : NULL, *buf_ref = sgd_cases[c].momentum != 0 ? br : NULL;
-            gpu->sgd_update(n, pd, gd, buf_gpu, 0.05f, sgd_cases[c].momentum, sgd_cases[c].dampening, sgd_cases[c].wd,
-                            sgd_cases[c].nesterov, step == 0);
-            ref->sgd_update(n, pr, g, buf_ref, 0.05f, sgd_cases[c].momentum, sgd_cases[c].dampening, sgd_cases[c].wd,
-                            sgd_cases[c].nesterov, step == 0);
+            gpu->sgd_update(gpu, n, pd, gd, buf_gpu, 0.05f, sgd_cases[c].momentum, sgd_cases[c].dampening,
+                            sgd_cases[c].wd, sgd_cases[c].nesterov, step == 0);
+            ref->sgd_update(ref, n, pr, g, buf_ref, 0.05f, sgd_cases[c].momentum, sgd_cases[c].dampening,
+                            sgd_cases[c].wd, sgd_cases[c].nesterov, step == 0);
             free(g);
         }
         float *pg = down(pd, n);
@@ -390,8 +390,8 @@ static void test_optimizers(void) {
         gpu->fill(n, 0.0f, md), gpu->fill(n, 0.0f, vd);
         for (int step = 1; step <= 5; step++) {
             float *g = rand_host(n, 1200 + 10 * decoupled + step, -1, 1), *gd = up(g, n);
-            gpu->adam_update(n, pd, gd, md, vd, 1e-3f, 0.9f, 0.999f, 1e-8f, 1e-2f, decoupled, step);
-            ref->adam_update(n, pr, g, mr, vr, 1e-3f, 0.9f, 0.999f, 1e-8f, 1e-2f, decoupled, step);
+            gpu->adam_update(gpu, n, pd, gd, md, vd, 1e-3f, 0.9f, 0.999f, 1e-8f, 1e-2f, decoupled, step);
+            ref->adam_update(ref, n, pr, g, mr, vr, 1e-3f, 0.9f, 0.999f, 1e-8f, 1e-2f, decoupled, step);
             free(g);
         }
         float *pg = down(pd, n), *mg = down(md, n), *vg = down(vd, n);
@@ -471,13 +471,13 @@ static void test_errors(void) {
     int64_t nx = (int64_t)bad.n * bad.c_in * bad.h_in * bad.w_in, nw = (int64_t)bad.c_out * bad.c_in * bad.kh * bad.kw;
     int64_t ny = (int64_t)bad.n * bad.c_out * bad.h_out * bad.w_out;
     float *xd = dev(nx), *wd = dev(nw), *yd = dev(ny);
-    gpu->conv2d_forward(&bad, xd, wd, NULL, yd);
+    gpu->conv2d_forward(gpu, &bad, xd, wd, NULL, yd);
     const char *e = gpu->take_error();
-    CHECK(e != NULL && strstr(e, "conv_cudnn.cu:") != NULL && strstr(e, "output shape") != NULL,
+    CHECK(e != NULL && strstr(e, "cuda/conv2d.cu:") != NULL && strstr(e, "output shape") != NULL,
           "a conv2d shape with a wrong h_out is reported: %s", e ? e : "(nothing)");
     CHECK(gpu->take_error() == NULL, "take_error clears the error");
     float *a = dev(64), *b = dev(64), *c = dev(64);
-    gpu->sgemm(0, 0, 8, 8, 8, 1.0f, a, 4 /* lda < k */, b, 8, 0.0f, c, 8);
+    gpu->sgemm(gpu, 0, 0, 8, 8, 8, 1.0f, a, 4 /* lda < k */, b, 8, 0.0f, c, 8);
     /* bl_cuda_synchronize hands the pending error over as a status too (and takes it) */
     CHECK(bl_cuda_synchronize() == BL_ERR_DEVICE && strstr(bl_last_error(), "cublasSgemm") != NULL,
           "an invalid lda is reported by cuBLAS through bl_cuda_synchronize: %s", bl_last_error());
@@ -487,7 +487,7 @@ static void test_errors(void) {
     for (int i = 0; i < 64; i++) ones[i] = 1.0f;
     gpu->upload(a, ones, sizeof ones);
     gpu->upload(b, ones, sizeof ones);
-    gpu->sgemm(0, 0, 8, 8, 8, 1.0f, a, 8, b, 8, 0.0f, c, 8);
+    gpu->sgemm(gpu, 0, 0, 8, 8, 8, 1.0f, a, 8, b, 8, 0.0f, c, 8);
     back = down(c, 64);
     int all_eight = 1;
     for (int i = 0; i < 64; i++) all_eight &= back[i] == 8.0f;

@@ -41,8 +41,7 @@
 #include <time.h>
 
 #include "core/autograd.h"
-#include "core/cpu/cpu_ops.h"
-#include "core/cpu/gemm.h"
+#include "core/cpu/cpu.h"
 #include "core/kernels.h"
 #include "core/optim.h"
 #include "harness.h"
@@ -66,9 +65,19 @@ static double wall_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The host oracle: a cpu backend with the direct convolutions everywhere — the rounding-noise twin models a direct
+ * dot product's rounding, not Winograd's (core/cpu/conv2d_winograd.c, which the default cpu backend's backward data
+ * would take) — or ref (BLASTO_CUDA_ORACLE=ref). */
+static bl_kernels *direct_cpu;
 static const bl_kernels *host_kernels(void) {
     const char *o = getenv("BLASTO_CUDA_ORACLE");
-    return o && strcmp(o, "ref") == 0 ? bl_kernels_ref() : bl_kernels_cpu();
+    if (o && strcmp(o, "ref") == 0) return bl_kernels_ref();
+    if (!direct_cpu) {
+        bl_cpu_options options = bl_cpu_options_default();
+        options.winograd = 0;
+        if (bl_kernels_cpu_create(&options, &direct_cpu) != BL_OK) return bl_kernels_ref();
+    }
+    return direct_cpu;
 }
 
 static int compare_doubles(const void *a, const void *b) {
@@ -210,73 +219,77 @@ static int64_t conv_out(const bl_conv2d_shape *s) { return (int64_t)s->n * s->c_
 static int64_t conv_weights(const bl_conv2d_shape *s) { return (int64_t)s->c_out * s->c_in * s->kh * s->kw; }
 static int64_t bn_count(const bl_batchnorm2d_shape *s) { return (int64_t)s->n * s->c * s->h * s->w; }
 
-static void noisy_conv_forward(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float *y) {
-    noise_base->conv2d_forward(s, x, w, b, y);
+static void noisy_conv_forward(const bl_kernels *self, const bl_conv2d_shape *s, const float *x, const float *w,
+                               const float *b, float *y) {
+    noise_base->conv2d_forward(noise_base, s, x, w, b, y);
     float *ax = abs_of(x, conv_in(s)), *aw = abs_of(w, conv_weights(s)), *ab = abs_of(b, s->c_out);
     float *mag = malloc((size_t)conv_out(s) * sizeof(float));
     if (ax && aw && mag) {
-        noise_base->conv2d_forward(s, ax, aw, ab, mag);
+        noise_base->conv2d_forward(noise_base, s, ax, aw, ab, mag);
         dot_noise(y, mag, conv_out(s), (int64_t)s->c_in * s->kh * s->kw + (b != NULL));
     }
     free(ax), free(aw), free(ab), free(mag);
 }
-static void noisy_conv_backward_data(const bl_conv2d_shape *s, const float *dy, const float *w, float *dx) {
-    noise_base->conv2d_backward_data(s, dy, w, dx);
+static void noisy_conv_backward_data(const bl_kernels *self, const bl_conv2d_shape *s, const float *dy, const float *w,
+                                     float *dx) {
+    noise_base->conv2d_backward_data(noise_base, s, dy, w, dx);
     float *ady = abs_of(dy, conv_out(s)), *aw = abs_of(w, conv_weights(s));
     float *mag = calloc((size_t)conv_in(s), sizeof(float));
     if (dx && ady && aw && mag) {
-        noise_base->conv2d_backward_data(s, ady, aw, mag);
+        noise_base->conv2d_backward_data(noise_base, s, ady, aw, mag);
         dot_noise(dx, mag, conv_in(s), (int64_t)s->c_out * s->kh * s->kw);
     }
     free(ady), free(aw), free(mag);
 }
-static void noisy_conv_backward_filter(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw,
-                                       float *db) {
-    noise_base->conv2d_backward_filter(s, x, dy, dw, db);
+static void noisy_conv_backward_filter(const bl_kernels *self, const bl_conv2d_shape *s, const float *x,
+                                       const float *dy, float *dw, float *db) {
+    noise_base->conv2d_backward_filter(noise_base, s, x, dy, dw, db);
     float *ax = abs_of(x, conv_in(s)), *ady = abs_of(dy, conv_out(s));
     float *mag_w = calloc((size_t)conv_weights(s), sizeof(float)), *mag_b = calloc((size_t)s->c_out, sizeof(float));
     if (ax && ady && mag_w && mag_b) {
-        noise_base->conv2d_backward_filter(s, ax, ady, mag_w, mag_b);
+        noise_base->conv2d_backward_filter(noise_base, s, ax, ady, mag_w, mag_b);
         const int64_t k = (int64_t)s->n * s->h_out * s->w_out;
         if (dw) dot_noise(dw, mag_w, conv_weights(s), k);
         if (db) dot_noise(db, mag_b, s->c_out, k);
     }
     free(ax), free(ady), free(mag_w), free(mag_b);
 }
-static void noisy_linear_forward(int n, int in, int out, const float *x, const float *w, const float *b, float *y) {
-    noise_base->linear_forward(n, in, out, x, w, b, y);
+static void noisy_linear_forward(const bl_kernels *self, int n, int in, int out, const float *x, const float *w,
+                                 const float *b, float *y) {
+    noise_base->linear_forward(noise_base, n, in, out, x, w, b, y);
     float *ax = abs_of(x, (int64_t)n * in), *aw = abs_of(w, (int64_t)out * in), *ab = abs_of(b, out);
     float *mag = malloc((size_t)n * out * sizeof(float));
     if (ax && aw && mag) {
-        noise_base->linear_forward(n, in, out, ax, aw, ab, mag);
+        noise_base->linear_forward(noise_base, n, in, out, ax, aw, ab, mag);
         dot_noise(y, mag, (int64_t)n * out, (int64_t)in + (b != NULL));
     }
     free(ax), free(aw), free(ab), free(mag);
 }
-static void noisy_linear_backward(int n, int in, int out, const float *x, const float *w, const float *dy, float *dx,
-                                  float *dw, float *db) {
-    noise_base->linear_backward(n, in, out, x, w, dy, dx, dw, db);
+static void noisy_linear_backward(const bl_kernels *self, int n, int in, int out, const float *x, const float *w,
+                                  const float *dy, float *dx, float *dw, float *db) {
+    noise_base->linear_backward(noise_base, n, in, out, x, w, dy, dx, dw, db);
     float *ax = abs_of(x, (int64_t)n * in), *aw = abs_of(w, (int64_t)out * in), *ady = abs_of(dy, (int64_t)n * out);
     float *mx = calloc((size_t)n * in, sizeof(float)), *mw = calloc((size_t)out * in, sizeof(float));
     float *mb = calloc((size_t)out, sizeof(float));
     if (ax && aw && ady && mx && mw && mb) {
-        noise_base->linear_backward(n, in, out, ax, aw, ady, mx, mw, mb);
+        noise_base->linear_backward(noise_base, n, in, out, ax, aw, ady, mx, mw, mb);
         if (dx) dot_noise(dx, mx, (int64_t)n * in, out);
         if (dw) dot_noise(dw, mw, (int64_t)out * in, n);
         if (db) dot_noise(db, mb, out, n);
     }
     free(ax), free(aw), free(ady), free(mx), free(mw), free(mb);
 }
-static void noisy_bn_forward_train(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
-                                   const float *beta, float *y, float *running_mean, float *running_var,
-                                   float *save_mean, float *save_invstd) {
-    noise_base->batchnorm2d_forward_train(s, x, gamma, beta, y, running_mean, running_var, save_mean, save_invstd);
+static void noisy_bn_forward_train(const bl_kernels *self, const bl_batchnorm2d_shape *s, const float *x,
+                                   const float *gamma, const float *beta, float *y, float *running_mean,
+                                   float *running_var, float *save_mean, float *save_invstd) {
+    noise_base->batchnorm2d_forward_train(noise_base, s, x, gamma, beta, y, running_mean, running_var, save_mean,
+                                          save_invstd);
     nudge(y, bn_count(s)), nudge(save_mean, s->c), nudge(save_invstd, s->c);
 }
-static void noisy_bn_backward(const bl_batchnorm2d_shape *s, int training, const float *x, const float *dy,
-                              const float *gamma, const float *mean, const float *invstd, float *dx, float *dgamma,
-                              float *dbeta) {
-    noise_base->batchnorm2d_backward(s, training, x, dy, gamma, mean, invstd, dx, dgamma, dbeta);
+static void noisy_bn_backward(const bl_kernels *self, const bl_batchnorm2d_shape *s, int training, const float *x,
+                              const float *dy, const float *gamma, const float *mean, const float *invstd, float *dx,
+                              float *dgamma, float *dbeta) {
+    noise_base->batchnorm2d_backward(noise_base, s, training, x, dy, gamma, mean, invstd, dx, dgamma, dbeta);
     nudge(dx, bn_count(s)), nudge(dgamma, s->c), nudge(dbeta, s->c);
 }
 
@@ -497,9 +510,6 @@ int main(void) {
         CHECK(0, "bl_kernels_cuda_open: %s", bl_last_error());
         return test_summary("test_cuda_models");
     }
-    /* the host runs the direct convolutions everywhere: the rounding-noise twin models a direct dot product's
-     * rounding, not Winograd's (core/cpu/conv2d_winograd.c, which the cpu backend's backward data would take) */
-    bl_conv2d_cpu_set_winograd(0);
     const bl_arch archs[] = {BL_ARCH_RESNET50, BL_ARCH_VGG16, BL_ARCH_DENSENET121, BL_ARCH_RESNET50_KERAS};
     const char *only = getenv("BLASTO_CUDA_ARCH");
     printf("test_cuda_models: host oracle %s, batch %d, %dx%d (vgg16 %dx%d)\n", host_kernels()->name, BATCH, IMAGE,
@@ -515,6 +525,7 @@ int main(void) {
     printf("  training: %.1f s\n", wall_seconds() - t0);
     printf("  peak device memory through the backend: %.1f MiB\n", (double)bl_cuda_peak_bytes() / (1 << 20));
     bl_kernels_cuda_close();
+    bl_kernels_cpu_free(direct_cpu);
     return test_summary("test_cuda_models");
 #endif
 }

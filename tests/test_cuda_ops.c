@@ -42,18 +42,18 @@ static void test_sgemm(const char *tag) {
         int lda = ta ? m : k, ldb = tb ? k : n;
         /* beta = 1 (accumulate onto c0) with alpha = 1, and beta = 0 onto NaN garbage */
         float *dc = up(c0, nc), *da = up(a, na), *db = up(b, nb);
-        gpu->sgemm(ta, tb, m, n, k, 1.0f, da, lda, db, ldb, 1.0f, dc, n);
-        ref->sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, want, n);
-        ref->sgemm(ta, tb, m, n, k, 1.0f, aa, lda, ab, ldb, 1.0f, mag, n);
+        gpu->sgemm(gpu, ta, tb, m, n, k, 1.0f, da, lda, db, ldb, 1.0f, dc, n);
+        ref->sgemm(ref, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, want, n);
+        ref->sgemm(ref, ta, tb, m, n, k, 1.0f, aa, lda, ab, ldb, 1.0f, mag, n);
         float *got = down(dc, nc);
         check_no_error("sgemm");
         char what[96];
         snprintf(what, sizeof what, "%s sgemm %s%s %dx%dx%d beta=1", tag, ta ? "T" : "N", tb ? "T" : "N", m, n, k);
         check_dot_bound(what, got, want, mag, nc, (int64_t)k + 1);
         gpu->fill(nc, NAN, dc);
-        gpu->sgemm(ta, tb, m, n, k, 1.0f, da, lda, db, ldb, 0.0f, dc, n);
-        ref->sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, want, n);
-        ref->sgemm(ta, tb, m, n, k, 1.0f, aa, lda, ab, ldb, 0.0f, mag, n);
+        gpu->sgemm(gpu, ta, tb, m, n, k, 1.0f, da, lda, db, ldb, 0.0f, dc, n);
+        ref->sgemm(ref, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, want, n);
+        ref->sgemm(ref, ta, tb, m, n, k, 1.0f, aa, lda, ab, ldb, 0.0f, mag, n);
         free(got);
         got = down(dc, nc);
         check_no_error("sgemm beta 0");
@@ -76,9 +76,9 @@ static void test_linear(const char *tag, int deterministic) {
         float *dx_, *dw_, *dbv;
         float *want_y = host(ny), *mag_y = host(ny);
         float *dxd = up(x, nx), *dwd = up(w, nw), *dbd = up(b, out), *dyd = up(dy, ny), *yd = dev(ny);
-        gpu->linear_forward(n, in, out, dxd, dwd, dbd, yd);
-        ref->linear_forward(n, in, out, x, w, b, want_y);
-        ref->linear_forward(n, in, out, ax, aw, ab, mag_y);
+        gpu->linear_forward(gpu, n, in, out, dxd, dwd, dbd, yd);
+        ref->linear_forward(ref, n, in, out, x, w, b, want_y);
+        ref->linear_forward(ref, n, in, out, ax, aw, ab, mag_y);
         float *got_y = down(yd, ny);
         check_no_error("linear forward");
         char what[96];
@@ -91,9 +91,9 @@ static void test_linear(const char *tag, int deterministic) {
         dx_ = host(nx), dw_ = host(nw), dbv = host(out);
         memcpy(dx_, gx0, (size_t)nx * 4), memcpy(dw_, gw0, (size_t)nw * 4), memcpy(dbv, gb0, (size_t)out * 4);
         float *mx = abs_copy(gx0, nx), *mw = abs_copy(gw0, nw), *mb = abs_copy(gb0, out);
-        gpu->linear_backward(n, in, out, dxd, dwd, dyd, gxd, gwd, gbd);
-        ref->linear_backward(n, in, out, x, w, dy, dx_, dw_, dbv);
-        ref->linear_backward(n, in, out, ax, aw, ady, mx, mw, mb);
+        gpu->linear_backward(gpu, n, in, out, dxd, dwd, dyd, gxd, gwd, gbd);
+        ref->linear_backward(ref, n, in, out, x, w, dy, dx_, dw_, dbv);
+        ref->linear_backward(ref, n, in, out, ax, aw, ady, mx, mw, mb);
         float *got_dx = down(gxd, nx), *got_dw = down(gwd, nw), *got_db = down(gbd, out);
         check_no_error("linear backward");
         snprintf(what, sizeof what, "%s linear backward dx %dx%d→%d", tag, n, in, out);
@@ -106,9 +106,9 @@ static void test_linear(const char *tag, int deterministic) {
             /* NULL gradients are skipped; two calls from zero = exactly twice one call */
             float *zx = dev(nx);
             gpu->fill(nx, 0.0f, zx);
-            gpu->linear_backward(n, in, out, dxd, dwd, dyd, zx, NULL, NULL);
+            gpu->linear_backward(gpu, n, in, out, dxd, dwd, dyd, zx, NULL, NULL);
             float *once = down(zx, nx);
-            gpu->linear_backward(n, in, out, dxd, dwd, dyd, zx, NULL, NULL);
+            gpu->linear_backward(gpu, n, in, out, dxd, dwd, dyd, zx, NULL, NULL);
             float *twice = down(zx, nx);
             for (int64_t i = 0; i < nx; i++) once[i] *= 2.0f;
             check_no_error("linear backward twice");
@@ -163,9 +163,9 @@ static void test_conv2d(const char *tag, int deterministic) {
 
         float *want = host(ny), *mag = host(ny);
         gpu->fill(ny, NAN, yd); /* forward writes: garbage in y must not matter */
-        gpu->conv2d_forward(&s, xd, wd, bd, yd);
-        ref->conv2d_forward(&s, x, w, b, want);
-        ref->conv2d_forward(&s, ax, aw, ab, mag);
+        gpu->conv2d_forward(gpu, &s, xd, wd, bd, yd);
+        ref->conv2d_forward(ref, &s, x, w, b, want);
+        ref->conv2d_forward(ref, &s, ax, aw, ab, mag);
         float *got = down(yd, ny);
         check_no_error("conv2d forward");
         snprintf(what, sizeof what, "%s conv2d forward case %d", tag, c);
@@ -175,9 +175,9 @@ static void test_conv2d(const char *tag, int deterministic) {
         float *dx0 = rand_host(nx, 500 + c, -1, 1), *want_dx = host(nx), *mag_dx = abs_copy(dx0, nx);
         memcpy(want_dx, dx0, (size_t)nx * sizeof(float));
         float *dxd = up(dx0, nx);
-        gpu->conv2d_backward_data(&s, dyd, wd, dxd);
-        ref->conv2d_backward_data(&s, dy, w, want_dx);
-        ref->conv2d_backward_data(&s, ady, aw, mag_dx);
+        gpu->conv2d_backward_data(gpu, &s, dyd, wd, dxd);
+        ref->conv2d_backward_data(ref, &s, dy, w, want_dx);
+        ref->conv2d_backward_data(ref, &s, ady, aw, mag_dx);
         float *got_dx = down(dxd, nx);
         check_no_error("conv2d backward data");
         snprintf(what, sizeof what, "%s conv2d backward-data case %d", tag, c);
@@ -189,9 +189,9 @@ static void test_conv2d(const char *tag, int deterministic) {
         float *mag_dw = abs_copy(dw0, nw), *mag_db = abs_copy(db0, s.c_out);
         memcpy(want_dw, dw0, (size_t)nw * 4), memcpy(want_db, db0, (size_t)s.c_out * 4);
         float *dwd = up(dw0, nw), *dbd = up(db0, s.c_out);
-        gpu->conv2d_backward_filter(&s, xd, dyd, dwd, dbd);
-        ref->conv2d_backward_filter(&s, x, dy, want_dw, want_db);
-        ref->conv2d_backward_filter(&s, ax, ady, mag_dw, mag_db);
+        gpu->conv2d_backward_filter(gpu, &s, xd, dyd, dwd, dbd);
+        ref->conv2d_backward_filter(ref, &s, x, dy, want_dw, want_db);
+        ref->conv2d_backward_filter(ref, &s, ax, ady, mag_dw, mag_db);
         float *got_dw = down(dwd, nw), *got_db = down(dbd, s.c_out);
         check_no_error("conv2d backward filter");
         int64_t k = (int64_t)s.n * s.h_out * s.w_out + 1;
@@ -207,18 +207,18 @@ static void test_conv2d(const char *tag, int deterministic) {
         if (deterministic) {
             /* determinism: the same call twice gives the same bits; accumulation: twice from zero = 2×once */
             float *y2 = dev(ny);
-            gpu->conv2d_forward(&s, xd, wd, bd, y2);
+            gpu->conv2d_forward(gpu, &s, xd, wd, bd, y2);
             float *again = down(y2, ny);
             snprintf(what, sizeof what, "%s conv2d forward run twice, case %d", tag, c);
             check_bitwise(what, again, got, ny);
             float *zx = dev(nx), *zw = dev(nw), *zb = dev(s.c_out);
             gpu->fill(nx, 0.0f, zx), gpu->fill(nw, 0.0f, zw), gpu->fill(s.c_out, 0.0f, zb);
-            gpu->conv2d_backward_data(&s, dyd, wd, zx);
-            gpu->conv2d_backward_filter(&s, xd, dyd, zw, zb);
+            gpu->conv2d_backward_data(gpu, &s, dyd, wd, zx);
+            gpu->conv2d_backward_filter(gpu, &s, xd, dyd, zw, zb);
             float *once_x = down(zx, nx), *once_w = down(zw, nw), *once_b = down(zb, s.c_out);
-            gpu->conv2d_backward_data(&s, dyd, wd, zx);
-            gpu->conv2d_backward_filter(&s, xd, dyd, zw, NULL); /* NULL db: skipped */
-            gpu->conv2d_backward_filter(&s, xd, dyd, NULL, zb); /* NULL dw: skipped */
+            gpu->conv2d_backward_data(gpu, &s, dyd, wd, zx);
+            gpu->conv2d_backward_filter(gpu, &s, xd, dyd, zw, NULL); /* NULL db: skipped */
+            gpu->conv2d_backward_filter(gpu, &s, xd, dyd, NULL, zb); /* NULL dw: skipped */
             float *twice_x = down(zx, nx), *twice_w = down(zw, nw), *twice_b = down(zb, s.c_out);
             check_no_error("conv2d twice");
             for (int64_t i = 0; i < nx; i++) once_x[i] *= 2.0f;
@@ -229,8 +229,8 @@ static void test_conv2d(const char *tag, int deterministic) {
              * 2×once (K + 1 terms: the sum and the accumulated start), which still catches a β ignored or
              * applied twice (an error of 1×once); db is our own reduction, one rounding, bitwise. */
             float *mag2_x = host(nx), *mag2_w = host(nw), *unused_b = host(s.c_out);
-            ref->conv2d_backward_data(&s, ady, aw, mag2_x);
-            ref->conv2d_backward_filter(&s, ax, ady, mag2_w, unused_b);
+            ref->conv2d_backward_data(ref, &s, ady, aw, mag2_x);
+            ref->conv2d_backward_filter(ref, &s, ax, ady, mag2_w, unused_b);
             for (int64_t i = 0; i < nx; i++) mag2_x[i] *= 2.0f;
             for (int64_t i = 0; i < nw; i++) mag2_w[i] *= 2.0f;
             snprintf(what, sizeof what, "%s conv2d dx twice = 2×once, case %d", tag, c);

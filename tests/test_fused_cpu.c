@@ -14,11 +14,23 @@
 #include <string.h>
 
 #include "core/autograd.h"
+#include "core/cpu/cpu.h"
 #include "core/cpu/cpu_ops.h"
 #include "core/op_fused.h"
 #include "core/cpu/threads.h"
 #include "harness.h"
 #include "models/models.h"
+
+/* A cpu backend limited to portable C (the batchnorm build without SIMD flags), made once. */
+static bl_kernels *portable_cpu;
+static const bl_kernels *portable_backend(void) {
+    if (!portable_cpu) {
+        bl_cpu_options o = bl_cpu_options_default();
+        o.simd = BL_GEMM_KERNEL_GENERIC;
+        CHECK(bl_kernels_cpu_create(&o, &portable_cpu) == BL_OK, "portable cpu backend: %s", bl_last_error());
+    }
+    return portable_cpu;
+}
 
 static float *awkward(int64_t n, uint64_t idx, float lo, float hi) {
     float *p = malloc((size_t)n * sizeof(float));
@@ -42,10 +54,10 @@ static void kernel_level(void) {
     rv[3] = 1.0f; /* a NaN variance would make a whole channel NaN: keep one channel meaningful at least */
     float *want = malloc((size_t)n * sizeof(float)), *got = malloc((size_t)n * sizeof(float));
     float *unfused = malloc((size_t)n * sizeof(float));
-    ref->batchnorm2d_forward_eval(&s, x, g, b, rm, rv, unfused);
-    ref->relu_forward(n, unfused, want);
+    ref->batchnorm2d_forward_eval(ref, &s, x, g, b, rm, rv, unfused);
+    ref->relu_forward(ref, n, unfused, want);
     memset(got, 0xff, (size_t)n * sizeof(float));
-    ref->batchnorm2d_relu_forward_eval(&s, x, g, b, rm, rv, got);
+    ref->batchnorm2d_relu_forward_eval(ref, &s, x, g, b, rm, rv, got);
     CHECK(memcmp(got, want, (size_t)n * sizeof(float)) == 0, "ref fused slot = ref batchnorm eval then ref relu");
     int negatives = 0, positives = 0;
     for (int64_t i = 0; i < n; i++) negatives += unfused[i] < 0, positives += want[i] > 0;
@@ -54,10 +66,11 @@ static void kernel_level(void) {
     for (int threads = 1; threads <= 2; threads++) {
         bl_threads_set(threads);
         memset(got, 0xff, (size_t)n * sizeof(float));
-        cpu->batchnorm2d_relu_forward_eval(&s, x, g, b, rm, rv, got);
+        cpu->batchnorm2d_relu_forward_eval(cpu, &s, x, g, b, rm, rv, got);
         CHECK(memcmp(got, want, (size_t)n * sizeof(float)) == 0, "cpu fused slot (%d threads) = ref", threads);
         memset(got, 0xff, (size_t)n * sizeof(float));
-        batchnorm2d_relu_forward_eval_portable(&s, x, g, b, rm, rv, got);
+        const bl_kernels *narrow = portable_backend();
+        narrow->batchnorm2d_relu_forward_eval(narrow, &s, x, g, b, rm, rv, got);
         CHECK(memcmp(got, want, (size_t)n * sizeof(float)) == 0, "portable fused kernel (%d threads) = ref", threads);
     }
     free(x), free(g), free(b), free(rm), free(rv), free(want), free(got), free(unfused);
@@ -81,27 +94,22 @@ static void strided_samples(void) {
     strided.x_sample_stride = (int64_t)C * plane;
     float *want = malloc((size_t)dense * sizeof(float)), *want_relu = malloc((size_t)dense * sizeof(float));
     float *got = malloc((size_t)dense * sizeof(float));
-    ref->batchnorm2d_forward_eval(&s, x_dense, g, b, rm, rv, want);
-    ref->batchnorm2d_relu_forward_eval(&s, x_dense, g, b, rm, rv, want_relu);
+    ref->batchnorm2d_forward_eval(ref, &s, x_dense, g, b, rm, rv, want);
+    ref->batchnorm2d_relu_forward_eval(ref, &s, x_dense, g, b, rm, rv, want_relu);
     const struct {
         const char *name;
-        void (*plain)(const bl_batchnorm2d_shape *, const float *, const float *, const float *, const float *,
-                      const float *, float *);
-        void (*fused)(const bl_batchnorm2d_shape *, const float *, const float *, const float *, const float *,
-                      const float *, float *);
-    } variants[] = {{"ref", ref->batchnorm2d_forward_eval, ref->batchnorm2d_relu_forward_eval},
-                    {"cpu", cpu->batchnorm2d_forward_eval, cpu->batchnorm2d_relu_forward_eval},
-                    {"portable", batchnorm2d_forward_eval_portable, batchnorm2d_relu_forward_eval_portable}};
+        const bl_kernels *k;
+    } variants[] = {{"ref", ref}, {"cpu", cpu}, {"portable", portable_backend()}};
     for (int threads = 1; threads <= 2; threads++) {
         bl_threads_set(threads);
         for (int v = 0; v < 3; v++) {
             memset(got, 0xff, (size_t)dense * sizeof(float));
-            variants[v].plain(&strided, x_wide, g, b, rm, rv, got);
+            variants[v].k->batchnorm2d_forward_eval(variants[v].k, &strided, x_wide, g, b, rm, rv, got);
             CHECK(memcmp(got, want, (size_t)dense * sizeof(float)) == 0,
                   "%s batchnorm eval, strided samples (%d threads) = dense on the compacted prefix", variants[v].name,
                   threads);
             memset(got, 0xff, (size_t)dense * sizeof(float));
-            variants[v].fused(&strided, x_wide, g, b, rm, rv, got);
+            variants[v].k->batchnorm2d_relu_forward_eval(variants[v].k, &strided, x_wide, g, b, rm, rv, got);
             CHECK(memcmp(got, want_relu, (size_t)dense * sizeof(float)) == 0,
                   "%s batchnorm + ReLU eval, strided samples (%d threads) = dense on the compacted prefix",
                   variants[v].name, threads);
@@ -272,5 +280,6 @@ int main(void) {
     model_level(BL_ARCH_DENSENET121, "densenet121");
     model_level(BL_ARCH_VGG16, "vgg16");
     bl_threads_shutdown();
+    bl_kernels_cpu_free(portable_cpu);
     return test_summary("test_fused_cpu");
 }

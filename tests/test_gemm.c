@@ -17,11 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu/cpu.h"
 #include "core/cpu/cpu_features.h"
 #include "core/cpu/gemm.h"
 #include "core/cpu/scratch.h"
 #include "core/cpu/threads.h"
 #include "harness.h"
+
+/* the GEMM under test: main() runs every case once per micro-kernel this CPU has */
+static bl_gemm_config gemm_cfg = {.kernel = BL_GEMM_KERNEL_GENERIC, .b_direct = 1};
 
 static const double unit_roundoff = 1.0 / 16777216.0; /* u = 2^-24 */
 static double worst_error_in_u; /* largest |got − exact| / (u·magnitude) seen, for the report */
@@ -62,7 +66,7 @@ static void check_case(const gemm_case *t, uint64_t seed) {
             for (int j = 0; j < t->n; j++) c[(size_t)i * ldc + j] = NAN; /* must never be read */
     memcpy(c0, c, sizeof(float) * (size_t)t->m * ldc);
 
-    bl_sgemm_cpu(t->trans_a, t->trans_b, t->m, t->n, t->k, t->alpha, a, lda, b, ldb, t->beta, c, ldc);
+    bl_sgemm_cpu(&gemm_cfg, t->trans_a, t->trans_b, t->m, t->n, t->k, t->alpha, a, lda, b, ldb, t->beta, c, ldc);
 
     double bound_factor = 2.02 * (t->k + 8) * unit_roundoff;
     int bad = 0, pad_touched = 0;
@@ -82,8 +86,8 @@ static void check_case(const gemm_case *t, uint64_t seed) {
             if (!(error <= bound_factor * scale + 1e-30)) {
                 if (bad++ == 0)
                     CHECK(0, "gemm ta=%d tb=%d %dx%dx%d alpha=%g beta=%g [%s]: C[%d,%d] = %.9g, want %.9g (bound %.3g)",
-                          t->trans_a, t->trans_b, t->m, t->n, t->k, t->alpha, t->beta, bl_gemm_kernel_name(), i, j,
-                          got, exact, bound_factor * scale);
+                          t->trans_a, t->trans_b, t->m, t->n, t->k, t->alpha, t->beta,
+                          bl_gemm_kernel_name(gemm_cfg.kernel), i, j, got, exact, bound_factor * scale);
             }
             if (scale > 0 && error / (unit_roundoff * scale) > worst_error_in_u)
                 worst_error_in_u = error / (unit_roundoff * scale);
@@ -116,17 +120,17 @@ static void check_degenerate(void) {
     float a[12], b[12], c[6], want[6];
     for (int i = 0; i < 12; i++) a[i] = b[i] = NAN;
     for (int i = 0; i < 6; i++) c[i] = (float)i - 2.5f, want[i] = 0.5f * c[i];
-    bl_sgemm_cpu(0, 0, 2, 3, 4, 0.0f, a, 4, b, 3, 0.5f, c, 3);
+    bl_sgemm_cpu(&gemm_cfg, 0, 0, 2, 3, 4, 0.0f, a, 4, b, 3, 0.5f, c, 3);
     CHECK(memcmp(c, want, sizeof c) == 0, "alpha = 0: C = beta·C exactly, A/B not read");
-    bl_sgemm_cpu(0, 0, 2, 3, 0, 1.0f, a, 1, b, 3, 0.5f, c, 3);
+    bl_sgemm_cpu(&gemm_cfg, 0, 0, 2, 3, 0, 1.0f, a, 1, b, 3, 0.5f, c, 3);
     for (int i = 0; i < 6; i++) want[i] *= 0.5f;
     CHECK(memcmp(c, want, sizeof c) == 0, "k = 0: C = beta·C exactly");
     for (int i = 0; i < 6; i++) c[i] = NAN;
-    bl_sgemm_cpu(0, 0, 2, 3, 4, 0.0f, a, 4, b, 3, 0.0f, c, 3);
+    bl_sgemm_cpu(&gemm_cfg, 0, 0, 2, 3, 4, 0.0f, a, 4, b, 3, 0.0f, c, 3);
     int zeros = 1;
     for (int i = 0; i < 6; i++) zeros &= c[i] == 0.0f;
     CHECK(zeros, "alpha = 0, beta = 0: C = 0 even where C held NaN");
-    bl_sgemm_cpu(0, 0, 0, 3, 4, 1.0f, a, 4, b, 3, 0.0f, c, 3); /* m = 0: must not touch anything */
+    bl_sgemm_cpu(&gemm_cfg, 0, 0, 0, 3, 4, 1.0f, a, 4, b, 3, 0.0f, c, 3); /* m = 0: must not touch anything */
     CHECK(1, "m = 0 returns");
 }
 
@@ -144,25 +148,25 @@ static void check_determinism(uint64_t seed) {
         float *first = malloc(bytes), *other = malloc(bytes);
         CHECK(bl_threads_set(1) == BL_OK, "threads 1");
         memcpy(first, c0, bytes);
-        bl_sgemm_cpu(ta, tb, m, n, k, 1.25f, a, lda, b, ldb, 0.5f, first, n);
+        bl_sgemm_cpu(&gemm_cfg, ta, tb, m, n, k, 1.25f, a, lda, b, ldb, 0.5f, first, n);
         static const int thread_counts[] = {2, 3, 2, 1};
         for (int t = 0; t < 4; t++) {
             CHECK(bl_threads_set(thread_counts[t]) == BL_OK, "threads %d", thread_counts[t]);
             memcpy(other, c0, bytes);
-            bl_sgemm_cpu(ta, tb, m, n, k, 1.25f, a, lda, b, ldb, 0.5f, other, n);
+            bl_sgemm_cpu(&gemm_cfg, ta, tb, m, n, k, 1.25f, a, lda, b, ldb, 0.5f, other, n);
             CHECK(memcmp(first, other, bytes) == 0, "gemm %dx%dx%d [%s]: %d threads bitwise equal to 1 thread",
-                  m, n, k, bl_gemm_kernel_name(), thread_counts[t]);
+                  m, n, k, bl_gemm_kernel_name(gemm_cfg.kernel), thread_counts[t]);
         }
         /* pieces: rows [0,5) and [5,m), then columns [0,19) and [19,n) */
         memcpy(other, c0, bytes);
         const float *a_rows5 = ta ? a + 5 : a + (size_t)5 * lda;
-        bl_sgemm_cpu(ta, tb, 5, n, k, 1.25f, a, lda, b, ldb, 0.5f, other, n);
-        bl_sgemm_cpu(ta, tb, m - 5, n, k, 1.25f, a_rows5, lda, b, ldb, 0.5f, other + (size_t)5 * n, n);
+        bl_sgemm_cpu(&gemm_cfg, ta, tb, 5, n, k, 1.25f, a, lda, b, ldb, 0.5f, other, n);
+        bl_sgemm_cpu(&gemm_cfg, ta, tb, m - 5, n, k, 1.25f, a_rows5, lda, b, ldb, 0.5f, other + (size_t)5 * n, n);
         CHECK(memcmp(first, other, bytes) == 0, "gemm %dx%dx%d: row pieces bitwise equal to the whole", m, n, k);
         memcpy(other, c0, bytes);
         const float *b_cols19 = tb ? b + (size_t)19 * ldb : b + 19;
-        bl_sgemm_cpu(ta, tb, m, 19, k, 1.25f, a, lda, b, ldb, 0.5f, other, n);
-        bl_sgemm_cpu(ta, tb, m, n - 19, k, 1.25f, a, lda, b_cols19, ldb, 0.5f, other + 19, n);
+        bl_sgemm_cpu(&gemm_cfg, ta, tb, m, 19, k, 1.25f, a, lda, b, ldb, 0.5f, other, n);
+        bl_sgemm_cpu(&gemm_cfg, ta, tb, m, n - 19, k, 1.25f, a, lda, b_cols19, ldb, 0.5f, other + 19, n);
         CHECK(memcmp(first, other, bytes) == 0, "gemm %dx%dx%d: column pieces bitwise equal to the whole", m, n, k);
         free(a), free(b), free(c0), free(first), free(other);
     }
@@ -233,11 +237,17 @@ static void check_thread_pool(void) {
 static void check_features_and_scratch(void) {
     const char *features = bl_cpu_features();
     CHECK(features && features[0], "bl_cpu_features non-empty: '%s'", features ? features : "(null)");
-    CHECK(bl_gemm_kernel_name()[0] != '\0', "kernel name");
+    CHECK(bl_gemm_kernel_name(gemm_cfg.kernel)[0] != '\0', "kernel name");
     CHECK(bl_gemm_kernel_available(BL_GEMM_KERNEL_GENERIC), "generic kernel always available");
-    CHECK(bl_gemm_set_kernel((bl_gemm_kernel_kind)7) == BL_ERR_INVALID, "unknown kernel kind rejected");
+    /* a cpu backend refuses an instruction set it cannot run */
+    bl_cpu_options o = bl_cpu_options_default();
+    bl_kernels *backend = NULL;
+    o.simd = (bl_gemm_kernel_kind)7;
+    CHECK(bl_kernels_cpu_create(&o, &backend) == BL_ERR_INVALID && !backend, "unknown kernel kind rejected");
+    o.simd = BL_GEMM_KERNEL_AVX512;
     if (!bl_gemm_kernel_available(BL_GEMM_KERNEL_AVX512))
-        CHECK(bl_gemm_set_kernel(BL_GEMM_KERNEL_AVX512) == BL_ERR_UNSUPPORTED, "avx512 refused where absent");
+        CHECK(bl_kernels_cpu_create(&o, &backend) == BL_ERR_UNSUPPORTED && strstr(bl_last_error(), "avx512"),
+              "avx512 refused where absent: %s", bl_last_error());
     /* the environment override only ever narrows */
     setenv("BLASTO_GEMM_KERNEL", "generic", 1);
     CHECK(bl_gemm_kernel_default() == BL_GEMM_KERNEL_GENERIC, "BLASTO_GEMM_KERNEL=generic");
@@ -275,14 +285,13 @@ int main(void) {
             printf("kernel %d not available on this CPU/build: skipped\n", (int)kinds[i]);
             continue;
         }
-        CHECK(bl_gemm_set_kernel(kinds[i]) == BL_OK, "select kernel %d", (int)kinds[i]);
+        gemm_cfg.kernel = kinds[i];
         worst_error_in_u = 0;
         check_all_cases(seed);
         check_degenerate();
         check_determinism(seed);
-        printf("kernel %-16s worst |error| = %.3f u·Σ|a·b|\n", bl_gemm_kernel_name(), worst_error_in_u);
+        printf("kernel %-16s worst |error| = %.3f u·Σ|a·b|\n", bl_gemm_kernel_name(gemm_cfg.kernel), worst_error_in_u);
     }
-    bl_gemm_set_kernel(bl_gemm_kernel_default());
     bl_threads_shutdown();
     bl_scratch_free_all();
     return test_summary("test_gemm");

@@ -27,7 +27,8 @@ int main(void) {
     int kernels_run = 0;
     for (int kind_i = 0; kind_i < 3; kind_i++) {
         if (!bl_gemm_kernel_available(kinds[kind_i])) continue;
-        CHECK(bl_gemm_set_kernel(kinds[kind_i]) == BL_OK, "select kernel %d", kind_i);
+        bl_gemm_config cfg = {.kernel = kinds[kind_i], .b_direct = 1};
+        bl_gemm_config packing_cfg = {.kernel = kinds[kind_i], .b_direct = 0}; /* B packed, never read in place */
         kernels_run++;
         for (int threads = 1; threads <= 2; threads++) {
             bl_threads_set(threads);
@@ -46,14 +47,15 @@ int main(void) {
                             memcpy(c_packed, c0, (size_t)m * n * sizeof(float));
                             memcpy(c_ref, c0, (size_t)m * n * sizeof(float));
                             int lda = ta ? m : k, ldb = tb ? k : n;
-                            float *packed = malloc(bl_sgemm_prepacked_a_floats(m, k) * sizeof(float));
-                            bl_sgemm_prepack_a(ta, m, k, a, lda, packed);
-                            bl_sgemm_cpu(ta, tb, m, n, k, 0.5f, a, lda, b, ldb, beta, c_plain, n);
-                            bl_sgemm_cpu_prepacked(m, n, k, 0.5f, packed, tb, b, ldb, beta, c_packed, n);
-                            bl_kernels_ref()->sgemm(ta, tb, m, n, k, 0.5f, a, lda, b, ldb, beta, c_ref, n);
+                            float *packed = malloc(bl_sgemm_prepacked_a_floats(&cfg, m, k) * sizeof(float));
+                            bl_sgemm_prepack_a(&cfg, ta, m, k, a, lda, packed);
+                            bl_sgemm_cpu(&cfg, ta, tb, m, n, k, 0.5f, a, lda, b, ldb, beta, c_plain, n);
+                            bl_sgemm_cpu_prepacked(&cfg, m, n, k, 0.5f, packed, tb, b, ldb, beta, c_packed, n);
+                            bl_kernels_ref()->sgemm(bl_kernels_ref(), ta, tb, m, n, k, 0.5f, a, lda, b, ldb, beta,
+                                                    c_ref, n);
                             CHECK(memcmp(c_plain, c_packed, (size_t)m * n * sizeof(float)) == 0,
                                   "%s, %d threads, %dx%dx%d ta %d tb %d beta %g: prepacked differs from plain",
-                                  bl_gemm_kernel_name(), threads, m, n, k, ta, tb, beta);
+                                  bl_gemm_kernel_name(cfg.kernel), threads, m, n, k, ta, tb, beta);
                             double worst = 0; /* |error| ≤ (k + k/64 + 2)·u·Σ|a||b| + u·|c|, with Σ|a||b| ≤ k here */
                             for (int64_t i = 0; i < (int64_t)m * n; i++) {
                                 double bound = ((double)k + k / 64 + 2) * (double)k / 16777216.0 + 1e-6;
@@ -61,15 +63,14 @@ int main(void) {
                                 if (!(r <= worst)) worst = r;
                             }
                             CHECK(worst <= 1.0, "%s %dx%dx%d: prepacked vs ref error / bound %.3f",
-                                  bl_gemm_kernel_name(), m, n, k, worst);
+                                  bl_gemm_kernel_name(cfg.kernel), m, n, k, worst);
                             /* no memory for packing buffers (and B packed, not read in place): the memory-free
                              * loops, reading the prepacked A — correct within the same bound, not bitwise */
                             memcpy(c_packed, c0, (size_t)m * n * sizeof(float));
-                            bl_sgemm_set_b_direct(0);
                             bl_scratch_set_limit(1);
-                            bl_sgemm_cpu_prepacked(m, n, k, 0.5f, packed, tb, b, ldb, beta, c_packed, n);
+                            bl_sgemm_cpu_prepacked(&packing_cfg, m, n, k, 0.5f, packed, tb, b, ldb, beta, c_packed,
+                                                   n);
                             bl_scratch_set_limit(0);
-                            bl_sgemm_set_b_direct(1);
                             worst = 0;
                             for (int64_t i = 0; i < (int64_t)m * n; i++) {
                                 double bound = ((double)k + k / 64 + 2) * (double)k / 16777216.0 + 1e-6;
@@ -77,7 +78,7 @@ int main(void) {
                                 if (!(r <= worst)) worst = r;
                             }
                             CHECK(worst <= 1.0, "%s %dx%dx%d ta %d tb %d: prepacked without packing memory vs ref "
-                                  "error / bound %.3f", bl_gemm_kernel_name(), m, n, k, ta, tb, worst);
+                                  "error / bound %.3f", bl_gemm_kernel_name(cfg.kernel), m, n, k, ta, tb, worst);
                             free(a), free(b), free(c0), free(c_plain), free(c_packed), free(c_ref), free(packed);
                         }
             }

@@ -153,9 +153,9 @@ static void check_conv2d(int n, int c_in, int h, int w, int c_out, int kh, int k
     float *yf = floats(ny), *dxf = floats(nx), *dwf = floats(nw), *dbf = floats(c_out);
     double *y = doubles(ny);
     conv_forward(&c, y);
-    conv2d_forward_ref(&s, xf, wf, bf, yf);
-    conv2d_backward_data_ref(&s, rf, wf, dxf);
-    conv2d_backward_filter_ref(&s, xf, rf, dwf, dbf);
+    conv2d_forward_ref(NULL, &s, xf, wf, bf, yf);
+    conv2d_backward_data_ref(NULL, &s, rf, wf, dxf);
+    conv2d_backward_filter_ref(NULL, &s, xf, rf, dwf, dbf);
     check_float_variant("conv2d", "y", yf, y, ny);
     check_float_variant("conv2d", "dx", dxf, dx, nx);
     check_float_variant("conv2d", "dw", dwf, dw, nw);
@@ -234,18 +234,18 @@ static void check_batchnorm2d(int n, int ch, int h, int w, float eps) {
         float *dgf = floats(ch), *dbf = floats(ch);
         bn_forward(&c, y);
         if (training) {
-            batchnorm2d_forward_train_ref(&s, xf, gf, bf, yf, NULL, NULL, meanf, invstdf);
+            batchnorm2d_forward_train_ref(NULL, &s, xf, gf, bf, yf, NULL, NULL, meanf, invstdf);
             check_float_variant("batchnorm2d", "save_mean", meanf, batch_mean, ch);
             check_float_variant("batchnorm2d", "save_invstd", invstdf, batch_invstd, ch);
         } else {
-            batchnorm2d_forward_eval_ref(&s, xf, gf, bf, rmf, rvf, yf);
+            batchnorm2d_forward_eval_ref(NULL, &s, xf, gf, bf, rmf, rvf, yf);
             for (int k = 0; k < ch; k++) meanf[k] = (float)mean[k], invstdf[k] = (float)invstd[k];
         }
         check_float_variant("batchnorm2d", training ? "train y" : "eval y", yf, y, count);
         double *mean_rounded = doubles(ch), *invstd_rounded = doubles(ch), *dx4 = doubles(count);
         double *dgamma4 = doubles(ch), *dbeta4 = doubles(ch);
         for (int k = 0; k < ch; k++) mean_rounded[k] = meanf[k], invstd_rounded[k] = invstdf[k];
-        batchnorm2d_backward_ref(&s, training, xf, rf, gf, meanf, invstdf, dxf, dgf, dbf);
+        batchnorm2d_backward_ref(NULL, &s, training, xf, rf, gf, meanf, invstdf, dxf, dgf, dbf);
         batchnorm2d_backward_ref_f64(&s, training, c.x, r, c.gamma, mean_rounded, invstd_rounded, dx4, dgamma4,
                                      dbeta4);
         check_float_variant("batchnorm2d", "dx", dxf, dx4, count);
@@ -370,8 +370,8 @@ static void check_pool2d(int is_max, int n, int ch, int h, int w, int kh, int kw
 
     float *xf = to_floats(c.x, nx), *rf = to_floats(r, ny), *yf = floats(ny), *dxf = floats(nx);
     pool_forward(&c, y);
-    if (is_max) maxpool2d_forward_ref(&s, xf, yf), maxpool2d_backward_ref(&s, xf, rf, dxf);
-    else avgpool2d_forward_ref(&s, xf, yf), avgpool2d_backward_ref(&s, rf, dxf);
+    if (is_max) maxpool2d_forward_ref(NULL, &s, xf, yf), maxpool2d_backward_ref(NULL, &s, xf, rf, dxf);
+    else avgpool2d_forward_ref(NULL, &s, xf, yf), avgpool2d_backward_ref(NULL, &s, rf, dxf);
     check_float_variant(op, "y", yf, y, ny);
     check_float_variant(op, "dx", dxf, dx, nx);
     free_case_buffers();
@@ -400,8 +400,8 @@ static void check_global_avgpool(int64_t nc, int64_t hw) {
     check_accumulates("global_avgpool", "dx", dx, dx2, nc * hw);
     float *xf = to_floats(c.x, nc * hw), *rf = to_floats(r, nc), *yf = floats(nc), *dxf = floats(nc * hw);
     gap_forward(&c, y);
-    global_avgpool_forward_ref(nc, hw, xf, yf);
-    global_avgpool_backward_ref(nc, hw, rf, dxf);
+    global_avgpool_forward_ref(NULL, nc, hw, xf, yf);
+    global_avgpool_backward_ref(NULL, nc, hw, rf, dxf);
     check_float_variant("global_avgpool", "y", yf, y, nc);
     check_float_variant("global_avgpool", "dx", dxf, dx, nc * hw);
     free_case_buffers();
@@ -442,8 +442,8 @@ static void check_linear(int n, int in, int out, int bias) {
     float *xf = to_floats(c.x, nx), *wf = to_floats(c.w, nw), *bf = to_floats(c.b, out), *rf = to_floats(r, ny);
     float *yf = floats(ny), *dxf = floats(nx), *dwf = floats(nw), *dbf = floats(out);
     linear_forward(&c, y);
-    linear_forward_ref(n, in, out, xf, wf, bf, yf);
-    linear_backward_ref(n, in, out, xf, wf, rf, dxf, dwf, dbf);
+    linear_forward_ref(NULL, n, in, out, xf, wf, bf, yf);
+    linear_backward_ref(NULL, n, in, out, xf, wf, rf, dxf, dwf, dbf);
     check_float_variant("linear", "y", yf, y, ny);
     check_float_variant("linear", "dx", dxf, dx, nx);
     check_float_variant("linear", "dw", dwf, dw, nw);
@@ -499,19 +499,19 @@ static void ew_backward(const ew_case *c, const double *y, const double *dy, dou
 static void ew_run_float(const ew_case *c, const float *a, const float *b, const float *dy, float *y, float *da,
                          float *db) {
     switch (c->kind) {
-    case EW_RELU: relu_forward_ref(c->count, a, y), relu_backward_ref(c->count, a, dy, da); break;
-    case EW_SIGMOID: sigmoid_forward_ref(c->count, a, y), sigmoid_backward_ref(c->count, y, dy, da); break;
+    case EW_RELU: relu_forward_ref(NULL, c->count, a, y), relu_backward_ref(NULL, c->count, a, dy, da); break;
+    case EW_SIGMOID: sigmoid_forward_ref(NULL, c->count, a, y), sigmoid_backward_ref(NULL, c->count, y, dy, da); break;
     case EW_ADD:
-        add_forward_ref(c->count, a, b, y);
-        axpy_ref(c->count, 1.0f, dy, da), axpy_ref(c->count, 1.0f, dy, db);
+        add_forward_ref(NULL, c->count, a, b, y);
+        axpy_ref(NULL, c->count, 1.0f, dy, da), axpy_ref(NULL, c->count, 1.0f, dy, db);
         break;
     case EW_AXPY:
         memcpy(y, b, (size_t)c->count * sizeof *y);
-        axpy_ref(c->count, (float)c->alpha, a, y);
-        axpy_ref(c->count, (float)c->alpha, dy, da), axpy_ref(c->count, 1.0f, dy, db);
+        axpy_ref(NULL, c->count, (float)c->alpha, a, y);
+        axpy_ref(NULL, c->count, (float)c->alpha, dy, da), axpy_ref(NULL, c->count, 1.0f, dy, db);
         break;
-    case EW_MUL: mul_forward_ref(c->count, a, b, y), mul_backward_ref(c->count, b, dy, da); break;
-    case EW_SUM: sum_forward_ref(c->count, a, 1.0, y), add_scalar_ref(c->count, 1.0f, dy, da); break;
+    case EW_MUL: mul_forward_ref(NULL, c->count, a, b, y), mul_backward_ref(NULL, c->count, b, dy, da); break;
+    case EW_SUM: sum_forward_ref(NULL, c->count, a, 1.0, y), add_scalar_ref(NULL, c->count, 1.0f, dy, da); break;
     case EW_MEAN: break; /* mean is sum's kernels with a scale; covered by EW_SUM */
     }
 }
@@ -604,8 +604,8 @@ static void check_concat_channels(int n, int64_t hw) {
                           "concat_channels: part %d misplaced at (%d,%d,%lld)", p, b, k, (long long)j);
         float *xf = to_floats(c.x, nx), *rf = to_floats(r, ny), *yf = floats(ny), *dxf = floats(nx);
         concat_forward(&c, y);
-        concat_channels_forward_ref(n, parts[p], c_total, offsets[p], hw, xf, yf);
-        concat_channels_backward_ref(n, parts[p], c_total, offsets[p], hw, rf, dxf);
+        concat_channels_forward_ref(NULL, n, parts[p], c_total, offsets[p], hw, xf, yf);
+        concat_channels_backward_ref(NULL, n, parts[p], c_total, offsets[p], hw, rf, dxf);
         check_float_variant("concat_channels", "y", yf, y, ny);
         check_float_variant("concat_channels", "dx", dxf, dx, nx);
     }
@@ -647,9 +647,9 @@ static void check_bce_with_logits(int n, int weighted) {
     CHECK(fabs(big_loss[0] - 100) <= 1e-13 * 100, "bce_with_logits: |z| = 100, wrong label: loss %.17g, want 100",
           big_loss[0]);
     float *zf = to_floats(c.z, n), *tf = to_floats(c.t, n), *wf = to_floats(c.w, n), lossf[1], dzf[64] = {0};
-    bce_with_logits_forward_ref(n, zf, tf, wf, lossf);
+    bce_with_logits_forward_ref(NULL, n, zf, tf, wf, lossf);
     const float rf = (float)r[0];
-    bce_with_logits_backward_ref(n, zf, tf, wf, &rf, dzf);
+    bce_with_logits_backward_ref(NULL, n, zf, tf, wf, &rf, dzf);
     check_float_variant("bce_with_logits", "loss", lossf, loss, 1);
     check_float_variant("bce_with_logits", "dz", dzf, dz, n);
     free_case_buffers();

@@ -163,7 +163,7 @@ static void test_guard_itself(void) {
           (long long)s.transfers);
     /* a host array given to a kernel is caught (on a GPU it would be a crash) */
     float host[4] = {1, -2, 3, -4};
-    bl_ctx_kernels(ctx)->relu_forward(4, host, t->data);
+    bl_ctx_kernels(ctx)->relu_forward(bl_ctx_kernels(ctx), 4, host, t->data);
     bl_tensor *u = bl_relu(ctx, t);
     CHECK(!u && bl_ctx_status(ctx) == BL_ERR_DEVICE &&
               strstr(bl_ctx_error(ctx), "guard backend: relu_forward: buffer 1 is not backend memory"),

@@ -1,4 +1,4 @@
-/* test_kernels_cpu_ops.c — the cpu backend's threaded non-GEMM kernels (kernels_cpu_ops.h) against the ref
+/* test_kernels_cpu_ops.c — the cpu backend's threaded non-GEMM kernels (core/cpu/cpu_ops.h) against the ref
  * oracle, BITWISE, for 1, 2 and 3 threads, on fresh random inputs every run (seed printed; replay with
  * BLASTO_PARITY_SEED=<seed>).
  *
@@ -54,42 +54,42 @@ static void elementwise(const bl_kernels *cpu, const bl_kernels *ref) {
     float *x = awkward(n, 1, -1, 1, 1), *y = awkward(n, 2, -1, 1, 1), *mask = awkward(n, 3, 0, 2, 0);
     float *start = awkward(n, 4, -1, 1, 0);
     float *o1 = buf(n), *o2 = buf(n);
-    cpu->relu_forward(n, x, o1), ref->relu_forward(n, x, o2), check_same("relu forward", o1, o2, n);
+    cpu->relu_forward(cpu, n, x, o1), ref->relu_forward(ref, n, x, o2), check_same("relu forward", o1, o2, n);
     free(o1), free(o2), o1 = copy(start, n), o2 = copy(start, n);
-    cpu->relu_backward(n, x, y, o1), ref->relu_backward(n, x, y, o2), check_same("relu backward", o1, o2, n);
+    cpu->relu_backward(cpu, n, x, y, o1), ref->relu_backward(ref, n, x, y, o2), check_same("relu backward", o1, o2, n);
     /* in place through a folded ReLU: equal to ref's slot, and to relu_backward into a zeroed buffer (its oracle) */
     free(o1), free(o2), o1 = copy(y, n), o2 = copy(y, n);
     float *zeroed = buf(n);
     memset(zeroed, 0, (size_t)n * sizeof *zeroed);
-    cpu->relu_backward_inplace(n, x, o1), ref->relu_backward_inplace(n, x, o2);
+    cpu->relu_backward_inplace(cpu, n, x, o1), ref->relu_backward_inplace(ref, n, x, o2);
     check_same("relu backward in place", o1, o2, n);
-    ref->relu_backward(n, x, y, zeroed), check_same("relu backward in place vs into zeros", o2, zeroed, n);
+    ref->relu_backward(ref, n, x, y, zeroed), check_same("relu backward in place vs into zeros", o2, zeroed, n);
     free(zeroed);
-    cpu->add_forward(n, x, y, o1), ref->add_forward(n, x, y, o2), check_same("add", o1, o2, n);
+    cpu->add_forward(cpu, n, x, y, o1), ref->add_forward(ref, n, x, y, o2), check_same("add", o1, o2, n);
     const float alphas[] = {1.0f, -1.0f, 0.37f, -2.5f};
     for (int a = 0; a < 4; a++) {
         free(o1), free(o2), o1 = copy(start, n), o2 = copy(start, n);
-        cpu->axpy(n, alphas[a], x, o1), ref->axpy(n, alphas[a], x, o2);
+        cpu->axpy(cpu, n, alphas[a], x, o1), ref->axpy(ref, n, alphas[a], x, o2);
         char what[48];
         snprintf(what, sizeof what, "axpy alpha %g", alphas[a]);
         check_same(what, o1, o2, n);
     }
     const float dy = 0.77f;
-    cpu->add_scalar(n, 0.123f, &dy, o1), ref->add_scalar(n, 0.123f, &dy, o2), check_same("add_scalar", o1, o2, n);
-    cpu->mul_forward(n, x, mask, o1), ref->mul_forward(n, x, mask, o2), check_same("mul forward", o1, o2, n);
+    cpu->add_scalar(cpu, n, 0.123f, &dy, o1), ref->add_scalar(ref, n, 0.123f, &dy, o2), check_same("add_scalar", o1, o2, n);
+    cpu->mul_forward(cpu, n, x, mask, o1), ref->mul_forward(ref, n, x, mask, o2), check_same("mul forward", o1, o2, n);
     free(o1), free(o2), o1 = copy(start, n), o2 = copy(start, n);
-    cpu->mul_backward(n, mask, y, o1), ref->mul_backward(n, mask, y, o2), check_same("mul backward", o1, o2, n);
+    cpu->mul_backward(cpu, n, mask, y, o1), ref->mul_backward(ref, n, mask, y, o2), check_same("mul backward", o1, o2, n);
 
     /* concat: x [3,5,hw] into y [3,12,hw] at offset 4, and back */
     int cn = 3, c_part = 5, c_total = 12, c_off = 4;
     int64_t hw = 1001, ny = (int64_t)cn * c_total * hw, nx = (int64_t)cn * c_part * hw;
     float *cy1 = copy(y, ny), *cy2 = copy(y, ny);
-    cpu->concat_channels_forward(cn, c_part, c_total, c_off, hw, x, cy1);
-    ref->concat_channels_forward(cn, c_part, c_total, c_off, hw, x, cy2);
+    cpu->concat_channels_forward(cpu, cn, c_part, c_total, c_off, hw, x, cy1);
+    ref->concat_channels_forward(ref, cn, c_part, c_total, c_off, hw, x, cy2);
     check_same("concat forward", cy1, cy2, ny);
     free(o1), free(o2), o1 = copy(start, nx), o2 = copy(start, nx);
-    cpu->concat_channels_backward(cn, c_part, c_total, c_off, hw, y, o1);
-    ref->concat_channels_backward(cn, c_part, c_total, c_off, hw, y, o2);
+    cpu->concat_channels_backward(cpu, cn, c_part, c_total, c_off, hw, y, o1);
+    ref->concat_channels_backward(ref, cn, c_part, c_total, c_off, hw, y, o2);
     check_same("concat backward", o1, o2, nx);
 
     /* global average pool over rows of 49 and of 3136 */
@@ -97,10 +97,10 @@ static void elementwise(const bl_kernels *cpu, const bl_kernels *ref) {
     for (int h = 0; h < 2; h++) {
         int64_t rows = n / hws[h];
         float *g1 = buf(rows), *g2 = buf(rows);
-        cpu->global_avgpool_forward(rows, hws[h], x, g1), ref->global_avgpool_forward(rows, hws[h], x, g2);
+        cpu->global_avgpool_forward(cpu, rows, hws[h], x, g1), ref->global_avgpool_forward(ref, rows, hws[h], x, g2);
         check_same("global avgpool forward", g1, g2, rows);
         free(o1), free(o2), o1 = copy(start, n), o2 = copy(start, n);
-        cpu->global_avgpool_backward(rows, hws[h], y, o1), ref->global_avgpool_backward(rows, hws[h], y, o2);
+        cpu->global_avgpool_backward(cpu, rows, hws[h], y, o1), ref->global_avgpool_backward(ref, rows, hws[h], y, o2);
         check_same("global avgpool backward", o1, o2, n);
         free(g1), free(g2);
     }
@@ -109,15 +109,15 @@ static void elementwise(const bl_kernels *cpu, const bl_kernels *ref) {
     float *clean = awkward(n, 5, -1, 1, 0), *grad = awkward(n, 6, -1, 1, 0);
     float *p1 = copy(clean, n), *p2 = copy(clean, n), *b1 = buf(n), *b2 = buf(n), *v1 = buf(n), *v2 = buf(n);
     for (int step = 0; step < 2; step++) {
-        cpu->sgd_update(n, p1, grad, b1, 0.01f, 0.9f, 0.1f, 1e-4f, step, step == 0);
-        ref->sgd_update(n, p2, grad, b2, 0.01f, 0.9f, 0.1f, 1e-4f, step, step == 0);
+        cpu->sgd_update(cpu, n, p1, grad, b1, 0.01f, 0.9f, 0.1f, 1e-4f, step, step == 0);
+        ref->sgd_update(ref, n, p2, grad, b2, 0.01f, 0.9f, 0.1f, 1e-4f, step, step == 0);
     }
     check_same("sgd params", p1, p2, n), check_same("sgd momentum", b1, b2, n);
     memcpy(p1, clean, (size_t)n * sizeof(float)), memcpy(p2, clean, (size_t)n * sizeof(float));
     memset(b1, 0, (size_t)n * sizeof(float)), memset(b2, 0, (size_t)n * sizeof(float));
     for (int step = 1; step <= 2; step++) {
-        cpu->adam_update(n, p1, grad, b1, v1, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, step == 2, step);
-        ref->adam_update(n, p2, grad, b2, v2, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, step == 2, step);
+        cpu->adam_update(cpu, n, p1, grad, b1, v1, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, step == 2, step);
+        ref->adam_update(ref, n, p2, grad, b2, v2, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, step == 2, step);
     }
     check_same("adam params", p1, p2, n), check_same("adam m", b1, b2, n), check_same("adam v", v1, v2, n);
     free(x), free(y), free(mask), free(start), free(o1), free(o2), free(cy1), free(cy2), free(clean), free(grad);
@@ -136,8 +136,8 @@ static void batchnorm(const bl_kernels *cpu, const bl_kernels *ref) {
         float *rm1 = awkward(s.c, 50 + c_i, -1, 1, 0), *rv1 = awkward(s.c, 60 + c_i, 0.5f, 2, 0);
         float *rm2 = copy(rm1, s.c), *rv2 = copy(rv1, s.c), *rm0 = copy(rm1, s.c), *rv0 = copy(rv1, s.c);
         float *y1 = buf(n), *y2 = buf(n), *m1 = buf(s.c), *m2 = buf(s.c), *i1 = buf(s.c), *i2 = buf(s.c);
-        cpu->batchnorm2d_forward_train(&s, x, g, b, y1, rm1, rv1, m1, i1);
-        ref->batchnorm2d_forward_train(&s, x, g, b, y2, rm2, rv2, m2, i2);
+        cpu->batchnorm2d_forward_train(cpu, &s, x, g, b, y1, rm1, rv1, m1, i1);
+        ref->batchnorm2d_forward_train(ref, &s, x, g, b, y2, rm2, rv2, m2, i2);
         check_same("batchnorm train y", y1, y2, n), check_same("batchnorm train mean", m1, m2, s.c);
         check_same("batchnorm train invstd", i1, i2, s.c), check_same("batchnorm running mean", rm1, rm2, s.c);
         check_same("batchnorm running var", rv1, rv2, s.c);
@@ -145,18 +145,18 @@ static void batchnorm(const bl_kernels *cpu, const bl_kernels *ref) {
             float *dx1 = awkward(n, 70 + c_i, -1, 1, 0), *dx2 = copy(dx1, n);
             float *dg1 = awkward(s.c, 80, -1, 1, 0), *dg2 = copy(dg1, s.c), *db1 = awkward(s.c, 81, -1, 1, 0);
             float *db2 = copy(db1, s.c);
-            cpu->batchnorm2d_backward(&s, training, x, dy, g, m1, i1, dx1, dg1, db1);
-            ref->batchnorm2d_backward(&s, training, x, dy, g, m2, i2, dx2, dg2, db2);
+            cpu->batchnorm2d_backward(cpu, &s, training, x, dy, g, m1, i1, dx1, dg1, db1);
+            ref->batchnorm2d_backward(ref, &s, training, x, dy, g, m2, i2, dx2, dg2, db2);
             check_same(training ? "batchnorm backward (train) dx" : "batchnorm backward (eval) dx", dx1, dx2, n);
             check_same("batchnorm backward dgamma", dg1, dg2, s.c), check_same("batchnorm backward dbeta", db1, db2, s.c);
             /* NULL gradients are skipped */
-            cpu->batchnorm2d_backward(&s, training, x, dy, g, m1, i1, NULL, NULL, db1);
-            ref->batchnorm2d_backward(&s, training, x, dy, g, m2, i2, NULL, NULL, db2);
+            cpu->batchnorm2d_backward(cpu, &s, training, x, dy, g, m1, i1, NULL, NULL, db1);
+            ref->batchnorm2d_backward(ref, &s, training, x, dy, g, m2, i2, NULL, NULL, db2);
             check_same("batchnorm backward dbeta only", db1, db2, s.c);
             free(dx1), free(dx2), free(dg1), free(dg2), free(db1), free(db2);
         }
-        cpu->batchnorm2d_forward_eval(&s, x, g, b, rm0, rv0, y1);
-        ref->batchnorm2d_forward_eval(&s, x, g, b, rm0, rv0, y2);
+        cpu->batchnorm2d_forward_eval(cpu, &s, x, g, b, rm0, rv0, y1);
+        ref->batchnorm2d_forward_eval(ref, &s, x, g, b, rm0, rv0, y2);
         check_same("batchnorm eval y", y1, y2, n);
         free(x), free(dy), free(g), free(b), free(rm1), free(rv1), free(rm2), free(rv2), free(rm0), free(rv0);
         free(y1), free(y2), free(m1), free(m2), free(i1), free(i2);
@@ -164,7 +164,7 @@ static void batchnorm(const bl_kernels *cpu, const bl_kernels *ref) {
 }
 
 /* The cpu table holds the fastest build this CPU runs (AVX-512 here, when available); the portable build of the
- * batchnorm kernels (batchnorm_cpu_impl.h without SIMD flags) must agree with ref just the same. */
+ * batchnorm kernels (core/cpu/batchnorm2d_impl.h without SIMD flags) must agree with ref just the same. */
 static void batchnorm_portable(const bl_kernels *ref) {
     bl_kernels portable = *bl_kernels_cpu();
     portable.batchnorm2d_forward_train = batchnorm2d_forward_train_portable;
@@ -190,16 +190,16 @@ static void pooling(const bl_kernels *cpu, const bl_kernels *ref) {
             if (i % 3 == 0 && !isnan(x[i])) x[i] = roundf(x[i] * 4.0f) / 4.0f; /* ties inside windows */
         float *dy = awkward(ny, 100 + c_i, -1, 1, 0), *y1 = buf(ny), *y2 = buf(ny);
         char what[64];
-        cpu->maxpool2d_forward(&s, x, y1), ref->maxpool2d_forward(&s, x, y2);
+        cpu->maxpool2d_forward(cpu, &s, x, y1), ref->maxpool2d_forward(ref, &s, x, y2);
         snprintf(what, sizeof what, "maxpool forward case %d", c_i), check_same(what, y1, y2, ny);
         float *dx1 = awkward(nx, 110 + c_i, -1, 1, 0), *dx2 = copy(dx1, nx);
-        cpu->maxpool2d_backward(&s, x, dy, dx1), ref->maxpool2d_backward(&s, x, dy, dx2);
+        cpu->maxpool2d_backward(cpu, &s, x, dy, dx1), ref->maxpool2d_backward(ref, &s, x, dy, dx2);
         snprintf(what, sizeof what, "maxpool backward case %d", c_i), check_same(what, dx1, dx2, nx);
-        cpu->avgpool2d_forward(&s, x, y1), ref->avgpool2d_forward(&s, x, y2);
+        cpu->avgpool2d_forward(cpu, &s, x, y1), ref->avgpool2d_forward(ref, &s, x, y2);
         snprintf(what, sizeof what, "avgpool forward case %d", c_i), check_same(what, y1, y2, ny);
         /* a fresh start for dx: the max-pool backward above already turned every −0 into +0 */
         free(dx1), free(dx2), dx1 = awkward(nx, 120 + c_i, -1, 1, 0), dx2 = copy(dx1, nx);
-        cpu->avgpool2d_backward(&s, dy, dx1), ref->avgpool2d_backward(&s, dy, dx2);
+        cpu->avgpool2d_backward(cpu, &s, dy, dx1), ref->avgpool2d_backward(ref, &s, dy, dx2);
         snprintf(what, sizeof what, "avgpool backward case %d", c_i), check_same(what, dx1, dx2, nx);
         free(x), free(dy), free(y1), free(y2), free(dx1), free(dx2);
     }

@@ -96,7 +96,7 @@ static void check_sgemm(void) {
             float *af = to_floats(a, (int64_t)(trans_a ? k : m) * lda);
             float *bf = to_floats(b, (int64_t)(trans_b ? n : k) * ldb);
             float *cf = to_floats(c0, (int64_t)m * ldc);
-            sgemm_ref(trans_a, trans_b, m, n, k, (float)alpha, af, lda, bf, ldb, (float)beta, cf, ldc);
+            sgemm_ref(NULL, trans_a, trans_b, m, n, k, (float)alpha, af, lda, bf, ldb, (float)beta, cf, ldc);
             check_float_variant("sgemm", "C", cf, c, (int64_t)m * ldc);
             record_for("sgemm")->checked += (int64_t)m * n;
         }
@@ -131,7 +131,8 @@ static void check_optimizer(optim_config cfg) {
         float *grad_f = to_floats(grad, count);
         if (cfg.adam) {
             adam_update_ref_f64(count, p, grad, m, v, cfg.lr, beta1, beta2, eps, cfg.weight_decay, cfg.decoupled, t);
-            adam_update_ref(count, pf, grad_f, mf, vf, cfg.lr, beta1, beta2, eps, cfg.weight_decay, cfg.decoupled, t);
+            adam_update_ref(NULL, count, pf, grad_f, mf, vf, cfg.lr, beta1, beta2, eps, cfg.weight_decay, cfg.decoupled,
+                            t);
             for (int64_t i = 0; i < count; i++) { /* torch.optim.Adam / AdamW documentation, with m̂ and v̂ */
                 double g = grad[i];
                 if (cfg.decoupled) want_p[i] -= lr * wd * want_p[i];
@@ -146,7 +147,7 @@ static void check_optimizer(optim_config cfg) {
             float *buf_f = mu != 0 ? mf : NULL;
             sgd_update_ref_f64(count, p, grad, buf, cfg.lr, cfg.momentum, cfg.dampening, cfg.weight_decay,
                                cfg.nesterov, t == 1);
-            sgd_update_ref(count, pf, grad_f, buf_f, cfg.lr, cfg.momentum, cfg.dampening, cfg.weight_decay,
+            sgd_update_ref(NULL, count, pf, grad_f, buf_f, cfg.lr, cfg.momentum, cfg.dampening, cfg.weight_decay,
                            cfg.nesterov, t == 1);
             for (int64_t i = 0; i < count; i++) { /* torch.optim.SGD documentation */
                 double g = grad[i] + wd * want_p[i];

@@ -1,6 +1,6 @@
 /* batchnorm2d_avx512.c — core/cpu/batchnorm2d_impl.h compiled with AVX-512 flags (the build gives *_avx512.c
- * files -mavx512f …): the same kernels as batchnorm_cpu.c's portable build, bitwise the same results, called by
- * batchnorm_cpu.c only when the CPU has AVX-512. */
+ * files -mavx512f …): the same kernels as core/cpu/batchnorm2d.c's portable build, bitwise the same results, called by
+ * core/cpu/batchnorm2d.c only when the CPU has AVX-512. */
 #include <math.h>
 
 #include "core/cpu/cpu_ops.h"

@@ -1,10 +1,10 @@
 /* batchnorm2d_impl.h — the body of the cpu backend's batchnorm2d kernels, written once and compiled twice:
- * by batchnorm_cpu.c for any CPU (BN_FN(name) = name##_portable) and by batchnorm_cpu_avx512.c with AVX-512
+ * by core/cpu/batchnorm2d.c for any CPU (BN_FN(name) = name##_portable) and by core/cpu/batchnorm2d_avx512.c with AVX-512
  * flags (BN_FN(name) = name##_avx512), where the compiler vectorises the double arithmetic 8 lanes wide. Same
  * source, same IEEE operations in the same order (-ffp-contract=off everywhere, so no FMA appears), so the two
- * builds give bitwise the same results — ref's (see batchnorm_cpu.c for why).
+ * builds give bitwise the same results — ref's (see core/cpu/batchnorm2d.c for why).
  * This file is a template, not a header: no include guard; the includer defines BN_FN and includes <math.h>,
- * kernels_cpu_ops.h and threads.h first. */
+ * core/cpu/cpu_ops.h and threads.h first. */
 
 #include <string.h>
 
@@ -153,9 +153,9 @@ static void bn_train_task(void *arg, int block) {
 
 /* in x [n,c,h,w], in gamma [c], in beta [c], out y [n,c,h,w], io running_mean [c] or NULL, io running_var [c] or
  * NULL, out save_mean [c], out save_invstd [c] */
-void BN_FN(batchnorm2d_forward_train)(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
-                                   const float *beta, float *y, float *running_mean, float *running_var,
-                                   float *save_mean, float *save_invstd) {
+void BN_FN(batchnorm2d_forward_train)(const bl_kernels *self, const bl_batchnorm2d_shape *s, const float *x,
+                                      const float *gamma, const float *beta, float *y, float *running_mean,
+                                      float *running_var, float *save_mean, float *save_invstd) {
     bn_job job = {.s = s, .x = x, .gamma = gamma, .beta = beta, .y = y, .running_mean = running_mean,
                   .running_var = running_var, .save_mean = save_mean, .save_invstd = save_invstd};
     bl_parallel_for(channel_blocks(s->c), bn_train_task, &job);
@@ -185,17 +185,18 @@ static void bn_eval_task(void *arg, int plane_index) {
 
 /* in x [n,c,h,w] (samples bl_bn_x_sample_stride apart), in gamma, beta, running_mean, running_var [c],
  * out y [n,c,h,w] */
-void BN_FN(batchnorm2d_forward_eval)(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
-                                     const float *beta, const float *running_mean, const float *running_var, float *y) {
+void BN_FN(batchnorm2d_forward_eval)(const bl_kernels *self, const bl_batchnorm2d_shape *s, const float *x,
+                                     const float *gamma, const float *beta, const float *running_mean,
+                                     const float *running_var, float *y) {
     bn_job job = {.s = s, .x = x, .gamma = gamma, .beta = beta, .running_mean_in = running_mean,
                   .running_var_in = running_var, .y = y};
     bl_parallel_for(s->n * s->c, bn_eval_task, &job);
 }
 
 /* the fused slot batchnorm2d_relu_forward_eval: in x, gamma, beta, running_mean, running_var, out y = max(BN(x), 0) */
-void BN_FN(batchnorm2d_relu_forward_eval)(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
-                                          const float *beta, const float *running_mean, const float *running_var,
-                                          float *y) {
+void BN_FN(batchnorm2d_relu_forward_eval)(const bl_kernels *self, const bl_batchnorm2d_shape *s, const float *x,
+                                          const float *gamma, const float *beta, const float *running_mean,
+                                          const float *running_var, float *y) {
     bn_job job = {.s = s, .x = x, .gamma = gamma, .beta = beta, .running_mean_in = running_mean,
                   .running_var_in = running_var, .y = y, .apply_relu = 1};
     bl_parallel_for(s->n * s->c, bn_eval_task, &job);
@@ -288,9 +289,9 @@ static void bn_backward_task(void *arg, int block) {
 
 /* in x, in dy [n,c,h,w], in gamma, mean, invstd [c]; acc dx [n,c,h,w] or NULL, acc dgamma [c] or NULL,
  * acc dbeta [c] or NULL (training: full backward through the batch statistics; else dx = dy·γ·invstd) */
-void BN_FN(batchnorm2d_backward)(const bl_batchnorm2d_shape *s, int training, const float *x, const float *dy,
-                              const float *gamma, const float *mean, const float *invstd, float *dx, float *dgamma,
-                              float *dbeta) {
+void BN_FN(batchnorm2d_backward)(const bl_kernels *self, const bl_batchnorm2d_shape *s, int training, const float *x,
+                                 const float *dy, const float *gamma, const float *mean, const float *invstd, float *dx,
+                                 float *dgamma, float *dbeta) {
     bn_job job = {.s = s, .x = x, .dy = dy, .gamma = gamma, .mean = mean, .invstd = invstd, .dx = dx,
                   .dgamma = dgamma, .dbeta = dbeta, .training = training};
     bl_parallel_for(channel_blocks(s->c), bn_backward_task, &job);

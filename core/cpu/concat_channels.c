@@ -22,7 +22,8 @@ static void concat_forward_task(void *arg, int b) {
 }
 
 /* in x [n,c_part,hw], out y [n,c_total,hw] at channel offset c_off */
-void concat_channels_forward_cpu(int n, int c_part, int c_total, int c_off, int64_t hw, const float *x, float *y) {
+void concat_channels_forward_cpu(const bl_kernels *self, int n, int c_part, int c_total, int c_off, int64_t hw,
+                                 const float *x, float *y) {
     concat_job job = {.c_part = c_part, .c_total = c_total, .c_off = c_off, .hw = hw, .src = x, .dst = y};
     bl_parallel_for(n, concat_forward_task, &job);
 }
@@ -37,8 +38,8 @@ static void concat_backward_task(void *arg, int b) {
 }
 
 /* in dy [n,c_total,hw], acc dx [n,c_part,hw] += the slice at channel offset c_off */
-void concat_channels_backward_cpu(int n, int c_part, int c_total, int c_off, int64_t hw, const float *dy,
-                                  float *dx) {
+void concat_channels_backward_cpu(const bl_kernels *self, int n, int c_part, int c_total, int c_off, int64_t hw,
+                                  const float *dy, float *dx) {
     concat_job job = {.c_part = c_part, .c_total = c_total, .c_off = c_off, .hw = hw, .src = dy, .dst = dx};
     bl_parallel_for(n, concat_backward_task, &job);
 }

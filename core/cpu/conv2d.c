@@ -47,9 +47,9 @@
 
 #include "core/cpu/conv2d_grid.h"
 #include "core/cpu/conv2d_winograd.h"
-#include "core/cpu/cpu_ops.h"
 #include "core/cpu/gemm.h"
 #include "core/cpu/scratch.h"
+#include "core/cpu/cpu_ops.h"
 #include "core/kernels.h"
 #include "core/cpu/threads.h"
 
@@ -148,6 +148,7 @@ static int group_size(const bl_conv2d_shape *s) {
 
 /* One group of samples [first, first + count), and the buffers it works in. */
 typedef struct conv_group {
+    const bl_cpu_state *st;      /* the backend's options: GEMM micro-kernel, chunk bound, fused forward */
     const bl_conv2d_shape *s;
     const float *x, *w, *b, *dy; /* whole tensors, as passed to the kernel */
     const float *w_packed;       /* the GEMM's A (W or Wᵀ) packed once for all samples (bl_sgemm_prepack_a), or NULL */
@@ -254,16 +255,7 @@ static bl_conv2d_shape group_shape(const conv_group *g) {
 
 /* =================================================================================== forward chunks ==== */
 
-/* The forward pass's im2col buffer bound per thread, in bytes (see the file comment for the measurement). */
-enum { FORWARD_CHUNK_BYTES_DEFAULT = 4 << 20, FORWARD_CHUNK_MULTIPLE = 64 };
-static size_t forward_chunk_bytes = FORWARD_CHUNK_BYTES_DEFAULT;
-static int forward_fused = 1;
-
-void bl_conv2d_cpu_set_forward_chunk_bytes(size_t bytes) {
-    forward_chunk_bytes = bytes ? bytes : FORWARD_CHUNK_BYTES_DEFAULT;
-}
-
-void bl_conv2d_cpu_set_forward_fused(int on) { forward_fused = on != 0; }
+enum { FORWARD_CHUNK_MULTIPLE = 64 };
 
 /* The GEMM's B row provider of the fused forward: row r of the sample's im2col, output pixels [col0, col0 + cols) */
 typedef struct im2col_source {
@@ -336,7 +328,7 @@ static int forward_padded(const conv_group *g) {
                     memcpy(dst, y_n + co * p + (int64_t)oh * s->w_out, (size_t)s->w_out * sizeof(float));
                     if (oh + 1 < oh1) memset(dst + s->w_out, 0, (size_t)(wq - s->w_out) * sizeof(float));
                 }
-        bl_sgemm_cpu_prepacked_b_row_ptrs(s->c_out, cols, k, 1.0f, g->w_packed, rows, g->beta, c, cols);
+        bl_sgemm_cpu_prepacked_b_row_ptrs(&g->st->gemm, s->c_out, cols, k, 1.0f, g->w_packed, rows, g->beta, c, cols);
         /* compact: y = C (+ b[co], one rounded add after the GEMM, as the other paths) */
         for (int co = 0; co < s->c_out; co++)
             for (int oh = oh0; oh < oh1; oh++) {
@@ -353,8 +345,8 @@ static int forward_padded(const conv_group *g) {
 /* The widest chunk of output pixels whose col [k, width] fits the bound: p itself when the whole col fits, else
  * p split into the fewest near-equal chunks, each a multiple of 64 columns (whole 32- and 16-wide GEMM tiles) when
  * the bound allows at least 128, never less than one column. Depends on the shape and the bound only. */
-static int64_t forward_chunk_columns(int64_t k, int64_t p) {
-    int64_t limit = (int64_t)(forward_chunk_bytes / sizeof(float)) / (k > 0 ? k : 1);
+static int64_t forward_chunk_columns(const bl_cpu_state *st, int64_t k, int64_t p) {
+    int64_t limit = (int64_t)(st->options.conv_forward_chunk_bytes / sizeof(float)) / (k > 0 ? k : 1);
     if (limit >= p) return p;
     int64_t multiple = limit >= 2 * FORWARD_CHUNK_MULTIPLE ? FORWARD_CHUNK_MULTIPLE : 1;
     if (limit < 1) limit = 1;
@@ -380,8 +372,8 @@ static void forward_group(conv_group *g) {
     if (g->count == 1 && need_col && g->w_packed && g->fused && padded_grid_fits(s) && forward_padded(g) == 0) return;
     if (g->count == 1 && need_col && g->w_packed && g->fused) { /* im2col inside the GEMM's B packing */
         im2col_source src = {.s = s, .x_n = x_first};
-        if (bl_sgemm_cpu_prepacked_b_rows(s->c_out, (int)p, k, 1.0f, g->w_packed, im2col_row_provider, &src,
-                                          g->beta, y_first, (int)p) == 0) {
+        if (bl_sgemm_cpu_prepacked_b_rows(&g->st->gemm, s->c_out, (int)p, k, 1.0f, g->w_packed, im2col_row_provider,
+                                          &src, g->beta, y_first, (int)p) == 0) {
             if (g->b) add_bias_columns(s, g->b, y_first, 0, p);
             return;
         } /* else out of memory: the chunked path below */
@@ -393,11 +385,11 @@ static void forward_group(conv_group *g) {
         if (g->transposed_of) { /* x is dy, y is dx: ref's backward data of the original convolution */
             bl_conv2d_shape part = *g->transposed_of;
             part.n = g->count;
-            bl_kernels_ref()->conv2d_backward_data(&part, x_first, g->w_original, y_first);
+            bl_kernels_ref()->conv2d_backward_data(bl_kernels_ref(), &part, x_first, g->w_original, y_first);
             return;
         }
         bl_conv2d_shape part = group_shape(g);
-        bl_kernels_ref()->conv2d_forward(&part, x_first, g->w, g->b, y_first);
+        bl_kernels_ref()->conv2d_forward(bl_kernels_ref(), &part, x_first, g->w, g->b, y_first);
         return;
     }
     for (int64_t p0 = 0; p0 < p; p0 += width) {
@@ -410,9 +402,10 @@ static void forward_group(conv_group *g) {
         int ldc = (int)(g->rows ? g->ld : p);
         float beta = g->rows ? 0.0f : g->beta; /* rows are added to y by the scatter */
         if (g->w_packed)
-            bl_sgemm_cpu_prepacked(s->c_out, n_cols, k, 1.0f, g->w_packed, 0, b_operand, (int)g->ld, beta, out, ldc);
+            bl_sgemm_cpu_prepacked(&g->st->gemm, s->c_out, n_cols, k, 1.0f, g->w_packed, 0, b_operand, (int)g->ld, beta,
+                                   out, ldc);
         else
-            bl_sgemm_cpu(0, 0, s->c_out, n_cols, k, 1.0f, g->w, k, b_operand, (int)g->ld, beta, out, ldc);
+            bl_sgemm_cpu(&g->st->gemm, 0, 0, s->c_out, n_cols, k, 1.0f, g->w, k, b_operand, (int)g->ld, beta, out, ldc);
         if (!g->rows && g->b) add_bias_columns(s, g->b, y_first, p0, p1);
     }
     if (g->rows) bl_parallel_for(g->count, group_scatter_y_task, g);
@@ -429,7 +422,7 @@ static void backward_data_group(conv_group *g) {
     int direct = conv2d_is_pointwise(s) && g->count == 1; /* colgrad is dx_n itself: accumulate with beta = 1 */
     if (!group_acquire(g, !direct, g->count > 1, &col_handle, &rows_handle)) {
         bl_conv2d_shape part = group_shape(g);
-        bl_kernels_ref()->conv2d_backward_data(&part, dy_first, g->w, dx_first);
+        bl_kernels_ref()->conv2d_backward_data(bl_kernels_ref(), &part, dy_first, g->w, dx_first);
         return;
     }
     if (g->rows) bl_parallel_for(g->count, group_gather_dy_task, g);
@@ -437,10 +430,11 @@ static void backward_data_group(conv_group *g) {
     float *colgrad = direct ? dx_first : g->col;
     float beta = direct ? 1.0f : 0.0f;
     if (g->w_packed)
-        bl_sgemm_cpu_prepacked(k, (int)g->ld, s->c_out, 1.0f, g->w_packed, 0, dy_rows, (int)g->ld, beta, colgrad,
-                               (int)g->ld);
+        bl_sgemm_cpu_prepacked(&g->st->gemm, k, (int)g->ld, s->c_out, 1.0f, g->w_packed, 0, dy_rows, (int)g->ld, beta,
+                               colgrad, (int)g->ld);
     else
-        bl_sgemm_cpu(1, 0, k, (int)g->ld, s->c_out, 1.0f, g->w, k, dy_rows, (int)g->ld, beta, colgrad, (int)g->ld);
+        bl_sgemm_cpu(&g->st->gemm, 1, 0, k, (int)g->ld, s->c_out, 1.0f, g->w, k, dy_rows, (int)g->ld, beta, colgrad,
+                     (int)g->ld);
     if (!direct) group_parallel(g, group_col2im_task, s->c_in);
     bl_scratch_release(col_handle), bl_scratch_release(rows_handle);
 }
@@ -454,13 +448,13 @@ static void backward_filter_group(conv_group *g) {
     bl_scratch *col_handle, *rows_handle;
     if (!group_acquire(g, !(conv2d_is_pointwise(s) && g->count == 1), g->count > 1, &col_handle, &rows_handle)) {
         bl_conv2d_shape part = group_shape(g);
-        bl_kernels_ref()->conv2d_backward_filter(&part, x_first, dy_first, g->dw, NULL);
+        bl_kernels_ref()->conv2d_backward_filter(bl_kernels_ref(), &part, x_first, dy_first, g->dw, NULL);
         return;
     }
     g->p_begin = 0, g->p_end = (int64_t)s->h_out * s->w_out;
     if (g->col) group_parallel(g, group_im2col_task, k);
     if (g->rows) bl_parallel_for(g->count, group_gather_dy_task, g);
-    bl_sgemm_cpu(0, 1, s->c_out, k, (int)g->ld, 1.0f, g->rows ? g->rows : dy_first, (int)g->ld,
+    bl_sgemm_cpu(&g->st->gemm, 0, 1, s->c_out, k, (int)g->ld, 1.0f, g->rows ? g->rows : dy_first, (int)g->ld,
                  g->col ? g->col : x_first, (int)g->ld, 1.0f, g->dw, k);
     bl_scratch_release(col_handle), bl_scratch_release(rows_handle);
 }
@@ -512,9 +506,9 @@ static void run_pass(conv_group proto, group_pass_fn pass, int samples_independe
     if (a_kind != SHARED_A_NONE && shared_by_several) {
         int k = s->c_in * s->kh * s->kw, m = a_kind == SHARED_A_W ? s->c_out : k;
         int inner = a_kind == SHARED_A_W ? k : s->c_out;
-        float *packed = bl_scratch_acquire(bl_sgemm_prepacked_a_floats(m, inner), &packed_handle);
+        float *packed = bl_scratch_acquire(bl_sgemm_prepacked_a_floats(&proto.st->gemm, m, inner), &packed_handle);
         if (packed) { /* else each GEMM packs its own copy */
-            bl_sgemm_prepack_a(a_kind == SHARED_A_W_TRANSPOSED, m, inner, proto.w, k, packed);
+            bl_sgemm_prepack_a(&proto.st->gemm, a_kind == SHARED_A_W_TRANSPOSED, m, inner, proto.w, k, packed);
             proto.w_packed = packed;
         }
     }
@@ -538,18 +532,22 @@ static int conv_is_empty(const bl_conv2d_shape *s) {
 }
 
 /* in x [n,c_in,h_in,w_in], in w [c_out,c_in,kh,kw], in b [c_out] or NULL, out y [n,c_out,h_out,w_out] */
-void conv2d_forward_cpu(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float *y) {
+void conv2d_forward_cpu(const bl_kernels *self, const bl_conv2d_shape *s, const float *x, const float *w,
+                        const float *b, float *y) {
     if (conv_is_empty(s)) return;
-    conv_group proto = {.s = s, .x = x, .w = w, .b = b, .y = y};
-    proto.chunk_columns = forward_chunk_columns((int64_t)s->c_in * s->kh * s->kw, (int64_t)s->h_out * s->w_out);
-    proto.fused = forward_fused;
+    const bl_cpu_state *st = bl_cpu_state_of(self);
+    conv_group proto = {.st = st, .s = s, .x = x, .w = w, .b = b, .y = y};
+    proto.chunk_columns = forward_chunk_columns(st, (int64_t)s->c_in * s->kh * s->kw, (int64_t)s->h_out * s->w_out);
+    proto.fused = st->options.conv_forward_fused;
     run_pass(proto, forward_group, 1, SHARED_A_W);
 }
 
 /* in x, w, b, out y as conv2d_forward_cpu; by Winograd where it takes the shape (and its buffers can be had) */
-void conv2d_forward_nograd_cpu(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float *y) {
-    if (!conv_is_empty(s) && conv2d_winograd_takes(s) && conv2d_winograd(s, x, w, b, 0.0f, y)) return;
-    conv2d_forward_cpu(s, x, w, b, y);
+void conv2d_forward_nograd_cpu(const bl_kernels *self, const bl_conv2d_shape *s, const float *x, const float *w,
+                               const float *b, float *y) {
+    const bl_cpu_state *st = bl_cpu_state_of(self);
+    if (!conv_is_empty(s) && conv2d_winograd_takes(st, s) && conv2d_winograd(st, s, x, w, b, 0.0f, y)) return;
+    conv2d_forward_cpu(self, s, x, w, b, y);
 }
 
 /* ============================================================= backward data as a transposed convolution ==== */
@@ -597,7 +595,8 @@ static void flip_transpose_weights(const bl_conv2d_shape *s, const float *w, flo
 }
 
 /* Returns 0 (nothing done) when the scratch for W' cannot be had: the caller then takes the col2im path. */
-static int backward_data_transposed(const bl_conv2d_shape *s, const float *dy, const float *w, float *dx) {
+static int backward_data_transposed(const bl_cpu_state *st, const bl_conv2d_shape *s, const float *dy, const float *w,
+                                    float *dx) {
     bl_conv2d_shape t = {
         .n = s->n, .c_in = s->c_out, .h_in = s->h_out, .w_in = s->w_out,
         .c_out = s->c_in, .kh = s->kh, .kw = s->kw, .stride_h = 1, .stride_w = 1,
@@ -608,23 +607,26 @@ static int backward_data_transposed(const bl_conv2d_shape *s, const float *dy, c
     float *w_t = bl_scratch_acquire((size_t)s->c_in * s->c_out * s->kh * s->kw, &handle);
     if (!w_t) return 0;
     flip_transpose_weights(s, w, w_t);
-    if (conv2d_winograd_takes(&t) && conv2d_winograd(&t, dy, w_t, NULL, 1.0f, dx)) {
+    if (conv2d_winograd_takes(st, &t) && conv2d_winograd(st, &t, dy, w_t, NULL, 1.0f, dx)) {
         bl_scratch_release(handle);
         return 1;
     }
-    conv_group proto = {.s = &t, .x = dy, .w = w_t, .y = dx, .beta = 1.0f, .transposed_of = s, .w_original = w};
-    proto.chunk_columns = forward_chunk_columns((int64_t)t.c_in * t.kh * t.kw, (int64_t)t.h_out * t.w_out);
-    proto.fused = forward_fused;
+    conv_group proto = {.st = st, .s = &t, .x = dy, .w = w_t, .y = dx, .beta = 1.0f, .transposed_of = s,
+                        .w_original = w};
+    proto.chunk_columns = forward_chunk_columns(st, (int64_t)t.c_in * t.kh * t.kw, (int64_t)t.h_out * t.w_out);
+    proto.fused = st->options.conv_forward_fused;
     run_pass(proto, forward_group, 1, SHARED_A_W);
     bl_scratch_release(handle);
     return 1;
 }
 
 /* in dy [n,c_out,h_out,w_out], in w [c_out,c_in,kh,kw], acc dx [n,c_in,h_in,w_in] */
-void conv2d_backward_data_cpu(const bl_conv2d_shape *s, const float *dy, const float *w, float *dx) {
+void conv2d_backward_data_cpu(const bl_kernels *self, const bl_conv2d_shape *s, const float *dy, const float *w,
+                              float *dx) {
     if (!dx || conv_is_empty(s)) return;
-    if (transposable(s) && backward_data_transposed(s, dy, w, dx)) return;
-    conv_group proto = {.s = s, .w = w, .dy = dy, .dx = dx};
+    const bl_cpu_state *st = bl_cpu_state_of(self);
+    if (transposable(s) && backward_data_transposed(st, s, dy, w, dx)) return;
+    conv_group proto = {.st = st, .s = s, .w = w, .dy = dy, .dx = dx};
     run_pass(proto, backward_data_group, 1, SHARED_A_W_TRANSPOSED);
 }
 
@@ -649,15 +651,17 @@ static void bias_gradient_task(void *arg, int co) {
 
 /* in x [n,c_in,h_in,w_in], in dy [n,c_out,h_out,w_out], acc dw [c_out,c_in,kh,kw], acc db [c_out] or NULL.
  * dW's sum over the batch runs group after group in sample order, so it cannot depend on the thread count. */
-void conv2d_backward_filter_cpu(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw, float *db) {
+void conv2d_backward_filter_cpu(const bl_kernels *self, const bl_conv2d_shape *s, const float *x, const float *dy,
+                                float *dw, float *db) {
     if (conv_is_empty(s)) return;
     if (db) {
         bias_job bias = {.s = s, .dy = dy, .db = db};
         bl_parallel_for(s->c_out, bias_gradient_task, &bias);
     }
     if (!dw) return;
-    if (conv2d_winograd_takes(s) && conv2d_winograd_filter_gradient(s, x, dy, dw)) return;
-    if (conv2d_backward_filter_dot(s, x, dy, dw)) return;
-    conv_group proto = {.s = s, .x = x, .dy = dy, .dw = dw};
+    const bl_cpu_state *st = bl_cpu_state_of(self);
+    if (conv2d_winograd_takes(st, s) && conv2d_winograd_filter_gradient(st, s, x, dy, dw)) return;
+    if (conv2d_backward_filter_dot(st, s, x, dy, dw)) return;
+    conv_group proto = {.st = st, .s = s, .x = x, .dy = dy, .dx = NULL, .dw = dw};
     run_pass(proto, backward_filter_group, 0, SHARED_A_NONE);
 }

@@ -1,11 +1,11 @@
 /* conv2d_grid.c — the padded grid of the cpu convolution (conv2d_grid.h) and the weight gradient by dot products
- * that reads it; conv2d_cpu.c runs the GEMM paths around them. */
+ * that reads it; core/cpu/conv2d.c runs the GEMM paths around them. */
 #include "core/cpu/conv2d_grid.h"
 
 #include <string.h>
 
 #include "core/cpu/cpu_ops.h"
-#include "core/cpu/gemm.h"
+#include "core/cpu/cpu_ops.h"
 #include "core/cpu/scratch.h"
 #include "core/cpu/threads.h"
 
@@ -78,12 +78,6 @@ int64_t conv2d_tap_offset(const bl_conv2d_shape *s, const conv2d_padded_grid *q,
  * differs from the im2col + GEMM path (16 lanes per dot product instead of one running sum per K block), within
  * the same bound (tests/test_conv_cpu.c). */
 enum { DW_CHUNK_PIXELS = 512 };
-static int backward_filter_dot_enabled = 1, backward_filter_dot_forced = 0;
-
-void bl_conv2d_cpu_set_backward_filter_dot(int mode) {
-    backward_filter_dot_enabled = mode != 0;
-    backward_filter_dot_forced = mode == 2;
-}
 
 typedef struct dw_dot_job {
     const bl_conv2d_shape *s;
@@ -128,10 +122,12 @@ static void pad_channel_task(void *arg, int ci) {
  * +6 … +100 %), as long as an output row fills most of its 16-lane vectors (w_out ≥ 14). Elsewhere the GEMM's
  * packing is amortised over many output channels and it is faster (c_out ≥ 64 on ≤ 56×56 maps: 180–195 against
  * 130–155 GFLOP/s); pointwise layers read no im2col anyway (GEMM 150–170, dots 120–140). */
-/* The dot tile that goes with the selected GEMM kernel: AVX-512's, or none (the im2col + GEMM path runs). */
-static const bl_conv_dw_kernel *dw_kernel(void) {
+/* The dot tile of the backend's instruction set: AVX-512's, or none (the im2col + GEMM path runs). */
+static const bl_conv_dw_kernel *dw_kernel(const bl_cpu_state *st) {
 #ifdef BLASTO_HAVE_X86_SIMD
-    if (bl_gemm_kernel_selected() == BL_GEMM_KERNEL_AVX512) return &bl_conv_dw_kernel_avx512;
+    if (st->options.simd == BL_GEMM_KERNEL_AVX512) return &bl_conv_dw_kernel_avx512;
+#else
+    (void)st;
 #endif
     return NULL;
 }
@@ -141,11 +137,11 @@ static int backward_filter_dot_pays(const bl_conv2d_shape *s) {
     return s->c_out <= 32 || (int64_t)s->h_out * s->w_out >= 112 * 112;
 }
 
-int conv2d_backward_filter_dot(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw) {
-    const bl_conv_dw_kernel *kern = dw_kernel();
-    int pointwise = conv2d_is_pointwise(s);
-    if (!kern || s->stride_h != 1 || s->stride_w != 1 || !backward_filter_dot_enabled ||
-        !(backward_filter_dot_pays(s) || backward_filter_dot_forced))
+int conv2d_backward_filter_dot(const bl_cpu_state *st, const bl_conv2d_shape *s, const float *x, const float *dy,
+                               float *dw) {
+    const bl_conv_dw_kernel *kern = dw_kernel(st);
+    const int mode = st->options.conv_backward_filter_dot, pointwise = conv2d_is_pointwise(s);
+    if (!kern || s->stride_h != 1 || s->stride_w != 1 || mode == 0 || (mode == 1 && !backward_filter_dot_pays(s)))
         return 0;
     const conv2d_padded_grid q = conv2d_grid_of(s); /* stride 1: the padded input, one phase */
     const int k = s->c_in * s->kh * s->kw, wp = q.wp;
@@ -160,8 +156,7 @@ int conv2d_backward_filter_dot(const bl_conv2d_shape *s, const float *x, const f
     for (int t = 0; t < k; t++) tap_off[t] = pointwise ? t * p : conv2d_tap_offset(s, &q, t);
     int threads = bl_threads_get();
     dw_dot_job job = {.s = s, .kern = kern, .co_off = co_off, .tap_off = tap_off, .dw = dw,
-                      .co_tiles = (s->c_out + kern->mr - 1) / kern->mr,
-                      .tap_tiles = (k + kern->nr - 1) / kern->nr};
+                      .co_tiles = (s->c_out + kern->mr - 1) / kern->mr, .tap_tiles = (k + kern->nr - 1) / kern->nr};
     int64_t tiles = (int64_t)job.co_tiles * job.tap_tiles;
     job.tasks = (int)(tiles < 4 * threads ? tiles : 4 * threads);
     /* a chunk: whole output rows, about DW_CHUNK_PIXELS pixels (pointwise: a run is any span of pixels) */

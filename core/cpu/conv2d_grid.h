@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "core/cpu/cpu_ops.h"
 #include "core/kernels.h"
 
 /* 1×1, stride 1, no padding: x itself is the im2col */
@@ -40,10 +41,11 @@ typedef struct bl_conv_dw_kernel {
 } bl_conv_dw_kernel;
 extern const bl_conv_dw_kernel bl_conv_dw_kernel_avx512; /* conv2d_grid_avx512.c, x86 SIMD builds only */
 
-/* dW += the batch's weight gradient by dot products (stride 1, with the AVX-512 GEMM kernel selected, where it pays
- * or when forced: bl_conv2d_cpu_set_backward_filter_dot). Returns 1 when it did, 0 when this shape or kernel is not
+/* dW += the batch's weight gradient by dot products (stride 1, a backend with AVX-512, where it pays or for every
+ * shape: the option conv_backward_filter_dot, core/cpu/cpu.h). Returns 1 when it did, 0 when this shape or kernel is not
  * for it or its buffers cannot be had (nothing written: the caller takes the im2col + GEMM path).
  * in x [n,c_in,h_in,w_in], in dy [n,c_out,h_out,w_out], acc dw [c_out,c_in,kh,kw] */
-int conv2d_backward_filter_dot(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw);
+int conv2d_backward_filter_dot(const bl_cpu_state *st, const bl_conv2d_shape *s, const float *x, const float *dy,
+                               float *dw);
 
 #endif

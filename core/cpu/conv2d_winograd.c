@@ -1,7 +1,7 @@
 /* conv2d_winograd.c — 3×3, stride-1 convolutions by Winograd's minimal filtering F(4×4, 3×3)
  * (S. Winograd, "Arithmetic complexity of computations", 1980; A. Lavin & S. Gray, "Fast algorithms for
  * convolutional neural networks", CVPR 2016). Used by the cpu backend's conv2d_forward_nograd slot (forwards that
- * are not differentiated, kernels.h), its backward-data pass (through the transposed convolution, conv2d_cpu.c)
+ * are not differentiated, kernels.h), its backward-data pass (through the transposed convolution, core/cpu/conv2d.c)
  * and its weight gradient (the same tiles run backwards, conv2d_winograd_filter_gradient); the training forward
  * stays direct (docs/numerics.md says why).
  *
@@ -18,7 +18,7 @@
  * and tile t of output channel co is Aᵀ M_{·}[co, t] A. The output is cut into 4×4 tiles from its corner
  * (conv2d_winograd.h); the 36 GEMMs do 36·c_out·c_in multiply-adds per tile against 144·c_out·c_in directly.
  *
- * The steps, per chunk of WINO_CHUNK_TILES tiles (V and M stay in L3):
+ * The steps, per chunk of tiles (the option winograd_chunk_tiles, default 256: V and M stay in L3):
  *   1. U: each filter transformed in double and rounded to float once, then each U_i packed for the GEMM
  *      (bl_sgemm_prepack_a) — once per call, for all chunks;
  *   2. V: the input patches transformed, 16 tiles at a time (conv2d_winograd_impl.h), threads over input channels;
@@ -41,11 +41,9 @@
  * the direct convolution's Σ|terms| by the transforms' scale: measured, the worst error is 10–14× the direct
  * path's (docs/numerics.md), and the whole-model logits against PyTorch stay within their unchanged 1e-4.
  *
- * Where it runs (conv2d_winograd_takes, mode 1): c_in ≥ 32, c_out ≥ 32 and at least 14×14 output pixels, or
- * smaller maps with c_in·c_out ≤ 128·128 — measured per layer in docs/benchmarks.md. The environment variable
- * BLASTO_CONV_ALGO=direct|winograd|auto picks the mode for a whole process (default auto);
- * bl_conv2d_cpu_set_winograd(0) turns it off, (2) forces it for every shape it can take. */
-#include <stdatomic.h>
+ * Where it runs (conv2d_winograd_takes, the backend's option winograd = 1): c_in ≥ 32, c_out ≥ 32 and at least
+ * 14×14 output pixels, or smaller maps with c_in·c_out ≤ 128·128 — measured per layer in docs/benchmarks.md;
+ * winograd = 0 turns it off, 2 takes every shape it can (core/cpu/cpu.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,29 +73,11 @@ static inline void store_row(const float out_r[WINO_TILE][WINO_LANES], const flo
 #include "core/cpu/conv2d_winograd_impl.h"
 #undef WINO_FN
 
-enum { WINO_CHUNK_TILES = 256, WINO_ROW_MIN_TILES = 8, WINO_COLUMN_MULTIPLE = 32, WINO_MIN_CHANNELS = 32,
+enum { WINO_ROW_MIN_TILES = 8, WINO_COLUMN_MULTIPLE = 32, WINO_MIN_CHANNELS = 32,
        WINO_MIN_PIXELS = 14 * 14, WINO_SMALL_WEIGHTS = 128 * 128 };
 
-/* −1 until first use: then BLASTO_CONV_ALGO decides (auto → 1, direct → 0, winograd → 2; unset or unknown → 1) */
-static atomic_int winograd_mode = -1;
-static int winograd_chunk_tiles = WINO_CHUNK_TILES;
-
-void bl_conv2d_cpu_set_winograd(int mode) { atomic_store(&winograd_mode, mode); }
-
-static int current_mode(void) {
-    int mode = atomic_load_explicit(&winograd_mode, memory_order_relaxed);
-    if (mode >= 0) return mode;
-    const char *wanted = getenv("BLASTO_CONV_ALGO");
-    mode = wanted && strcmp(wanted, "direct") == 0 ? 0 : wanted && strcmp(wanted, "winograd") == 0 ? 2 : 1;
-    int unset = -1; /* a concurrent first use or an explicit setting wins */
-    atomic_compare_exchange_strong(&winograd_mode, &unset, mode);
-    return atomic_load(&winograd_mode);
-}
-
-void bl_conv2d_cpu_set_winograd_chunk_tiles(int tiles) { winograd_chunk_tiles = tiles > 0 ? tiles : WINO_CHUNK_TILES; }
-
-int conv2d_winograd_takes(const bl_conv2d_shape *s) {
-    int mode = current_mode();
+int conv2d_winograd_takes(const bl_cpu_state *st, const bl_conv2d_shape *s) {
+    int mode = st->options.winograd;
     if (mode == 0) return 0;
     if (s->kh != 3 || s->kw != 3 || s->stride_h != 1 || s->stride_w != 1 || s->dil_h != 1 || s->dil_w != 1) return 0;
     if (s->pad_h < 0 || s->pad_h > 2 || s->pad_w < 0 || s->pad_w > 2) return 0;
@@ -118,6 +98,7 @@ typedef void (*wino_transform_fn)(const bl_conv2d_shape *s, const float *src, in
                                   const conv2d_winograd_tile *tiles, int count, float *dst, int64_t stride);
 
 typedef struct winograd_job {
+    const bl_cpu_state *st; /* the backend's options: GEMM micro-kernel, instruction set, tiles per chunk */
     const bl_conv2d_shape *s;
     const float *x, *w, *b;
     float *y;
@@ -154,7 +135,7 @@ static void filters_task(void *arg, int co) {
 static void pack_task(void *arg, int i) {
     winograd_job *job = arg;
     const bl_conv2d_shape *s = job->s;
-    bl_sgemm_prepack_a(0, s->c_out, s->c_in, job->u + (int64_t)i * s->c_out * s->c_in, s->c_in,
+    bl_sgemm_prepack_a(&job->st->gemm, 0, s->c_out, s->c_in, job->u + (int64_t)i * s->c_out * s->c_in, s->c_in,
                        job->packed + (size_t)i * job->packed_floats);
 }
 
@@ -193,9 +174,9 @@ static void input_task(void *arg, int ci) {
 static void gemm_task(void *arg, int i) {
     winograd_job *job = arg;
     const bl_conv2d_shape *s = job->s;
-    bl_sgemm_cpu_prepacked(s->c_out, job->count, s->c_in, 1.0f, job->packed + (size_t)i * job->packed_floats, 0,
-                           job->v + (int64_t)i * s->c_in * job->ld, (int)job->ld, 0.0f,
-                           job->m + (int64_t)i * s->c_out * job->ld, (int)job->ld);
+    bl_sgemm_cpu_prepacked(&job->st->gemm, s->c_out, job->count, s->c_in, 1.0f,
+                           job->packed + (size_t)i * job->packed_floats, 0, job->v + (int64_t)i * s->c_in * job->ld,
+                           (int)job->ld, 0.0f, job->m + (int64_t)i * s->c_out * job->ld, (int)job->ld);
 }
 
 static void output_task(void *arg, int co) {
@@ -225,12 +206,12 @@ static void describe_tiles(const bl_conv2d_shape *s, int64_t first, int count, c
     }
 }
 
-/* Tiles per chunk: WINO_CHUNK_TILES (or the test setting) rounded to whole GEMM tiles, at most the batch's. 256
+/* Tiles per chunk: the option winograd_chunk_tiles (default 256) rounded to whole GEMM tiles, at most the batch's. 256
  * tiles measured best or within the noise for 64 … 512 channels (docs/benchmarks.md): the GEMMs are 256 columns
  * wide, and V and M (36·channels·256 floats each: 2.4 MB at 64 channels, 19 MB at 512) stay within L3.
  * Depends on the setting only, and results do not depend on it at all. */
-static int64_t chunk_tiles(int64_t total) {
-    int64_t tiles = winograd_chunk_tiles / WINO_COLUMN_MULTIPLE * WINO_COLUMN_MULTIPLE;
+static int64_t chunk_tiles(const bl_cpu_state *st, int64_t total) {
+    int64_t tiles = st->options.winograd_chunk_tiles / WINO_COLUMN_MULTIPLE * WINO_COLUMN_MULTIPLE;
     if (tiles < WINO_COLUMN_MULTIPLE) tiles = WINO_COLUMN_MULTIPLE;
     return tiles < total ? tiles : total;
 }
@@ -246,7 +227,7 @@ static void job_setup(winograd_job *job, const bl_conv2d_shape *s, int64_t per_c
     job->output_block = conv2d_winograd_output_block, job->output_row = conv2d_winograd_output_row;
     job->gradient_block = conv2d_winograd_gradient_block, job->gradient_row = conv2d_winograd_gradient_row;
 #ifdef BLASTO_HAVE_X86_SIMD
-    if (bl_gemm_kernel_selected() == BL_GEMM_KERNEL_AVX512) { /* the transforms follow the GEMM's family */
+    if (job->st->options.simd == BL_GEMM_KERNEL_AVX512) { /* the transforms follow the backend's instruction set */
         job->input_block = conv2d_winograd_input_block_avx512, job->input_row = conv2d_winograd_input_row_avx512;
         job->output_block = conv2d_winograd_output_block_avx512, job->output_row = conv2d_winograd_output_row_avx512;
         job->gradient_block = conv2d_winograd_gradient_block_avx512;
@@ -273,14 +254,15 @@ static int64_t batch_tiles(const bl_conv2d_shape *s) {
     return (int64_t)s->n * ((s->h_out + WINO_TILE - 1) / WINO_TILE) * ((s->w_out + WINO_TILE - 1) / WINO_TILE);
 }
 
-int conv2d_winograd(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float beta, float *y) {
-    winograd_job job = {.s = s, .x = x, .w = w, .b = b, .y = y, .accumulate = beta != 0.0f};
+int conv2d_winograd(const bl_cpu_state *st, const bl_conv2d_shape *s, const float *x, const float *w, const float *b,
+                    float beta, float *y) {
+    winograd_job job = {.st = st, .s = s, .x = x, .w = w, .b = b, .y = y, .accumulate = beta != 0.0f};
     job.filters = conv2d_winograd_filters;
 #ifdef BLASTO_HAVE_X86_SIMD
-    if (bl_gemm_kernel_selected() == BL_GEMM_KERNEL_AVX512) job.filters = conv2d_winograd_filters_avx512;
+    if (st->options.simd == BL_GEMM_KERNEL_AVX512) job.filters = conv2d_winograd_filters_avx512;
 #endif
     /* step 1: U, then packed (the unpacked U is given back before the chunks' buffers are taken) */
-    job.packed_floats = (bl_sgemm_prepacked_a_floats(s->c_out, s->c_in) + 15) / 16 * 16;
+    job.packed_floats = (bl_sgemm_prepacked_a_floats(&st->gemm, s->c_out, s->c_in) + 15) / 16 * 16;
     bl_scratch *packed_handle, *u_handle;
     float *packed = bl_scratch_acquire(WINO_POSITIONS * job.packed_floats, &packed_handle);
     if (!packed) return 0;
@@ -294,7 +276,7 @@ int conv2d_winograd(const bl_conv2d_shape *s, const float *x, const float *w, co
     bl_parallel_for(WINO_POSITIONS, pack_task, &job);
     bl_scratch_release(u_handle);
     const int64_t total = batch_tiles(s);
-    const int64_t per_chunk = chunk_tiles(total);
+    const int64_t per_chunk = chunk_tiles(st, total);
     job_setup(&job, s, per_chunk);
     bl_scratch *buffers_handle = chunk_buffers(&job);
     if (!buffers_handle) {
@@ -325,8 +307,8 @@ static void gradient_task(void *arg, int co) {
 static void gradient_gemm_task(void *arg, int i) {
     winograd_job *job = arg;
     const bl_conv2d_shape *s = job->s;
-    bl_sgemm_cpu(0, 1, s->c_out, s->c_in, job->count, 1.0f, job->m + (int64_t)i * s->c_out * job->ld, (int)job->ld,
-                 job->v + (int64_t)i * s->c_in * job->ld, (int)job->ld, job->accumulate ? 1.0f : 0.0f,
+    bl_sgemm_cpu(&job->st->gemm, 0, 1, s->c_out, s->c_in, job->count, 1.0f, job->m + (int64_t)i * s->c_out * job->ld,
+                 (int)job->ld, job->v + (int64_t)i * s->c_in * job->ld, (int)job->ld, job->accumulate ? 1.0f : 0.0f,
                  job->u + (int64_t)i * s->c_out * s->c_in, s->c_in);
 }
 
@@ -364,12 +346,13 @@ static void gradient_filters_task(void *arg, int co) {
     }
 }
 
-int conv2d_winograd_filter_gradient(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw) {
-    winograd_job job = {.x = x, .dy = dy, .dw = dw}; /* job.u holds dU */
+int conv2d_winograd_filter_gradient(const bl_cpu_state *st, const bl_conv2d_shape *s, const float *x, const float *dy,
+                                    float *dw) {
+    winograd_job job = {.st = st, .x = x, .dy = dy, .dw = dw}; /* job.u holds dU */
     bl_scratch *du_handle;
     job.u = bl_scratch_acquire((size_t)WINO_POSITIONS * s->c_out * s->c_in, &du_handle);
     if (!job.u) return 0;
-    const int64_t total = batch_tiles(s), per_chunk = chunk_tiles(total);
+    const int64_t total = batch_tiles(s), per_chunk = chunk_tiles(st, total);
     job_setup(&job, s, per_chunk);
     bl_scratch *buffers_handle = chunk_buffers(&job);
     if (!buffers_handle) {

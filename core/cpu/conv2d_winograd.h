@@ -12,18 +12,20 @@
 
 #include <stdint.h>
 
+#include "core/cpu/cpu_ops.h"
 #include "core/kernels.h"
 
 enum { WINO_TILE = 4, WINO_PATCH = 6, WINO_POSITIONS = 36, WINO_LANES = 16 };
 
 /* Whether Winograd takes this convolution: 3×3, stride 1, dilation 1, padding ≤ 2 — and, in the default mode, only
  * where it pays (bl_conv2d_cpu_set_winograd, gemm.h). Backward data asks with its transposed shape. */
-int conv2d_winograd_takes(const bl_conv2d_shape *s);
+int conv2d_winograd_takes(const bl_cpu_state *st, const bl_conv2d_shape *s);
 
 /* y = conv(x, w) + b (beta == 0; b may be NULL) or y += conv(x, w) (beta == 1, b must be NULL), by F(4×4, 3×3).
  * Returns 1 when done, 0 when its buffers cannot be had (nothing written: the caller takes another path).
  * in x [n,c_in,h_in,w_in], in w [c_out,c_in,3,3], in b [c_out] or NULL, out / acc y [n,c_out,h_out,w_out] */
-int conv2d_winograd(const bl_conv2d_shape *s, const float *x, const float *w, const float *b, float beta, float *y);
+int conv2d_winograd(const bl_cpu_state *st, const bl_conv2d_shape *s, const float *x, const float *w, const float *b,
+                    float beta, float *y);
 
 /* dw += the weight gradient by F(4×4, 3×3) run backwards: with e_t the tile's 4×4 of dy (zeros past the map),
  *     dU_i[co, ci] = Σ_t (A e_t Aᵀ)_i · (Bᵀ d_t B)_i      (36 GEMMs reducing over the tiles)
@@ -31,7 +33,8 @@ int conv2d_winograd(const bl_conv2d_shape *s, const float *x, const float *w, co
  * Returns 1 when done, 0 when its buffers cannot be had (nothing written). The tiles are reduced chunk after chunk
  * (WINO_CHUNK_TILES), so the result depends on the shape and that setting, never on the thread count.
  * in x [n,c_in,h_in,w_in], in dy [n,c_out,h_out,w_out], acc dw [c_out,c_in,3,3] */
-int conv2d_winograd_filter_gradient(const bl_conv2d_shape *s, const float *x, const float *dy, float *dw);
+int conv2d_winograd_filter_gradient(const bl_cpu_state *st, const bl_conv2d_shape *s, const float *x, const float *dy,
+                                    float *dw);
 
 /* ---- the per-block transforms (conv2d_winograd_impl.h, compiled portable and with AVX-512) ---- */
 

@@ -93,31 +93,16 @@ bl_gemm_kernel_kind bl_gemm_kernel_default(void) {
     return bl_gemm_kernel_available(asked) ? asked : kind;
 }
 
-/* −1 until first use; then the kind in use. */
-static atomic_int selected_kind = -1;
-
-bl_gemm_kernel_kind bl_gemm_kernel_selected(void) {
-    int kind = atomic_load_explicit(&selected_kind, memory_order_relaxed);
-    if (kind < 0) {
-        int expected = -1;
-        kind = (int)bl_gemm_kernel_default();
-        if (!atomic_compare_exchange_strong(&selected_kind, &expected, kind)) kind = expected;
-    }
-    return (bl_gemm_kernel_kind)kind;
-}
-
-bl_status bl_gemm_set_kernel(bl_gemm_kernel_kind kind) {
-    static const char *const names[] = {"generic", "avx2", "avx512"};
-    if ((int)kind < 0 || (int)kind > 2)
-        return bl_fail(BL_ERR_INVALID, "gemm: kernel: unknown kind (expected 0 … 2, got %d)", (int)kind);
-    if (!bl_gemm_kernel_available(kind))
-        return bl_fail(BL_ERR_UNSUPPORTED, "gemm: kernel: %s is not available (build or CPU lacks it; CPU has: %s)",
-                       names[kind], bl_cpu_features());
-    atomic_store(&selected_kind, (int)kind);
-    return BL_OK;
-}
-
-const char *bl_gemm_kernel_name(void) {
-    const bl_gemm_microkernel *kernel = bl_gemm_microkernel_for(bl_gemm_kernel_selected());
+const char *bl_gemm_kernel_name(bl_gemm_kernel_kind kind) {
+    const bl_gemm_microkernel *kernel = bl_gemm_microkernel_for(kind);
     return kernel ? kernel->name : "generic C";
+}
+
+const char *bl_gemm_kernel_kind_name(bl_gemm_kernel_kind kind) {
+    switch (kind) {
+    case BL_GEMM_KERNEL_GENERIC: return "generic";
+    case BL_GEMM_KERNEL_AVX2: return "avx2";
+    case BL_GEMM_KERNEL_AVX512: return "avx512";
+    }
+    return "unknown";
 }

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/cpu/cpu.h"
+#include "core/cpu/gemm.h"
 #include "core/kernels.h"
 
 /* Below this many elements per thread a parallel region costs more than it saves (~1 µs of work). */
@@ -72,25 +74,15 @@ bl_batchnorm2d_forward_eval_fn batchnorm2d_forward_eval_portable, batchnorm2d_fo
 bl_batchnorm2d_backward_fn batchnorm2d_backward_portable, batchnorm2d_backward_avx512;
 bl_batchnorm2d_relu_forward_eval_fn batchnorm2d_relu_forward_eval_portable, batchnorm2d_relu_forward_eval_avx512;
 
-/* ---- convolution tuning (process-wide; for tests and measurements: set while no convolution runs) ---- */
-/* The forward conv's im2col buffer bound in bytes per thread (default 4 MiB; 0 restores it). For tests and
- * measurements: set it while no convolution runs. Results never depend on it (conv2d.c). */
-void bl_conv2d_cpu_set_forward_chunk_bytes(size_t bytes);
-/* 1 (default): where each sample's GEMM runs on one thread, the forward conv builds no col buffer — the padded grid
- * (B by row pointers into a padded copy of the sample), or im2col inside the GEMM's B packing if the padded copy
- * cannot be had; 0: im2col in column chunks.
- * Bitwise the same either way. Same caveat as above. */
-void bl_conv2d_cpu_set_forward_fused(int on);
-/* Backward filter by dot products (conv2d_grid.c, stride 1, with the AVX-512 GEMM kernel): 1 (default) where it
- * pays, 0 never (im2col + GEMM), 2 for every shape it can take (tests). Same caveat as above. */
-void bl_conv2d_cpu_set_backward_filter_dot(int mode);
-/* 3×3 stride-1 convolutions (the forward without gradients — conv2d_forward_nograd_cpu —, backward data through the
- * transposed convolution, and the weight gradient) by Winograd F(4×4, 3×3) (core/cpu/conv2d_winograd.c): 1 (default,
- * or BLASTO_CONV_ALGO=auto) where it pays, 0 never (the direct GEMM paths above), 2 for every shape it can take.
- * NOT bitwise the direct path: its own error bound (docs/numerics.md). Same caveat. */
-void bl_conv2d_cpu_set_winograd(int mode);
-/* Its tiles per chunk (default 256, rounded down to a multiple of 32, at least 32; ≤ 0 restores it). The forward
- * and backward data never depend on it; the weight gradient's reduction over the tiles does (tests). */
-void bl_conv2d_cpu_set_winograd_chunk_tiles(int tiles);
+/* ---- a cpu backend's state (its table's `state`): its options and what follows from them ---- */
+typedef struct bl_cpu_state {
+    bl_cpu_options options;
+    bl_gemm_config gemm; /* options.simd's micro-kernel, options.gemm_b_direct */
+} bl_cpu_state;
+
+/* The state of the cpu backend a kernel was called through. */
+static inline const bl_cpu_state *bl_cpu_state_of(const bl_kernels *self) {
+    return (const bl_cpu_state *)self->state;
+}
 
 #endif

@@ -55,7 +55,7 @@ static void relu_forward_range(void *arg, int64_t begin, int64_t end) {
 }
 
 /* in x, out y = max(x, 0) — [count] */
-void relu_forward_cpu(int64_t count, const float *x, float *y) {
+void relu_forward_cpu(const bl_kernels *self, int64_t count, const float *x, float *y) {
     elementwise_job job = {.a = x, .out = y};
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, relu_forward_range, &job);
 }
@@ -80,7 +80,7 @@ static void relu_backward_range(void *arg, int64_t begin, int64_t end) {
 }
 
 /* in x, in dy, acc dx — [count] */
-void relu_backward_cpu(int64_t count, const float *x, const float *dy, float *dx) {
+void relu_backward_cpu(const bl_kernels *self, int64_t count, const float *x, const float *dy, float *dx) {
     elementwise_job job = {.a = x, .b = dy, .out = dx};
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, relu_backward_range, &job);
 }
@@ -102,7 +102,7 @@ static void relu_backward_inplace_range(void *arg, int64_t begin, int64_t end) {
 }
 
 /* in y, io g — [count] */
-void relu_backward_inplace_cpu(int64_t count, const float *y, float *g) {
+void relu_backward_inplace_cpu(const bl_kernels *self, int64_t count, const float *y, float *g) {
     elementwise_job job = {.a = y, .out = g};
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, relu_backward_inplace_range, &job);
 }
@@ -151,7 +151,7 @@ static void add_range(void *arg, int64_t begin, int64_t end) {
 }
 
 /* in a, in b, out y = a + b — [count] */
-void add_forward_cpu(int64_t count, const float *a, const float *b, float *y) {
+void add_forward_cpu(const bl_kernels *self, int64_t count, const float *a, const float *b, float *y) {
     elementwise_job job = {.a = a, .b = b, .out = y};
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, add_range, &job);
 }
@@ -170,11 +170,11 @@ static void axpy_unit_range(void *arg, int64_t begin, int64_t end) {
 /* any other alpha: ref's expression (a double fused product and sum) on the slice */
 static void axpy_general_range(void *arg, int64_t begin, int64_t end) {
     const elementwise_job *j = arg;
-    axpy_ref(end - begin, j->alpha, j->a + begin, j->out + begin);
+    axpy_ref(NULL, end - begin, j->alpha, j->a + begin, j->out + begin);
 }
 
 /* in src, acc dst += alpha·src — [count] */
-void axpy_cpu(int64_t count, float alpha, const float *src, float *dst) {
+void axpy_cpu(const bl_kernels *self, int64_t count, float alpha, const float *src, float *dst) {
     elementwise_job job = {.a = src, .out = dst, .alpha = alpha};
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, alpha == 1.0f || alpha == -1.0f ? axpy_unit_range : axpy_general_range,
                       &job);
@@ -188,7 +188,7 @@ static void add_scalar_range(void *arg, int64_t begin, int64_t end) {
 }
 
 /* acc dst[i] += alpha — [count] */
-void add_scalar_cpu(int64_t count, float scale, const float *alpha, float *dst) {
+void add_scalar_cpu(const bl_kernels *self, int64_t count, float scale, const float *alpha, float *dst) {
     elementwise_job job = {.out = dst, .alpha = scale * alpha[0]}; /* ref rounds the product to float once too */
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, add_scalar_range, &job);
 }
@@ -202,18 +202,18 @@ static void mul_forward_range(void *arg, int64_t begin, int64_t end) {
 }
 
 /* in x, in mask, out y = x·mask — [count] */
-void mul_forward_cpu(int64_t count, const float *x, const float *mask, float *y) {
+void mul_forward_cpu(const bl_kernels *self, int64_t count, const float *x, const float *mask, float *y) {
     elementwise_job job = {.a = x, .b = mask, .out = y};
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, mul_forward_range, &job);
 }
 
 static void mul_backward_range(void *arg, int64_t begin, int64_t end) {
     const elementwise_job *j = arg;
-    mul_backward_ref(end - begin, j->a + begin, j->b + begin, j->out + begin);
+    mul_backward_ref(NULL, end - begin, j->a + begin, j->b + begin, j->out + begin);
 }
 
 /* in mask, in dy, acc dx += dy·mask — [count] (ref's double expression, on slices) */
-void mul_backward_cpu(int64_t count, const float *mask, const float *dy, float *dx) {
+void mul_backward_cpu(const bl_kernels *self, int64_t count, const float *mask, const float *dy, float *dx) {
     elementwise_job job = {.a = mask, .b = dy, .out = dx};
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, mul_backward_range, &job);
 }

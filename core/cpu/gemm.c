@@ -200,9 +200,6 @@ static void pack_b_row_ptrs(const float *const *rows, int k0, int kc, int col0, 
 
 /* ============================================================================================ driver ======= */
 
-static int gemm_b_direct = 1;
-void bl_sgemm_set_b_direct(int on) { gemm_b_direct = on != 0; }
-
 typedef struct gemm_problem {
     const bl_gemm_microkernel *kernel;
     int trans_a, trans_b, m, n, k;
@@ -214,7 +211,7 @@ typedef struct gemm_problem {
     bl_gemm_b_rows_fn b_rows; /* B given row by row (then b is NULL and trans_b 0), or NULL */
     void *b_user;
     const float *const *b_row_ptrs; /* or B given by row pointers (then b is NULL and trans_b 0), or NULL */
-    int b_direct;             /* the caller allows B read in place (bl_sgemm_set_b_direct) */
+    int b_direct;             /* the caller allows B read in place (bl_gemm_config.b_direct) */
     int direct;               /* gemm_run's decision: the micro-kernel reads B in place, no packing buffers */
     atomic_int failed;        /* b_rows only: a task could not allocate its buffers (set, never cleared) */
     int kc_block;           /* the K block size: depends only on k and the kernel, never on threads */
@@ -413,10 +410,17 @@ static int gemm_trivial(int m, int n, int k, float alpha, float beta, float *c, 
     return 1;
 }
 
-static const bl_gemm_microkernel *selected_kernel(void) {
-    const bl_gemm_microkernel *kernel = bl_gemm_microkernel_for(bl_gemm_kernel_selected());
+bl_gemm_config bl_gemm_config_default(void) {
+    return (bl_gemm_config){.kernel = bl_gemm_kernel_default(), .b_direct = 1};
+}
+
+/* The micro-kernel of cfg (NULL: bl_gemm_config_default's) */
+static const bl_gemm_microkernel *kernel_of(const bl_gemm_config *cfg) {
+    const bl_gemm_microkernel *kernel = bl_gemm_microkernel_for(cfg ? cfg->kernel : bl_gemm_kernel_default());
     return kernel ? kernel : &bl_gemm_microkernel_generic;
 }
+
+static int b_direct_of(const bl_gemm_config *cfg) { return cfg ? cfg->b_direct : 1; }
 
 /* Thread and run a filled-in problem. */
 static void gemm_run(gemm_problem *g) {
@@ -432,11 +436,11 @@ static void gemm_run(gemm_problem *g) {
     else gemm_task(g, 0);
 }
 
-void bl_sgemm_cpu(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-                  const float *b, int ldb, float beta, float *c, int ldc) {
+void bl_sgemm_cpu(const bl_gemm_config *cfg, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                  int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     if (gemm_trivial(m, n, k, alpha, beta, c, ldc)) return;
     gemm_problem g = {
-        .kernel = selected_kernel(),
+        .kernel = kernel_of(cfg),
         .trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k,
         .alpha = alpha, .beta = beta, .a = a, .b = b, .c = c, .lda = lda, .ldb = ldb, .ldc = ldc,
     };
@@ -445,9 +449,9 @@ void bl_sgemm_cpu(int trans_a, int trans_b, int m, int n, int k, float alpha, co
 
 /* ======================================================================================= prepacked A ====== */
 
-size_t bl_sgemm_prepacked_a_floats(int m, int k) {
+size_t bl_sgemm_prepacked_a_floats(const bl_gemm_config *cfg, int m, int k) {
     if (m <= 0 || k <= 0) return 1;
-    return prepacked_rows(m, selected_kernel()->mr) * (size_t)k;
+    return prepacked_rows(m, kernel_of(cfg)->mr) * (size_t)k;
 }
 
 typedef struct prepack_job {
@@ -471,31 +475,31 @@ static void prepack_task(void *arg, int sliver) {
 
 /* Layout: for each K block [pc, pc + kc) in order, the block's MR-row slivers [ceil(m/MR)][kc][MR] — exactly what
  * gemm_rectangle's pack_a writes for that block, so a GEMM on it is bitwise the GEMM on A. */
-void bl_sgemm_prepack_a(int trans_a, int m, int k, const float *a, int lda, float *packed) {
+void bl_sgemm_prepack_a(const bl_gemm_config *cfg, int trans_a, int m, int k, const float *a, int lda, float *packed) {
     if (m <= 0 || k <= 0) return;
-    prepack_job job = {.kernel = selected_kernel(), .trans_a = trans_a, .m = m, .k = k, .lda = lda, .a = a,
+    prepack_job job = {.kernel = kernel_of(cfg), .trans_a = trans_a, .m = m, .k = k, .lda = lda, .a = a,
                        .packed = packed};
     job.kc_block = balanced_block(k, job.kernel->kc, 1);
     bl_parallel_for(ceil_div(m, job.kernel->mr), prepack_task, &job);
 }
 
-void bl_sgemm_cpu_prepacked(int m, int n, int k, float alpha, const float *a_packed, int trans_b, const float *b,
-                            int ldb, float beta, float *c, int ldc) {
+void bl_sgemm_cpu_prepacked(const bl_gemm_config *cfg, int m, int n, int k, float alpha, const float *a_packed,
+                            int trans_b, const float *b, int ldb, float beta, float *c, int ldc) {
     if (gemm_trivial(m, n, k, alpha, beta, c, ldc)) return;
     gemm_problem g = {
-        .kernel = selected_kernel(),
+        .kernel = kernel_of(cfg),
         .trans_b = trans_b, .m = m, .n = n, .k = k,
         .alpha = alpha, .beta = beta, .a_prepacked = a_packed, .b = b, .c = c, .ldb = ldb, .ldc = ldc,
-        .b_direct = gemm_b_direct,
+        .b_direct = b_direct_of(cfg),
     };
     gemm_run(&g);
 }
 
-int bl_sgemm_cpu_prepacked_b_rows(int m, int n, int k, float alpha, const float *a_packed, bl_gemm_b_rows_fn rows,
-                                  void *user, float beta, float *c, int ldc) {
+int bl_sgemm_cpu_prepacked_b_rows(const bl_gemm_config *cfg, int m, int n, int k, float alpha, const float *a_packed,
+                                  bl_gemm_b_rows_fn rows, void *user, float beta, float *c, int ldc) {
     if (gemm_trivial(m, n, k, alpha, beta, c, ldc)) return 0;
     gemm_problem g = {
-        .kernel = selected_kernel(),
+        .kernel = kernel_of(cfg),
         .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta, .a_prepacked = a_packed, .b_rows = rows,
         .b_user = user, .c = c, .ldc = ldc,
     };
@@ -503,13 +507,13 @@ int bl_sgemm_cpu_prepacked_b_rows(int m, int n, int k, float alpha, const float 
     return atomic_load(&g.failed) ? -1 : 0;
 }
 
-void bl_sgemm_cpu_prepacked_b_row_ptrs(int m, int n, int k, float alpha, const float *a_packed,
-                                       const float *const *rows, float beta, float *c, int ldc) {
+void bl_sgemm_cpu_prepacked_b_row_ptrs(const bl_gemm_config *cfg, int m, int n, int k, float alpha,
+                                       const float *a_packed, const float *const *rows, float beta, float *c, int ldc) {
     if (gemm_trivial(m, n, k, alpha, beta, c, ldc)) return;
     gemm_problem g = {
-        .kernel = selected_kernel(),
+        .kernel = kernel_of(cfg),
         .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta, .a_prepacked = a_packed, .b_row_ptrs = rows,
-        .c = c, .ldc = ldc, .b_direct = gemm_b_direct,
+        .c = c, .ldc = ldc, .b_direct = b_direct_of(cfg),
     };
     gemm_run(&g);
 }

@@ -1,6 +1,6 @@
 /* gemm.h — the fast CPU single-precision matrix multiply.
  *
- * bl_sgemm_cpu is the `sgemm` slot of the cpu backend (kernels.h): C = alpha·op(A)·op(B) + beta·C, row-major.
+ * bl_sgemm_cpu is what the cpu backend's `sgemm` slot runs (kernels.h): C = alpha·op(A)·op(B) + beta·C, row-major.
  * It is written the Goto/BLIS way (Goto & van de Geijn 2008; Van Zee & van de Geijn 2015):
  *
  *     for jc in N by NC:
@@ -19,8 +19,8 @@
  * a rectangle of C (whole MR/NR tiles) and runs the loops above on it with its own packing buffers. Nothing else
  * is shared, and each C element is reduced over k the same way (the K blocks in order, inside a block a single
  * running sum in k order) wherever its tile lies — so results are bitwise identical for any thread count and run
- * to run. Different micro-kernels (generic C, AVX2, AVX-512) round differently; the one in use is fixed per
- * process (cpu_features.h).
+ * to run. Different micro-kernels (generic C, AVX2, AVX-512) round differently; every call names the one it uses
+ * (bl_gemm_config; a cpu backend passes the one its options chose, core/cpu/cpu.h).
  *
  * Not here: complex or double precision, batched GEMM, strided (non-unit column stride) matrices. */
 #ifndef BLASTO_GEMM_H
@@ -32,23 +32,33 @@
 #include "core/cpu/cpu_features.h"
 #include "core/kernels.h"
 
+/* How a GEMM runs: the micro-kernel family (cpu_features.h; it must be available on this CPU), and whether the
+ * micro-kernel may read B through row pointers in place where it can (run_rows) instead of packing panels — bitwise
+ * the same either way. Every function below takes one; NULL means bl_gemm_config_default(): the best kernel this
+ * CPU has (narrowed by BLASTO_GEMM_KERNEL), B read in place. */
+typedef struct bl_gemm_config {
+    bl_gemm_kernel_kind kernel;
+    int b_direct;
+} bl_gemm_config;
+bl_gemm_config bl_gemm_config_default(void);
+
 /* C[m,n] = alpha · op(A) · op(B) + beta · C. op(A) is [m,k]: A is [m,k] row stride lda, or [k,m] when trans_a.
  * op(B) is [k,n]: B is [k,n] row stride ldb, or [n,k] when trans_b. C is [m,n] row stride ldc.
  * in a, in b, io c (out only when beta == 0: C is then never read, so NaN garbage cannot leak).
  * alpha == 0 or k == 0: C = beta·C and A, B are not read (BLAS semantics). m, n ≤ 0: nothing happens. */
-void bl_sgemm_cpu(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-                  const float *b, int ldb, float beta, float *c, int ldc);
+void bl_sgemm_cpu(const bl_gemm_config *cfg, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                  int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
 /* ---- A packed once, used by several GEMMs (a convolution's weights, shared by the per-sample GEMMs) ----
  * bl_sgemm_prepack_a packs op(A) [m,k] (A is [m,k] row stride lda, or [k,m] when trans_a) into
  * packed[bl_sgemm_prepacked_a_floats(m, k)], threaded over row slivers; bl_sgemm_cpu_prepacked then computes
  * C = alpha·op(A)·op(B) + beta·C exactly as bl_sgemm_cpu would (same bytes into the same micro-kernel, so the
- * result is bitwise the same) without packing A again. The packing depends on the micro-kernel selected at
- * the time: pack and use within one call of a kernel. */
-size_t bl_sgemm_prepacked_a_floats(int m, int k);
-void bl_sgemm_prepack_a(int trans_a, int m, int k, const float *a, int lda, float *packed);
-void bl_sgemm_cpu_prepacked(int m, int n, int k, float alpha, const float *a_packed, int trans_b, const float *b,
-                            int ldb, float beta, float *c, int ldc);
+ * result is bitwise the same) without packing A again. The packing depends on the micro-kernel: pack and use with
+ * the same config. */
+size_t bl_sgemm_prepacked_a_floats(const bl_gemm_config *cfg, int m, int k);
+void bl_sgemm_prepack_a(const bl_gemm_config *cfg, int trans_a, int m, int k, const float *a, int lda, float *packed);
+void bl_sgemm_cpu_prepacked(const bl_gemm_config *cfg, int m, int n, int k, float alpha, const float *a_packed,
+                            int trans_b, const float *b, int ldb, float beta, float *c, int ldc);
 
 /* ---- B given row by row by a function (a convolution's im2col, never stored whole) ----
  * rows(user, r, col0, cols, dst) writes op(B)[r, col0 : col0 + cols] to dst[0 : cols]; it is called from the
@@ -57,19 +67,15 @@ void bl_sgemm_cpu_prepacked(int m, int n, int k, float alpha, const float *a_pac
  * the same bytes, so the result is bitwise the same. Returns 0, or −1 when a packing buffer could not be
  * allocated (C is then partly written: compute it again another way). */
 typedef void (*bl_gemm_b_rows_fn)(void *user, int row, int col0, int cols, float *dst);
-int bl_sgemm_cpu_prepacked_b_rows(int m, int n, int k, float alpha, const float *a_packed, bl_gemm_b_rows_fn rows,
-                                  void *user, float beta, float *c, int ldc);
+int bl_sgemm_cpu_prepacked_b_rows(const bl_gemm_config *cfg, int m, int n, int k, float alpha, const float *a_packed,
+                                  bl_gemm_b_rows_fn rows, void *user, float beta, float *c, int ldc);
 
 /* ---- B given by row pointers (a stride-1 convolution's shifted views of its zero-padded input) ----
  * op(B)[r, j] = rows[r][j] for r < k, j < n (rows may overlap). Like bl_sgemm_cpu_prepacked with that B in memory,
  * bitwise (the panels hold the same bytes) — and like it, when a packing buffer cannot be allocated, gemm.c's
  * memory-free loops compute C (correct, not bitwise). */
-void bl_sgemm_cpu_prepacked_b_row_ptrs(int m, int n, int k, float alpha, const float *a_packed,
-                                       const float *const *rows, float beta, float *c, int ldc);
-/* 1 (default): where the micro-kernel can (run_rows), it reads B through the row pointers in place instead of
- * packing panels; 0: always pack. Bitwise the same either way; for tests and measurements (set it while no GEMM
- * runs). */
-void bl_sgemm_set_b_direct(int on);
+void bl_sgemm_cpu_prepacked_b_row_ptrs(const bl_gemm_config *cfg, int m, int n, int k, float alpha,
+                                       const float *a_packed, const float *const *rows, float beta, float *c, int ldc);
 
 /* ---- internals shared by gemm.c and the micro-kernel files ----
  * A micro-kernel multiplies an A sliver packed k-major (a_packed[p·MR + i] = op(A)[i, p]) by a B sliver packed

@@ -6,9 +6,10 @@
 #include "core/cpu/gemm.h"
 
 /* in x [n,in], in w [out,in], in b [out] or NULL, out y [n,out]:  y = x · wᵀ + b */
-void linear_forward_cpu(int n, int in, int out, const float *x, const float *w, const float *b, float *y) {
+void linear_forward_cpu(const bl_kernels *self, int n, int in, int out, const float *x, const float *w, const float *b,
+                        float *y) {
     if (n <= 0 || out <= 0) return;
-    bl_sgemm_cpu(0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+    bl_sgemm_cpu(&bl_cpu_state_of(self)->gemm, 0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
     if (b)
         for (int r = 0; r < n; r++)
             for (int o = 0; o < out; o++) y[(int64_t)r * out + o] += b[o];
@@ -16,11 +17,12 @@ void linear_forward_cpu(int n, int in, int out, const float *x, const float *w, 
 
 /* in x [n,in], in w [out,in], in dy [n,out]; acc dx [n,in] += dy · w, acc dw [out,in] += dyᵀ · x,
  * acc db [out] += Σ_r dy[r,:] (double, rows in order); each may be NULL */
-void linear_backward_cpu(int n, int in, int out, const float *x, const float *w, const float *dy, float *dx,
-                         float *dw, float *db) {
+void linear_backward_cpu(const bl_kernels *self, int n, int in, int out, const float *x, const float *w,
+                         const float *dy, float *dx, float *dw, float *db) {
     if (n <= 0 || out <= 0) return;
-    if (dx) bl_sgemm_cpu(0, 0, n, in, out, 1.0f, dy, out, w, in, 1.0f, dx, in);
-    if (dw) bl_sgemm_cpu(1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
+    const bl_gemm_config *gemm = &bl_cpu_state_of(self)->gemm;
+    if (dx) bl_sgemm_cpu(gemm, 0, 0, n, in, out, 1.0f, dy, out, w, in, 1.0f, dx, in);
+    if (dw) bl_sgemm_cpu(gemm, 1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
     if (db)
         for (int o = 0; o < out; o++) {
             double sum = 0.0;

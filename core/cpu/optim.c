@@ -7,6 +7,7 @@
 #include "core/ref/ref.h"
 
 typedef struct optimizer_job {
+    int avx2;              /* the backend's instruction set includes AVX2 + FMA: run optim_avx2.c's build */
     float *p, *buf, *m, *v;
     const float *grad;
     float lr, momentum, dampening, weight_decay, beta1, beta2, eps;
@@ -14,49 +15,50 @@ typedef struct optimizer_job {
     int64_t step;
 } optimizer_job;
 
-/* The AVX2 + FMA build of ref's loops when this build has it and the CPU supports it (optim_cpu_avx2.c). */
-#ifdef BLASTO_HAVE_X86_SIMD
-static int use_avx2_fma(void) { return bl_cpu_has_avx2_fma(); }
-#endif
+/* The AVX2 + FMA build of ref's loops (optim_avx2.c) when the backend's instruction set includes it. */
+static int use_avx2_fma(const bl_kernels *self) {
+    return bl_cpu_state_of(self)->options.simd >= BL_GEMM_KERNEL_AVX2;
+}
 
 static void sgd_range(void *arg, int64_t begin, int64_t end) {
     const optimizer_job *j = arg;
 #ifdef BLASTO_HAVE_X86_SIMD
-    if (use_avx2_fma()) {
-        sgd_update_avx2(end - begin, j->p + begin, j->grad + begin, j->buf ? j->buf + begin : NULL, j->lr,
+    if (j->avx2) {
+        sgd_update_avx2(NULL, end - begin, j->p + begin, j->grad + begin, j->buf ? j->buf + begin : NULL, j->lr,
                         j->momentum, j->dampening, j->weight_decay, j->nesterov, j->first_step);
         return;
     }
 #endif
-    sgd_update_ref(end - begin, j->p + begin, j->grad + begin, j->buf ? j->buf + begin : NULL, j->lr, j->momentum,
+    sgd_update_ref(NULL, end - begin, j->p + begin, j->grad + begin, j->buf ? j->buf + begin : NULL, j->lr, j->momentum,
                    j->dampening, j->weight_decay, j->nesterov, j->first_step);
 }
 
 /* io p, in grad, io buf (NULL when momentum == 0) — [count] */
-void sgd_update_cpu(int64_t count, float *p, const float *grad, float *buf, float lr, float momentum,
-                    float dampening, float weight_decay, int nesterov, int first_step) {
-    optimizer_job job = {.p = p, .grad = grad, .buf = buf, .lr = lr, .momentum = momentum, .dampening = dampening,
-                         .weight_decay = weight_decay, .nesterov = nesterov, .first_step = first_step};
+void sgd_update_cpu(const bl_kernels *self, int64_t count, float *p, const float *grad, float *buf, float lr,
+                    float momentum, float dampening, float weight_decay, int nesterov, int first_step) {
+    optimizer_job job = {.avx2 = use_avx2_fma(self), .p = p, .grad = grad, .buf = buf, .lr = lr, .momentum = momentum,
+                         .dampening = dampening, .weight_decay = weight_decay, .nesterov = nesterov,
+                         .first_step = first_step};
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, sgd_range, &job);
 }
 
 static void adam_range(void *arg, int64_t begin, int64_t end) {
     const optimizer_job *j = arg;
 #ifdef BLASTO_HAVE_X86_SIMD
-    if (use_avx2_fma()) {
-        adam_update_avx2(end - begin, j->p + begin, j->grad + begin, j->m + begin, j->v + begin, j->lr, j->beta1,
+    if (j->avx2) {
+        adam_update_avx2(NULL, end - begin, j->p + begin, j->grad + begin, j->m + begin, j->v + begin, j->lr, j->beta1,
                          j->beta2, j->eps, j->weight_decay, j->decoupled, j->step);
         return;
     }
 #endif
-    adam_update_ref(end - begin, j->p + begin, j->grad + begin, j->m + begin, j->v + begin, j->lr, j->beta1,
+    adam_update_ref(NULL, end - begin, j->p + begin, j->grad + begin, j->m + begin, j->v + begin, j->lr, j->beta1,
                     j->beta2, j->eps, j->weight_decay, j->decoupled, j->step);
 }
 
 /* io p, in grad, io m, io v — [count]; step t ≥ 1 */
-void adam_update_cpu(int64_t count, float *p, const float *grad, float *m, float *v, float lr, float beta1,
-                     float beta2, float eps, float weight_decay, int decoupled, int64_t step) {
-    optimizer_job job = {.p = p, .grad = grad, .m = m, .v = v, .lr = lr, .beta1 = beta1, .beta2 = beta2, .eps = eps,
-                         .weight_decay = weight_decay, .decoupled = decoupled, .step = step};
+void adam_update_cpu(const bl_kernels *self, int64_t count, float *p, const float *grad, float *m, float *v, float lr,
+                     float beta1, float beta2, float eps, float weight_decay, int decoupled, int64_t step) {
+    optimizer_job job = {.avx2 = use_avx2_fma(self), .p = p, .grad = grad, .m = m, .v = v, .lr = lr, .beta1 = beta1,
+                         .beta2 = beta2, .eps = eps, .weight_decay = weight_decay, .decoupled = decoupled, .step = step};
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, adam_range, &job);
 }

@@ -1,5 +1,5 @@
 /* optim_avx2.c — the SGD and Adam updates compiled with -mavx2 -mfma, for the cpu backend's threaded
- * optimizer kernels (kernels_cpu_elementwise.c calls these when the CPU has AVX2 + FMA).
+ * optimizer kernels (core/cpu/elementwise.c calls these when the CPU has AVX2 + FMA).
  *
  * What it is: the loops of ref's sgd_update / adam_update (core/ref/ops.h, float variant), the same
  * expressions in the same order. Their fused multiply-adds are written fmaf() as in ref; compiled without FMA
@@ -14,8 +14,9 @@
 #include "core/cpu/cpu_ops.h"
 
 /* io p [count], in grad [count], io buf [count] (NULL when momentum == 0) — ref's sgd_update */
-void sgd_update_avx2(int64_t count, float *restrict p, const float *restrict grad, float *restrict buf, float lr,
-                     float momentum, float dampening, float weight_decay, int nesterov, int first_step) {
+void sgd_update_avx2(const bl_kernels *self, int64_t count, float *restrict p, const float *restrict grad,
+                     float *restrict buf, float lr, float momentum, float dampening, float weight_decay, int nesterov,
+                     int first_step) {
     const float one_minus_dampening = (float)(1.0 - (double)dampening);
     const float minus_lr = (float)(-(double)lr);
     for (int64_t i = 0; i < count; i++) {
@@ -31,9 +32,9 @@ void sgd_update_avx2(int64_t count, float *restrict p, const float *restrict gra
 }
 
 /* io p, in grad, io m, io v — [count]; step t ≥ 1 — ref's adam_update */
-void adam_update_avx2(int64_t count, float *restrict p, const float *restrict grad, float *restrict m,
-                      float *restrict v, float lr, float beta1, float beta2, float eps, float weight_decay,
-                      int decoupled, int64_t step) {
+void adam_update_avx2(const bl_kernels *self, int64_t count, float *restrict p, const float *restrict grad,
+                      float *restrict m, float *restrict v, float lr, float beta1, float beta2, float eps,
+                      float weight_decay, int decoupled, int64_t step) {
     double bias_correction1 = 1.0 - pow((double)beta1, (double)step);
     double bias_correction2 = 1.0 - pow((double)beta2, (double)step);
     const float minus_step_size = (float)(-((double)lr / bias_correction1));

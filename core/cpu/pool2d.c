@@ -1,5 +1,5 @@
 /* pool2d.c — the cpu backend's max, average and global-average pooling: threaded over planes (n, c), bitwise equal to ref
- * (semantics: kernels.h and core/ref/ops.h; contract: kernels_cpu_ops.h).
+ * (semantics: kernels.h and core/ref/ops.h; contract: core/cpu/cpu_ops.h).
  *
  * Max pooling forward is ref's argmax rule in float (a float compared with a float gives the same answer as the
  * two widened to double). Max pooling BACKWARD is where ref is slow: it is written as a gather that recomputes the
@@ -168,7 +168,7 @@ static void maxpool_forward_task(void *arg, int task) {
 }
 
 /* in x [n,c,h_in,w_in], out y [n,c,h_out,w_out] */
-void maxpool2d_forward_cpu(const bl_pool2d_shape *s, const float *x, float *y) {
+void maxpool2d_forward_cpu(const bl_kernels *self, const bl_pool2d_shape *s, const float *x, float *y) {
     pool_job job = {.s = s, .x = x, .y = y};
     run_pieces(&job, maxpool_forward_task);
 }
@@ -182,7 +182,8 @@ static void maxpool_backward_task(void *arg, int task) {
     double *sum = (double *)bl_scratch_acquire((size_t)(2 * in_plane), &handle); /* 64-byte aligned */
     if (!sum) { /* out of memory: ref's gather on these planes (same result, slower) */
         bl_pool2d_shape part = planes_shape(s, end - first);
-        maxpool2d_backward_ref(&part, j->x + first * in_plane, j->dy + first * out_plane, j->dx + first * in_plane);
+        maxpool2d_backward_ref(NULL, &part, j->x + first * in_plane, j->dy + first * out_plane,
+                               j->dx + first * in_plane);
         return;
     }
     for (int64_t nc = first; nc < end; nc++) {
@@ -198,7 +199,8 @@ static void maxpool_backward_task(void *arg, int task) {
 }
 
 /* in x [n,c,h_in,w_in], in dy [n,c,h_out,w_out], acc dx [n,c,h_in,w_in] */
-void maxpool2d_backward_cpu(const bl_pool2d_shape *s, const float *x, const float *dy, float *dx) {
+void maxpool2d_backward_cpu(const bl_kernels *self, const bl_pool2d_shape *s, const float *x, const float *dy,
+                            float *dx) {
     pool_job job = {.s = s, .x = x, .dy = dy, .dx = dx};
     run_pieces(&job, maxpool_backward_task);
 }
@@ -260,11 +262,11 @@ static void avgpool_forward_task(void *arg, int task) {
         return;
     }
     bl_pool2d_shape part = planes_shape(j->s, end - first);
-    avgpool2d_forward_ref(&part, x, y);
+    avgpool2d_forward_ref(NULL, &part, x, y);
 }
 
 /* in x [n,c,h_in,w_in], out y [n,c,h_out,w_out] */
-void avgpool2d_forward_cpu(const bl_pool2d_shape *s, const float *x, float *y) {
+void avgpool2d_forward_cpu(const bl_kernels *self, const bl_pool2d_shape *s, const float *x, float *y) {
     pool_job job = {.s = s, .x = x, .y = y};
     run_pieces(&job, avgpool_forward_task);
 }
@@ -280,11 +282,11 @@ static void avgpool_backward_task(void *arg, int task) {
         return;
     }
     bl_pool2d_shape part = planes_shape(j->s, end - first);
-    avgpool2d_backward_ref(&part, dy, dx);
+    avgpool2d_backward_ref(NULL, &part, dy, dx);
 }
 
 /* in dy [n,c,h_out,w_out], acc dx [n,c,h_in,w_in] */
-void avgpool2d_backward_cpu(const bl_pool2d_shape *s, const float *dy, float *dx) {
+void avgpool2d_backward_cpu(const bl_kernels *self, const bl_pool2d_shape *s, const float *dy, float *dx) {
     pool_job job = {.s = s, .dy = dy, .dx = dx};
     run_pieces(&job, avgpool_backward_task);
 }
@@ -299,22 +301,22 @@ typedef struct rows_job {
 
 static void global_avgpool_forward_range(void *arg, int64_t begin, int64_t end) {
     const rows_job *j = arg;
-    global_avgpool_forward_ref(end - begin, j->hw, j->src + begin * j->hw, j->dst + begin);
+    global_avgpool_forward_ref(NULL, end - begin, j->hw, j->src + begin * j->hw, j->dst + begin);
 }
 
 /* in x [nc,hw], out y [nc] */
-void global_avgpool_forward_cpu(int64_t nc, int64_t hw, const float *x, float *y) {
+void global_avgpool_forward_cpu(const bl_kernels *self, int64_t nc, int64_t hw, const float *x, float *y) {
     rows_job job = {.hw = hw, .src = x, .dst = y};
     bl_parallel_range(nc, hw > 0 ? BL_CPU_ELEMENTWISE_GRAIN / hw + 1 : nc, global_avgpool_forward_range, &job);
 }
 
 static void global_avgpool_backward_range(void *arg, int64_t begin, int64_t end) {
     const rows_job *j = arg;
-    global_avgpool_backward_ref(end - begin, j->hw, j->src + begin, j->dst + begin * j->hw);
+    global_avgpool_backward_ref(NULL, end - begin, j->hw, j->src + begin, j->dst + begin * j->hw);
 }
 
 /* in dy [nc], acc dx [nc,hw] */
-void global_avgpool_backward_cpu(int64_t nc, int64_t hw, const float *dy, float *dx) {
+void global_avgpool_backward_cpu(const bl_kernels *self, int64_t nc, int64_t hw, const float *dy, float *dx) {
     rows_job job = {.hw = hw, .src = dy, .dst = dx};
     bl_parallel_range(nc, hw > 0 ? BL_CPU_ELEMENTWISE_GRAIN / hw + 1 : nc, global_avgpool_backward_range, &job);
 }

@@ -15,7 +15,7 @@
  * writes NaN to running_var rather than guess.
  * in x [n,c,h,w], in gamma [c], in beta [c], out y [n,c,h,w], io running_mean [c] or NULL, io running_var [c] or
  * NULL, out save_mean [c], out save_invstd [c] */
-void REF_FN(batchnorm2d_forward_train_ref)(const bl_batchnorm2d_shape *s, const real *x, const real *gamma,
+void REF_FN(batchnorm2d_forward_train_ref)(REF_SELF const bl_batchnorm2d_shape *s, const real *x, const real *gamma,
                                        const real *beta, real *y, real *running_mean, real *running_var,
                                        real *save_mean, real *save_invstd) {
     int64_t plane = (int64_t)s->h * s->w;
@@ -52,8 +52,8 @@ void REF_FN(batchnorm2d_forward_train_ref)(const bl_batchnorm2d_shape *s, const 
 
 /* mean[c] = running_mean[c], invstd[c] = 1/sqrt(running_var[c] + eps) in double, rounded once: the constants an
  * eval-mode forward normalised with, saved for its backward.   in running_mean/var [c], out mean/invstd [c] */
-void REF_FN(batchnorm2d_eval_stats_ref)(int c, float eps, const real *running_mean, const real *running_var, real *mean,
-                                    real *invstd) {
+void REF_FN(batchnorm2d_eval_stats_ref)(REF_SELF int c, float eps, const real *running_mean, const real *running_var,
+                                        real *mean, real *invstd) {
     for (int i = 0; i < c; i++) {
         mean[i] = running_mean[i];
         invstd[i] = (real)(1.0 / sqrt((double)running_var[i] + (double)eps));
@@ -63,7 +63,7 @@ void REF_FN(batchnorm2d_eval_stats_ref)(int c, float eps, const real *running_me
 /* Eval: y = γ·(x − running_mean)/√(running_var + eps) + β; the statistics are constants.
  * in x [n,c,h,w] (samples bl_bn_x_sample_stride apart), in gamma [c], in beta [c], in running_mean [c],
  * in running_var [c], out y [n,c,h,w] */
-void REF_FN(batchnorm2d_forward_eval_ref)(const bl_batchnorm2d_shape *s, const real *x, const real *gamma,
+void REF_FN(batchnorm2d_forward_eval_ref)(REF_SELF const bl_batchnorm2d_shape *s, const real *x, const real *gamma,
                                       const real *beta, const real *running_mean, const real *running_var, real *y) {
     int64_t plane = (int64_t)s->h * s->w, x_sample = bl_bn_x_sample_stride(s);
     for (int n = 0; n < s->n; n++)
@@ -83,9 +83,9 @@ void REF_FN(batchnorm2d_forward_eval_ref)(const bl_batchnorm2d_shape *s, const r
  * The training form follows from ∂x̂_k/∂x_j = invstd·(δ_kj − 1/N − x̂_k·x̂_j/N) (docs/ops/batchnorm2d.md).
  * in x [n,c,h,w], in dy [n,c,h,w], in gamma [c], in mean [c], in invstd [c],
  * acc dx [n,c,h,w] or NULL, acc dgamma [c] or NULL, acc dbeta [c] or NULL */
-void REF_FN(batchnorm2d_backward_ref)(const bl_batchnorm2d_shape *s, int training, const real *x, const real *dy,
-                                  const real *gamma, const real *mean, const real *invstd, real *dx, real *dgamma,
-                                  real *dbeta) {
+void REF_FN(batchnorm2d_backward_ref)(REF_SELF const bl_batchnorm2d_shape *s, int training, const real *x,
+                                      const real *dy, const real *gamma, const real *mean, const real *invstd, real *dx,
+                                      real *dgamma, real *dbeta) {
     int64_t plane = (int64_t)s->h * s->w;
     double count = (double)((int64_t)s->n * plane); /* N */
     for (int c = 0; c < s->c; c++) {

@@ -1,5 +1,5 @@
 /* batchnorm_lanes.h — PRIVATE to core/: the summation order of batchnorm's per-channel sums, shared by the ref
- * kernels (kernels_ref_impl.h) and the cpu kernels (batchnorm_cpu_impl.h), which must agree to the bit.
+ * kernels (core/ref/ops.h) and the cpu kernels (core/cpu/batchnorm2d_impl.h), which must agree to the bit.
  *
  * The sums Σ over (n, k) of one channel (k: the position in the h·w plane) are taken in double as 8 partial
  * sums, "lanes": element k of every plane goes to lane k mod 8, each lane adds in (n, k) order, and the total is

@@ -7,7 +7,8 @@
  * ========================================================================================================== */
 
 /* in x [n,c_part,hw], out y [n,c_total,hw] (only channels c_off … c_off + c_part − 1 are written) */
-void REF_FN(concat_channels_forward_ref)(int n, int c_part, int c_total, int c_off, int64_t hw, const real *x, real *y) {
+void REF_FN(concat_channels_forward_ref)(REF_SELF int n, int c_part, int c_total, int c_off, int64_t hw, const real *x,
+                                         real *y) {
     for (int b = 0; b < n; b++)
         for (int c = 0; c < c_part; c++)
             for (int64_t k = 0; k < hw; k++)
@@ -15,8 +16,8 @@ void REF_FN(concat_channels_forward_ref)(int n, int c_part, int c_total, int c_o
 }
 
 /* ∂L/∂x[n,c,:] += dy[n, c_off + c, :].   in dy [n,c_total,hw], acc dx [n,c_part,hw] */
-void REF_FN(concat_channels_backward_ref)(int n, int c_part, int c_total, int c_off, int64_t hw, const real *dy,
-                                      real *dx) {
+void REF_FN(concat_channels_backward_ref)(REF_SELF int n, int c_part, int c_total, int c_off, int64_t hw,
+                                          const real *dy, real *dx) {
     for (int b = 0; b < n; b++)
         for (int c = 0; c < c_part; c++)
             for (int64_t k = 0; k < hw; k++) {

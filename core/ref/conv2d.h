@@ -8,7 +8,8 @@
 
 /* in x [n,c_in,h_in,w_in], in w [c_out,c_in,kh,kw], in b [c_out] or NULL, out y [n,c_out,h_out,w_out].
  * Taps that fall outside the image read zero (zero padding). */
-void REF_FN(conv2d_forward_ref)(const bl_conv2d_shape *s, const real *x, const real *w, const real *b, real *y) {
+void REF_FN(conv2d_forward_ref)(REF_SELF const bl_conv2d_shape *s, const real *x, const real *w, const real *b,
+                                real *y) {
     for (int n = 0; n < s->n; n++)
         for (int co = 0; co < s->c_out; co++)
             for (int oh = 0; oh < s->h_out; oh++)
@@ -35,7 +36,7 @@ void REF_FN(conv2d_forward_ref)(const bl_conv2d_shape *s, const real *x, const r
  * valid only when that division is exact and 0 ≤ oh < h_out (same for the width). Written as a gather so each
  * dx element is one double sum, rounded once.
  * in dy [n,c_out,h_out,w_out], in w [c_out,c_in,kh,kw], acc dx [n,c_in,h_in,w_in] */
-void REF_FN(conv2d_backward_data_ref)(const bl_conv2d_shape *s, const real *dy, const real *w, real *dx) {
+void REF_FN(conv2d_backward_data_ref)(REF_SELF const bl_conv2d_shape *s, const real *dy, const real *w, real *dx) {
     for (int n = 0; n < s->n; n++)
         for (int ci = 0; ci < s->c_in; ci++)
             for (int ih = 0; ih < s->h_in; ih++)
@@ -65,7 +66,8 @@ void REF_FN(conv2d_backward_data_ref)(const bl_conv2d_shape *s, const real *dy, 
 /* ∂L/∂w[co,ci,i,j] = Σ_{n,oh,ow} dy[n,co,oh,ow] · x[n,ci, oh·sh − ph + i·dh, ow·sw − pw + j·dw] (in-image taps);
  * ∂L/∂b[co] = Σ_{n,oh,ow} dy[n,co,oh,ow].
  * in x [n,c_in,h_in,w_in], in dy [n,c_out,h_out,w_out], acc dw [c_out,c_in,kh,kw] or NULL, acc db [c_out] or NULL */
-void REF_FN(conv2d_backward_filter_ref)(const bl_conv2d_shape *s, const real *x, const real *dy, real *dw, real *db) {
+void REF_FN(conv2d_backward_filter_ref)(REF_SELF const bl_conv2d_shape *s, const real *x, const real *dy, real *dw,
+                                        real *db) {
     if (dw) {
         for (int co = 0; co < s->c_out; co++)
             for (int ci = 0; ci < s->c_in; ci++)

@@ -7,7 +7,7 @@
  * ========================================================================================================== */
 
 /* in x [n,in], in w [out,in], in b [out] or NULL, out y [n,out] */
-void REF_FN(linear_forward_ref)(int n, int in, int out, const real *x, const real *w, const real *b, real *y) {
+void REF_FN(linear_forward_ref)(REF_SELF int n, int in, int out, const real *x, const real *w, const real *b, real *y) {
     for (int r = 0; r < n; r++)
         for (int o = 0; o < out; o++) {
             double sum = b ? (double)b[o] : 0.0;
@@ -18,8 +18,8 @@ void REF_FN(linear_forward_ref)(int n, int in, int out, const real *x, const rea
 
 /* ∂L/∂x[n,i] = Σ_o dy[n,o]·w[o,i];  ∂L/∂w[o,i] = Σ_n dy[n,o]·x[n,i];  ∂L/∂b[o] = Σ_n dy[n,o].
  * in x [n,in], in w [out,in], in dy [n,out]; acc dx [n,in], acc dw [out,in], acc db [out] (each may be NULL) */
-void REF_FN(linear_backward_ref)(int n, int in, int out, const real *x, const real *w, const real *dy, real *dx,
-                             real *dw, real *db) {
+void REF_FN(linear_backward_ref)(REF_SELF int n, int in, int out, const real *x, const real *w, const real *dy,
+                                 real *dx, real *dw, real *db) {
     if (dx)
         for (int r = 0; r < n; r++)
             for (int i = 0; i < in; i++) {

@@ -1,11 +1,13 @@
 /* core/ref/ops.h — every ref kernel, written once and compiled twice by core/ref/ref.c (float, then double).
  *
- * A template, not a header: no include guard, included only by core/ref/ref.c, which defines three macros
+ * A template, not a header: no include guard, included only by core/ref/ref.c, which defines four macros
  * before each inclusion:
  *   real          the element type of every buffer: float, then double;
  *   REF_FN(name)  the function's name: `name` for the float variant, name##_f64 for the double one — every
  *                 definition is written with its full float name (REF_FN(conv2d_forward_ref)), so grepping
  *                 conv2d_forward_ref finds it;
+ *   REF_SELF      the first parameter every slot takes, `const bl_kernels *self,` (the table the kernel was called
+ *                 through; ref never reads it), then nothing: the double variants are no slots;
  *   REAL_FMA      fmaf, then fma (fused multiply-add; only the optimizers use it).
  * The op files also use the type-free helpers ref.c defines first (sigmoid_stable, softplus_of_minus_abs,
  * pool_windows_covering).

@@ -18,7 +18,7 @@
  *                                d = nesterov ? d + momentum·buf : buf;   p = p − lr·d.
  * (Dampening is not applied on the first step: torch starts the buffer as a copy of d.)
  * io p [count], in grad [count], io buf [count] (NULL and unused when momentum == 0) */
-void REF_FN(sgd_update_ref)(int64_t count, real *p, const real *grad, real *buf, float lr, float momentum,
+void REF_FN(sgd_update_ref)(REF_SELF int64_t count, real *p, const real *grad, real *buf, float lr, float momentum,
                         float dampening, float weight_decay, int nesterov, int first_step) {
     const real one_minus_dampening = (real)(1.0 - (double)dampening);
     const real minus_lr = (real)(-(double)lr);
@@ -40,7 +40,7 @@ void REF_FN(sgd_update_ref)(int64_t count, real *p, const real *grad, real *buf,
  * Torch's order: √bc2 and step_size = lr/bc1 are computed once per step in double; eps is added to √v/√bc2
  * (outside the root). Same values as the textbook m̂ = m/bc1, v̂ = v/bc2, p −= lr·m̂/(√v̂ + eps).
  * io p [count], in grad [count], io m [count], io v [count]; step t ≥ 1 counts this update */
-void REF_FN(adam_update_ref)(int64_t count, real *p, const real *grad, real *m, real *v, float lr, float beta1,
+void REF_FN(adam_update_ref)(REF_SELF int64_t count, real *p, const real *grad, real *m, real *v, float lr, float beta1,
                          float beta2, float eps, float weight_decay, int decoupled, int64_t step) {
     double bias_correction1 = 1.0 - pow((double)beta1, (double)step);
     double bias_correction2 = 1.0 - pow((double)beta2, (double)step);

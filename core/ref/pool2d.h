@@ -31,7 +31,7 @@ static int64_t REF_FN(maxpool2d_argmax_ref)(const bl_pool2d_shape *s, const real
 }
 
 /* y[n,c,oh,ow] = max over the window of x.   in x [n,c,h_in,w_in], out y [n,c,h_out,w_out] */
-void REF_FN(maxpool2d_forward_ref)(const bl_pool2d_shape *s, const real *x, real *y) {
+void REF_FN(maxpool2d_forward_ref)(REF_SELF const bl_pool2d_shape *s, const real *x, real *y) {
     int64_t in_plane = (int64_t)s->h_in * s->w_in, out_plane = (int64_t)s->h_out * s->w_out;
     for (int64_t nc = 0; nc < (int64_t)s->n * s->c; nc++) {
         const real *xp = x + nc * in_plane;
@@ -45,7 +45,7 @@ void REF_FN(maxpool2d_forward_ref)(const bl_pool2d_shape *s, const real *x, real
  * input. Written as a gather over the windows covering each input (one double sum per dx element, rounded
  * once); the argmax is recomputed from x with the forward's rule, so forward and backward agree on ties.
  * in x [n,c,h_in,w_in], in dy [n,c,h_out,w_out], acc dx [n,c,h_in,w_in] */
-void REF_FN(maxpool2d_backward_ref)(const bl_pool2d_shape *s, const real *x, const real *dy, real *dx) {
+void REF_FN(maxpool2d_backward_ref)(REF_SELF const bl_pool2d_shape *s, const real *x, const real *dy, real *dx) {
     int64_t in_plane = (int64_t)s->h_in * s->w_in, out_plane = (int64_t)s->h_out * s->w_out;
     for (int64_t nc = 0; nc < (int64_t)s->n * s->c; nc++) {
         const real *xp = x + nc * in_plane;
@@ -83,7 +83,7 @@ static double REF_FN(avgpool2d_window_ref)(const bl_pool2d_shape *s, int oh, int
 }
 
 /* y[n,c,oh,ow] = (Σ of the window's in-image x) / divisor.   in x [n,c,h_in,w_in], out y [n,c,h_out,w_out] */
-void REF_FN(avgpool2d_forward_ref)(const bl_pool2d_shape *s, const real *x, real *y) {
+void REF_FN(avgpool2d_forward_ref)(REF_SELF const bl_pool2d_shape *s, const real *x, real *y) {
     int64_t in_plane = (int64_t)s->h_in * s->w_in, out_plane = (int64_t)s->h_out * s->w_out;
     for (int64_t nc = 0; nc < (int64_t)s->n * s->c; nc++) {
         const real *xp = x + nc * in_plane;
@@ -102,7 +102,7 @@ void REF_FN(avgpool2d_forward_ref)(const bl_pool2d_shape *s, const real *x, real
 /* ∂L/∂x[i] = Σ over the windows covering i of dy[window]/divisor[window] — every in-image element of a window
  * enters its mean with weight 1/divisor. A gather over the covering windows: one double sum per dx element.
  * in dy [n,c,h_out,w_out], acc dx [n,c,h_in,w_in] */
-void REF_FN(avgpool2d_backward_ref)(const bl_pool2d_shape *s, const real *dy, real *dx) {
+void REF_FN(avgpool2d_backward_ref)(REF_SELF const bl_pool2d_shape *s, const real *dy, real *dx) {
     int64_t in_plane = (int64_t)s->h_in * s->w_in, out_plane = (int64_t)s->h_out * s->w_out;
     for (int64_t nc = 0; nc < (int64_t)s->n * s->c; nc++)
         for (int ih = 0; ih < s->h_in; ih++)
@@ -123,7 +123,7 @@ void REF_FN(avgpool2d_backward_ref)(const bl_pool2d_shape *s, const real *dy, re
 }
 
 /* y[i] = (1/hw)·Σ_j x[i,j].   in x [nc,hw], out y [nc] */
-void REF_FN(global_avgpool_forward_ref)(int64_t nc, int64_t hw, const real *x, real *y) {
+void REF_FN(global_avgpool_forward_ref)(REF_SELF int64_t nc, int64_t hw, const real *x, real *y) {
     for (int64_t i = 0; i < nc; i++) {
         double sum = 0.0;
         for (int64_t j = 0; j < hw; j++) sum += x[i * hw + j];
@@ -132,7 +132,7 @@ void REF_FN(global_avgpool_forward_ref)(int64_t nc, int64_t hw, const real *x, r
 }
 
 /* ∂L/∂x[i,j] += dy[i]/hw.   in dy [nc], acc dx [nc,hw] */
-void REF_FN(global_avgpool_backward_ref)(int64_t nc, int64_t hw, const real *dy, real *dx) {
+void REF_FN(global_avgpool_backward_ref)(REF_SELF int64_t nc, int64_t hw, const real *dy, real *dx) {
     for (int64_t i = 0; i < nc; i++) {
         double share = dy[i] / (double)hw;
         for (int64_t j = 0; j < hw; j++) dx[i * hw + j] = (real)(dx[i * hw + j] + share);

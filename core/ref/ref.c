@@ -42,7 +42,9 @@ static void pool_windows_covering(int i, int kernel, int stride, int pad, int ou
 #define real float
 #define REAL_FMA fmaf
 #define REF_FN(name) name
+#define REF_SELF const bl_kernels *self,
 #include "core/ref/ops.h"
+#undef REF_SELF
 #undef REF_FN
 #undef REAL_FMA
 #undef real
@@ -51,13 +53,15 @@ static void pool_windows_covering(int i, int kernel, int stride, int pad, int ou
 #define real double
 #define REAL_FMA fma
 #define REF_FN(name) name##_f64
+#define REF_SELF
 #include "core/ref/ops.h"
+#undef REF_SELF
 #undef REF_FN
 #undef REAL_FMA
 #undef real
 
 /* mask[i] = u_i ≥ p ? keep_scale : 0, u_i the (i+1)-th uniform draw of the stream {key, 0} (kernels.h) */
-void dropout_mask_ref(int64_t count, uint64_t key, float p, float keep_scale, float *mask) {
+void dropout_mask_ref(const bl_kernels *self, int64_t count, uint64_t key, float p, float keep_scale, float *mask) {
     bl_rng r = {key, 0};
     for (int64_t i = 0; i < count; i++) mask[i] = bl_rng_uniform(&r) >= p ? keep_scale : 0.0f;
 }
@@ -81,17 +85,17 @@ void host_fill(int64_t count, float value, float *dst) {
 }
 
 /* ref's relu_backward into a zeroed buffer, written over g: (float)((double)0 + g) where y > 0, else +0 */
-void relu_backward_inplace_ref(int64_t count, const float *y, float *g) {
+void relu_backward_inplace_ref(const bl_kernels *self, int64_t count, const float *y, float *g) {
     for (int64_t i = 0; i < count; i++) g[i] = y[i] > 0 ? (float)(0.0 + (double)g[i]) : 0.0f;
 }
 
 /* The fused slot's oracle is the composition it replaces: batchnorm eval, then ReLU over the result in place
  * (ReLU reads and writes the same index, so in place is the same as into a second buffer). */
-void batchnorm2d_relu_forward_eval_ref(const bl_batchnorm2d_shape *s, const float *x, const float *gamma,
-                                              const float *beta, const float *running_mean, const float *running_var,
-                                              float *y) {
-    batchnorm2d_forward_eval_ref(s, x, gamma, beta, running_mean, running_var, y);
-    relu_forward_ref((int64_t)s->n * s->c * s->h * s->w, y, y);
+void batchnorm2d_relu_forward_eval_ref(const bl_kernels *self, const bl_batchnorm2d_shape *s, const float *x,
+                                       const float *gamma, const float *beta, const float *running_mean,
+                                       const float *running_var, float *y) {
+    batchnorm2d_forward_eval_ref(NULL, s, x, gamma, beta, running_mean, running_var, y);
+    relu_forward_ref(NULL, (int64_t)s->n * s->c * s->h * s->w, y, y);
 }
 
 static const bl_kernels ref_kernels = {

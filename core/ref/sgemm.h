@@ -9,8 +9,8 @@
 /* C[m,n] = alpha · op(A) · op(B) + beta · C.
  * in a: [m,k] with row stride lda (or [k,m] when trans_a), in b: [k,n] with row stride ldb (or [n,k] when
  * trans_b), io c: [m,n] with row stride ldc — read only when beta != 0 (beta == 0 overwrites NaN garbage too). */
-void REF_FN(sgemm_ref)(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
-                   int ldb, real beta, real *c, int ldc) {
+void REF_FN(sgemm_ref)(REF_SELF int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda,
+                       const real *b, int ldb, real beta, real *c, int ldc) {
     for (int i = 0; i < m; i++) {
         for (int j = 0; j < n; j++) {
             double dot = 0.0;

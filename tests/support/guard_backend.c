@@ -172,14 +172,14 @@ static const char *guard_take_error(void) {
 #define GUARD_EXPAND(...) __VA_ARGS__
 #define GUARD_KERNEL(slot, params, args, buffers)                                    \
     static bl_##slot##_fn guard_##slot; /* the compiler checks params against it */  \
-    static void guard_##slot params {                                                \
+    static void guard_##slot(const bl_kernels *self, GUARD_EXPAND params) {          \
         const void *const list[] = {GUARD_EXPAND buffers};                           \
         int n_buffers = (int)(sizeof list / sizeof list[0]);                         \
         open_set o;                                                                  \
         check_buffers(#slot, list, n_buffers);                                       \
         kernel_calls++;                                                              \
         guard_open(&o, list, n_buffers);                                             \
-        ref->slot args;                                                              \
+        ref->slot(ref, GUARD_EXPAND args);                                           \
         guard_close(&o);                                                             \
     }
 

@@ -30,6 +30,7 @@
 
 #include "bench_models.h"
 #include "commands.h"
+#include "core/cpu/cpu.h"
 #include "core/cpu/cpu_features.h"
 #include "core/optim.h"
 #include "core/rng.h"
@@ -364,7 +365,7 @@ int bench_model_command(int argc, char **argv) {
     printf("# blasto bench %s: arch %s, batch %d, size %dx%d, backend %s (gemm kernel %s), threads %d, cpu %s, "
            "warmup %d, repeats %d\n",
            argv[1], bl_arch_name(arch), opt.batch, opt.size, opt.size, opt.backend,
-           cpu_backend ? bl_gemm_kernel_name() : "none", bl_threads_get(), bl_cpu_features(), opt.warmup,
+           cpu_backend ? bl_gemm_kernel_name(bl_kernels_cpu_options(bl_kernels_cpu())->simd) : "none", bl_threads_get(), bl_cpu_features(), opt.warmup,
            opt.repeats);
     if (opt.training)
         printf("# train step: forward (BN batch statistics, dropout on), backward of sum(R*logits), SGD lr 1e-4 "

@@ -17,8 +17,8 @@
 
 #include "bench_models.h"
 #include "commands.h"
+#include "core/cpu/cpu.h"
 #include "core/cpu/cpu_features.h"
-#include "core/cpu/gemm.h"
 #include "core/kernels.h"
 #include "core/rng.h"
 #include "core/cpu/threads.h"
@@ -129,24 +129,24 @@ static int parse_kernel_name(const char *name, bl_gemm_kernel_kind *kind) {
     return 0;
 }
 
-/* Apply --threads and --kernel; prints the '#' header. 0, or 1 (runtime error: e.g. the CPU lacks the kernel). */
-static int apply_options(const char *what, const bench_options *opt) {
+/* Apply --threads, and create the cpu backend the benchmark runs on (--kernel: its instruction set; the rest of its
+ * options are the defaults); prints the '#' header. 0, or 1 (runtime error: e.g. the CPU lacks the kernel). */
+static int apply_options(const char *what, const bench_options *opt, bl_kernels **cpu) {
     if (cli_apply_threads("bench", opt->threads)) return 1;
-    if (opt->kernel) {
-        bl_gemm_kernel_kind kind = BL_GEMM_KERNEL_GENERIC;
-        parse_kernel_name(opt->kernel, &kind); /* validated while parsing the options */
-        if (bl_gemm_set_kernel(kind) != BL_OK) {
-            fprintf(stderr, "blasto bench: --kernel: %s\n", bl_last_error());
-            return 1;
-        }
+    bl_cpu_options o = bl_cpu_options_default();
+    if (opt->kernel) parse_kernel_name(opt->kernel, &o.simd); /* validated while parsing the options */
+    if (bl_kernels_cpu_create(&o, cpu) != BL_OK) {
+        fprintf(stderr, "blasto bench: --kernel: %s\n", bl_last_error());
+        return 1;
     }
-    printf("# blasto bench %s: kernel %s, threads %d, cpu %s, warmup %d, repeats %d\n", what, bl_gemm_kernel_name(),
-           bl_threads_get(), bl_cpu_features(), opt->warmup, opt->repeats);
+    printf("# blasto bench %s: kernel %s, threads %d, cpu %s, warmup %d, repeats %d\n", what,
+           bl_gemm_kernel_name(o.simd), bl_threads_get(), bl_cpu_features(), opt->warmup, opt->repeats);
     return 0;
 }
 
 static int bench_gemm(const bench_options *opt, int shapes[][3], int count) {
-    if (apply_options("gemm", opt)) return 1;
+    bl_kernels *cpu = NULL;
+    if (apply_options("gemm", opt, &cpu)) return 1;
     double *seconds = malloc(sizeof(double) * (size_t)opt->repeats);
     for (int s = 0; s < count; s++) {
         int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
@@ -156,12 +156,13 @@ static int bench_gemm(const bench_options *opt, int shapes[][3], int count) {
             fprintf(stderr, "blasto bench: gemm %dx%dx%d: out of memory (needs %.1f MB)\n", m, n, k,
                     4e-6 * ((double)m * k + (double)k * n + (double)m * n));
             free(a), free(b), free(c), free(seconds);
+            bl_kernels_cpu_free(cpu);
             return 1;
         }
-        for (int r = 0; r < opt->warmup; r++) bl_sgemm_cpu(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+        for (int r = 0; r < opt->warmup; r++) cpu->sgemm(cpu, 0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
         for (int r = 0; r < opt->repeats; r++) {
             double start = seconds_now();
-            bl_sgemm_cpu(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+            cpu->sgemm(cpu, 0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
             seconds[r] = seconds_now() - start;
         }
         char label[96];
@@ -170,6 +171,7 @@ static int bench_gemm(const bench_options *opt, int shapes[][3], int count) {
         free(a), free(b), free(c);
     }
     free(seconds);
+    bl_kernels_cpu_free(cpu);
     return 0;
 }
 
@@ -193,8 +195,8 @@ static int parse_conv_shape(const char *text, int out[8]) {
 /* passes: bit 0 forward (the training forward, conv2d_forward), bit 1 backward data, bit 2 backward filter, bit 3
  * the forward without gradients (conv2d_forward_nograd: Winograd where it takes the shape) */
 static int bench_conv(const bench_options *opt, const int (*shapes)[8], int count, int passes) {
-    if (apply_options("conv", opt)) return 1;
-    const bl_kernels *cpu = bl_kernels_cpu();
+    bl_kernels *cpu = NULL;
+    if (apply_options("conv", opt, &cpu)) return 1;
     double *seconds = malloc(sizeof(double) * (size_t)opt->repeats);
     for (int i = 0; i < count; i++) {
         const int *d = shapes[i];
@@ -207,6 +209,7 @@ static int bench_conv(const bench_options *opt, const int (*shapes)[8], int coun
             fprintf(stderr, "blasto bench: --shape: the kernel does not fit the padded image (output %dx%d)\n",
                     s.h_out, s.w_out);
             free(seconds);
+            bl_kernels_cpu_free(cpu);
             return 2;
         }
         int64_t x_count = (int64_t)s.n * s.c_in * s.h_in * s.w_in, w_count = (int64_t)s.c_out * s.c_in * s.kh * s.kw;
@@ -218,6 +221,7 @@ static int bench_conv(const bench_options *opt, const int (*shapes)[8], int coun
             fprintf(stderr, "blasto bench: conv: out of memory (needs %.1f MB)\n",
                     4e-6 * (2.0 * x_count + 2.0 * w_count + y_count));
             free(x), free(w), free(b), free(y), free(dx), free(dw), free(db), free(seconds);
+            bl_kernels_cpu_free(cpu);
             return 1;
         }
         double flops = 2.0 * s.n * s.c_out * s.h_out * s.w_out * (double)s.c_in * s.kh * s.kw;
@@ -226,10 +230,10 @@ static int bench_conv(const bench_options *opt, const int (*shapes)[8], int coun
             if (!(passes & (1 << pass))) continue;
             for (int r = 0; r < opt->warmup + opt->repeats; r++) {
                 double start = seconds_now();
-                if (pass == 0) cpu->conv2d_forward(&s, x, w, b, y);
-                else if (pass == 3) cpu->conv2d_forward_nograd(&s, x, w, b, y);
-                else if (pass == 1) cpu->conv2d_backward_data(&s, y, w, dx);
-                else cpu->conv2d_backward_filter(&s, x, y, dw, db);
+                if (pass == 0) cpu->conv2d_forward(cpu, &s, x, w, b, y);
+                else if (pass == 3) cpu->conv2d_forward_nograd(cpu, &s, x, w, b, y);
+                else if (pass == 1) cpu->conv2d_backward_data(cpu, &s, y, w, dx);
+                else cpu->conv2d_backward_filter(cpu, &s, x, y, dw, db);
                 if (r >= opt->warmup) seconds[r - opt->warmup] = seconds_now() - start;
             }
             char label[160];
@@ -240,6 +244,7 @@ static int bench_conv(const bench_options *opt, const int (*shapes)[8], int coun
         free(x), free(w), free(b), free(y), free(dx), free(dw), free(db);
     }
     free(seconds);
+    bl_kernels_cpu_free(cpu);
     return 0;
 }
 

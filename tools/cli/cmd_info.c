@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "core/build_info.h"
+#include "core/cpu/cpu.h"
 #include "core/cpu/cpu_features.h"
 #include "core/cpu/threads.h"
 #ifdef BLASTO_HAVE_CUDA
@@ -34,7 +35,7 @@ int cmd_info(int argc, char **argv) {
     printf("flags: simd=%s cuda=%s sanitize=%s fast-math=%s\n", b->simd ? "on" : "off", b->cuda ? "on" : "off",
            b->sanitize ? "on" : "off", b->fast_math ? "on" : "off");
     printf("cpu features: %s\n", bl_cpu_features());
-    printf("gemm kernel: %s\n", bl_gemm_kernel_name());
+    printf("gemm kernel: %s\n", bl_gemm_kernel_name(bl_kernels_cpu_options(bl_kernels_cpu())->simd));
     printf("threads: %d\n", bl_threads_get());
 #ifdef BLASTO_HAVE_CUDA
     char buf[2048];
