@@ -368,6 +368,8 @@ bl_status bl_backward(bl_ctx *ctx, bl_tensor *loss) {
     return bl_backward_with(ctx, loss, &one);
 }
 
+bl_status bl_alloc_param_grads(bl_ctx *ctx) { return ctx->status ? ctx->status : ctx_param_grads(ctx); }
+
 void bl_zero_grad(bl_ctx *ctx) {
     for (int i = 0; i < ctx->n_params; i++) {
         bl_tensor *t = ctx->params[i].t;

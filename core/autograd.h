@@ -86,6 +86,9 @@ bl_status bl_backward(bl_ctx *ctx, bl_tensor *loss);
 /* Seed ∂L/∂y = dy (same shape as y; dy may live anywhere) and run the tape backward. */
 bl_status bl_backward_with(bl_ctx *ctx, bl_tensor *y, const float *dy);
 void bl_zero_grad(bl_ctx *ctx);          /* zero every parameter's .grad */
+/* Allocate, zeroed, the .grad of every parameter that has none yet (a backward or an optimizer does it on first use;
+ * call it to read or seed the gradients before that). Returns ctx's status. */
+bl_status bl_alloc_param_grads(bl_ctx *ctx);
 /* End of a step: clear the tape, reset the step arena (all step tensors become invalid), step counter += 1. */
 void bl_step_end(bl_ctx *ctx);
 int bl_tape_length(const bl_ctx *ctx);

@@ -1,7 +1,7 @@
 /* test_autograd.c — the tape and the context, independent of any op's numerics:
  * fan-out accumulation, gradient accumulation across backward calls, gradients of intermediates, no-grad mode,
  * eval mode, sticky errors with NULL propagation, views, arena reuse (no malloc after the first step),
- * parameter registry. Uses the ref backend; op numerics are tested in test_gradcheck / test_golden_ops. */
+ * parameter registry. Uses the ref backend; op numerics are the op-test harness's (tests/ops/). */
 #include <math.h>
 #include <string.h>
 

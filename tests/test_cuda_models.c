@@ -7,7 +7,7 @@
  *    x [2,3,S,S] (S = 64; vgg16 224, the smallest size whose 7×7 adaptive pool the host backends take) and upstream
  *    gradient dy [2,1000] from the test RNG; forward, bl_backward_with(dy); compare the logits and EVERY parameter
  *    gradient. The host oracle is the `cpu` backend (itself held to `ref` bit-for-bit or within the dot-product
- *    bound by tests/test_parity.c, and to PyTorch by the golden tests); set BLASTO_CUDA_ORACLE=ref to use `ref`
+ *    bound by the op-test harness (tests/ops/), and to PyTorch by the golden tests); set BLASTO_CUDA_ORACLE=ref to use `ref`
  *    (slower). Measures, per tensor, err = |cuda − host| / max|host|:
  *      logits     max err ≤ 1e-4;
  *      gradients  median err ≤ max(1e-4, 3·spread_median) and max err ≤ max(5e-2, 3·spread_max).
@@ -21,7 +21,7 @@
  *    chaotic: cpu against ref, and the first H100 run, differ from the host by a median of ~1e-2 and a maximum of
  *    ~0.2, as the noisy host does (docs/numerics.md, "CUDA whole-model parity"); a wrong batch-statistics backward
  *    moves them by O(1) and still fails by 100× and more. The BN kernels themselves are held to 2 ulps of ref in
- *    tests/test_cuda_kernels.c. A conv bias right before a batch-statistics BN (resnet50-keras) has a gradient that is
+ *    the op-test harness (test_op_*). A conv bias right before a batch-statistics BN (resnet50-keras) has a gradient that is
  *    zero in exact arithmetic and is held to max|cuda| ≤ 1e-3 · max|its weight's gradient| instead.
  * 2. Determinism (deterministic mode): forward + backward twice on the cuda context → logits and every gradient
  *    bitwise equal.
@@ -31,7 +31,7 @@
  *    steps inherit the batch-mode chaos above through the updates and are held to max(1e-3·|loss_host|,
  *    3·spread), spread = the largest relative deviation of the two noisy-host runs up to that step. The loss must
  *    decrease on both. This part checks that a training loop runs on the device and tracks the host; it is weak
- *    against small errors (the update rules are held to ref in tests/test_cuda_kernels.c, the gradients by part 1).
+ *    against small errors (the update rules are held to ref by the op-test harness, test_op_sgd and test_op_adam, the gradients by part 1).
  * These need a GPU and the device-clean model code (tensor data only through the op table). Without a CUDA build
  * or without a visible device the test prints "skipped: …" and exits 77. */
 #include <math.h>
@@ -176,7 +176,7 @@ static int side_run(side *s, bl_bn_mode mode, int image, const float *x_values, 
  *     difference between two summation orders (the probabilistic bound √K·u·Σ|terms|, Higham & Mary 2019) —
  *     one ulp of the result is far too small wherever the terms cancel (VGG16's first-layer gradients on the H100);
  *   batchnorm (outputs and saved statistics): one ulp on about half the elements (cuda's BN is within 2 ulps of
- *     ref, tests/test_cuda_kernels.c). */
+ *     ref, the op-test harness). */
 #define NOISE_RUNS 2
 static const bl_kernels *noise_base;
 static bl_kernels noise_table;

@@ -1,7 +1,7 @@
 /* test_gemm_prepacked_cpu.c — a GEMM on an A packed once (bl_sgemm_prepack_a + bl_sgemm_cpu_prepacked, what the
  * convolutions use to share packed weights between samples) is BITWISE the plain bl_sgemm_cpu, for every
  * micro-kernel this CPU has, both layouts of A and B, beta 0 and 1, several K blocks, ragged M, and 1 or 2 threads.
- * And it is a real product: checked against the ref GEMM within the dot-product bound of test_parity — also when
+ * And it is a real product: checked against the ref GEMM within the dot-product bound of the op-test harness (tests/ops/optest.h) — also when
  * no packing buffer can be had (bl_scratch_set_limit): then gemm.c's memory-free loops read the prepacked A. */
 #include <math.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
  * gradient (first conv, a middle BN — VGG: a middle conv —, the last linear's bias and first 16 weight rows).
  * It also checks the parameter count and that the registered tensors are torchvision's state_dict, in order and
  * with the same shapes (the key list is in the fixture's __metadata__["state_dict"]).
- * What it is not: a backend parity test (ref vs cpu is tests/test_parity.c) or an op test (test_golden_ops.c).
+ * What it is not: a backend parity test or an op test (those are the op-test harness's, tests/ops/).
  * Nothing about a case is repeated here: the seed, the stored tensors and max|reference| come from the file.
  *
  * Measure: err = max|got − want| / max|want|, max|want| over the FULL reference tensor (stored in __metadata__

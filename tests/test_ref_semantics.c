@@ -1,23 +1,24 @@
 /* test_ref_semantics.c — what the ref backend must get right that a gradient check cannot see, in double and
- * against the float variant (the gradients themselves are tests/test_gradcheck.c).
+ * against the float variant (the gradients themselves are the op-test harness's float64 check, tests/ops/).
  *
  * It checks: the torch semantics of pooling (maxpool ties go to the first maximum, padding is −inf, NaN
  * propagates to its windows only; the avgpool divisor with and without count_include_pad), sgemm against a
  * plain triple loop for every transpose and beta (padded leading dimensions, C's row padding untouched), and the
  * optimizers (SGD with weight decay/momentum/dampening/Nesterov, Adam with L2, AdamW) over 5 steps against an
- * independent re-statement of torch.optim's documented formulas. The float variants are held to the double ones
- * as in test_gradcheck.c (support/gradcheck_support.h: within 1 ulp; 1e-6 relative for the 5-step optimizers).
+ * independent re-statement of torch.optim's documented formulas; and the dropout mask keeps about 1 − p of the
+ * elements. The float variants are held to the double ones as in the float64 gradient check (tests/ops/gradcheck64.h:
+ * within 1 ulp; 1e-6 relative for the 5-step optimizers).
  *
- * The random streams start where they stood when these checks ran at the end of test_gradcheck.c, so sgemm and
- * the optimizers see the same data as before the split and the numbers quoted in docs/numerics.md still hold. */
+ * The random streams start at a fixed stream number, so sgemm and the optimizers see the same data every run and the
+ * numbers quoted in docs/numerics.md hold. */
 #include <math.h>
 #include <stdio.h>
 
 #include "core/ref/ref.h"
 #include "harness.h"
-#include "support/gradcheck_support.h"
+#include "ops/gradcheck64.h"
 
-#define FIRST_STREAM 133 /* the stream check_sgemm() drew first in test_gradcheck.c before the split */
+#define FIRST_STREAM 133 /* the first stream check_sgemm() draws (the data the numbers in docs/numerics.md came from) */
 
 /* ---------------------------------------------------------------------------------------------------------- */
 /* pooling semantics                                                                                          */
@@ -175,8 +176,27 @@ static void check_optimizer(optim_config cfg) {
     free_case_buffers();
 }
 
+/* The dropout mask is a Bernoulli draw per element: for p = 0.3 over 100003 elements the kept fraction is 0.7 ± 0.0015
+ * (one standard deviation); anything outside (0.5, 0.9) means the stream or the comparison is wrong. The kept value is
+ * exactly 1/(1 − p) rounded to float. */
+static void check_dropout_mask(void) {
+    enum { COUNT = 100003 };
+    static float mask[COUNT];
+    const uint64_t keys[] = {0, 0x123456789abcdefULL, ~0ULL};
+    const float p = 0.3f, keep = 1.0f / (1.0f - p);
+    for (int k = 0; k < 3; k++) {
+        dropout_mask_ref(NULL, COUNT, keys[k], p, keep, mask);
+        int64_t kept = 0, other = 0;
+        for (int64_t i = 0; i < COUNT; i++) kept += mask[i] == keep, other += mask[i] != keep && mask[i] != 0.0f;
+        CHECK(kept > COUNT / 2 && kept < COUNT * 9 / 10 && other == 0,
+              "dropout mask key %d keeps %lld of %d (p = 0.3), %lld values neither 0 nor 1/(1-p)", k, (long long)kept,
+              COUNT, (long long)other);
+    }
+}
+
 int main(void) {
     set_next_stream(FIRST_STREAM);
+    check_dropout_mask();
     check_pool2d_semantics();
     check_sgemm();
     printf("optimizers:\n");

@@ -6,7 +6,7 @@
  * hardware those are calls into libm (one per element, most of ref's time), here the compiler emits vfmadd —
  * the same single rounding — and vectorises the loop. Every other operation is a float +, ·, / or √ of floats
  * (sqrt of a float widened to double and rounded back equals the float square root), so the results are bitwise
- * ref's (tests/test_kernels_cpu_ops.c). -ffp-contract=off still holds: no multiply and add are fused that ref
+ * ref's (the op-test harness, test_op_sgd and test_op_adam). -ffp-contract=off still holds: no multiply and add are fused that ref
  * does not fuse. */
 #include <math.h>
 #include <stdint.h>

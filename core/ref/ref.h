@@ -1,6 +1,6 @@
 /* ref.h — the `ref` backend: every kernel of core/kernels.h as plain loops that read like the formula.
  *
- * This is the audited oracle: the cpu and cuda backends are tested against it, and tests/test_gradcheck.c proves
+ * This is the audited oracle: the cpu and cuda backends are tested against it, and the op-test harness (tests/ops/, its float64 gradient check) proves
  * its backward kernels against central differences. Each kernel exists twice, generated from one template
  * (core/ref/ops.h):
  *   <slot>_ref      float buffers — the functions in the table returned by bl_kernels_ref();

@@ -3,7 +3,7 @@
 
 What it is: the ONLY way the golden files are made. It runs every op of core/autograd.h, the optimizers of
 core/optim.h and a small CNN training run in PyTorch (float32, CPU) from fixed seeds, and stores inputs,
-parameters, upstream gradients, outputs and gradients so that tests/test_golden_ops.c and
+parameters, upstream gradients, outputs and gradients so that the op-test harness (tests/ops/, its golden replay) and
 tests/test_golden_train.c can compare blasto with PyTorch with no Python present.
 What it is not: a test. It checks nothing about blasto; it needs Debian's /usr/bin/python3 with python3-torch
 (torch 1.13) and numpy, and NOT the `safetensors` package — the format is written here by hand.
