@@ -47,8 +47,8 @@ int main(int argc, char **argv) {
     n += host;
     optest_options o = {.seed = seed, .backends = backends, .n_backends = n,
                         .golden_path = BLASTO_TEST_DIR "/golden/ops.safetensors", .parity = 1, .golden = 1,
-                        .gradcheck = !only};
-    optest_run_op(op, &o);
+                        .gradcheck = !only, .print_checks = 1};
+    optest_run_op(op, &o, NULL);
     /* cuda, one configuration at a time (one GPU state per process) */
     for (int config = 0; config < 3; config++) {
         optest_backend cuda;
@@ -57,8 +57,8 @@ int main(int argc, char **argv) {
         if (opened <= 0) continue;
         if (only && strncmp(cuda.name, only, strlen(only)) != 0) continue;
         optest_options oc = {.seed = seed, .backends = &cuda, .n_backends = 1, .golden_path = o.golden_path,
-                             .parity = 1, .golden = config == 0};
-        optest_run_op(op, &oc);
+                             .parity = 1, .golden = config == 0, .print_checks = 1};
+        optest_run_op(op, &oc, NULL);
     }
     optest_cuda_close();
     optest_backends_free(backends, n);

@@ -182,12 +182,23 @@ typedef struct optest_options {
     int n_backends;
     const char *golden_path;    /* tests/golden/ops.safetensors, or NULL: no golden replay */
     int parity, golden, gradcheck;
-    int verbose;                /* print every case, not only the summary lines */
+    int print_checks;           /* one line per check (parity, golden, gradcheck) with where its worst error was */
 } optest_options;
 
-/* One summary line per check of the op (and every failure, naming op, backend, case, tensor and element) on stdout;
- * returns the number of failed comparisons (0: the op passed). */
-int optest_run_op(const optest_op *op, const optest_options *o);
+/* What one check of an op found: cases run, the worst error as a fraction of its tolerance (> 1 fails), failures. */
+typedef struct optest_check {
+    int cases, failures;
+    double worst;
+    char worst_at[256];
+} optest_check;
+
+typedef struct optest_result {
+    optest_check parity, golden, gradcheck;
+} optest_result;
+
+/* Runs the checks o asks for on one op; every failure is printed on stderr as "FAIL <op>: <backend>, case '…',
+ * <tensor> element i: got …, ref … (…)". Returns the number of failures (0: the op passed); *result may be NULL. */
+int optest_run_op(const optest_op *op, const optest_options *o, optest_result *result);
 
 /* The ops of the harness, in order, and lookup by name (NULL when unknown). */
 int optest_op_count(void);

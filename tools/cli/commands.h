@@ -25,6 +25,7 @@ int cmd_focus_compare(int argc, char **argv);
 int cmd_gradcam(int argc, char **argv);
 int cmd_experiment(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_selftest(int argc, char **argv);
 
 /* Shared option helpers (tools/cli/cli_util.c). */
 /* Parse "--threads N"-style integer; returns 0 and sets *out, or prints the error and returns 2. */

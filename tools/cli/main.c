@@ -1,4 +1,4 @@
-/* main.c — the `blasto` command: git-style subcommands. Each subcommand lives in tools/cmd_<name>.c. */
+/* main.c — the `blasto` command: git-style subcommands. Each subcommand lives in tools/cli/cmd_<name>.c. */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +15,7 @@ static const command commands[] = {
     {"demo", cmd_demo, "the whole paper on a synthetic cohort (~600 images, ≤ 10 min on 2 cores) → an HTML report"},
     {"tutorial", cmd_tutorial, "train a small CNN on generated data and show the loss falling (the API in one page)"},
     {"info", cmd_info, "version, build flags, compiler, CPU features, GEMM kernel, threads, CUDA"},
+    {"selftest", cmd_selftest, "every op against PyTorch's frozen results and the reference, on every backend here"},
     {"bench", cmd_bench, "benchmarks: `bench gemm`, `bench conv` (GFLOP/s), `bench infer`, `bench train` (img/s)"},
     {"infer", cmd_infer, "logits of vgg16/resnet50/densenet121 for an input file (audit: diff with PyTorch)"},
     {"grad", cmd_grad, "input and parameter gradients for a given dL/dlogits (audit)"},
