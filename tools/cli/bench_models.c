@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "bench_models.h"
 #include "commands.h"
@@ -37,6 +36,7 @@
 #include "core/cpu/threads.h"
 #include "models/models.h"
 #include "core/device.h"
+#include "study/files.h"
 
 typedef struct model_bench_options {
     int training;        /* 0: infer, 1: train */
@@ -61,12 +61,6 @@ typedef struct flop_counter {
     counted_layer *layers;
     int count;
 } flop_counter;
-
-static double seconds_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static int compare_doubles(const void *x, const void *y) {
     double a = *(const double *)x, b = *(const double *)y;
@@ -247,7 +241,7 @@ static double run_step(bl_ctx *ctx, const bl_model *model, const bl_run *run, bl
     int input_shape[4] = {opt->batch, 3, opt->size, opt->size};
     bl_tensor *x = bl_tensor_from(ctx, 4, input_shape, input);
     if (!x) return -1.0;
-    double start = seconds_now();
+    double start = bl_seconds_now();
     bl_tensor *logits = bl_model_forward(model, run, x);
     if (opt->training && logits) {
         if (bl_backward_with(ctx, logits, loss_weights) == BL_OK) bl_optimizer_step(sgd);
@@ -260,7 +254,7 @@ static double run_step(bl_ctx *ctx, const bl_model *model, const bl_run *run, bl
     }
     int failed = bl_ctx_status(ctx) != BL_OK || !logits;
     bl_step_end(ctx);
-    double elapsed = seconds_now() - start;
+    double elapsed = bl_seconds_now() - start;
     return failed ? -1.0 : elapsed;
 }
 

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bench_models.h"
 #include "commands.h"
@@ -22,6 +21,7 @@
 #include "core/kernels.h"
 #include "core/rng.h"
 #include "core/cpu/threads.h"
+#include "study/files.h"
 
 enum { MAX_SHAPES = 64 };
 
@@ -42,12 +42,6 @@ typedef struct bench_options {
     long threads;
     const char *kernel;
 } bench_options;
-
-static double seconds_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static int compare_doubles(const void *x, const void *y) {
     double a = *(const double *)x, b = *(const double *)y;
@@ -161,9 +155,9 @@ static int bench_gemm(const bench_options *opt, int shapes[][3], int count) {
         }
         for (int r = 0; r < opt->warmup; r++) cpu->sgemm(cpu, 0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
         for (int r = 0; r < opt->repeats; r++) {
-            double start = seconds_now();
+            double start = bl_seconds_now();
             cpu->sgemm(cpu, 0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
-            seconds[r] = seconds_now() - start;
+            seconds[r] = bl_seconds_now() - start;
         }
         char label[96];
         snprintf(label, sizeof label, "gemm %dx%dx%d", m, n, k);
@@ -229,12 +223,12 @@ static int bench_conv(const bench_options *opt, const int (*shapes)[8], int coun
         for (int pass = 0; pass < 4; pass++) {
             if (!(passes & (1 << pass))) continue;
             for (int r = 0; r < opt->warmup + opt->repeats; r++) {
-                double start = seconds_now();
+                double start = bl_seconds_now();
                 if (pass == 0) cpu->conv2d_forward(cpu, &s, x, w, b, y);
                 else if (pass == 3) cpu->conv2d_forward_nograd(cpu, &s, x, w, b, y);
                 else if (pass == 1) cpu->conv2d_backward_data(cpu, &s, y, w, dx);
                 else cpu->conv2d_backward_filter(cpu, &s, x, y, dw, db);
-                if (r >= opt->warmup) seconds[r - opt->warmup] = seconds_now() - start;
+                if (r >= opt->warmup) seconds[r - opt->warmup] = bl_seconds_now() - start;
             }
             char label[160];
             snprintf(label, sizeof label, "conv %s %d,%d,%d,%d,%d,%d,%d,%d", pass_names[pass], d[0], d[1], d[2], d[3],

@@ -14,7 +14,6 @@
  * input. */
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +23,7 @@
 #include "experiment_ui.h"
 #include "study/csv.h"
 #include "study/experiment.h"
+#include "study/files.h"
 #include "study/synth.h"
 
 typedef struct demo_settings {
@@ -49,15 +49,6 @@ static int demo_help(void) {
 static void synth_progress(void *arg, int done, int total) {
     int *tty = arg;
     if (*tty) fprintf(stderr, "\r\033[Kblasto demo: synth %d/%d images", done, total);
-}
-
-static int make_dir(const char *path) {
-    struct stat s;
-    if (mkdir(path, 0777) != 0 && (stat(path, &s) != 0 || !S_ISDIR(s.st_mode))) {
-        fprintf(stderr, "blasto demo: %s: cannot create the directory\n", path);
-        return 1;
-    }
-    return 0;
 }
 
 int cmd_demo(int argc, char **argv) {
@@ -100,7 +91,10 @@ int cmd_demo(int argc, char **argv) {
     snprintf(config, sizeof config, "%s/demo.json", out);
     snprintf(run, sizeof run, "%s/run", out);
     snprintf(report, sizeof report, "%s/report.html", run);
-    if (make_dir(out)) return 1;
+    if (bl_make_dir(out, NULL)) {
+        fprintf(stderr, "blasto demo: %s\n", bl_last_error());
+        return 1;
+    }
     time_t t0 = time(NULL);
 
     /* 1. the cohort (cohort.csv is written last by synth: its presence means complete) */

@@ -15,13 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "core/cpu/threads.h"
 #include "study/csv.h"
 #include "study/enhance.h"
+#include "study/files.h"
 #include "study/labelme.h"
 
 static int enhance_help(void) {
@@ -78,21 +78,15 @@ static int parse_order(const char *text, bl_enhance_options *o) {
  * every 10 s otherwise ---- */
 typedef struct progress {
     pthread_mutex_t lock;
-    struct timespec start;
+    double start; /* bl_seconds_now() at progress_init */
     int total, done, tty, printed;
     double last_print;
 } progress;
 
-static double seconds_since(const struct timespec *t0) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t0->tv_sec) + 1e-9 * (double)(now.tv_nsec - t0->tv_nsec);
-}
-
 static void progress_init(progress *p, int total) {
     memset(p, 0, sizeof *p);
     pthread_mutex_init(&p->lock, NULL);
-    clock_gettime(CLOCK_MONOTONIC, &p->start);
+    p->start = bl_seconds_now();
     p->total = total;
     p->tty = isatty(STDERR_FILENO);
 }
@@ -100,7 +94,7 @@ static void progress_init(progress *p, int total) {
 static void progress_tick(progress *p) {
     pthread_mutex_lock(&p->lock);
     p->done++;
-    double t = seconds_since(&p->start);
+    double t = bl_seconds_now() - p->start;
     double interval = p->tty ? 0.25 : 10.0;
     if (t >= 2.0 && (t - p->last_print >= interval || p->done == p->total)) {
         double eta = p->done ? t / p->done * (p->total - p->done) : 0.0;
@@ -158,17 +152,10 @@ static void enhance_one_row(void *arg, int i) {
     progress_tick(job->progress);
 }
 
-/* mkdir that accepts an existing directory; *created says whether this call made it */
+/* bl_make_dir that prints its error; returns 0, or 1 after printing */
 static int make_directory(const char *path, int *created) {
-    *created = 0;
-    if (mkdir(path, 0755) == 0) {
-        *created = 1;
-        return 0;
-    }
-    struct stat sb;
-    if (errno == EEXIST && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return 0;
-    fprintf(stderr, "blasto enhance: %s: cannot create the directory: %s\n", path,
-            errno == EEXIST ? "a file of that name exists" : strerror(errno));
+    if (bl_make_dir(path, created) == BL_OK) return 0;
+    fprintf(stderr, "blasto enhance: %s\n", bl_last_error());
     return 1;
 }
 

@@ -1,13 +1,10 @@
 /* cmd_gradcam.c — `blasto gradcam`: Grad-CAM overlays and ICM/TE focus scores of a trained pregnancy checkpoint
  * (tools/study/gradcam.h, docs/gradcam.md). Everything is computed in memory first; the output directory and its
  * files are written only once every selected image succeeded (each file atomically, focus.csv last). */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -15,6 +12,7 @@
 #include "core/kernels.h"
 #include "core/status.h"
 #include "study/csv.h"
+#include "study/files.h"
 #include "core/device.h"
 #include "study/gradcam.h"
 #include "study/split.h"
@@ -39,12 +37,6 @@ typedef struct result {
     bl_focus focus;
     double score;
 } result;
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* Selects rows [*n] of the cohort: by --ids (in the given order), by --set of a split, or all. */
 static bl_status select_rows(const bl_cohort *cohort, const char *cohort_path, const char *split_path,
@@ -81,14 +73,6 @@ static bl_status select_rows(const bl_cohort *cohort, const char *cohort_path, c
     return BL_OK;
 }
 
-static bl_status make_dir(const char *path) {
-    struct stat s;
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        return bl_fail(BL_ERR_IO, "%s: cannot create the directory: %s", path, strerror(errno));
-    if (stat(path, &s) != 0 || !S_ISDIR(s.st_mode)) return bl_fail(BL_ERR_IO, "%s: exists and is not a directory", path);
-    return BL_OK;
-}
-
 /* focus.csv text of rows [n] and their results (malloc'ed). */
 static char *focus_csv(const bl_cohort_row *rows, const result *res, int n) {
     size_t cap = 128 + (size_t)n * 256, len = 0;
@@ -111,7 +95,6 @@ static char *focus_csv(const bl_cohort_row *rows, const result *res, int n) {
 
 static bl_status run_gradcam(const char *model, const char *cohort_path, const char *split_path, const char *set,
                              const char *ids, const char *out, const char *layer, const bl_device_options *device) {
-    bl_safetensors *ck = NULL;
     bl_cohort *cohort = NULL;
     bl_cohort_row *rows = NULL;
     result *res = NULL;
@@ -122,16 +105,10 @@ static bl_status run_gradcam(const char *model, const char *cohort_path, const c
     bl_train_options o;
     bl_train_state s = {0};
     int n = 0;
-    bl_status st = bl_safetensors_open(model, &ck);
-    if (!st) st = bl_checkpoint_read_meta(ck, &o, &s);
+    bl_status st = bl_checkpoint_open_model(model, device, &o, &s, &ctx, &m);
     if (!st) st = bl_cohort_read(cohort_path, 1, &cohort);
     if (!st && !(rows = calloc((size_t)cohort->n, sizeof *rows))) st = bl_fail(BL_ERR_NOMEM, "out of memory");
     if (!st) st = select_rows(cohort, cohort_path, split_path, set, ids, rows, &n);
-    const bl_kernels *kernels = NULL;
-    if (!st) st = bl_device_open_options(device, &kernels);
-    if (!st) st = bl_ctx_create(kernels, &ctx);
-    if (!st) st = bl_pregnancy_create(ctx, o.arch, &m);
-    if (!st) st = bl_checkpoint_load(ck, m, NULL);
     int size = o.size;
     if (!st) {
         res = calloc((size_t)n, sizeof *res);
@@ -143,7 +120,7 @@ static bl_status run_gradcam(const char *model, const char *cohort_path, const c
     bl_train_eval_loader_options(&o, &lo);
     bl_enhance_options eo;
     bl_enhance_options_default(&eo);
-    double t0 = now_s();
+    double t0 = bl_seconds_now();
     int tty = isatty(2);
     for (int i = 0; !st && i < n; i++) {
         const bl_cohort_row *row = &rows[i];
@@ -157,13 +134,13 @@ static bl_status run_gradcam(const char *model, const char *cohort_path, const c
         bl_focus_scores(map.heat, icm, te, size, &res[i].focus);
         st = bl_gradcam_overlay(map.heat, gray, icm, te, size, &res[i].overlay);
         bl_gradcam_map_free(&map);
-        double dt = now_s() - t0, eta = dt / (i + 1) * (n - i - 1);
+        double dt = bl_seconds_now() - t0, eta = dt / (i + 1) * (n - i - 1);
         fprintf(stderr, tty ? "\rblasto gradcam: %d/%d images, %.1f s, ETA %.0f s   " : "blasto gradcam: %d/%d images, %.1f s, ETA %.0f s\n",
                 i + 1, n, dt, eta);
         if (tty && i + 1 == n) fputc('\n', stderr);
     }
     /* every image succeeded: write */
-    if (!st) st = make_dir(out);
+    if (!st) st = bl_make_dir(out, NULL);
     for (int i = 0; !st && i < n; i++) {
         size_t len = strlen(out) + strlen(rows[i].id) + 8;
         char *path = malloc(len);
@@ -203,7 +180,6 @@ static bl_status run_gradcam(const char *model, const char *cohort_path, const c
     bl_pregnancy_free(m);
     bl_ctx_free(ctx);
     bl_cohort_free(cohort);
-    bl_safetensors_close(ck);
     return st;
 }
 

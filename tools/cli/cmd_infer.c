@@ -8,14 +8,12 @@
  *
  * What it is not: a training loop (dropout is identity, optimizers are never touched) or a preprocessing tool
  * (the input is already normalised). */
-#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -24,6 +22,7 @@
 #include "core/tensor_host.h"
 #include "models/models.h"
 #include "core/device.h"
+#include "study/files.h"
 
 #define ACTIVATIONS_FILE "activations.safetensors"
 #define MIN_INPUT_SIZE 32 /* five stride-2 stages: every architecture's last feature map is then at least 1×1 */
@@ -166,12 +165,6 @@ static int parse_audit_options(int argc, char **argv, audit_options *o) {
 }
 
 /* ---- file checks ------------------------------------------------------------------------------------------- */
-
-static double seconds_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static const char *base_name(const char *path) {
     const char *slash = strrchr(path, '/');
@@ -356,17 +349,9 @@ static void free_activation_dump(activation_dump *dump) {
 
 /* Creates DIR when missing (one level). Returns 0, or 1 after printing the error. */
 static int prepare_dump_dir(const audit_options *o) {
-    struct stat s;
-    if (stat(o->dump_dir, &s) == 0) {
-        if (S_ISDIR(s.st_mode)) return 0;
-        fprintf(stderr, "blasto %s: --dump-activations: %s: not a directory\n", o->cmd, o->dump_dir);
-        return 1;
-    }
-    if (mkdir(o->dump_dir, 0777) != 0) {
-        fprintf(stderr, "blasto %s: --dump-activations: %s: cannot create: %s\n", o->cmd, o->dump_dir, strerror(errno));
-        return 1;
-    }
-    return 0;
+    if (bl_make_dir(o->dump_dir, NULL) == BL_OK) return 0;
+    fprintf(stderr, "blasto %s: --dump-activations: %s\n", o->cmd, bl_last_error());
+    return 1;
 }
 
 /* Adds the output metadata shared by Y, D and the activation dump. */
@@ -489,7 +474,7 @@ static int prepare_session(const audit_options *o, audit_session *s) {
     if (o->is_grad && read_grad_output(o, s->input_shape[0], &s->grad_output)) return 1;
     if (o->dump_dir && prepare_dump_dir(o)) return 1;
 
-    double t0 = seconds_now();
+    double t0 = bl_seconds_now();
     bl_safetensors *weights = NULL;
     if (bl_safetensors_open(o->weights, &weights) != BL_OK) {
         fprintf(stderr, "blasto %s: %s\n", o->cmd, bl_last_error());
@@ -505,7 +490,7 @@ static int prepare_session(const audit_options *o, audit_session *s) {
         return 1;
     }
     fprintf(stderr, "blasto %s: %s: %lld parameters loaded from %s in %.2f s\n", o->cmd, bl_arch_name(o->arch),
-            (long long)bl_model_parameter_count(s->model), o->weights, seconds_now() - t0);
+            (long long)bl_model_parameter_count(s->model), o->weights, bl_seconds_now() - t0);
     return 0;
 }
 
@@ -566,11 +551,11 @@ static int run_infer(const audit_options *o) {
     int rc = prepare_session(o, &s);
     bl_st_writer *w = NULL;
     if (rc == 0) {
-        double t0 = seconds_now();
+        double t0 = bl_seconds_now();
         bl_tensor *x = NULL, *y = run_forward(o, &s, &x);
         rc = y ? 0 : 1;
         const float *logits = rc == 0 ? bl_host_copy(s.ctx, &s.copies, y) : NULL;
-        double seconds = seconds_now() - t0; /* after the download: a device computes asynchronously */
+        double seconds = bl_seconds_now() - t0; /* after the download: a device computes asynchronously */
         if (rc == 0 && !logits) {
             fprintf(stderr, "blasto infer: %s\n", bl_ctx_error(s.ctx));
             rc = 1;
@@ -623,7 +608,7 @@ static int run_grad(const audit_options *o) {
     int rc = prepare_session(o, &s);
     bl_st_writer *w = NULL;
     if (rc == 0) {
-        double t0 = seconds_now();
+        double t0 = bl_seconds_now();
         bl_tensor *x = NULL, *y = run_forward(o, &s, &x);
         rc = y ? 0 : 1;
         if (rc == 0) {
@@ -634,7 +619,7 @@ static int run_grad(const audit_options *o) {
                 rc = 1;
             }
         }
-        double seconds = seconds_now() - t0;
+        double seconds = bl_seconds_now() - t0;
         if (rc == 0 && (bl_st_writer_create(&w) != BL_OK || add_metadata(w, o) != BL_OK)) {
             fprintf(stderr, "blasto grad: %s\n", bl_last_error());
             rc = 1;

@@ -3,11 +3,11 @@
  * Progress with an ETA goes to stderr: one updating line on a terminal, plain lines otherwise. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "core/cpu/threads.h"
+#include "study/files.h"
 #include "study/synth.h"
 
 static int synth_help(void) {
@@ -31,18 +31,12 @@ typedef struct progress_state {
     double last_print;
 } progress_state;
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* "synth: 320/600 images, 2.1 s, ETA 1.8 s" — on a terminal rewritten in place; otherwise a line at most every
  * 2 seconds and at the end */
 static void show_progress(void *arg, int done, int total) {
     progress_state *p = arg;
     if (p->quiet) return;
-    double t = now_seconds(), elapsed = t - p->start;
+    double t = bl_seconds_now(), elapsed = t - p->start;
     double eta = done ? elapsed * (total - done) / done : 0.0;
     if (!p->tty && done < total && t - p->last_print < 2.0) return;
     p->last_print = t;
@@ -82,7 +76,7 @@ int cmd_synth(int argc, char **argv) {
     }
     if (cli_apply_threads("synth", threads)) return 1;
     bl_synth_options o = {.n = (int)n, .seed = (uint64_t)seed, .size = (int)size};
-    progress_state progress = {.start = now_seconds(), .tty = isatty(2), .quiet = quiet};
+    progress_state progress = {.start = bl_seconds_now(), .tty = isatty(2), .quiet = quiet};
     progress.last_print = progress.start;
     bl_status st = bl_synth_write_cohort(dir, &o, show_progress, &progress);
     if (st) {
@@ -91,6 +85,6 @@ int cmd_synth(int argc, char **argv) {
         return 1;
     }
     printf("synth: %ld images %ldx%ld (seed %ld, %d threads) in %.1f s -> %s/cohort.csv\n", n, size, size, seed,
-           bl_threads_get(), now_seconds() - progress.start, dir);
+           bl_threads_get(), bl_seconds_now() - progress.start, dir);
     return 0;
 }

@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "core/status.h"
+#include "study/files.h"
 #include "study/train.h"
 
 static int train_help(void) {
@@ -46,12 +46,6 @@ typedef struct bar {
     double last, t0;
 } bar;
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static void eta_text(double s, char *buf, size_t n) {
     if (!(s >= 0)) snprintf(buf, n, "--:--");
     else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
@@ -60,7 +54,7 @@ static void eta_text(double s, char *buf, size_t n) {
 
 static void on_progress(void *user, const bl_train_progress *p) {
     bar *b = user;
-    double t = now_s();
+    double t = bl_seconds_now();
     int last = p->batch == p->batches;
     if (!b->tty && !last && t - b->last < 5.0) return;
     if (b->tty && !last && t - b->last < 0.2) return;
@@ -188,7 +182,7 @@ int cmd_train(int argc, char **argv) {
     }
     if (!have_preset) o.preset = bl_train_preset_for_weights(o.arch, o.weights);
     if (cli_apply_threads("train", threads) || cli_open_device("train", &o.device)) return 1;
-    bar b = {.tty = isatty(2), .t0 = now_s()};
+    bar b = {.tty = isatty(2), .t0 = bl_seconds_now()};
     bl_train_callbacks cb = {.user = &b, .progress = on_progress, .epoch_done = on_epoch, .note = on_note};
     if (bl_train_run(&o, &cb)) {
         fprintf(stderr, "%sblasto train: %s\n", b.tty ? "\r\033[K" : "", bl_last_error());

@@ -9,7 +9,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "commands.h"
 #include "core/autograd.h"
@@ -17,6 +16,7 @@
 #include "core/optim.h"
 #include "core/rng.h"
 #include "core/device.h"
+#include "study/files.h"
 
 #define DEMO_N 64
 #define DEMO_BATCH 16
@@ -127,8 +127,7 @@ int cmd_tutorial(int argc, char **argv) {
     const int plane = 3 * DEMO_SIZE * DEMO_SIZE;
     int xs[4] = {DEMO_BATCH, 3, DEMO_SIZE, DEMO_SIZE}, ys[2] = {DEMO_BATCH, 1};
     printf("blasto tutorial: %d images, batch %d, %ld steps, %s, backend %s\n", DEMO_N, DEMO_BATCH, steps, optimizer, backend);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = bl_seconds_now();
     float first_loss = 0, last_loss = 0;
     for (long step = 0; step < steps && !st; step++) {
         int b = (int)(step % (DEMO_N / DEMO_BATCH));
@@ -156,14 +155,14 @@ int cmd_tutorial(int argc, char **argv) {
         if (!st) st = bl_tensor_download(ctx, logits, logit);
         for (int i = 0; !st && i < DEMO_N; i++) correct += (logit[i] >= 0.0f) == (labels[i] > 0.5f);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double t1 = bl_seconds_now();
     if (st) {
         fprintf(stderr, "blasto tutorial: %s\n", bl_ctx_status(ctx) ? bl_ctx_error(ctx) : bl_last_error());
         bl_optimizer_free(opt);
         bl_ctx_free(ctx);
         return 1;
     }
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    double secs = t1 - t0;
     printf("loss %.4f → %.4f; training accuracy (eval mode) %d/%d; %.2f s\n", first_loss, last_loss, correct, DEMO_N,
            secs);
     bl_optimizer_free(opt);

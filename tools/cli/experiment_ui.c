@@ -2,14 +2,9 @@
 #include "experiment_ui.h"
 
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+#include "study/files.h"
 
 static void mmss(double s, char *buf, size_t size) {
     if (s < 0) {
@@ -42,7 +37,7 @@ static void on_progress(void *user, const bl_experiment_progress *p) {
     experiment_ui *u = user;
     u->last = *p;
     u->have_last = 1;
-    double t = now_s();
+    double t = bl_seconds_now();
     if (u->tty && t - u->last_draw >= 0.2) {
         u->last_draw = t;
         draw(u);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/autograd.h"
 #include "core/tensor_host.h"
 #include "study/train.h"
 
@@ -236,4 +237,29 @@ bl_status bl_checkpoint_load(const bl_safetensors *st, bl_pregnancy_model *m, bl
     if (e) return e;
     opt->step = (int64_t)step;
     return BL_OK;
+}
+
+bl_status bl_checkpoint_open_model(const char *path, const bl_device_options *device, bl_train_options *o,
+                                   bl_train_state *s, bl_ctx **ctx, bl_pregnancy_model **model) {
+    bl_safetensors *ck = NULL;
+    const bl_kernels *kernels = NULL;
+    *s = (bl_train_state){0};
+    *ctx = NULL;
+    *model = NULL;
+    bl_status st = bl_safetensors_open(path, &ck);
+    if (!st) st = bl_checkpoint_read_meta(ck, o, s);
+    if (!st) st = bl_device_open_options(device, &kernels);
+    if (!st) st = bl_ctx_create(kernels, ctx);
+    if (!st) st = bl_pregnancy_create(*ctx, o->arch, model);
+    if (!st) st = bl_checkpoint_load(ck, *model, NULL);
+    bl_safetensors_close(ck);
+    if (st) {
+        bl_pregnancy_free(*model);
+        bl_ctx_free(*ctx);
+        free(s->log);
+        *s = (bl_train_state){0};
+        *ctx = NULL;
+        *model = NULL;
+    }
+    return st;
 }

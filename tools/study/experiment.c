@@ -1,7 +1,6 @@
 /* experiment.c — `blasto experiment`: the config reader and the resumable units (experiment.h, docs/experiment.md). */
 #include "study/experiment.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 
 #include "study/cohort.h"
 #include "study/csv.h"
+#include "study/files.h"
 #include "study/metrics.h"
 #include "study/predictions.h"
 #include "study/report.h"
@@ -204,7 +204,7 @@ typedef struct exp_run {
     int fold_units_run;       /* fold units computed in this invocation */
     double fold_seconds;      /* time spent on those */
     /* the whole-run progress display (bl_experiment_progress) */
-    double t_start;           /* now_s() at the start */
+    double t_start;           /* bl_seconds_now() at the start */
     int fold_units_todo;      /* fold units without metrics.json at the start: this invocation's training work */
     double work_done;         /* finished share of that work, in fold units (resumed trainings count their rest) */
     double unit_start_frac;   /* the current unit's training fraction when this invocation first saw it (−1: none) */
@@ -214,12 +214,6 @@ typedef struct exp_run {
     int n_timings, timings_cap;
     bl_experiment_timing *timings; /* one per unit, for run.json */
 } exp_run;
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* ETA of this invocation's training: elapsed time × (work left / work done), work in fold units. Each training
  * batch counts 0.85/batches of its epoch and each validation batch 0.15/batches (a validation pass sees about
@@ -236,7 +230,7 @@ static void progress_from_train(void *user, const bl_train_progress *p) {
     r->unit_frac = frac;
     double done = r->work_done + (frac - r->unit_start_frac);
     double total = r->fold_units_todo > 0 ? r->fold_units_todo : 1;
-    double elapsed = now_s() - r->t_start;
+    double elapsed = bl_seconds_now() - r->t_start;
     bl_experiment_progress e = {.unit = r->unit, .units = r->units, .name = r->unit_name, .epoch = p->epoch,
                                 .epochs = p->epochs, .batch = p->batch, .batches = p->batches,
                                 .validating = p->validating, .loss = p->loss, .fraction = done / total,
@@ -273,7 +267,7 @@ static void report(exp_run *r, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    double done = r->work_done, total = r->fold_units_todo, elapsed = now_s() - r->t_start;
+    double done = r->work_done, total = r->fold_units_todo, elapsed = bl_seconds_now() - r->t_start;
     if (done >= total) snprintf(eta, sizeof eta, "00:00");
     else if (done > 0.002) {
         double left = elapsed * (total - done) / done;
@@ -296,14 +290,6 @@ static bl_status copy2(char *dst, size_t size, const char *a, const char *b) {
     if (la + lb >= size) return bl_fail(BL_ERR_INVALID, "%s%s: path too long", a, b);
     memcpy(dst, a, la);
     memcpy(dst + la, b, lb + 1);
-    return BL_OK;
-}
-
-static bl_status make_dir(const char *path) {
-    struct stat s;
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        return bl_fail(BL_ERR_IO, "%s: cannot create the directory: %s", path, strerror(errno));
-    if (stat(path, &s) != 0 || !S_ISDIR(s.st_mode)) return bl_fail(BL_ERR_IO, "%s: exists and is not a directory", path);
     return BL_OK;
 }
 
@@ -569,12 +555,12 @@ static bl_status unit_delong(exp_run *r) {
     do {                                                                                                       \
         (r)->unit++;                                                                                           \
         if (st) break;                                                                                         \
-        double t0_ = now_s();                                                                                  \
+        double t0_ = bl_seconds_now();                                                                                  \
         if (skip) {                                                                                            \
             report(r, "%s: skipped (exists)", name);                                                           \
             add_timing(r, name, "skipped", 0);                                                                 \
         } else if (!((st) = (call))) {                                                                         \
-            add_timing(r, name, "ran", now_s() - t0_);                                                         \
+            add_timing(r, name, "ran", bl_seconds_now() - t0_);                                                         \
             report done_line;                                                                                  \
         }                                                                                                      \
     } while (0)
@@ -582,7 +568,7 @@ static bl_status unit_delong(exp_run *r) {
 bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, const bl_experiment_callbacks *cb) {
     int with_delong = c->n_inputs == 2; /* both inputs: DeLong and the Grad-CAM unit */
     exp_run r = {.c = c, .cb = cb, .out = out_dir, .fold_units_left = c->n_archs * c->n_inputs * c->folds,
-                 .t_start = now_s(), .unit_start_frac = -1};
+                 .t_start = bl_seconds_now(), .unit_start_frac = -1};
     time_t started = time(NULL);
     r.train_cb = (bl_train_callbacks){.user = &r, .progress = progress_from_train, .epoch_done = epoch_passthrough,
                                       .note = note_passthrough};
@@ -592,10 +578,10 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
     bl_cohort *cohort = NULL;
     char runs[1100], split_path[1100], path[1100];
     bl_status st = (r.timings = calloc((size_t)r.units, sizeof *r.timings)) ? BL_OK : bl_fail(BL_ERR_NOMEM, "out of memory");
-    if (!st) st = make_dir(out_dir);
+    if (!st) st = bl_make_dir(out_dir, NULL);
     if (!st) st = join(runs, sizeof runs, out_dir, "runs");
     if (!st) st = join(split_path, sizeof split_path, out_dir, "split.csv");
-    if (!st) st = make_dir(runs);
+    if (!st) st = bl_make_dir(runs, NULL);
     /* this invocation's training work: the fold units without metrics.json */
     for (int a = 0; !st && a < c->n_archs; a++)
         for (int i = 0; i < c->n_inputs; i++)
@@ -607,10 +593,10 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
             }
     r.unit = 1;
     if (!st) {
-        double t0 = now_s();
+        double t0 = bl_seconds_now();
         int existed = file_exists(split_path);
         st = unit_split(&r, &split);
-        if (!st) add_timing(&r, "split.csv", existed ? "skipped" : "ran", existed ? 0 : now_s() - t0);
+        if (!st) add_timing(&r, "split.csv", existed ? "skipped" : "ran", existed ? 0 : bl_seconds_now() - t0);
     }
     if (!st) st = bl_cohort_read(c->cohort, 1, &cohort);
     for (int a = 0; !st && a < c->n_archs; a++)
@@ -628,7 +614,7 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
                     add_timing(&r, r.unit_name, "skipped", 0);
                     continue;
                 }
-                double t0 = now_s();
+                double t0 = bl_seconds_now();
                 r.unit_start_frac = -1;
                 r.unit_frac = 0;
                 st = train_fold(&r, a, i, k, dir, split_path);
@@ -637,9 +623,9 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
                 /* a training resumed at fraction f0 (or skipped as finished: no progress at all) did 1 − f0 */
                 r.work_done += r.unit_start_frac < 0 ? 1.0 : 1.0 - r.unit_start_frac;
                 r.fold_units_run++;
-                r.fold_seconds += now_s() - t0;
-                add_timing(&r, r.unit_name, "ran", now_s() - t0);
-                report(&r, "runs/%s: trained, test.csv and metrics.json written (%.1f s)", name, now_s() - t0);
+                r.fold_seconds += bl_seconds_now() - t0;
+                add_timing(&r, r.unit_name, "ran", bl_seconds_now() - t0);
+                report(&r, "runs/%s: trained, test.csv and metrics.json written (%.1f s)", name, bl_seconds_now() - t0);
             }
     /* the tables: recomputed when missing or when a fold unit ran now */
     if (!st) st = join(path, sizeof path, out_dir, "table2.csv");

@@ -7,27 +7,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <errno.h>
 
 #include "study/agreement.h"
 #include "study/cohort.h"
 #include "core/autograd.h"
 #include "core/kernels.h"
 #include "study/csv.h"
+#include "study/files.h"
 #include "core/device.h"
 #include "study/experiment.h"
 #include "study/gradcam.h"
 #include "study/predictions.h"
 #include "study/train.h"
-
-static bl_status make_dir(const char *path) {
-    struct stat s;
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        return bl_fail(BL_ERR_IO, "%s: cannot create the directory: %s", path, strerror(errno));
-    if (stat(path, &s) != 0 || !S_ISDIR(s.st_mode)) return bl_fail(BL_ERR_IO, "%s: exists and is not a directory", path);
-    return BL_OK;
-}
 
 /* Grad-CAM of out_dir/runs/<unit>/best.safetensors on the rows of its test.csv (in that order) → the text of
  * focus.csv (`blasto gradcam`'s columns and number format) in *csv (malloc'ed), and the overlays of the first
@@ -39,7 +30,6 @@ static bl_status unit_focus(const bl_cohort *cohort, const char *out_dir, const 
     snprintf(best, sizeof best, "%s/runs/%s/best.safetensors", out_dir, unit);
     snprintf(test, sizeof test, "%s/runs/%s/test.csv", out_dir, unit);
     bl_predictions *p = NULL;
-    bl_safetensors *ck = NULL;
     bl_ctx *ctx = NULL;
     bl_pregnancy_model *m = NULL;
     bl_train_options o;
@@ -50,13 +40,7 @@ static bl_status unit_focus(const bl_cohort *cohort, const char *out_dir, const 
     size_t cap = 0, len = 0;
     *csv = NULL;
     bl_status st = bl_predictions_read(test, &p);
-    if (!st) st = bl_safetensors_open(best, &ck);
-    if (!st) st = bl_checkpoint_read_meta(ck, &o, &s);
-    const bl_kernels *kernels = NULL;
-    if (!st) st = bl_device_open_options(device, &kernels);
-    if (!st) st = bl_ctx_create(kernels, &ctx);
-    if (!st) st = bl_pregnancy_create(ctx, o.arch, &m);
-    if (!st) st = bl_checkpoint_load(ck, m, NULL);
+    if (!st) st = bl_checkpoint_open_model(best, device, &o, &s, &ctx, &m);
     int size = o.size;
     if (!st) {
         size_t pix = (size_t)size * size;
@@ -111,7 +95,6 @@ static bl_status unit_focus(const bl_cohort *cohort, const char *out_dir, const 
     free(s.log);
     bl_pregnancy_free(m);
     bl_ctx_free(ctx);
-    bl_safetensors_close(ck);
     bl_predictions_free(p);
     return st;
 }
@@ -144,9 +127,9 @@ bl_status bl_experiment_gradcam(const bl_experiment_config *c, const bl_cohort *
     /* everything in memory first; then the focus files, Table 3 last (its existence marks the unit done) */
     for (int u = 0; !st && u < 2; u++)
         st = unit_focus(cohort, out_dir, units[u], &c->device, &csv[u], overlays[u], ids[u]);
-    if (!st) st = make_dir(gdir);
+    if (!st) st = bl_make_dir(gdir, NULL);
     for (int u = 0; !st && u < 2; u++) {
-        st = make_dir(udir[u]);
+        st = bl_make_dir(udir[u], NULL);
         for (int i = 0; !st && i < BL_EXPERIMENT_OVERLAYS && ids[u][i]; i++) {
             char png[1700];
             if ((size_t)snprintf(png, sizeof png, "%s/%s.png", udir[u], ids[u][i]) >= sizeof png)

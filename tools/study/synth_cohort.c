@@ -8,12 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/rng.h"
 #include "core/cpu/threads.h"
 #include "study/csv.h"
+#include "study/files.h"
 #include "study/synth.h"
 
 #define TWO_PI 6.283185307179586476925
@@ -175,7 +175,7 @@ bl_status bl_synth_draw(uint64_t seed, int index, int size, bl_synth_embryo *e) 
 
 /* ---- writing a cohort ---- */
 
-/* mkdir -p */
+/* mkdir -p; a non-directory in the way is "<prefix>: cannot create directory: Not a directory", as mkdir -p says */
 static bl_status make_directories(const char *path) {
     char buf[4096];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
@@ -184,10 +184,8 @@ static bl_status make_directories(const char *path) {
         int end = *p == '\0';
         if (*p == '/' || end) {
             *p = '\0';
-            struct stat sb;
-            if (mkdir(buf, 0755) != 0 && !(errno == EEXIST && stat(buf, &sb) == 0 && S_ISDIR(sb.st_mode)))
-                return bl_fail(BL_ERR_IO, "%s: cannot create directory: %s", buf,
-                               strerror(errno == EEXIST ? ENOTDIR : errno));
+            if (bl_make_dir(buf, NULL) != BL_OK)
+                return bl_fail(BL_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
             if (end) return BL_OK;
             *p = '/';
         }

@@ -4,17 +4,15 @@
 
 #include "core/safetensors.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #include "core/autograd.h"
 #include "study/csv.h"
+#include "study/files.h"
 #include "study/metrics.h"
 #include "study/predictions.h"
 #include "study/split.h"
@@ -120,12 +118,6 @@ static const char *run_file(run *r, const char *name) {
     return r->path;
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static bl_status check_options(const bl_train_options *o) {
     if (o->epochs < 1 || o->epochs > 100000) return bl_fail(BL_ERR_INVALID, "--epochs: expected 1 … 100000 (got %d)", o->epochs);
     if (o->batch < 2 || o->batch > 4096) return bl_fail(BL_ERR_INVALID, "--batch: expected 2 … 4096 (got %d)", o->batch);
@@ -228,7 +220,7 @@ static bl_status validate(run *r, int epoch, double *loss) {
     const bl_batch *b = NULL;
     double total = 0;
     int done = 0;
-    double t0 = now_s();
+    double t0 = bl_seconds_now();
     float z[4096], logit[4096]; /* batch ≤ 4096 (check_options) */
     bl_run run_opts = {.ctx = ctx, .bn_mode = BL_BN_FOLLOW_CONTEXT};
     while (!st && !(st = bl_loader_next(r->val_loader, &b)) && b) {
@@ -245,7 +237,7 @@ static bl_status validate(run *r, int epoch, double *loss) {
         }
         bl_step_end(ctx);
         if (r->cb && r->cb->progress) {
-            double dt = now_s() - t0;
+            double dt = bl_seconds_now() - t0;
             bl_train_progress p = {.epoch = epoch, .epochs = r->o->epochs, .batch = b->index + 1,
                                    .batches = bl_loader_batches_per_epoch(r->val_loader), .validating = 1,
                                    .images_per_s = dt > 0 ? done / dt : 0, .eta_s = -1};
@@ -313,7 +305,7 @@ static bl_status train_epoch(run *r, int epoch, bl_train_epoch *rep, int first_e
     int spe = bl_loader_batches_per_epoch(r->train_loader);
     bl_status st = bl_loader_start_epoch(r->train_loader, epoch);
     const bl_batch *b = NULL;
-    double t0 = now_s(), loss_sum = 0;
+    double t0 = bl_seconds_now(), loss_sum = 0;
     int done = 0;
     float z[4096], w[4096];
     bl_run run_opts = {.ctx = ctx, .bn_mode = BL_BN_FOLLOW_CONTEXT};
@@ -349,7 +341,7 @@ static bl_status train_epoch(run *r, int epoch, bl_train_epoch *rep, int first_e
         bl_zero_grad(ctx);
         bl_step_end(ctx);
         if (r->cb && r->cb->progress) {
-            double dt = now_s() - t0, ips = dt > 0 ? done / dt : 0;
+            double dt = bl_seconds_now() - t0, ips = dt > 0 ? done / dt : 0;
             double left_imgs = (double)(o->epochs - epoch - 1) * (r->n_train + r->n_val) + (r->n_train - done) + r->n_val;
             bl_train_progress p = {.epoch = epoch, .epochs = o->epochs, .batch = b->index + 1, .batches = spe,
                                    .loss = loss_sum / done, .images_per_s = ips, .eta_s = ips > 0 ? left_imgs / ips : -1};
@@ -359,7 +351,7 @@ static bl_status train_epoch(run *r, int epoch, bl_train_epoch *rep, int first_e
     if (st && bl_ctx_status(ctx)) st = bl_fail(st, "%s", bl_ctx_error(ctx));
     set_frozen(r, 0, n_all);
     rep->train_loss = done ? loss_sum / done : NAN;
-    rep->images_per_s = done / (now_s() - t0);
+    rep->images_per_s = done / (bl_seconds_now() - t0);
     return st;
 }
 
@@ -367,7 +359,7 @@ static bl_status run_epochs(run *r) {
     const bl_train_options *o = r->o;
     int ran = 0;
     for (int epoch = r->state.epoch; epoch < o->epochs; epoch++) {
-        double t0 = now_s();
+        double t0 = bl_seconds_now();
         bl_train_epoch rep = {.epoch = epoch};
         bl_status st = train_epoch(r, epoch, &rep, ran == 0);
         if (!st) st = validate(r, epoch, &rep.val_loss);
@@ -381,7 +373,7 @@ static bl_status run_epochs(run *r) {
         } else {
             r->state.bad_epochs++;
         }
-        rep.seconds = now_s() - t0;
+        rep.seconds = bl_seconds_now() - t0;
         r->state.epoch = epoch + 1;
         r->state.step = bl_ctx_step(r->ctx);
         r->state.finished = r->state.epoch == o->epochs || (o->patience > 0 && r->state.bad_epochs >= o->patience);
@@ -405,15 +397,6 @@ static bl_status run_epochs(run *r) {
         }
     }
     return BL_OK;
-}
-
-static bl_status make_dir(const char *path) {
-    if (mkdir(path, 0777) == 0 || errno == EEXIST) {
-        struct stat s;
-        if (stat(path, &s) == 0 && S_ISDIR(s.st_mode)) return BL_OK;
-        return bl_fail(BL_ERR_IO, "%s: exists and is not a directory", path);
-    }
-    return bl_fail(BL_ERR_IO, "%s: cannot create the run directory: %s", path, strerror(errno));
 }
 
 static bl_status setup_model(run *r, const bl_safetensors *resume_from) {
@@ -502,7 +485,7 @@ bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *
     if (ck) r.state.age_mean = age_mean, r.state.age_sd = age_sd; /* exactly the stored ones */
     if ((st = setup_model(&r, ck))) goto done;
     if ((st = make_loaders(&r))) goto done;
-    if (!ck && (st = make_dir(o.out))) goto done; /* only once every input validated */
+    if (!ck && (st = bl_make_dir(o.out, NULL))) goto done; /* only once every input validated */
     {
         /* a run killed with -9 (or a power cut) leaves its atomic writers' temporaries: remove those of dead pids */
         static const char *const outputs[] = {"last.safetensors", "best.safetensors", "validation.csv", "log.csv",

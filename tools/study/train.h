@@ -117,6 +117,20 @@ bl_status bl_checkpoint_write(const char *path, const bl_pregnancy_model *m, con
 bl_status bl_checkpoint_read_meta(const bl_safetensors *st, bl_train_options *o, bl_train_state *s);
 /* Loads weights (and, when opt is non-NULL, the optimizer state and its step) from a checkpoint. */
 bl_status bl_checkpoint_load(const bl_safetensors *st, bl_pregnancy_model *m, bl_optimizer *opt);
+/* The trained model of a checkpoint, ready to evaluate: opens the file, reads its metadata, opens the device,
+ * creates a context on it and the pregnancy model of the checkpoint's arch, and loads the weights and BN statistics
+ * (not the optimizer state); the file is closed again.
+ *   path    the checkpoint (bl_checkpoint_write's file), read
+ *   device  where the model computes (NULL: cpu)
+ *   o       written: the run's options (arch, size, input, preset, batch, seed — bl_train_eval_loader_options)
+ *   s       written: the run's state (age mean/SD for the age input); s->log is malloc'ed, the caller frees it
+ *   ctx     written: the new context; the caller frees it with bl_ctx_free after the model
+ *   model   written: the new model; the caller frees it with bl_pregnancy_free
+ * Errors are those of the steps, unchanged: bl_safetensors_open ("<path>: cannot open: <strerror>", …),
+ * bl_checkpoint_read_meta ("<path>: __metadata__.format: not a pregnancy checkpoint …"), bl_device_open_options,
+ * bl_ctx_create, bl_pregnancy_create, bl_checkpoint_load. On failure *ctx and *model are NULL and s->log is freed. */
+bl_status bl_checkpoint_open_model(const char *path, const bl_device_options *device, bl_train_options *o,
+                                   bl_train_state *s, bl_ctx **ctx, bl_pregnancy_model **model);
 /* Probabilities of rows [n] under a checkpoint, exactly as its training run scored its validation part (eval mode,
  * no augmentation, the checkpoint's batch size, size, preset, input and age mean/SD), computed on `device` (NULL:
  * cpu): scores [n] written. */
