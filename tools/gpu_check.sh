@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # gpu_check.sh — everything the CUDA backend needs checked on a GPU machine, in one run of under 8 minutes:
-# configure + build with CUDA for sm_90, `ctest -L cuda`, `blasto info`, then whole-model throughput of blasto
-# against PyTorch eager on the same GPU: ResNet50, VGG16, DenseNet121 × train, infer at batch 64, 224×224, first
-# fp32 (TF32 off on both sides), then TF32 on, each side's peak GPU memory too. Prints a short Markdown table LAST.
+# configure + build with CUDA (sm_90 unless CUDA_ARCHITECTURES says otherwise), `blasto info`, the op-test harness
+# on every backend including cuda (every test_op_<op>), test_cuda_backend and test_cuda_models, then whole-model
+# throughput of blasto against PyTorch eager on the same GPU: ResNet50, VGG16, DenseNet121 × train, infer at batch
+# 64, 224×224, first fp32 (TF32 off on both sides), then TF32 on, each side's peak GPU memory too; a
+# compute-sanitizer memcheck of test_cuda_backend and of test_op on a few ops ends the run. Prints a short Markdown
+# table LAST.
 #
-# For: a machine with one NVIDIA H100/H200, no network, nvcc + CMake + PyTorch (python3) present — the lent device
-# machines of this workplace (/work/.library/device/). Run from anywhere: tools/gpu_check.sh
+# For: any machine with an NVIDIA GPU, the CUDA toolkit (nvcc; cuDNN from the system or PyTorch's wheel), CMake and
+# python3 with PyTorch + torchvision (the other side of the benchmark); no network needed. Run from anywhere:
+# tools/gpu_check.sh
 #
-# Method (docs/cuda.md, "Benchmark"): for every (arch, mode, precision) one blasto process and one PyTorch process,
-# in alternating order (which side goes first flips every time, so a slow phase of the machine hits both sides
-# alike); each process does WARMUP untimed steps and REPEATS timed steps, each step timed with the device
+# Method (docs/cuda.md, "How to run the GPU checks"): for every (arch, mode, precision) one blasto process and one
+# PyTorch process, in alternating order (which side goes first flips every time, so a slow phase of the machine hits
+# both sides alike); each process does WARMUP untimed steps and REPEATS timed steps, each step timed with the device
 # synchronised, and reports the median. ROUNDS > 1 repeats the whole interleaved sweep and the table gives the
 # median over rounds. Ratio = blasto img/s / PyTorch img/s (> 1: blasto faster). Peak GPU memory: blasto's
 # bl_cuda_peak_bytes (every cudaMalloc of the backend: arenas, cuDNN workspace, scratch) against PyTorch's
@@ -19,18 +23,24 @@
 # Dependencies the build needs that such a machine may lack:
 #   cuDNN headers/library: taken from /usr, /usr/local/cuda, or PyTorch's own nvidia-cudnn wheel (found through
 #     python3) — set CUDNN_INCLUDE / CUDNN_LIBRARY to override;
-#   cJSON and stb (Debian libcjson-dev, libstb-dev): if the machine has none, copy them from a Debian machine first
-#     with `tools/gpu_check.sh --prepare-deps` (writes .gpu_deps/, which must be git-ignored — e.g. listed in
-#     .git/info/exclude — and carried to the GPU machine); the script uses .gpu_deps/ when it exists.
+#   cJSON and stb (Debian libcjson-dev, libstb-dev): if the machine has none, make .gpu_deps/ on a Debian machine
+#     that has them with `tools/gpu_check.sh --prepare-deps` (headers and shared libraries; it lists /.gpu_deps/ in
+#     the repository's info/exclude so git ignores it) and copy it into the checkout on the GPU machine; the script
+#     uses .gpu_deps/ when it exists.
 #
-# Environment: OUT (log folder; default ./gpu_check_out), BUILD (default build-gpu), ROUNDS (default 1), WARMUP
+# Environment: OUT (the folder the logs and results are written to; default ./gpu_check_out), BUILD (default
+# build-gpu), CUDA_ARCHITECTURES (CMAKE_CUDA_ARCHITECTURES, default 90: H100/H200 machine code plus PTX for newer
+# GPUs; 80 for an A100, native for the build machine's GPU), ROUNDS (default 1), WARMUP
 # (default 2), REPEATS (default 5), ARCHS (default "resnet50 vgg16 densenet121"), MODES (default "train infer"),
 # PRECISIONS (default "fp32 tf32"; "fp32-transform" adds a run where blasto may also use cuDNN's FFT/Winograd
 # algorithms, BLASTO_CUDA_TRANSFORM_ALGOS=1, against PyTorch fp32), BATCH (64), SIZE (224), PYTHON (python3),
 # BUDGET (seconds for the whole script, default 460: the benchmark stops starting new runs when it is spent and
 # reports what it has), JOBS (build parallelism, 16), USE_GPU_DEPS=1 (take cJSON/stb from .gpu_deps/ even when the
-# system has them), SANITIZE=0 (skip the compute-sanitizer memcheck of the two op tests that ends the run; the benchmark
-# leaves it SANITIZE_RESERVE seconds, default 100), CTEST_TIMEOUT (per CUDA test, default 300 s), SKIP_TESTS=1, SKIP_BUILD=1 (reuse BUILD as it is: a rerun on the same machine), TABLE_ONLY=1 (print the table of OUT's results.tsv).
+# system has them), SANITIZE=0 (skip the compute-sanitizer memcheck that ends the run; the benchmark leaves it
+# SANITIZE_RESERVE seconds, default 100), MEMCHECK_OPS (the ops whose `test_op OP --backend cuda` runs under it,
+# in order, while time is left; default "conv2d batchnorm2d linear sgemm maxpool2d concat_channels"), CTEST_TIMEOUT
+# (per test, default 300 s), SKIP_TESTS=1, SKIP_BUILD=1 (reuse BUILD as it is: a rerun on the same machine),
+# TABLE_ONLY=1 (print the table of OUT's results.tsv).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -45,7 +55,7 @@ if [ "${1:-}" = "--prepare-deps" ]; then
     mkdir -p "$(dirname "$exclude")"
     grep -qx '/.gpu_deps/' "$exclude" 2>/dev/null || echo '/.gpu_deps/' >> "$exclude"
   fi
-  echo "gpu_check: .gpu_deps/ ready ($(du -sh .gpu_deps | cut -f1)); carry it to the GPU machine"
+  echo "gpu_check: .gpu_deps/ ready ($(du -sh .gpu_deps | cut -f1)); copy it into the checkout on the GPU machine"
   exit 0
 fi
 
@@ -62,6 +72,8 @@ precisions=${PRECISIONS:-fp32 tf32}
 batch=${BATCH:-64}
 size=${SIZE:-224}
 python=${PYTHON:-python3}
+cuda_archs=${CUDA_ARCHITECTURES:-90}
+memcheck_ops=${MEMCHECK_OPS:-conv2d batchnorm2d linear sgemm maxpool2d concat_channels}
 mkdir -p "$out"
 log=$out/gpu_check.log
 results=$out/results.tsv
@@ -82,7 +94,7 @@ table=$(awk -F'\t' -v gpu="${gpu:-unknown GPU}" -v tests="$tests_status" -v batc
     if ($6 != "?" && ($6 + 0 > mem[$1, key] + 0)) mem[$1, key] = $6
   }
   END {
-    printf "\n### blasto vs PyTorch eager on %s (batch %d, %dx%d; ctest -L cuda: %s)\n\n", gpu, batch, size, size, tests
+    printf "\n### blasto vs PyTorch eager on %s (batch %d, %dx%d; CUDA tests: %s)\n\n", gpu, batch, size, size, tests
     print "| arch | mode | precision | blasto img/s | PyTorch img/s | ratio | blasto peak MiB | PyTorch peak MiB |"
     print "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"
     for (i = 1; i <= nk; i++) {
@@ -124,7 +136,7 @@ phase "machine"
 } 2>&1 | tee -a "$log"
 
 phase "dependencies"
-cmake_args=(-DCMAKE_BUILD_TYPE=Release -DBLASTO_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DBUILD_TESTING=ON)
+cmake_args=(-DCMAKE_BUILD_TYPE=Release -DBLASTO_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$cuda_archs" -DBUILD_TESTING=ON)
 extra_ld=""
 cudnn_inc=${CUDNN_INCLUDE:-}
 cudnn_lib=${CUDNN_LIBRARY:-}
@@ -161,26 +173,27 @@ if [ ! -f /usr/include/cjson/cJSON.h ] || [ ! -f /usr/include/stb/stb_image.h ] 
     extra_ld="$extra_ld:$deps/lib"
     say "cJSON/stb: from .gpu_deps/"
   else
-    say "gpu_check: cJSON/stb headers missing and no .gpu_deps/ (run tools/gpu_check.sh --prepare-deps on a Debian machine and carry .gpu_deps)"
+    say "gpu_check: cJSON/stb headers missing and no .gpu_deps/ (run tools/gpu_check.sh --prepare-deps on a Debian machine and copy .gpu_deps/ into this checkout)"
     exit 1
   fi
 fi
-# blasto's side only: a system cuDNN put first on PyTorch's library path shadows the one its wheel bundles (seen on
-# the H100 machine: /usr/lib's cuDNN 9.14 against torch's 9.19, and every PyTorch run refused to start)
+# blasto's side only: a system cuDNN put first on PyTorch's library path shadows the one its wheel bundles (e.g.
+# /usr/lib's cuDNN 9.14 against the wheel's 9.19: every PyTorch run refuses to start)
 blasto_ld="$extra_ld${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 with_blasto_libs() { LD_LIBRARY_PATH="$blasto_ld" "$@"; }
 generator=()
 command -v ninja > /dev/null && generator=(-G Ninja)
 
-phase "configure + build (CUDA, sm_90)"
+phase "configure + build (CUDA, architectures $cuda_archs)"
 if [ "${SKIP_BUILD:-0}" = 1 ] && [ -x "$build/blasto" ]; then
   say "SKIP_BUILD=1: using $build as it is"
 else
   rm -rf "$build"
   timeout 60 cmake -S . -B "$build" "${generator[@]}" "${cmake_args[@]}" >> "$log" 2>&1 || {
     say "gpu_check: configure failed:"; tail -n 30 "$log"; exit 1; }
-  # only what this script runs: the command and the two CUDA tests (the rest of the suite is CPU work)
-  timeout 300 cmake --build "$build" -j"${JOBS:-16}" --target blasto_cli test_cuda_ops test_cuda_kernels test_cuda_models >> "$log" 2>&1 || {
+  # only what this script runs: the command, the op-test harness and the two CUDA tests (the rest of the suite is
+  # CPU work)
+  timeout 300 cmake --build "$build" -j"${JOBS:-16}" --target blasto_cli test_op test_cuda_backend test_cuda_models >> "$log" 2>&1 || {
     say "gpu_check: build failed (errors):"; grep -E "error|Error" "$log" | head -n 30; exit 1; }
   grep -iE "warning" "$log" | grep -v "^--" | head -n 20 | tee -a "$out/warnings.txt"
   say "build done"
@@ -191,8 +204,8 @@ with_blasto_libs timeout 30 "$build/blasto" info 2>&1 | tee -a "$log"
 
 tests_status="skipped"
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
-  phase "ctest -L cuda"
-  (cd "$build" && with_blasto_libs timeout $((${CTEST_TIMEOUT:-300} + 30)) ctest -L cuda -V --timeout "${CTEST_TIMEOUT:-300}" -j2) > "$out/ctest_cuda.log" 2>&1
+  phase "ctest: test_op_*, test_cuda_backend, test_cuda_models"
+  (cd "$build" && with_blasto_libs timeout $((${CTEST_TIMEOUT:-300} + 30)) ctest -R '^(test_op_.*|test_cuda_backend|test_cuda_models)$' -V --timeout "${CTEST_TIMEOUT:-300}" -j2) > "$out/ctest_cuda.log" 2>&1
   rc=$?
   n_pass=$(grep -cE 'Test +#[0-9]+: .*Passed' "$out/ctest_cuda.log")
   n_skip=$(grep -cE 'Test +#[0-9]+: .*Skipped' "$out/ctest_cuda.log")
@@ -201,9 +214,9 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
   [ $rc -ne 0 ] && tests_status="FAILED ($tests_status)"
   cat "$out/ctest_cuda.log" >> "$log"
   grep -E "tests passed|tests failed|Passed|Failed|\*\*\*|skipped" "$out/ctest_cuda.log" | tail -n 8
-  # the margins of a passing run (test_cuda_models' worst error / tolerance per model and mode, both summaries)
-  grep -E "gradients \(max tolerance|test_cuda_(ops|models): [0-9]+ passed" "$out/ctest_cuda.log" | cut -c1-200
-  say "ctest -L cuda: $tests_status"
+  # the margins of a passing run (test_cuda_models' worst error / tolerance per model and mode) and every summary
+  grep -E "gradients \(max tolerance|test_(op_[a-z0-9_]+|cuda_backend|cuda_models): [0-9]+ passed" "$out/ctest_cuda.log" | cut -c1-200
+  say "ctest test_op_*, test_cuda_backend, test_cuda_models: $tests_status"
 fi
 
 # ---- benchmark --------------------------------------------------------------------------------------------------
@@ -247,15 +260,18 @@ for round in $(seq 1 "$rounds"); do
 done
 
 
-# ---- compute-sanitizer memcheck over the two op tests, in what budget is left (SANITIZE=0 skips) -----------------------
+# ---- compute-sanitizer memcheck of test_cuda_backend and test_op on MEMCHECK_OPS (cuda configurations only), in what
+# budget is left (SANITIZE=0 skips) ---------------------------------------------------------------------------------
 if [ "${SANITIZE:-1}" = 1 ] && [ "${SKIP_TESTS:-0}" != 1 ] && command -v compute-sanitizer > /dev/null && [ "$(left)" -ge 40 ]; then
-  phase "compute-sanitizer --tool memcheck test_cuda_ops + test_cuda_kernels ($(left) s left)"
+  phase "compute-sanitizer --tool memcheck test_cuda_backend + test_op OP --backend cuda ($(left) s left)"
   : > "$out/memcheck.log"
-  for t in test_cuda_ops test_cuda_kernels; do
-    exe=$(find "$build" -name "$t" -type f -perm -u+x | head -n 1)
+  for t in test_cuda_backend $memcheck_ops; do
+    if [ "$t" = test_cuda_backend ]; then exe_name=test_cuda_backend; args=(); else exe_name=test_op; args=("$t" --backend cuda); fi
+    if [ "$(left)" -lt 20 ]; then say "memcheck: budget spent, $t not run"; continue; fi
+    exe=$(find "$build" -name "$exe_name" -type f -perm -u+x | head -n 1)
     with_blasto_libs timeout "$(( $(left) > 150 ? 150 : $(left) ))" compute-sanitizer --tool memcheck --leak-check full \
-      --error-exitcode 9 "${exe:-$build/$t}" >> "$out/memcheck.log" 2>&1
-    say "memcheck $t exit $? ($(grep -cE '^========= (Invalid|Program hit|Leaked)' "$out/memcheck.log") findings so far)"
+      --error-exitcode 9 "${exe:-$build/$exe_name}" ${args[@]+"${args[@]}"} >> "$out/memcheck.log" 2>&1
+    say "memcheck $exe_name ${args[*]:-} exit $? ($(grep -cE '^========= (Invalid|Program hit|Leaked)' "$out/memcheck.log") findings so far)"
   done
   say "memcheck: $(grep -E 'ERROR SUMMARY' "$out/memcheck.log" | tr '\n' ' ')"
 fi
