@@ -1,8 +1,9 @@
 /* autograd.h — the execution context, the tape, and every differentiable op.
  *
  * A bl_ctx holds: the backend (a bl_kernels table), the persistent arena (parameters, their gradients, BN
- * running statistics, optimizer state), the step arena (activations, saved tensors, activation gradients), the
- * tape, and two switches: `training` (batchnorm uses batch statistics, dropout is active) and `grad_enabled`
+ * running statistics, optimizer state), the step arena (activations, saved tensors), the gradient pool (activation
+ * gradients, each released as soon as the backward of the op that produced its activation has run: core/grad_pool.h),
+ * the tape, and two switches: `training` (batchnorm uses batch statistics, dropout is active) and `grad_enabled`
  * (when off, ops record nothing — inference and Grad-CAM's forward-only parts).
  *
  * Ops read like the math and never return a status: on failure (shape mismatch, out of memory, …) they return
@@ -17,9 +18,9 @@
  *
  * Tape: each op that has an input requiring a gradient appends one entry (op name, inputs, output, saved
  * tensors, attributes, backward function). bl_backward walks the tape in reverse; backward functions ACCUMULATE
- * into input gradients, so a tensor used twice (ResNet shortcut, DenseNet concat) gets the sum. Gradients of
- * intermediates live in the step arena until bl_step_end; call bl_requires_grad(t) on an intermediate BEFORE
- * using it to make sure backward reaches it (Grad-CAM on a frozen network). */
+ * into input gradients, so a tensor used twice (ResNet shortcut, DenseNet concat) gets the sum. An intermediate's
+ * gradient is freed during backward once nothing needs it; call bl_requires_grad(t) on an intermediate BEFORE using
+ * it to have backward reach it and keep its gradient until bl_step_end (Grad-CAM on a frozen network). */
 #ifndef BLASTO_AUTOGRAD_H
 #define BLASTO_AUTOGRAD_H
 
@@ -58,7 +59,8 @@ typedef struct bl_grad_pool_stats {
 bl_grad_pool_stats bl_ctx_grad_pool_stats(const bl_ctx *ctx);
 
 /* ---- tensors ---- */
-/* Parameter: persistent, requires_grad, .grad allocated and zeroed. Registered by name (bl_param_count/at). */
+/* Parameter: persistent, requires_grad; its .grad is allocated, zeroed, by the first backward or optimizer (or
+ * bl_alloc_param_grads). Registered by name (bl_param_count/at). */
 bl_tensor *bl_param(bl_ctx *ctx, const char *name, int ndim, const int *shape);
 /* Buffer: persistent, no gradient (BN running statistics). Registered by name too. */
 bl_tensor *bl_buffer(bl_ctx *ctx, const char *name, int ndim, const int *shape);

@@ -1,7 +1,7 @@
 /* tape.h — PRIVATE to core/: the context's layout and the tape entry, shared by core/autograd.c and the
  * op files core/op_*.c. Users include autograd.h only.
  *
- * An op file follows one pattern (see core/op_relu.c for the shortest example):
+ * An op file follows one pattern (bl_relu in core/op_elementwise.c is the shortest example):
  *   1. validate inputs (shape, device) → on error: ctx_failf(ctx, …) and return NULL;
  *   2. allocate the output in the step arena and call the backend's forward kernel;
  *   3. if any input requires a gradient and grad mode is on: tape_record() an entry with the inputs, the output,

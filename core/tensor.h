@@ -6,7 +6,8 @@
  *
  * Autograd fields: `requires_grad` says whether backward must produce ∂L/∂t; `grad` (same shape) holds it once
  * backward has run — for parameters it lives in the persistent arena and accumulates across backward calls until
- * bl_zero_grad(); for activations it lives in the step arena. */
+ * bl_zero_grad(); for activations it lives in the context's gradient pool and is released during backward unless
+ * the tensor asked to keep it (retain_grad, set by bl_requires_grad). */
 #ifndef BLASTO_TENSOR_H
 #define BLASTO_TENSOR_H
 

@@ -10,6 +10,12 @@
 // Every formula after the sums is ref's, in double, in ref's order.
 #include "cuda/common.h"
 
+static bl_batchnorm2d_forward_train_fn bl_cuda_batchnorm2d_forward_train;
+static bl_batchnorm2d_forward_eval_fn bl_cuda_batchnorm2d_forward_eval;
+static bl_batchnorm2d_relu_forward_eval_fn bl_cuda_batchnorm2d_relu_forward_eval;
+static bl_batchnorm2d_eval_stats_fn bl_cuda_batchnorm2d_eval_stats;
+static bl_batchnorm2d_backward_fn bl_cuda_batchnorm2d_backward;
+
 #define REDUCE_THREADS 256
 #define CHUNK_TARGET 8192  // elements per block and channel: enough work per block, few partials
 #define MAX_CHUNKS 256
@@ -164,7 +170,7 @@ __global__ static void bn_apply_train_kernel(int64_t count, bool small, int c, i
     }
 }
 
-void bl_cuda_batchnorm2d_forward_train(const bl_kernels *, const bl_batchnorm2d_shape *s, const float *x,
+static void bl_cuda_batchnorm2d_forward_train(const bl_kernels *, const bl_batchnorm2d_shape *s, const float *x,
                                        const float *gamma, const float *beta, float *y, float *running_mean,
                                        float *running_var, float *save_mean, float *save_invstd) {
     if (s->c <= 0) return;
@@ -227,13 +233,13 @@ static void batchnorm2d_eval(const bl_batchnorm2d_shape *s, const float *x, cons
     CUDA_LAUNCHED("bn_apply_eval_kernel");
 }
 
-void bl_cuda_batchnorm2d_forward_eval(const bl_kernels *, const bl_batchnorm2d_shape *s, const float *x,
+static void bl_cuda_batchnorm2d_forward_eval(const bl_kernels *, const bl_batchnorm2d_shape *s, const float *x,
                                       const float *gamma, const float *beta, const float *running_mean,
                                       const float *running_var, float *y) {
     batchnorm2d_eval(s, x, gamma, beta, running_mean, running_var, false, y);
 }
 
-void bl_cuda_batchnorm2d_relu_forward_eval(const bl_kernels *, const bl_batchnorm2d_shape *s, const float *x,
+static void bl_cuda_batchnorm2d_relu_forward_eval(const bl_kernels *, const bl_batchnorm2d_shape *s, const float *x,
                                            const float *gamma, const float *beta, const float *running_mean,
                                            const float *running_var, float *y) {
     batchnorm2d_eval(s, x, gamma, beta, running_mean, running_var, true, y);
@@ -247,7 +253,7 @@ __global__ static void bn_eval_stats_kernel(int c, float eps, const float *runni
     invstd[ch] = (float)(1.0 / sqrt((double)running_var[ch] + (double)eps));
 }
 
-void bl_cuda_batchnorm2d_eval_stats(const bl_kernels *, int c, float eps, const float *running_mean,
+static void bl_cuda_batchnorm2d_eval_stats(const bl_kernels *, int c, float eps, const float *running_mean,
                                     const float *running_var, float *mean, float *invstd) {
     if (c <= 0) return;
     bn_eval_stats_kernel<<<(c + 127) / 128, 128, 0, bl_cuda.stream>>>(c, eps, running_mean, running_var, mean, invstd);
@@ -292,7 +298,7 @@ __global__ static void bn_backward_dx_kernel(int64_t count, bool small, int c, i
     }
 }
 
-void bl_cuda_batchnorm2d_backward(const bl_kernels *, const bl_batchnorm2d_shape *s, int training, const float *x,
+static void bl_cuda_batchnorm2d_backward(const bl_kernels *, const bl_batchnorm2d_shape *s, int training, const float *x,
                                   const float *dy, const float *gamma, const float *mean, const float *invstd,
                                   float *dx, float *dgamma, float *dbeta) {
     if (s->c <= 0) return;
@@ -316,4 +322,12 @@ void bl_cuda_batchnorm2d_backward(const bl_kernels *, const bl_batchnorm2d_shape
         count, bl_cuda_small(count), s->c, hw, (double)total, training, x, dy, gamma, mean, invstd, r.channel[0],
         r.channel[1], dx);
     CUDA_LAUNCHED("bn_backward_dx_kernel");
+}
+
+void bl_cuda_batchnorm2d_slots(bl_kernels *k) {
+    k->batchnorm2d_forward_train = bl_cuda_batchnorm2d_forward_train;
+    k->batchnorm2d_forward_eval = bl_cuda_batchnorm2d_forward_eval;
+    k->batchnorm2d_relu_forward_eval = bl_cuda_batchnorm2d_relu_forward_eval;
+    k->batchnorm2d_eval_stats = bl_cuda_batchnorm2d_eval_stats;
+    k->batchnorm2d_backward = bl_cuda_batchnorm2d_backward;
 }

@@ -104,59 +104,26 @@ static inline bool bl_cuda_small(int64_t count) { return count <= (int64_t)UINT3
     } while (0)
 
 
-// ---- op-table slots, each declared with its slot's function type (core/kernels.h gives every contract) ---------
-// The backend's state is the one process-wide bl_cuda above, so the definitions leave the first parameter (the
-// table, `self` in kernels.h) unnamed.
-// linear.cu
-bl_sgemm_fn bl_cuda_sgemm;
-bl_linear_forward_fn bl_cuda_linear_forward;
-bl_linear_backward_fn bl_cuda_linear_backward;
-void bl_cuda_blas_set_math(void);
-// conv2d.cu
-bl_conv2d_forward_fn bl_cuda_conv2d_forward;
-bl_conv2d_backward_data_fn bl_cuda_conv2d_backward_data;
-bl_conv2d_backward_filter_fn bl_cuda_conv2d_backward_filter;
-void bl_cuda_conv_cache_clear(void);
-// batchnorm2d.cu
-bl_batchnorm2d_forward_train_fn bl_cuda_batchnorm2d_forward_train;
-bl_batchnorm2d_forward_eval_fn bl_cuda_batchnorm2d_forward_eval;
-bl_batchnorm2d_relu_forward_eval_fn bl_cuda_batchnorm2d_relu_forward_eval;
-bl_batchnorm2d_eval_stats_fn bl_cuda_batchnorm2d_eval_stats;
-bl_batchnorm2d_backward_fn bl_cuda_batchnorm2d_backward;
+// ---- the op-table slots: each file installs its own (bl_cuda_<file>_slots), declared there with its slot's
+// function type (core/kernels.h gives every contract). The backend's state is the one process-wide bl_cuda above, so
+// the definitions leave their first parameter (the table, `self` in kernels.h) unnamed.
+void bl_cuda_linear_slots(bl_kernels *k);          // linear.cu: sgemm, linear
+void bl_cuda_conv2d_slots(bl_kernels *k);          // conv2d.cu
+void bl_cuda_batchnorm2d_slots(bl_kernels *k);     // batchnorm2d.cu
+void bl_cuda_pool2d_slots(bl_kernels *k);          // pool2d.cu: max, average, global average
+void bl_cuda_elementwise_slots(bl_kernels *k);     // elementwise.cu: relu, sigmoid, add, axpy, add_scalar, dropout, fill
+void bl_cuda_concat_channels_slots(bl_kernels *k); // concat_channels.cu
+void bl_cuda_loss_slots(bl_kernels *k);            // loss.cu: sum, bce_with_logits
+void bl_cuda_optim_slots(bl_kernels *k);           // optim.cu: sgd, adam
+
+// ---- shared by several files ---------------------------------------------------------------------------------------
+bl_fill_fn bl_cuda_fill; // elementwise.cu (linear.cu zeroes C with it)
+void bl_cuda_blas_set_math(void);   // linear.cu
+void bl_cuda_conv_cache_clear(void); // conv2d.cu
 // Per-channel sums of an NCHW tensor (n planes of hw per channel) accumulated into out[c] (+=), in double, fixed
-// order: the bias gradients of conv2d (hw = Ho·Wo) and linear (hw = 1).
+// order: the bias gradients of conv2d (hw = Ho·Wo) and linear (hw = 1). batchnorm2d.cu
 void bl_cuda_channel_sum_accumulate(int n, int c, int64_t hw, const float *x, float *out);
-// y[n,c,:] += b[c] (conv bias; linear bias with hw = 1)
+// y[n,c,:] += b[c] (conv bias; linear bias with hw = 1). elementwise.cu
 void bl_cuda_add_channel_bias(int n, int c, int64_t hw, const float *b, float *y);
-// pool2d.cu
-bl_maxpool2d_forward_fn bl_cuda_maxpool2d_forward;
-bl_maxpool2d_backward_fn bl_cuda_maxpool2d_backward;
-bl_avgpool2d_forward_fn bl_cuda_avgpool2d_forward;
-bl_avgpool2d_backward_fn bl_cuda_avgpool2d_backward;
-bl_global_avgpool_forward_fn bl_cuda_global_avgpool_forward;
-bl_global_avgpool_backward_fn bl_cuda_global_avgpool_backward;
-// elementwise.cu
-bl_relu_forward_fn bl_cuda_relu_forward;
-bl_relu_backward_fn bl_cuda_relu_backward;
-bl_relu_backward_inplace_fn bl_cuda_relu_backward_inplace;
-bl_sigmoid_forward_fn bl_cuda_sigmoid_forward;
-bl_sigmoid_backward_fn bl_cuda_sigmoid_backward;
-bl_add_forward_fn bl_cuda_add_forward;
-bl_axpy_fn bl_cuda_axpy;
-bl_add_scalar_fn bl_cuda_add_scalar;
-bl_dropout_mask_fn bl_cuda_dropout_mask;
-bl_mul_forward_fn bl_cuda_mul_forward;
-bl_mul_backward_fn bl_cuda_mul_backward;
-bl_fill_fn bl_cuda_fill;
-// concat_channels.cu
-bl_concat_channels_forward_fn bl_cuda_concat_channels_forward;
-bl_concat_channels_backward_fn bl_cuda_concat_channels_backward;
-// loss.cu
-bl_sum_forward_fn bl_cuda_sum_forward;
-bl_bce_with_logits_forward_fn bl_cuda_bce_with_logits_forward;
-bl_bce_with_logits_backward_fn bl_cuda_bce_with_logits_backward;
-// optim.cu
-bl_sgd_update_fn bl_cuda_sgd_update;
-bl_adam_update_fn bl_cuda_adam_update;
 
 #endif

@@ -3,6 +3,9 @@
 // once, which is the float sum).
 #include "cuda/common.h"
 
+static bl_concat_channels_forward_fn bl_cuda_concat_channels_forward;
+static bl_concat_channels_backward_fn bl_cuda_concat_channels_backward;
+
 // element e of the part x [n, c_part, hw] ↔ y[b, c_off + c, k] with e = (b·c_part + c)·hw + k
 __global__ static void concat_forward_kernel(int64_t count, int c_part, int c_total, int c_off, int64_t hw,
                                              const float *x, float *y) {
@@ -31,7 +34,7 @@ __global__ static void concat_backward_kernel(int64_t count, bool small, int c_p
         dx[e] = (float)((double)dx[e] + (double)dy[(b * c_total + c_off + c) * hw + k]);
     }
 }
-void bl_cuda_concat_channels_forward(const bl_kernels *, int n, int c_part, int c_total, int c_off, int64_t hw,
+static void bl_cuda_concat_channels_forward(const bl_kernels *, int n, int c_part, int c_total, int c_off, int64_t hw,
                                      const float *x, float *y) {
     if (hw <= 0 || c_part <= 0 || n <= 0) return;
     size_t row = (size_t)c_part * (size_t)hw * sizeof(float), pitch = (size_t)c_total * (size_t)hw * sizeof(float);
@@ -44,9 +47,14 @@ void bl_cuda_concat_channels_forward(const bl_kernels *, int n, int c_part, int 
     int64_t count = (int64_t)n * c_part * hw;  // pitches beyond what cudaMemcpy2D accepts
     LAUNCH(concat_forward_kernel, count, c_part, c_total, c_off, hw, x, y);
 }
-void bl_cuda_concat_channels_backward(const bl_kernels *, int n, int c_part, int c_total, int c_off, int64_t hw,
+static void bl_cuda_concat_channels_backward(const bl_kernels *, int n, int c_part, int c_total, int c_off, int64_t hw,
                                       const float *dy, float *dx) {
     if (hw <= 0 || c_part <= 0) return;
     int64_t count = (int64_t)n * c_part * hw;
     LAUNCH(concat_backward_kernel, count, bl_cuda_small((int64_t)n * c_total * hw), c_part, c_total, c_off, hw, dy, dx);
+}
+
+void bl_cuda_concat_channels_slots(bl_kernels *k) {
+    k->concat_channels_forward = bl_cuda_concat_channels_forward;
+    k->concat_channels_backward = bl_cuda_concat_channels_backward;
 }

@@ -29,6 +29,10 @@
 
 #include "cuda/common.h"
 
+static bl_conv2d_forward_fn bl_cuda_conv2d_forward;
+static bl_conv2d_backward_data_fn bl_cuda_conv2d_backward_data;
+static bl_conv2d_backward_filter_fn bl_cuda_conv2d_backward_filter;
+
 #if CUDNN_MAJOR >= 8
 #define STRICT_FP32_MATH CUDNN_FMA_MATH
 #else
@@ -272,7 +276,7 @@ static int empty(const bl_conv2d_shape *s) {
 }
 
 // y = x ⋆ w (β = 0: written), then y[n,co,:] += b[co]
-void bl_cuda_conv2d_forward(const bl_kernels *, const bl_conv2d_shape *s, const float *x, const float *w,
+static void bl_cuda_conv2d_forward(const bl_kernels *, const bl_conv2d_shape *s, const float *x, const float *w,
                             const float *b, float *y) {
     if (empty(s)) return;
     conv_plan *p = find_plan(s);
@@ -288,7 +292,7 @@ void bl_cuda_conv2d_forward(const bl_kernels *, const bl_conv2d_shape *s, const 
 }
 
 // dx += wᵀ ⋆ dy (α = 1, β = 1)
-void bl_cuda_conv2d_backward_data(const bl_kernels *, const bl_conv2d_shape *s, const float *dy, const float *w,
+static void bl_cuda_conv2d_backward_data(const bl_kernels *, const bl_conv2d_shape *s, const float *dy, const float *w,
                                   float *dx) {
     if (empty(s) || !dx) return;
     conv_plan *p = find_plan(s);
@@ -302,7 +306,7 @@ void bl_cuda_conv2d_backward_data(const bl_kernels *, const bl_conv2d_shape *s, 
 }
 
 // dw += Σ_n dy ⋆ x (α = 1, β = 1); db += per-channel Σ dy (our deterministic reduction)
-void bl_cuda_conv2d_backward_filter(const bl_kernels *, const bl_conv2d_shape *s, const float *x, const float *dy,
+static void bl_cuda_conv2d_backward_filter(const bl_kernels *, const bl_conv2d_shape *s, const float *x, const float *dy,
                                     float *dw, float *db) {
     if (empty(s)) return;
     if (dw) {
@@ -332,4 +336,10 @@ extern "C" int bl_cuda_conv_describe(const bl_conv2d_shape *s, char *buf, size_t
     }
     if (size) buf[0] = '\0';
     return 0;
+}
+
+void bl_cuda_conv2d_slots(bl_kernels *k) {
+    k->conv2d_forward = bl_cuda_conv2d_forward;
+    k->conv2d_backward_data = bl_cuda_conv2d_backward_data;
+    k->conv2d_backward_filter = bl_cuda_conv2d_backward_filter;
 }

@@ -8,6 +8,18 @@
 // Grid-stride loops with 64-bit indices; everything is queued on the backend's stream.
 #include "cuda/common.h"
 
+static bl_relu_forward_fn bl_cuda_relu_forward;
+static bl_relu_backward_fn bl_cuda_relu_backward;
+static bl_relu_backward_inplace_fn bl_cuda_relu_backward_inplace;
+static bl_sigmoid_forward_fn bl_cuda_sigmoid_forward;
+static bl_sigmoid_backward_fn bl_cuda_sigmoid_backward;
+static bl_add_forward_fn bl_cuda_add_forward;
+static bl_axpy_fn bl_cuda_axpy;
+static bl_add_scalar_fn bl_cuda_add_scalar;
+static bl_dropout_mask_fn bl_cuda_dropout_mask;
+static bl_mul_forward_fn bl_cuda_mul_forward;
+static bl_mul_backward_fn bl_cuda_mul_backward;
+
 // ---- fill ---------------------------------------------------------------------------------------------------------
 __global__ static void fill_kernel(int64_t count, float value, float *dst) {
     GRID_STRIDE_LOOP(i, count) dst[i] = value;
@@ -34,13 +46,13 @@ __global__ static void relu_backward_kernel(int64_t count, const float *x, const
 __global__ static void relu_backward_inplace_kernel(int64_t count, const float *y, float *g) {
     GRID_STRIDE_LOOP(i, count) g[i] = y[i] > 0 ? (float)(0.0 + (double)g[i]) : 0.0f;
 }
-void bl_cuda_relu_forward(const bl_kernels *, int64_t count, const float *x, float *y) {
+static void bl_cuda_relu_forward(const bl_kernels *, int64_t count, const float *x, float *y) {
     LAUNCH(relu_forward_kernel, count, x, y);
 }
-void bl_cuda_relu_backward(const bl_kernels *, int64_t count, const float *x, const float *dy, float *dx) {
+static void bl_cuda_relu_backward(const bl_kernels *, int64_t count, const float *x, const float *dy, float *dx) {
     LAUNCH(relu_backward_kernel, count, x, dy, dx);
 }
-void bl_cuda_relu_backward_inplace(const bl_kernels *, int64_t count, const float *y, float *g) {
+static void bl_cuda_relu_backward_inplace(const bl_kernels *, int64_t count, const float *y, float *g) {
     LAUNCH(relu_backward_inplace_kernel, count, y, g);
 }
 
@@ -61,10 +73,10 @@ __global__ static void sigmoid_backward_kernel(int64_t count, const float *y, co
         dx[i] = (float)((double)dx[i] + (double)dy[i] * yi * (1.0 - yi));
     }
 }
-void bl_cuda_sigmoid_forward(const bl_kernels *, int64_t count, const float *x, float *y) {
+static void bl_cuda_sigmoid_forward(const bl_kernels *, int64_t count, const float *x, float *y) {
     LAUNCH(sigmoid_forward_kernel, count, x, y);
 }
-void bl_cuda_sigmoid_backward(const bl_kernels *, int64_t count, const float *y, const float *dy, float *dx) {
+static void bl_cuda_sigmoid_backward(const bl_kernels *, int64_t count, const float *y, const float *dy, float *dx) {
     LAUNCH(sigmoid_backward_kernel, count, y, dy, dx);
 }
 
@@ -86,19 +98,19 @@ __global__ static void mul_forward_kernel(int64_t count, const float *x, const f
 __global__ static void mul_backward_kernel(int64_t count, const float *mask, const float *dy, float *dx) {
     GRID_STRIDE_LOOP(i, count) dx[i] = (float)((double)dx[i] + (double)dy[i] * (double)mask[i]);
 }
-void bl_cuda_add_forward(const bl_kernels *, int64_t count, const float *a, const float *b, float *y) {
+static void bl_cuda_add_forward(const bl_kernels *, int64_t count, const float *a, const float *b, float *y) {
     LAUNCH(add_forward_kernel, count, a, b, y);
 }
-void bl_cuda_axpy(const bl_kernels *, int64_t count, float alpha, const float *src, float *dst) {
+static void bl_cuda_axpy(const bl_kernels *, int64_t count, float alpha, const float *src, float *dst) {
     LAUNCH(axpy_kernel, count, alpha, src, dst);
 }
-void bl_cuda_add_scalar(const bl_kernels *, int64_t count, float scale, const float *alpha, float *dst) {
+static void bl_cuda_add_scalar(const bl_kernels *, int64_t count, float scale, const float *alpha, float *dst) {
     LAUNCH(add_scalar_kernel, count, scale, alpha, dst);
 }
-void bl_cuda_mul_forward(const bl_kernels *, int64_t count, const float *x, const float *mask, float *y) {
+static void bl_cuda_mul_forward(const bl_kernels *, int64_t count, const float *x, const float *mask, float *y) {
     LAUNCH(mul_forward_kernel, count, x, mask, y);
 }
-void bl_cuda_mul_backward(const bl_kernels *, int64_t count, const float *mask, const float *dy, float *dx) {
+static void bl_cuda_mul_backward(const bl_kernels *, int64_t count, const float *mask, const float *dy, float *dx) {
     LAUNCH(mul_backward_kernel, count, mask, dy, dx);
 }
 
@@ -117,7 +129,7 @@ __global__ static void dropout_mask_kernel(int64_t count, uint64_t key, float p,
         mask[i] = u >= p ? keep_scale : 0.0f;
     }
 }
-void bl_cuda_dropout_mask(const bl_kernels *, int64_t count, uint64_t key, float p, float keep_scale, float *mask) {
+static void bl_cuda_dropout_mask(const bl_kernels *, int64_t count, uint64_t key, float p, float keep_scale, float *mask) {
     LAUNCH(dropout_mask_kernel, count, key, p, keep_scale, mask);
 }
 
@@ -131,4 +143,19 @@ __global__ static void add_channel_bias_kernel(int64_t count, bool small, int c,
 void bl_cuda_add_channel_bias(int n, int c, int64_t hw, const float *b, float *y) {
     int64_t count = (int64_t)n * c * hw;
     LAUNCH(add_channel_bias_kernel, count, bl_cuda_small(count), c, hw, b, y);
+}
+
+void bl_cuda_elementwise_slots(bl_kernels *k) {
+    k->relu_forward = bl_cuda_relu_forward;
+    k->relu_backward = bl_cuda_relu_backward;
+    k->relu_backward_inplace = bl_cuda_relu_backward_inplace;
+    k->sigmoid_forward = bl_cuda_sigmoid_forward;
+    k->sigmoid_backward = bl_cuda_sigmoid_backward;
+    k->add_forward = bl_cuda_add_forward;
+    k->axpy = bl_cuda_axpy;
+    k->add_scalar = bl_cuda_add_scalar;
+    k->dropout_mask = bl_cuda_dropout_mask;
+    k->mul_forward = bl_cuda_mul_forward;
+    k->mul_backward = bl_cuda_mul_backward;
+    k->fill = bl_cuda_fill;
 }

@@ -12,12 +12,16 @@
 // NVIDIA_TF32_OVERRIDE=1 could still force TF32 behind our back; docs/cuda.md says so.
 #include "cuda/common.h"
 
+static bl_sgemm_fn bl_cuda_sgemm;
+static bl_linear_forward_fn bl_cuda_linear_forward;
+static bl_linear_backward_fn bl_cuda_linear_backward;
+
 void bl_cuda_blas_set_math(void) {
     cublasMath_t mode = bl_cuda.options.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH;
     CUBLAS_OK(cublasSetMathMode(bl_cuda.cublas, mode));
 }
 
-void bl_cuda_sgemm(const bl_kernels *, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+static void bl_cuda_sgemm(const bl_kernels *, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                    int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
@@ -32,16 +36,22 @@ void bl_cuda_sgemm(const bl_kernels *, int trans_a, int trans_b, int m, int n, i
 }
 
 // y[n,out] = x[n,in]·wᵀ (+ b): sgemm(N, T) then the bias added per column.
-void bl_cuda_linear_forward(const bl_kernels *, int n, int in, int out, const float *x, const float *w, const float *b,
+static void bl_cuda_linear_forward(const bl_kernels *, int n, int in, int out, const float *x, const float *w, const float *b,
                             float *y) {
     bl_cuda_sgemm(NULL, 0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
     if (b) bl_cuda_add_channel_bias(n, out, 1, b, y);
 }
 
 // dx[n,in] += dy[n,out]·w[out,in];  dw[out,in] += dy[n,out]ᵀ·x[n,in];  db[out] += Σ_rows dy  (β = 1: accumulate)
-void bl_cuda_linear_backward(const bl_kernels *, int n, int in, int out, const float *x, const float *w,
+static void bl_cuda_linear_backward(const bl_kernels *, int n, int in, int out, const float *x, const float *w,
                              const float *dy, float *dx, float *dw, float *db) {
     if (dx) bl_cuda_sgemm(NULL, 0, 0, n, in, out, 1.0f, dy, out, w, in, 1.0f, dx, in);
     if (dw) bl_cuda_sgemm(NULL, 1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
     if (db) bl_cuda_channel_sum_accumulate(n, out, 1, dy, db);
+}
+
+void bl_cuda_linear_slots(bl_kernels *k) {
+    k->sgemm = bl_cuda_sgemm;
+    k->linear_forward = bl_cuda_linear_forward;
+    k->linear_backward = bl_cuda_linear_backward;
 }

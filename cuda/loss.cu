@@ -7,6 +7,10 @@
 // within a last-ulp rounding of ref's sequential double sum (docs/cuda.md, "Numerics").
 #include "cuda/common.h"
 
+static bl_sum_forward_fn bl_cuda_sum_forward;
+static bl_bce_with_logits_forward_fn bl_cuda_bce_with_logits_forward;
+static bl_bce_with_logits_backward_fn bl_cuda_bce_with_logits_backward;
+
 #define REDUCE_THREADS 512
 
 __device__ static double block_sum(double v, double *shared) {
@@ -31,7 +35,7 @@ __global__ static void sum_kernel(int64_t count, const float *x, double divisor,
     }
 }
 
-void bl_cuda_sum_forward(const bl_kernels *, int64_t count, const float *x, double divisor, float *y) {
+static void bl_cuda_sum_forward(const bl_kernels *, int64_t count, const float *x, double divisor, float *y) {
     sum_kernel<<<1, REDUCE_THREADS, 0, bl_cuda.stream>>>(count, x, divisor, y);
     CUDA_LAUNCHED("sum_kernel");
 }
@@ -67,16 +71,22 @@ __global__ static void bce_backward_kernel(int n, const float *z, const float *t
     dz[i] = (float)((double)dz[i] + dloss * weight * (sigmoid_stable((double)z[i]) - (double)t[i]) / (double)n);
 }
 
-void bl_cuda_bce_with_logits_forward(const bl_kernels *, int n, const float *z, const float *t, const float *w,
+static void bl_cuda_bce_with_logits_forward(const bl_kernels *, int n, const float *z, const float *t, const float *w,
                                      float *loss) {
     bce_forward_kernel<<<1, REDUCE_THREADS, 0, bl_cuda.stream>>>(n, z, t, w, loss);
     CUDA_LAUNCHED("bce_forward_kernel");
 }
 
-void bl_cuda_bce_with_logits_backward(const bl_kernels *, int n, const float *z, const float *t, const float *w,
+static void bl_cuda_bce_with_logits_backward(const bl_kernels *, int n, const float *z, const float *t, const float *w,
                                       const float *dloss, float *dz) {
     if (n <= 0) return;
     bce_backward_kernel<<<(n + BL_CUDA_THREADS - 1) / BL_CUDA_THREADS, BL_CUDA_THREADS, 0, bl_cuda.stream>>>(n, z, t, w,
                                                                                                              dloss, dz);
     CUDA_LAUNCHED("bce_backward_kernel");
+}
+
+void bl_cuda_loss_slots(bl_kernels *k) {
+    k->sum_forward = bl_cuda_sum_forward;
+    k->bce_with_logits_forward = bl_cuda_bce_with_logits_forward;
+    k->bce_with_logits_backward = bl_cuda_bce_with_logits_backward;
 }

@@ -10,6 +10,9 @@
 
 #include "cuda/common.h"
 
+static bl_sgd_update_fn bl_cuda_sgd_update;
+static bl_adam_update_fn bl_cuda_adam_update;
+
 __global__ static void sgd_kernel(int64_t count, float *p, const float *grad, float *buf, float minus_lr,
                                   float momentum, float one_minus_dampening, float weight_decay, int nesterov,
                                   int first_step) {
@@ -29,7 +32,7 @@ __global__ static void sgd_kernel(int64_t count, float *p, const float *grad, fl
     }
 }
 
-void bl_cuda_sgd_update(const bl_kernels *, int64_t count, float *p, const float *grad, float *buf, float lr,
+static void bl_cuda_sgd_update(const bl_kernels *, int64_t count, float *p, const float *grad, float *buf, float lr,
                         float momentum, float dampening, float weight_decay, int nesterov, int first_step) {
     if (count <= 0) return;
     const float one_minus_dampening = (float)(1.0 - (double)dampening);
@@ -59,7 +62,7 @@ __global__ static void adam_kernel(int64_t count, float *p, const float *grad, f
     }
 }
 
-void bl_cuda_adam_update(const bl_kernels *, int64_t count, float *p, const float *grad, float *m, float *v, float lr,
+static void bl_cuda_adam_update(const bl_kernels *, int64_t count, float *p, const float *grad, float *m, float *v, float lr,
                          float beta1, float beta2, float eps, float weight_decay, int decoupled, int64_t step) {
     if (count <= 0) return;
     double bias_correction1 = 1.0 - pow((double)beta1, (double)step);
@@ -72,4 +75,9 @@ void bl_cuda_adam_update(const bl_kernels *, int64_t count, float *p, const floa
         count, p, grad, m, v, beta1, beta2, eps, weight_decay, decoupled, minus_step_size, bias_correction2_sqrt,
         decay_factor, one_minus_beta1, one_minus_beta2);
     CUDA_LAUNCHED("adam_kernel");
+}
+
+void bl_cuda_optim_slots(bl_kernels *k) {
+    k->sgd_update = bl_cuda_sgd_update;
+    k->adam_update = bl_cuda_adam_update;
 }

@@ -7,6 +7,13 @@
 // pooling divides by the window clipped to the padded input (count_include_pad) or by its in-image part.
 #include "cuda/common.h"
 
+static bl_maxpool2d_forward_fn bl_cuda_maxpool2d_forward;
+static bl_maxpool2d_backward_fn bl_cuda_maxpool2d_backward;
+static bl_avgpool2d_forward_fn bl_cuda_avgpool2d_forward;
+static bl_avgpool2d_backward_fn bl_cuda_avgpool2d_backward;
+static bl_global_avgpool_forward_fn bl_cuda_global_avgpool_forward;
+static bl_global_avgpool_backward_fn bl_cuda_global_avgpool_backward;
+
 // Output positions along one axis whose window covers input position i (ref's pool_windows_covering).
 __device__ static void windows_covering(int i, int kernel, int stride, int pad, int out, int *first, int *last) {
     int lowest = i + pad - kernel + 1;
@@ -155,29 +162,38 @@ __global__ static void global_avgpool_backward_kernel(int64_t count, int64_t hw,
     }
 }
 
-void bl_cuda_maxpool2d_forward(const bl_kernels *, const bl_pool2d_shape *s, const float *x, float *y) {
+static void bl_cuda_maxpool2d_forward(const bl_kernels *, const bl_pool2d_shape *s, const float *x, float *y) {
     int64_t count = (int64_t)s->n * s->c * s->h_out * s->w_out;
     LAUNCH(maxpool_forward_kernel, count, bl_cuda_small(count), *s, x, y);
 }
-void bl_cuda_maxpool2d_backward(const bl_kernels *, const bl_pool2d_shape *s, const float *x, const float *dy,
+static void bl_cuda_maxpool2d_backward(const bl_kernels *, const bl_pool2d_shape *s, const float *x, const float *dy,
                                 float *dx) {
     int64_t count = (int64_t)s->n * s->c * s->h_in * s->w_in;
     LAUNCH(maxpool_backward_kernel, count, bl_cuda_small(count), *s, x, dy, dx);
 }
-void bl_cuda_avgpool2d_forward(const bl_kernels *, const bl_pool2d_shape *s, const float *x, float *y) {
+static void bl_cuda_avgpool2d_forward(const bl_kernels *, const bl_pool2d_shape *s, const float *x, float *y) {
     int64_t count = (int64_t)s->n * s->c * s->h_out * s->w_out;
     LAUNCH(avgpool_forward_kernel, count, bl_cuda_small(count), *s, x, y);
 }
-void bl_cuda_avgpool2d_backward(const bl_kernels *, const bl_pool2d_shape *s, const float *dy, float *dx) {
+static void bl_cuda_avgpool2d_backward(const bl_kernels *, const bl_pool2d_shape *s, const float *dy, float *dx) {
     int64_t count = (int64_t)s->n * s->c * s->h_in * s->w_in;
     LAUNCH(avgpool_backward_kernel, count, bl_cuda_small(count), *s, dy, dx);
 }
-void bl_cuda_global_avgpool_forward(const bl_kernels *, int64_t nc, int64_t hw, const float *x, float *y) {
+static void bl_cuda_global_avgpool_forward(const bl_kernels *, int64_t nc, int64_t hw, const float *x, float *y) {
     if (hw <= 0) return;
     LAUNCH(global_avgpool_forward_kernel, nc, hw, x, y);
 }
-void bl_cuda_global_avgpool_backward(const bl_kernels *, int64_t nc, int64_t hw, const float *dy, float *dx) {
+static void bl_cuda_global_avgpool_backward(const bl_kernels *, int64_t nc, int64_t hw, const float *dy, float *dx) {
     if (hw <= 0) return;
     int64_t count = nc * hw;
     LAUNCH(global_avgpool_backward_kernel, count, hw, dy, dx);
+}
+
+void bl_cuda_pool2d_slots(bl_kernels *k) {
+    k->maxpool2d_forward = bl_cuda_maxpool2d_forward;
+    k->maxpool2d_backward = bl_cuda_maxpool2d_backward;
+    k->avgpool2d_forward = bl_cuda_avgpool2d_forward;
+    k->avgpool2d_backward = bl_cuda_avgpool2d_backward;
+    k->global_avgpool_forward = bl_cuda_global_avgpool_forward;
+    k->global_avgpool_backward = bl_cuda_global_avgpool_backward;
 }

@@ -46,12 +46,12 @@ bl_tensor *bl_bottleneck_forward(const bl_run *run, const bl_bottleneck *b, bl_t
     h = bl_batchnorm2d_relu_layer_forward(run, &b->bn2, relu, bl_conv2d_layer_forward(run, &b->conv2, h));
     /* inference without a hook: bn3, the downsample's BN and the residual add work in place over the fresh conv
      * outputs (bl_batchnorm2d_inplace, bl_add_inplace) — three wide tensors fewer per block and no write-allocate traffic */
-    h = bl_batchnorm2d_layer_forward_(run, &b->bn3, bl_conv2d_layer_forward(run, &b->conv3, h));
+    h = bl_batchnorm2d_layer_forward_inplace(run, &b->bn3, bl_conv2d_layer_forward(run, &b->conv3, h));
     bl_tensor *shortcut = x;
     if (b->has_downsample) {
         char down[BL_MODULE_PATH_MAX];
         child(down, b->path, "downsample");
-        shortcut = bl_run_emit(run, down, bl_batchnorm2d_layer_forward_(run, &b->down_bn,
+        shortcut = bl_run_emit(run, down, bl_batchnorm2d_layer_forward_inplace(run, &b->down_bn,
                                                                         bl_conv2d_layer_forward(run, &b->down_conv, x)));
     }
     h = bl_relu_module(run, relu, run->hook ? bl_add(run->ctx, h, shortcut) : bl_add_inplace(run->ctx, h, shortcut));

@@ -93,7 +93,7 @@ bl_tensor *bl_batchnorm2d_layer_forward(const bl_run *run, const bl_batchnorm2d_
     return batchnorm2d_layer(run, l, x, 0);
 }
 
-bl_tensor *bl_batchnorm2d_layer_forward_(const bl_run *run, const bl_batchnorm2d_layer *l, bl_tensor *x) {
+bl_tensor *bl_batchnorm2d_layer_forward_inplace(const bl_run *run, const bl_batchnorm2d_layer *l, bl_tensor *x) {
     return batchnorm2d_layer(run, l, x, 1);
 }
 

@@ -7,8 +7,8 @@
  * hook under its module path (e.g. "layer3.2.relu"), which is how `blasto infer --dump-activations` lets a user
  * diff a network layer by layer against PyTorch forward hooks.
  *
- * Errors follow the context's sticky-error rule: create functions return NULL / forwards return NULL and the
- * context keeps the first error. */
+ * Errors: init functions return a bl_status (bl_last_error); forwards follow the context's sticky-error rule — they
+ * return NULL and the context keeps the first error. */
 #ifndef BLASTO_LAYERS_H
 #define BLASTO_LAYERS_H
 
@@ -70,7 +70,7 @@ typedef struct bl_batchnorm2d_layer {
 bl_status bl_batchnorm2d_layer_init(bl_ctx *ctx, bl_batchnorm2d_layer *l, const char *path, int channels, float eps);
 bl_tensor *bl_batchnorm2d_layer_forward(const bl_run *run, const bl_batchnorm2d_layer *l, bl_tensor *x);
 /* the same, in place over x in inference when no hook is set (bl_batchnorm2d_inplace): x is consumed, pass a fresh output */
-bl_tensor *bl_batchnorm2d_layer_forward_(const bl_run *run, const bl_batchnorm2d_layer *l, bl_tensor *x);
+bl_tensor *bl_batchnorm2d_layer_forward_inplace(const bl_run *run, const bl_batchnorm2d_layer *l, bl_tensor *x);
 /* relu(bn(x)) reported as the ReLU module `relu_path`: fused into one op at inference when no hook is set
  * (bit-for-bit the same values; see core/op_fused.h) */
 bl_tensor *bl_batchnorm2d_relu_layer_forward(const bl_run *run, const bl_batchnorm2d_layer *l, const char *relu_path,

@@ -1,6 +1,6 @@
 /* test_conv_cpu.c — the cpu backend's conv2d and linear kernels (core/cpu/conv2d.c) against naive loops.
  *
- * The oracle is written here, independent of core/kernels_ref*: the convolution sum taken straight from the
+ * The oracle is written here, independent of the ref backend (core/ref/): the convolution sum taken straight from the
  * formula in kernels.h, accumulated in double, one output element at a time. Along with each exact value the
  * oracle computes the magnitude Σ|term| + |initial value|, and we require
  *     |got − exact| ≤ 2.02·(L + 8·S)·u·magnitude + 1e-30,   u = 2⁻²⁴,

@@ -1,5 +1,5 @@
 #!/bin/sh
-# tools/kill_loop.sh [N] — runs tests/test_kill_safety N times (default 20), each with a fresh kill seed, and stops
+# tools/kill_loop.sh [N] — runs the test tests/test_kill_safety.c N times (default 20), each with a fresh kill seed, and stops
 # at the first failure (its seed is printed: replay it with BLASTO_KILL_SEED=<seed>). Build first
 # (cmake --build build); BLASTO_BUILD names another build folder (default <repo>/build). BLASTO_KILL_ROUNDS is
 # passed through (rounds per command in one run, default 3).

@@ -20,6 +20,11 @@
 
 #define BN_FN(name) name##_portable
 #include "core/cpu/batchnorm2d_impl.h"
+
+static bl_batchnorm2d_forward_train_fn batchnorm2d_forward_train_cpu;
+static bl_batchnorm2d_forward_eval_fn batchnorm2d_forward_eval_cpu;
+static bl_batchnorm2d_backward_fn batchnorm2d_backward_cpu;
+static bl_batchnorm2d_relu_forward_eval_fn batchnorm2d_relu_forward_eval_cpu;
 #undef BN_FN
 
 #ifdef BLASTO_HAVE_X86_SIMD
@@ -27,7 +32,7 @@
 static int use_avx512(const bl_kernels *self) { return bl_cpu_state_of(self)->options.simd == BL_GEMM_KERNEL_AVX512; }
 #endif
 
-void batchnorm2d_forward_train_cpu(const bl_kernels *self, const bl_batchnorm2d_shape *s, const float *x,
+static void batchnorm2d_forward_train_cpu(const bl_kernels *self, const bl_batchnorm2d_shape *s, const float *x,
                                    const float *gamma, const float *beta, float *y, float *running_mean,
                                    float *running_var, float *save_mean, float *save_invstd) {
 #ifdef BLASTO_HAVE_X86_SIMD
@@ -39,7 +44,7 @@ void batchnorm2d_forward_train_cpu(const bl_kernels *self, const bl_batchnorm2d_
     batchnorm2d_forward_train_portable(self, s, x, gamma, beta, y, running_mean, running_var, save_mean, save_invstd);
 }
 
-void batchnorm2d_forward_eval_cpu(const bl_kernels *self, const bl_batchnorm2d_shape *s, const float *x,
+static void batchnorm2d_forward_eval_cpu(const bl_kernels *self, const bl_batchnorm2d_shape *s, const float *x,
                                   const float *gamma, const float *beta, const float *running_mean,
                                   const float *running_var, float *y) {
 #ifdef BLASTO_HAVE_X86_SIMD
@@ -51,7 +56,7 @@ void batchnorm2d_forward_eval_cpu(const bl_kernels *self, const bl_batchnorm2d_s
     batchnorm2d_forward_eval_portable(self, s, x, gamma, beta, running_mean, running_var, y);
 }
 
-void batchnorm2d_backward_cpu(const bl_kernels *self, const bl_batchnorm2d_shape *s, int training, const float *x,
+static void batchnorm2d_backward_cpu(const bl_kernels *self, const bl_batchnorm2d_shape *s, int training, const float *x,
                               const float *dy, const float *gamma, const float *mean, const float *invstd, float *dx,
                               float *dgamma, float *dbeta) {
 #ifdef BLASTO_HAVE_X86_SIMD
@@ -63,7 +68,7 @@ void batchnorm2d_backward_cpu(const bl_kernels *self, const bl_batchnorm2d_shape
     batchnorm2d_backward_portable(self, s, training, x, dy, gamma, mean, invstd, dx, dgamma, dbeta);
 }
 
-void batchnorm2d_relu_forward_eval_cpu(const bl_kernels *self, const bl_batchnorm2d_shape *s, const float *x,
+static void batchnorm2d_relu_forward_eval_cpu(const bl_kernels *self, const bl_batchnorm2d_shape *s, const float *x,
                                        const float *gamma, const float *beta, const float *running_mean,
                                        const float *running_var, float *y) {
 #ifdef BLASTO_HAVE_X86_SIMD
@@ -73,4 +78,11 @@ void batchnorm2d_relu_forward_eval_cpu(const bl_kernels *self, const bl_batchnor
     }
 #endif
     batchnorm2d_relu_forward_eval_portable(self, s, x, gamma, beta, running_mean, running_var, y);
+}
+
+void bl_cpu_batchnorm2d_slots(bl_kernels *k) {
+    k->batchnorm2d_forward_train = batchnorm2d_forward_train_cpu;
+    k->batchnorm2d_forward_eval = batchnorm2d_forward_eval_cpu;
+    k->batchnorm2d_backward = batchnorm2d_backward_cpu;
+    k->batchnorm2d_relu_forward_eval = batchnorm2d_relu_forward_eval_cpu;
 }

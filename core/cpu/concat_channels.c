@@ -6,6 +6,9 @@
 #include "core/cpu/threads.h"
 #include "core/ref/ref.h"
 
+static bl_concat_channels_forward_fn concat_channels_forward_cpu;
+static bl_concat_channels_backward_fn concat_channels_backward_cpu;
+
 typedef struct concat_job {
     int c_part, c_total, c_off;
     int64_t hw;
@@ -22,7 +25,7 @@ static void concat_forward_task(void *arg, int b) {
 }
 
 /* in x [n,c_part,hw], out y [n,c_total,hw] at channel offset c_off */
-void concat_channels_forward_cpu(const bl_kernels *self, int n, int c_part, int c_total, int c_off, int64_t hw,
+static void concat_channels_forward_cpu(const bl_kernels *self, int n, int c_part, int c_total, int c_off, int64_t hw,
                                  const float *x, float *y) {
     concat_job job = {.c_part = c_part, .c_total = c_total, .c_off = c_off, .hw = hw, .src = x, .dst = y};
     bl_parallel_for(n, concat_forward_task, &job);
@@ -38,8 +41,13 @@ static void concat_backward_task(void *arg, int b) {
 }
 
 /* in dy [n,c_total,hw], acc dx [n,c_part,hw] += the slice at channel offset c_off */
-void concat_channels_backward_cpu(const bl_kernels *self, int n, int c_part, int c_total, int c_off, int64_t hw,
+static void concat_channels_backward_cpu(const bl_kernels *self, int n, int c_part, int c_total, int c_off, int64_t hw,
                                   const float *dy, float *dx) {
     concat_job job = {.c_part = c_part, .c_total = c_total, .c_off = c_off, .hw = hw, .src = dy, .dst = dx};
     bl_parallel_for(n, concat_backward_task, &job);
+}
+
+void bl_cpu_concat_channels_slots(bl_kernels *k) {
+    k->concat_channels_forward = concat_channels_forward_cpu;
+    k->concat_channels_backward = concat_channels_backward_cpu;
 }

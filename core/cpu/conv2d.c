@@ -53,6 +53,11 @@
 #include "core/kernels.h"
 #include "core/cpu/threads.h"
 
+static bl_conv2d_forward_fn conv2d_forward_cpu;
+static bl_conv2d_forward_nograd_fn conv2d_forward_nograd_cpu;
+static bl_conv2d_backward_data_fn conv2d_backward_data_cpu;
+static bl_conv2d_backward_filter_fn conv2d_backward_filter_cpu;
+
 /* ====================================================================================== im2col / col2im == */
 
 /* The output columns ow whose input column iw = ow·sw − pw + j·dw lies inside [0, w_in): [*first, *last). */
@@ -532,7 +537,7 @@ static int conv_is_empty(const bl_conv2d_shape *s) {
 }
 
 /* in x [n,c_in,h_in,w_in], in w [c_out,c_in,kh,kw], in b [c_out] or NULL, out y [n,c_out,h_out,w_out] */
-void conv2d_forward_cpu(const bl_kernels *self, const bl_conv2d_shape *s, const float *x, const float *w,
+static void conv2d_forward_cpu(const bl_kernels *self, const bl_conv2d_shape *s, const float *x, const float *w,
                         const float *b, float *y) {
     if (conv_is_empty(s)) return;
     const bl_cpu_state *st = bl_cpu_state_of(self);
@@ -543,7 +548,7 @@ void conv2d_forward_cpu(const bl_kernels *self, const bl_conv2d_shape *s, const 
 }
 
 /* in x, w, b, out y as conv2d_forward_cpu; by Winograd where it takes the shape (and its buffers can be had) */
-void conv2d_forward_nograd_cpu(const bl_kernels *self, const bl_conv2d_shape *s, const float *x, const float *w,
+static void conv2d_forward_nograd_cpu(const bl_kernels *self, const bl_conv2d_shape *s, const float *x, const float *w,
                                const float *b, float *y) {
     const bl_cpu_state *st = bl_cpu_state_of(self);
     if (!conv_is_empty(s) && conv2d_winograd_takes(st, s) && conv2d_winograd(st, s, x, w, b, 0.0f, y)) return;
@@ -621,7 +626,7 @@ static int backward_data_transposed(const bl_cpu_state *st, const bl_conv2d_shap
 }
 
 /* in dy [n,c_out,h_out,w_out], in w [c_out,c_in,kh,kw], acc dx [n,c_in,h_in,w_in] */
-void conv2d_backward_data_cpu(const bl_kernels *self, const bl_conv2d_shape *s, const float *dy, const float *w,
+static void conv2d_backward_data_cpu(const bl_kernels *self, const bl_conv2d_shape *s, const float *dy, const float *w,
                               float *dx) {
     if (!dx || conv_is_empty(s)) return;
     const bl_cpu_state *st = bl_cpu_state_of(self);
@@ -651,7 +656,7 @@ static void bias_gradient_task(void *arg, int co) {
 
 /* in x [n,c_in,h_in,w_in], in dy [n,c_out,h_out,w_out], acc dw [c_out,c_in,kh,kw], acc db [c_out] or NULL.
  * dW's sum over the batch runs group after group in sample order, so it cannot depend on the thread count. */
-void conv2d_backward_filter_cpu(const bl_kernels *self, const bl_conv2d_shape *s, const float *x, const float *dy,
+static void conv2d_backward_filter_cpu(const bl_kernels *self, const bl_conv2d_shape *s, const float *x, const float *dy,
                                 float *dw, float *db) {
     if (conv_is_empty(s)) return;
     if (db) {
@@ -664,4 +669,11 @@ void conv2d_backward_filter_cpu(const bl_kernels *self, const bl_conv2d_shape *s
     if (conv2d_backward_filter_dot(st, s, x, dy, dw)) return;
     conv_group proto = {.st = st, .s = s, .x = x, .dy = dy, .dx = NULL, .dw = dw};
     run_pass(proto, backward_filter_group, 0, SHARED_A_NONE);
+}
+
+void bl_cpu_conv2d_slots(bl_kernels *k) {
+    k->conv2d_forward = conv2d_forward_cpu;
+    k->conv2d_forward_nograd = conv2d_forward_nograd_cpu;
+    k->conv2d_backward_data = conv2d_backward_data_cpu;
+    k->conv2d_backward_filter = conv2d_backward_filter_cpu;
 }

@@ -34,37 +34,13 @@ static void fill_table(bl_kernels *k, const bl_cpu_state *state) {
     k->name = "cpu";
     k->state = state;
     k->sgemm = sgemm_cpu;
-    k->conv2d_forward = conv2d_forward_cpu;
-    k->conv2d_backward_data = conv2d_backward_data_cpu;
-    k->conv2d_backward_filter = conv2d_backward_filter_cpu;
-    k->conv2d_forward_nograd = conv2d_forward_nograd_cpu;
-    k->linear_forward = linear_forward_cpu;
-    k->linear_backward = linear_backward_cpu;
-    /* threaded non-GEMM kernels, bitwise equal to ref (cpu_ops.h) */
-    k->batchnorm2d_forward_train = batchnorm2d_forward_train_cpu;
-    k->batchnorm2d_forward_eval = batchnorm2d_forward_eval_cpu;
-    k->batchnorm2d_backward = batchnorm2d_backward_cpu;
-    k->batchnorm2d_relu_forward_eval = batchnorm2d_relu_forward_eval_cpu;
-    k->maxpool2d_forward = maxpool2d_forward_cpu;
-    k->maxpool2d_backward = maxpool2d_backward_cpu;
-    k->avgpool2d_forward = avgpool2d_forward_cpu;
-    k->avgpool2d_backward = avgpool2d_backward_cpu;
-    k->global_avgpool_forward = global_avgpool_forward_cpu;
-    k->global_avgpool_backward = global_avgpool_backward_cpu;
-    k->relu_forward = relu_forward_cpu;
-    k->relu_backward = relu_backward_cpu;
-    k->relu_backward_inplace = relu_backward_inplace_cpu;
-    k->add_forward = add_forward_cpu;
-    k->axpy = axpy_cpu;
-    k->add_scalar = add_scalar_cpu;
-    k->mul_forward = mul_forward_cpu;
-    k->mul_backward = mul_backward_cpu;
-    k->concat_channels_forward = concat_channels_forward_cpu;
-    k->concat_channels_backward = concat_channels_backward_cpu;
-    k->sgd_update = sgd_update_cpu;
-    k->adam_update = adam_update_cpu;
-    k->fill = fill_cpu;
-    k->copy = copy_cpu;
+    bl_cpu_conv2d_slots(k);
+    bl_cpu_linear_slots(k);
+    bl_cpu_batchnorm2d_slots(k);
+    bl_cpu_pool2d_slots(k);
+    bl_cpu_elementwise_slots(k);
+    bl_cpu_concat_channels_slots(k);
+    bl_cpu_optim_slots(k);
 }
 
 enum { WINOGRAD_CHUNK_TILES_DEFAULT = 256 };

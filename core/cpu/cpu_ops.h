@@ -31,37 +31,14 @@
 /* Below this many elements per thread a parallel region costs more than it saves (~1 µs of work). */
 enum { BL_CPU_ELEMENTWISE_GRAIN = 16384 };
 
-/* ---- the slots ---- */
-bl_conv2d_forward_fn conv2d_forward_cpu;
-bl_conv2d_forward_nograd_fn conv2d_forward_nograd_cpu; /* Winograd where conv2d_winograd_takes, else the forward */
-bl_conv2d_backward_data_fn conv2d_backward_data_cpu;
-bl_conv2d_backward_filter_fn conv2d_backward_filter_cpu;
-bl_linear_forward_fn linear_forward_cpu;
-bl_linear_backward_fn linear_backward_cpu;
-bl_batchnorm2d_forward_train_fn batchnorm2d_forward_train_cpu;
-bl_batchnorm2d_forward_eval_fn batchnorm2d_forward_eval_cpu;
-bl_batchnorm2d_backward_fn batchnorm2d_backward_cpu;
-bl_batchnorm2d_relu_forward_eval_fn batchnorm2d_relu_forward_eval_cpu;
-bl_maxpool2d_forward_fn maxpool2d_forward_cpu;
-bl_maxpool2d_backward_fn maxpool2d_backward_cpu;
-bl_avgpool2d_forward_fn avgpool2d_forward_cpu;
-bl_avgpool2d_backward_fn avgpool2d_backward_cpu;
-bl_global_avgpool_forward_fn global_avgpool_forward_cpu;
-bl_global_avgpool_backward_fn global_avgpool_backward_cpu;
-bl_relu_forward_fn relu_forward_cpu;
-bl_relu_backward_fn relu_backward_cpu;
-bl_relu_backward_inplace_fn relu_backward_inplace_cpu;
-bl_add_forward_fn add_forward_cpu;
-bl_axpy_fn axpy_cpu;
-bl_add_scalar_fn add_scalar_cpu;
-bl_mul_forward_fn mul_forward_cpu;
-bl_mul_backward_fn mul_backward_cpu;
-bl_concat_channels_forward_fn concat_channels_forward_cpu;
-bl_concat_channels_backward_fn concat_channels_backward_cpu;
-bl_sgd_update_fn sgd_update_cpu;
-bl_adam_update_fn adam_update_cpu;
-bl_fill_fn fill_cpu;
-bl_memcpy_fn copy_cpu;
+/* ---- the slots: each file installs its own, declared there with its slot's function type ---- */
+void bl_cpu_conv2d_slots(bl_kernels *k);          /* conv2d.c: conv2d (+ conv2d_grid.c, conv2d_winograd.c) */
+void bl_cpu_linear_slots(bl_kernels *k);          /* linear.c */
+void bl_cpu_batchnorm2d_slots(bl_kernels *k);     /* batchnorm2d.c */
+void bl_cpu_pool2d_slots(bl_kernels *k);          /* pool2d.c: max, average, global average */
+void bl_cpu_elementwise_slots(bl_kernels *k);     /* elementwise.c: relu, add, axpy, add_scalar, mul, fill, copy */
+void bl_cpu_concat_channels_slots(bl_kernels *k); /* concat_channels.c */
+void bl_cpu_optim_slots(bl_kernels *k);           /* optim.c: sgd, adam */
 
 /* ---- the builds behind them ---- */
 /* SGD and Adam compiled with AVX2 + FMA (optim_avx2.c; x86 SIMD builds only, called only when the CPU has both):

@@ -17,6 +17,17 @@
 #include "core/cpu/threads.h"
 #include "core/ref/ref.h"
 
+static bl_relu_forward_fn relu_forward_cpu;
+static bl_relu_backward_fn relu_backward_cpu;
+static bl_relu_backward_inplace_fn relu_backward_inplace_cpu;
+static bl_add_forward_fn add_forward_cpu;
+static bl_axpy_fn axpy_cpu;
+static bl_add_scalar_fn add_scalar_cpu;
+static bl_mul_forward_fn mul_forward_cpu;
+static bl_mul_backward_fn mul_backward_cpu;
+static bl_fill_fn fill_cpu;
+static bl_memcpy_fn copy_cpu;
+
 typedef struct elementwise_job {
     const float *a, *b;
     float *out;
@@ -55,7 +66,7 @@ static void relu_forward_range(void *arg, int64_t begin, int64_t end) {
 }
 
 /* in x, out y = max(x, 0) — [count] */
-void relu_forward_cpu(const bl_kernels *self, int64_t count, const float *x, float *y) {
+static void relu_forward_cpu(const bl_kernels *self, int64_t count, const float *x, float *y) {
     elementwise_job job = {.a = x, .out = y};
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, relu_forward_range, &job);
 }
@@ -80,7 +91,7 @@ static void relu_backward_range(void *arg, int64_t begin, int64_t end) {
 }
 
 /* in x, in dy, acc dx — [count] */
-void relu_backward_cpu(const bl_kernels *self, int64_t count, const float *x, const float *dy, float *dx) {
+static void relu_backward_cpu(const bl_kernels *self, int64_t count, const float *x, const float *dy, float *dx) {
     elementwise_job job = {.a = x, .b = dy, .out = dx};
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, relu_backward_range, &job);
 }
@@ -102,7 +113,7 @@ static void relu_backward_inplace_range(void *arg, int64_t begin, int64_t end) {
 }
 
 /* in y, io g — [count] */
-void relu_backward_inplace_cpu(const bl_kernels *self, int64_t count, const float *y, float *g) {
+static void relu_backward_inplace_cpu(const bl_kernels *self, int64_t count, const float *y, float *g) {
     elementwise_job job = {.a = y, .out = g};
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, relu_backward_inplace_range, &job);
 }
@@ -121,7 +132,7 @@ static void copy_range(void *arg, int64_t begin, int64_t end) {
 
 /* dst ← src, `bytes` bytes, regions not overlapping (kernels.h copy): memcpy split across threads (a scope's
  * move of a block output in inference was ~10 % of a ResNet50 forward on one thread while the other waited) */
-void copy_cpu(void *dst, const void *src, size_t bytes) {
+static void copy_cpu(void *dst, const void *src, size_t bytes) {
     copy_job job = {.dst = dst, .src = src};
     bl_parallel_range((int64_t)bytes, 4 * BL_CPU_ELEMENTWISE_GRAIN, copy_range, &job);
 }
@@ -135,7 +146,7 @@ static void fill_range(void *arg, int64_t begin, int64_t end) {
 
 /* out dst[i] = value — [count]: ref's memset / store loop, split across threads (the gradient buffers that
  * backward zeroes were 2–3 % of a ResNet50 training step on one thread while the other waited) */
-void fill_cpu(int64_t count, float value, float *dst) {
+static void fill_cpu(int64_t count, float value, float *dst) {
     elementwise_job job = {.out = dst, .alpha = value};
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, fill_range, &job);
 }
@@ -151,7 +162,7 @@ static void add_range(void *arg, int64_t begin, int64_t end) {
 }
 
 /* in a, in b, out y = a + b — [count] */
-void add_forward_cpu(const bl_kernels *self, int64_t count, const float *a, const float *b, float *y) {
+static void add_forward_cpu(const bl_kernels *self, int64_t count, const float *a, const float *b, float *y) {
     elementwise_job job = {.a = a, .b = b, .out = y};
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, add_range, &job);
 }
@@ -174,7 +185,7 @@ static void axpy_general_range(void *arg, int64_t begin, int64_t end) {
 }
 
 /* in src, acc dst += alpha·src — [count] */
-void axpy_cpu(const bl_kernels *self, int64_t count, float alpha, const float *src, float *dst) {
+static void axpy_cpu(const bl_kernels *self, int64_t count, float alpha, const float *src, float *dst) {
     elementwise_job job = {.a = src, .out = dst, .alpha = alpha};
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, alpha == 1.0f || alpha == -1.0f ? axpy_unit_range : axpy_general_range,
                       &job);
@@ -188,7 +199,7 @@ static void add_scalar_range(void *arg, int64_t begin, int64_t end) {
 }
 
 /* acc dst[i] += alpha — [count] */
-void add_scalar_cpu(const bl_kernels *self, int64_t count, float scale, const float *alpha, float *dst) {
+static void add_scalar_cpu(const bl_kernels *self, int64_t count, float scale, const float *alpha, float *dst) {
     elementwise_job job = {.out = dst, .alpha = scale * alpha[0]}; /* ref rounds the product to float once too */
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, add_scalar_range, &job);
 }
@@ -202,7 +213,7 @@ static void mul_forward_range(void *arg, int64_t begin, int64_t end) {
 }
 
 /* in x, in mask, out y = x·mask — [count] */
-void mul_forward_cpu(const bl_kernels *self, int64_t count, const float *x, const float *mask, float *y) {
+static void mul_forward_cpu(const bl_kernels *self, int64_t count, const float *x, const float *mask, float *y) {
     elementwise_job job = {.a = x, .b = mask, .out = y};
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, mul_forward_range, &job);
 }
@@ -213,7 +224,20 @@ static void mul_backward_range(void *arg, int64_t begin, int64_t end) {
 }
 
 /* in mask, in dy, acc dx += dy·mask — [count] (ref's double expression, on slices) */
-void mul_backward_cpu(const bl_kernels *self, int64_t count, const float *mask, const float *dy, float *dx) {
+static void mul_backward_cpu(const bl_kernels *self, int64_t count, const float *mask, const float *dy, float *dx) {
     elementwise_job job = {.a = mask, .b = dy, .out = dx};
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, mul_backward_range, &job);
+}
+
+void bl_cpu_elementwise_slots(bl_kernels *k) {
+    k->relu_forward = relu_forward_cpu;
+    k->relu_backward = relu_backward_cpu;
+    k->relu_backward_inplace = relu_backward_inplace_cpu;
+    k->add_forward = add_forward_cpu;
+    k->axpy = axpy_cpu;
+    k->add_scalar = add_scalar_cpu;
+    k->mul_forward = mul_forward_cpu;
+    k->mul_backward = mul_backward_cpu;
+    k->fill = fill_cpu;
+    k->copy = copy_cpu;
 }

@@ -5,8 +5,11 @@
 #include "core/cpu/cpu_ops.h"
 #include "core/cpu/gemm.h"
 
+static bl_linear_forward_fn linear_forward_cpu;
+static bl_linear_backward_fn linear_backward_cpu;
+
 /* in x [n,in], in w [out,in], in b [out] or NULL, out y [n,out]:  y = x · wᵀ + b */
-void linear_forward_cpu(const bl_kernels *self, int n, int in, int out, const float *x, const float *w, const float *b,
+static void linear_forward_cpu(const bl_kernels *self, int n, int in, int out, const float *x, const float *w, const float *b,
                         float *y) {
     if (n <= 0 || out <= 0) return;
     bl_sgemm_cpu(&bl_cpu_state_of(self)->gemm, 0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
@@ -17,7 +20,7 @@ void linear_forward_cpu(const bl_kernels *self, int n, int in, int out, const fl
 
 /* in x [n,in], in w [out,in], in dy [n,out]; acc dx [n,in] += dy · w, acc dw [out,in] += dyᵀ · x,
  * acc db [out] += Σ_r dy[r,:] (double, rows in order); each may be NULL */
-void linear_backward_cpu(const bl_kernels *self, int n, int in, int out, const float *x, const float *w,
+static void linear_backward_cpu(const bl_kernels *self, int n, int in, int out, const float *x, const float *w,
                          const float *dy, float *dx, float *dw, float *db) {
     if (n <= 0 || out <= 0) return;
     const bl_gemm_config *gemm = &bl_cpu_state_of(self)->gemm;
@@ -29,4 +32,9 @@ void linear_backward_cpu(const bl_kernels *self, int n, int in, int out, const f
             for (int r = 0; r < n; r++) sum += dy[(int64_t)r * out + o];
             db[o] += (float)sum;
         }
+}
+
+void bl_cpu_linear_slots(bl_kernels *k) {
+    k->linear_forward = linear_forward_cpu;
+    k->linear_backward = linear_backward_cpu;
 }

@@ -6,6 +6,9 @@
 #include "core/cpu/threads.h"
 #include "core/ref/ref.h"
 
+static bl_sgd_update_fn sgd_update_cpu;
+static bl_adam_update_fn adam_update_cpu;
+
 typedef struct optimizer_job {
     int avx2;              /* the backend's instruction set includes AVX2 + FMA: run optim_avx2.c's build */
     float *p, *buf, *m, *v;
@@ -34,7 +37,7 @@ static void sgd_range(void *arg, int64_t begin, int64_t end) {
 }
 
 /* io p, in grad, io buf (NULL when momentum == 0) — [count] */
-void sgd_update_cpu(const bl_kernels *self, int64_t count, float *p, const float *grad, float *buf, float lr,
+static void sgd_update_cpu(const bl_kernels *self, int64_t count, float *p, const float *grad, float *buf, float lr,
                     float momentum, float dampening, float weight_decay, int nesterov, int first_step) {
     optimizer_job job = {.avx2 = use_avx2_fma(self), .p = p, .grad = grad, .buf = buf, .lr = lr, .momentum = momentum,
                          .dampening = dampening, .weight_decay = weight_decay, .nesterov = nesterov,
@@ -56,9 +59,14 @@ static void adam_range(void *arg, int64_t begin, int64_t end) {
 }
 
 /* io p, in grad, io m, io v — [count]; step t ≥ 1 */
-void adam_update_cpu(const bl_kernels *self, int64_t count, float *p, const float *grad, float *m, float *v, float lr,
+static void adam_update_cpu(const bl_kernels *self, int64_t count, float *p, const float *grad, float *m, float *v, float lr,
                      float beta1, float beta2, float eps, float weight_decay, int decoupled, int64_t step) {
     optimizer_job job = {.avx2 = use_avx2_fma(self), .p = p, .grad = grad, .m = m, .v = v, .lr = lr, .beta1 = beta1,
                          .beta2 = beta2, .eps = eps, .weight_decay = weight_decay, .decoupled = decoupled, .step = step};
     bl_parallel_range(count, BL_CPU_ELEMENTWISE_GRAIN, adam_range, &job);
+}
+
+void bl_cpu_optim_slots(bl_kernels *k) {
+    k->sgd_update = sgd_update_cpu;
+    k->adam_update = adam_update_cpu;
 }

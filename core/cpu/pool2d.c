@@ -18,6 +18,13 @@
 #include "core/ref/ref.h"
 #include "core/cpu/threads.h"
 
+static bl_maxpool2d_forward_fn maxpool2d_forward_cpu;
+static bl_maxpool2d_backward_fn maxpool2d_backward_cpu;
+static bl_avgpool2d_forward_fn avgpool2d_forward_cpu;
+static bl_avgpool2d_backward_fn avgpool2d_backward_cpu;
+static bl_global_avgpool_forward_fn global_avgpool_forward_cpu;
+static bl_global_avgpool_backward_fn global_avgpool_backward_cpu;
+
 typedef struct pool_job {
     const bl_pool2d_shape *s;
     const float *x, *dy;
@@ -168,7 +175,7 @@ static void maxpool_forward_task(void *arg, int task) {
 }
 
 /* in x [n,c,h_in,w_in], out y [n,c,h_out,w_out] */
-void maxpool2d_forward_cpu(const bl_kernels *self, const bl_pool2d_shape *s, const float *x, float *y) {
+static void maxpool2d_forward_cpu(const bl_kernels *self, const bl_pool2d_shape *s, const float *x, float *y) {
     pool_job job = {.s = s, .x = x, .y = y};
     run_pieces(&job, maxpool_forward_task);
 }
@@ -199,7 +206,7 @@ static void maxpool_backward_task(void *arg, int task) {
 }
 
 /* in x [n,c,h_in,w_in], in dy [n,c,h_out,w_out], acc dx [n,c,h_in,w_in] */
-void maxpool2d_backward_cpu(const bl_kernels *self, const bl_pool2d_shape *s, const float *x, const float *dy,
+static void maxpool2d_backward_cpu(const bl_kernels *self, const bl_pool2d_shape *s, const float *x, const float *dy,
                             float *dx) {
     pool_job job = {.s = s, .x = x, .dy = dy, .dx = dx};
     run_pieces(&job, maxpool_backward_task);
@@ -266,7 +273,7 @@ static void avgpool_forward_task(void *arg, int task) {
 }
 
 /* in x [n,c,h_in,w_in], out y [n,c,h_out,w_out] */
-void avgpool2d_forward_cpu(const bl_kernels *self, const bl_pool2d_shape *s, const float *x, float *y) {
+static void avgpool2d_forward_cpu(const bl_kernels *self, const bl_pool2d_shape *s, const float *x, float *y) {
     pool_job job = {.s = s, .x = x, .y = y};
     run_pieces(&job, avgpool_forward_task);
 }
@@ -286,7 +293,7 @@ static void avgpool_backward_task(void *arg, int task) {
 }
 
 /* in dy [n,c,h_out,w_out], acc dx [n,c,h_in,w_in] */
-void avgpool2d_backward_cpu(const bl_kernels *self, const bl_pool2d_shape *s, const float *dy, float *dx) {
+static void avgpool2d_backward_cpu(const bl_kernels *self, const bl_pool2d_shape *s, const float *dy, float *dx) {
     pool_job job = {.s = s, .dy = dy, .dx = dx};
     run_pieces(&job, avgpool_backward_task);
 }
@@ -305,7 +312,7 @@ static void global_avgpool_forward_range(void *arg, int64_t begin, int64_t end) 
 }
 
 /* in x [nc,hw], out y [nc] */
-void global_avgpool_forward_cpu(const bl_kernels *self, int64_t nc, int64_t hw, const float *x, float *y) {
+static void global_avgpool_forward_cpu(const bl_kernels *self, int64_t nc, int64_t hw, const float *x, float *y) {
     rows_job job = {.hw = hw, .src = x, .dst = y};
     bl_parallel_range(nc, hw > 0 ? BL_CPU_ELEMENTWISE_GRAIN / hw + 1 : nc, global_avgpool_forward_range, &job);
 }
@@ -316,7 +323,16 @@ static void global_avgpool_backward_range(void *arg, int64_t begin, int64_t end)
 }
 
 /* in dy [nc], acc dx [nc,hw] */
-void global_avgpool_backward_cpu(const bl_kernels *self, int64_t nc, int64_t hw, const float *dy, float *dx) {
+static void global_avgpool_backward_cpu(const bl_kernels *self, int64_t nc, int64_t hw, const float *dy, float *dx) {
     rows_job job = {.hw = hw, .src = dy, .dst = dx};
     bl_parallel_range(nc, hw > 0 ? BL_CPU_ELEMENTWISE_GRAIN / hw + 1 : nc, global_avgpool_backward_range, &job);
+}
+
+void bl_cpu_pool2d_slots(bl_kernels *k) {
+    k->maxpool2d_forward = maxpool2d_forward_cpu;
+    k->maxpool2d_backward = maxpool2d_backward_cpu;
+    k->avgpool2d_forward = avgpool2d_forward_cpu;
+    k->avgpool2d_backward = avgpool2d_backward_cpu;
+    k->global_avgpool_forward = global_avgpool_forward_cpu;
+    k->global_avgpool_backward = global_avgpool_backward_cpu;
 }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# replay_all.sh BINDIR SRCDIR NAME... — replays tests/fuzz/seeds/NAME and tests/fuzz/regressions/NAME (every file,
+# replay_all.sh BINDIR SRCDIR NAME... — replays tests/fuzz/seeds/<NAME> and tests/fuzz/regressions/<NAME> (every file,
 # the crashes fuzzing found, each fixed) through BINDIR/fuzz_replay_NAME. Fails when any replay crashes or reports.
 bindir=$1 srcdir=$2
 shift 2

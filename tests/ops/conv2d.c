@@ -2,8 +2,8 @@
  * golden replay, and the float64 gradient check of ref's three kernels.
  *
  * Tolerances: y, dx, dw and db are dot products — held to the dot-product bound with K = c_in·kh·kw + 1 (the bias)
- * for y, c_out·kh·kw for dx (from zero), N·Ho·Wo + 1 for dw and db (accumulated onto a random start); cuda's db is
- * its own double reduction (2 ulps). */
+ * for y, c_out·kh·kw for dx (+ 1 when it accumulates onto a random start), N·Ho·Wo + 1 for dw and db (accumulated
+ * onto a random start: the start is one more term); cuda's db is its own double reduction (2 ulps). */
 #include <stdio.h>
 #include <string.h>
 
@@ -30,7 +30,12 @@ static const optest_case cases[] = {
     {"1x1 stride 2 (ResNet downsample)", CONV(2, 8, 8, 8, 8, 1, 1, 1), ARGS(2, 2, 0, 0, 1, 1)},
     {"3x3, 64 channels, 28x28", CONV(4, 64, 28, 28, 64, 3, 3, 1), ARGS(1, 1, 1, 1, 1, 1)},
     {"1x1 expansion, 256 -> 512 channels, 7x7", CONV(8, 256, 7, 7, 512, 1, 1, 1), ARGS(1, 1, 0, 0, 1, 1)},
-    /* the same 3×3 with frozen weights (dw not computed: NULL) and with a frozen bias (db NULL) */
+    /* the same 3×3 with dx accumulated onto a random start (x a parameter), with frozen weights (dw not computed:
+     * NULL) and with a frozen bias (db NULL) */
+    {"3x3 pad 1, dx onto a random start",
+     .in = {{.ndim = 4, .shape = {2, 3, 13, 11}, .role = OPTEST_PARAM}, {.ndim = 4, .shape = {8, 3, 3, 3}},
+            {.ndim = 1, .shape = {8}}},
+     ARGS(1, 1, 1, 1, 1, 1)},
     {"3x3 pad 1, weights frozen",
      .in = {{.ndim = 4, .shape = {2, 3, 13, 11}}, {.ndim = 4, .shape = {8, 3, 3, 3}, .role = OPTEST_BUFFER},
             {.ndim = 1, .shape = {8}}},
@@ -70,7 +75,7 @@ static optest_tol tolerance(const optest_case *c, const char *t, optest_class cl
     int64_t pixels = (int64_t)x[0] * out_size(x[2], w[2], c->a.stride[0], c->a.pad[0], c->a.dil[0]) *
                      out_size(x[3], w[3], c->a.stride[1], c->a.pad[1], c->a.dil[1]);
     if (strcmp(t, "y") == 0) *k = (int64_t)w[1] * w[2] * w[3] + 1;
-    else if (strcmp(t, "dx") == 0) *k = (int64_t)w[0] * w[2] * w[3];
+    else if (strcmp(t, "dx") == 0) *k = (int64_t)w[0] * w[2] * w[3] + (c->in[X].role == OPTEST_PARAM);
     else *k = pixels + 1; /* dw, db: onto a random start */
     if (strcmp(t, "db") == 0 && cls != OPTEST_CPU) return OPTEST_ULPS; /* cuda: its own double reduction */
     return OPTEST_DOT;

@@ -1,8 +1,8 @@
 /* linear.c — the op-test cases of linear (docs/ops/linear.md): bl_linear through autograd on every backend, the
  * golden replay, the float64 gradient check of ref's kernels.
  *
- * Tolerances: y, dx, dw are dot products — the dot-product bound with K = in + 1 (the bias) for y, out for dx (from
- * zero), n + 1 for dw (onto a random start); db (n + 1 terms) too on cpu, and 2 ulps on cuda (its own double
+ * Tolerances: y, dx, dw are dot products — the dot-product bound with K = in + 1 (the bias) for y, out for dx (+ 1
+ * onto a random start), n + 1 for dw (onto a random start: the start is one more term); db (n + 1 terms) too on cpu, and 2 ulps on cuda (its own double
  * reduction). */
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +22,9 @@ static const optest_case cases[] = {
     {"2x2048 -> 1000 (an ImageNet classifier)", LINEAR(2, 2048, 1000, 1)},
     {"64x4096 -> 1 (the pregnancy head)", LINEAR(64, 4096, 1, 1)},
     {"3x1 -> 4", LINEAR(3, 1, 4, 1)},
+    {"5x77 -> 9, dx onto a random start",
+     .in = {{.ndim = 2, .shape = {5, 77}, .role = OPTEST_PARAM}, {.ndim = 2, .shape = {9, 77}},
+            {.ndim = 1, .shape = {9}}}},
     {"5x77 -> 9, weights frozen (dw NULL)",
      .in = {{.ndim = 2, .shape = {5, 77}}, {.ndim = 2, .shape = {9, 77}, .role = OPTEST_BUFFER},
             {.ndim = 1, .shape = {9}}}},
@@ -41,7 +44,7 @@ static optest_tol tolerance(const optest_case *c, const char *t, optest_class cl
     if (cls == OPTEST_EXACT_BACKEND) return OPTEST_BITWISE;
     const int n = c->in[X].shape[0], in = c->in[X].shape[1], out = c->in[W].shape[0];
     if (strcmp(t, "y") == 0) *k = in + 1;
-    else if (strcmp(t, "dx") == 0) *k = out;
+    else if (strcmp(t, "dx") == 0) *k = out + (c->in[X].role == OPTEST_PARAM);
     else *k = n + 1;
     if (strcmp(t, "db") == 0 && cls != OPTEST_CPU) return OPTEST_ULPS;
     return OPTEST_DOT;

@@ -119,7 +119,7 @@ static int jpeg_unsafe_for_stb(const unsigned char *b, size_t n, char *why, size
 }
 
 /* PNG chunks as stb reads them: stb grows its compressed-data buffer to a chunk's declared length before reading
- * it, so a 100-byte file declaring a 2 GiB IDAT makes it allocate 2 GiB (found by tests/fuzz/fuzz_mask). A chunk
+ * it, so a 100-byte file declaring a 2 GiB IDAT makes it allocate 2 GiB (found by tests/fuzz/fuzz_mask.c). A chunk
  * longer than what remains of the file is refused first. Returns 0 when fine, else 1 with the reason. */
 static int png_unsafe_for_stb(const unsigned char *b, size_t n, char *why, size_t size) {
     for (size_t p = 8; p + 8 <= n;) {
