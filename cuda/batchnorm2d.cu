@@ -22,19 +22,6 @@ static bl_batchnorm2d_backward_fn bl_cuda_batchnorm2d_backward;
 
 enum { TERM_X = 0, TERM_SQUARED_DEVIATION = 1, TERM_DY_AND_DY_XHAT = 2 };
 
-// Block-wide sum of one double per thread in a fixed tree; the total is valid in thread 0.
-__device__ static double block_sum(double v, double *shared) {
-    shared[threadIdx.x] = v;
-    __syncthreads();
-    for (int s = REDUCE_THREADS / 2; s > 0; s >>= 1) {
-        if ((int)threadIdx.x < s) shared[threadIdx.x] += shared[threadIdx.x + s];
-        __syncthreads();
-    }
-    double total = shared[0];
-    __syncthreads();  // shared[] may be reused right after
-    return total;
-}
-
 // grid (P, c): partials[(ch·P + p)·2 + j] = Σ over chunk p of channel ch of term j.
 //   TERM_X:                 term0 = x
 //   TERM_SQUARED_DEVIATION: term0 = (x − center[ch])², center in double (the batch mean)
@@ -64,8 +51,8 @@ __global__ static void channel_partials_kernel(bool small, int c, int64_t hw, in
             s1 += g * (((double)x[at] - mean_c) * invstd_c);
         }
     }
-    s0 = block_sum(s0, shared);
-    if (TERM == TERM_DY_AND_DY_XHAT) s1 = block_sum(s1, shared);
+    s0 = bl_cuda_block_sum<REDUCE_THREADS>(s0, shared);
+    if (TERM == TERM_DY_AND_DY_XHAT) s1 = bl_cuda_block_sum<REDUCE_THREADS>(s1, shared);
     if (threadIdx.x == 0) {
         partials[((int64_t)ch * P + p) * 2] = s0;
         partials[((int64_t)ch * P + p) * 2 + 1] = s1;

@@ -91,6 +91,23 @@ __device__ __forceinline__ static int bl_cuda_channel_of(int64_t e, int64_t hw, 
 }
 static inline bool bl_cuda_small(int64_t count) { return count <= (int64_t)UINT32_MAX; }
 
+// Sum of one double per thread over a block of THREADS threads (a power of two), in a fixed tree: thread t adds
+// t + s for s = THREADS/2, THREADS/4, …, 1, so the result does not depend on timing. Every thread of the block must
+// call it; every thread gets the total; shared (THREADS doubles) may be reused as soon as it returns.
+template <int THREADS>
+__device__ static double bl_cuda_block_sum(double v, double *shared) {
+    static_assert(THREADS > 0 && (THREADS & (THREADS - 1)) == 0, "THREADS must be a power of two");
+    shared[threadIdx.x] = v;
+    __syncthreads();
+    for (int s = THREADS / 2; s > 0; s >>= 1) {
+        if ((int)threadIdx.x < s) shared[threadIdx.x] += shared[threadIdx.x + s];
+        __syncthreads();
+    }
+    double total = shared[0];
+    __syncthreads();
+    return total;
+}
+
 // A grid-stride loop over [0, count) with 64-bit indices.
 #define GRID_STRIDE_LOOP(i, count) \
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (count); i += (int64_t)gridDim.x * blockDim.x)

@@ -13,22 +13,12 @@ static bl_bce_with_logits_backward_fn bl_cuda_bce_with_logits_backward;
 
 #define REDUCE_THREADS 512
 
-__device__ static double block_sum(double v, double *shared) {
-    shared[threadIdx.x] = v;
-    __syncthreads();
-    for (int s = REDUCE_THREADS / 2; s > 0; s >>= 1) {
-        if ((int)threadIdx.x < s) shared[threadIdx.x] += shared[threadIdx.x + s];
-        __syncthreads();
-    }
-    return shared[0];
-}
-
 // y[0] = (float)Σx, then divided in double and rounded again unless divisor == 1 (ref's sum_forward)
 __global__ static void sum_kernel(int64_t count, const float *x, double divisor, float *y) {
     __shared__ double shared[REDUCE_THREADS];
     double s = 0.0;
     for (int64_t i = threadIdx.x; i < count; i += REDUCE_THREADS) s += (double)x[i];
-    s = block_sum(s, shared);
+    s = bl_cuda_block_sum<REDUCE_THREADS>(s, shared);
     if (threadIdx.x == 0) {
         float rounded = (float)s;
         y[0] = divisor == 1.0 ? rounded : (float)((double)rounded / divisor);
@@ -57,7 +47,7 @@ __global__ static void bce_forward_kernel(int n, const float *z, const float *t,
         double weight = w ? (double)w[i] : 1.0;
         total += weight * ((zi > 0 ? zi : 0.0) - zi * ti + softplus_of_minus_abs(zi));
     }
-    total = block_sum(total, shared);
+    total = bl_cuda_block_sum<REDUCE_THREADS>(total, shared);
     if (threadIdx.x == 0) loss[0] = (float)(total / (double)n);
 }
 
