@@ -1,6 +1,7 @@
 /* test_cli_selftest.c — `blasto selftest` end to end: it passes on this build (every op listed, exit 0), and it
  * fails, naming the op, when one golden value is perturbed (a copy of ops.safetensors with conv2d's first output
- * element moved by 1e-3); bad options are refused with one line and exit 2, a missing golden file with exit 1. */
+ * element moved by 1e-3); bad options are refused with one line and exit 2; a missing, truncated or foreign golden
+ * file with one line and exit 1, before any op runs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,26 @@ int main(void) {
     /* the unperturbed ops still pass against that file */
     snprintf(args, sizeof args, "selftest --op relu --golden %s", perturbed);
     CHECK(test_run_cli(args, 0, out, sizeof out) == 0, "relu still passes against the perturbed file:\n%s", out);
+
+    /* a truncated golden file and a safetensors file of other tests: one line naming the file, exit 1, no op run */
+    char truncated[512];
+    test_path_in(truncated, sizeof truncated, dir, "truncated.safetensors");
+    size_t size = 0;
+    char *bytes = test_read_file(GOLDEN, &size);
+    FILE *f = bytes ? fopen(truncated, "wb") : NULL;
+    CHECK(f && fwrite(bytes, 1, 100, f) == 100 && fclose(f) == 0, "a truncated copy of the golden file");
+    free(bytes);
+    const struct {
+        const char *file, *says;
+    } wrong[] = {{truncated, "header length"},
+                 {BLASTO_TEST_DIR "/golden/optim.safetensors", "__metadata__.cases: no case of any op of this build"}};
+    for (int i = 0; i < 2; i++) {
+        snprintf(args, sizeof args, "selftest --golden %s", wrong[i].file);
+        code = test_run_cli(args, 1, out, sizeof out);
+        const char *newline = strchr(out, '\n');
+        CHECK(code == 1 && strstr(out, wrong[i].file) && strstr(out, wrong[i].says) && newline && !newline[1],
+              "golden file %s: exit %d, one line saying '%s':\n%s", wrong[i].file, code, wrong[i].says, out);
+    }
     test_remove_tree(dir);
 
     /* bad input */

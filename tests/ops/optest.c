@@ -547,11 +547,15 @@ static void golden_run(const optest_op *op, const optest_options *o, summary *su
     cJSON *cases = text ? cJSON_Parse(text) : NULL;
     if (!cJSON_IsArray(cases)) fail(sum, "%s: %s: __metadata__.cases: expected a JSON array", op->name, o->golden_path);
     const cJSON *json;
+    int before = sum->cases;
     cJSON_ArrayForEach(json, cases) {
         const char *golden_op = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(json, "op"));
         for (int g = 0; golden_op && g < 4 && op->golden_ops[g]; g++)
             if (strcmp(golden_op, op->golden_ops[g]) == 0) golden_case(op, st, json, golden_op, o, sum);
     }
+    /* an op with golden cases that finds none in the file would otherwise pass without being compared */
+    if (cJSON_IsArray(cases) && sum->cases == before)
+        fail(sum, "%s: %s: __metadata__.cases: no case of op '%s'", op->name, o->golden_path, op->golden_ops[0]);
     cJSON_Delete(cases);
     bl_safetensors_close(st);
 }

@@ -12,7 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include "commands.h"
+#include "core/safetensors.h"
+#include "core/status.h"
 #include "core/build_info.h"
 #include "core/cpu/cpu_features.h"
 #include "core/cpu/threads.h"
@@ -42,6 +45,39 @@ static void usage(FILE *out) {
 }
 
 static int readable(const char *path) { return access(path, R_OK) == 0; }
+
+/* The golden file is checked once, before any op runs: a corrupt or foreign file is one error line, not one
+ * failure per op. The harness reads the cases from __metadata__.cases (a JSON array). */
+static int golden_file_valid(const char *path) {
+    bl_safetensors *st = NULL;
+    if (bl_safetensors_open(path, &st) != BL_OK) {
+        fprintf(stderr, "blasto selftest: golden file: %s\n", bl_last_error());
+        return 0;
+    }
+    const char *text = bl_safetensors_metadata(st, "cases");
+    cJSON *cases = text ? cJSON_Parse(text) : NULL;
+    int ok = cJSON_IsArray(cases) && cJSON_GetArraySize(cases) > 0;
+    if (!ok)
+        fprintf(stderr, "blasto selftest: golden file: %s: __metadata__.cases: %s\n", path,
+                text ? "expected a non-empty JSON array of cases" : "missing (not a golden file of blasto's op tests)");
+    int known = 0; /* cases of an op this build replays */
+    const cJSON *c;
+    const cJSON *list = ok ? cases : NULL;
+    cJSON_ArrayForEach(c, list) {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "op"));
+        for (int i = 0; name && i < optest_op_count(); i++)
+            for (int g = 0; g < 4 && optest_op_at(i)->golden_ops[g]; g++)
+                known += strcmp(name, optest_op_at(i)->golden_ops[g]) == 0;
+    }
+    if (ok && !known) {
+        fprintf(stderr, "blasto selftest: golden file: %s: __metadata__.cases: no case of any op of this build "
+                        "(not the op tests' golden file)\n", path);
+        ok = 0;
+    }
+    cJSON_Delete(cases);
+    bl_safetensors_close(st);
+    return ok;
+}
 
 /* The golden file: --golden, else next to the installed binary (<prefix>/bin/../share/blasto/golden), the
  * configured install prefix, or the source tree this binary was built from. NULL (with the places tried in
@@ -118,10 +154,7 @@ int cmd_selftest(int argc, char **argv) {
                         "give it with --golden FILE\n", tried);
         return 1;
     }
-    if (!readable(golden_path)) {
-        fprintf(stderr, "blasto selftest: --golden: %s: cannot be read\n", golden_path);
-        return 1;
-    }
+    if (!golden_file_valid(golden_path)) return 1;
 
     optest_backend backends[8];
     int n = optest_host_backends(backends, 8, only_backend);
