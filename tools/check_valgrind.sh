@@ -1,9 +1,9 @@
 #!/bin/sh
-# tools/check_valgrind.sh — the CLI end to end under valgrind memcheck: help/version/info, demo, synth → split →
+# tools/check_valgrind.sh — the CLI end to end under valgrind memcheck: help/version/info, tutorial, synth → split →
 # enhance (cohort and one image) → train (DenseNet121, 32×32, 1 epoch) → predict → metrics → calibrate fit/apply →
-# inspect, plus failing commands (bad inputs: the error paths must free what they allocated too). Every command must
-# give "ERROR SUMMARY: 0 errors" and 0 bytes "definitely lost" / "indirectly lost" (--errors-for-leak-kinds
-# makes a leak an error). Prints one line per command with its still-reachable bytes; exit 1 on any finding.
+# inspect, selftest (one op), plus failing commands (bad inputs: the error paths must free what they allocated
+# too). Every command must give "ERROR SUMMARY: 0 errors" and 0 bytes "definitely lost" / "indirectly lost"
+# (--errors-for-leak-kinds makes a leak an error). Prints one line per command with its still-reachable bytes; exit 1 on any finding.
 # Uses BLASTO_BUILD (default <repo>/build)/blasto. Results of record: docs/reliability.md.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,7 +41,7 @@ vg() { # vg EXPECTED_EXIT ARGS...
 vg 0 --help
 vg 0 --version
 vg 0 info
-vg 0 demo --steps 3
+vg 0 tutorial --steps 3
 vg 0 synth --out c --n 10 --size 64 --seed 4 --quiet
 vg 0 split --cohort c/cohort.csv --test-count 2 --folds 2 --out split.csv
 vg 0 enhance --cohort c/cohort.csv --out e --threads 2
@@ -53,6 +53,7 @@ vg 0 metrics --predictions run/validation.csv --out m.json
 vg 0 calibrate fit --predictions run/validation.csv --out iso.json
 vg 0 calibrate apply --model iso.json --predictions p.csv --out pc.csv
 vg 0 inspect run/best.safetensors
+vg 0 selftest --op linear
 # error paths
 printf 'id,label,score\na,1,nan\n' >bad.csv
 vg 1 metrics --predictions bad.csv --out m2.json
@@ -61,6 +62,7 @@ printf 'id,image,annotation,age,clinic,label\nx,c/images/synth_0001.png,c/annota
 vg 1 enhance --cohort dup.csv --out e3
 head -c 1000 run/best.safetensors >trunc.safetensors
 vg 1 inspect trunc.safetensors
+vg 1 selftest --golden trunc.safetensors
 vg 1 predict --model run/best.safetensors --arch resnet50 --cohort c/cohort.csv --out p2.csv
 vg 2 split --cohort c/cohort.csv --test-count two --out s2.csv
 echo "check_valgrind: $n commands, $([ $status = 0 ] && echo 'all clean' || echo 'FINDINGS above') (logs in $work)"
