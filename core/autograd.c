@@ -299,6 +299,15 @@ float *tape_grad(bl_ctx *ctx, bl_tensor *t) {
     return t->grad->data;
 }
 
+float *tape_scratch(bl_ctx *ctx, int64_t count) {
+    float *data = bl_grad_pool_take(&ctx->grads, (size_t)count * sizeof(float));
+    if (!data)
+        ctx_failf(ctx, BL_ERR_NOMEM, "%s, for a backward's scratch of %lld floats", bl_last_error(), (long long)count);
+    return data;
+}
+
+void tape_scratch_release(bl_ctx *ctx, float *scratch) { bl_grad_pool_give(&ctx->grads, scratch); }
+
 /* An activation's gradient is dead once the backward of the op that produced the activation has run: give its
  * memory back to the pool, unless someone asked to keep it (bl_requires_grad: Grad-CAM, tests). */
 static void release_grad(bl_ctx *ctx, bl_tensor *t) {

@@ -104,6 +104,20 @@ typedef struct bl_conv2d_args {
 /* x [N,Cin,H,W], w [Cout,Cin,kh,kw], b [Cout] or NULL → [N,Cout,Ho,Wo] */
 bl_tensor *bl_conv2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *w, bl_tensor *b, bl_conv2d_args a);
 
+/* The adjoint of conv2d with respect to its input (torch ConvTranspose2d): x [N,Cin,H,W], w [Cin,Cout,kh,kw],
+ * b [Cout] or NULL → [N,Cout,Ho,Wo], Ho = (H−1)·stride − 2·pad + dil·(kh−1) + out_pad + 1 (likewise Wo);
+ * 0 ≤ out_pad < stride. U-Net's 2× up-convolution is kernel 2, stride 2. */
+typedef struct bl_conv_transpose2d_args {
+    int stride_h, stride_w;   /* 0 means 1 */
+    int pad_h, pad_w;
+    int dil_h, dil_w;         /* 0 means 1 */
+    int out_pad_h, out_pad_w; /* rows / columns added at the bottom / right */
+} bl_conv_transpose2d_args;
+bl_tensor *bl_conv_transpose2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *w, bl_tensor *b, bl_conv_transpose2d_args a);
+
+/* Bilinear resize to [N,C,h_out,w_out], torch F.interpolate(mode="bilinear", align_corners=False, size=…) */
+bl_tensor *bl_upsample_bilinear2d(bl_ctx *ctx, bl_tensor *x, int h_out, int w_out);
+
 /* training: batch statistics and running-stat update (if running_* non-NULL); eval: running statistics.
  * x [N,C,H,W], gamma/beta/running_mean/running_var [C] */
 bl_tensor *bl_batchnorm2d(bl_ctx *ctx, bl_tensor *x, bl_tensor *gamma, bl_tensor *beta, bl_tensor *running_mean,
@@ -153,6 +167,20 @@ bl_tensor *bl_flatten(bl_ctx *ctx, bl_tensor *x);
 bl_tensor *bl_dropout(bl_ctx *ctx, bl_tensor *x, float p);
 /* z [N] or [N,1] logits, t targets (same numel), w per-sample weights or NULL → scalar weighted mean loss */
 bl_tensor *bl_bce_with_logits(bl_ctx *ctx, bl_tensor *z, bl_tensor *t, bl_tensor *w);
+/* Per-pixel classification (segmentation) losses over logits z [N,C,…] (classes along dim 1) and labels with one
+ * element per pixel ([N,…], class indices 0 … C−1 stored as floats, or ignore_index: that pixel takes no part).
+ * On a host-memory backend a label that is neither is an error naming it; on a device backend the loss is NaN.
+ * softmax_cross_entropy: torch F.cross_entropy(z, labels, weight=w, ignore_index=…, reduction="mean"), the mean
+ * weighted by w[label] (w [C] or NULL) → scalar. */
+bl_tensor *bl_softmax_cross_entropy(bl_ctx *ctx, bl_tensor *z, bl_tensor *labels, bl_tensor *w, int ignore_index);
+/* soft Dice over the batch: 1 − mean over classes of (2·Σ p·g + smooth)/(Σ p + Σ g + smooth), p = softmax(z) over
+ * classes, g = one-hot(labels) (docs/ops/dice_loss.md) → scalar */
+typedef struct bl_dice_loss_args {
+    int ignore_index;
+    float smooth;        /* ≥ 0; 1 is usual (an empty class then scores 1, not 0/0) */
+    int skip_background; /* average over classes 1 … C−1 only */
+} bl_dice_loss_args;
+bl_tensor *bl_dice_loss(bl_ctx *ctx, bl_tensor *z, bl_tensor *labels, bl_dice_loss_args a);
 bl_tensor *bl_sum(bl_ctx *ctx, bl_tensor *x);   /* → scalar */
 bl_tensor *bl_mean(bl_ctx *ctx, bl_tensor *x);  /* → scalar */
 

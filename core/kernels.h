@@ -63,6 +63,25 @@ static inline int64_t bl_bn_x_sample_stride(const bl_batchnorm2d_shape *s) {
     return s->x_sample_stride ? s->x_sample_stride : (int64_t)s->c * s->h * s->w;
 }
 
+/* bilinear resize with torch's align_corners=False semantics (F.interpolate(mode="bilinear", size=…)): output pixel
+ * (oh, ow) samples the input at src = (o + 0.5)·in/out − 0.5 in each direction (clamped at 0), between input pixels
+ * i0 = ⌊src⌋ and i1 = min(i0 + 1, in − 1) with weights 1 − λ and λ = src − i0. */
+typedef struct bl_resize_shape {
+    int n, c, h_in, w_in, h_out, w_out;
+} bl_resize_shape;
+
+/* per-pixel classification losses over logits z [n, c, hw] (classes along the channel axis) and labels [n, hw]
+ * holding class indices 0 … c−1 as floats, or ignore_index (that pixel takes no part). A label that is neither makes
+ * the loss NaN (the op wrapper names it where it can read the labels). */
+#define BL_CLASS_LOSS_MAX_CLASSES 256 /* c ≤ this (the op wrappers check it) */
+typedef struct bl_class_loss_shape {
+    int n, c;
+    int64_t hw;
+    int ignore_index;
+    float smooth;         /* dice_loss: ε of (2·I + ε)/(S + ε) */
+    int skip_background;  /* dice_loss: average over classes 1 … c−1 instead of 0 … c−1 */
+} bl_class_loss_shape;
+
 /* ==== linear algebra ==== */
 
 /* C[m,n] = alpha · op(A) · op(B) + beta · C, row-major; op(X) = X or Xᵀ (trans_* != 0).
@@ -88,6 +107,13 @@ typedef void bl_conv2d_backward_filter_fn(const bl_kernels *self, const bl_conv2
  * docs/numerics.md, "Winograd F(4×4, 3×3)"). A differentiated forward keeps conv2d_forward: through batch
  * statistics and ReLU kinks a forward's rounding error reaches the gradients amplified. Empty: conv2d_forward. */
 typedef bl_conv2d_forward_fn bl_conv2d_forward_nograd_fn;
+
+/* per-channel bias (the bias of conv_transpose2d, whose product comes from conv2d_backward_data):
+ * y[n,c,p] += b[c].  in b [c], acc y [n,c,hw] */
+typedef void bl_bias_channels_forward_fn(const bl_kernels *self, int n, int c, int64_t hw, const float *b, float *y);
+/* db[c] += Σ_{n,p} dy[n,c,p].  in dy [n,c,hw], acc db [c] */
+typedef void bl_bias_channels_backward_fn(const bl_kernels *self, int n, int c, int64_t hw, const float *dy,
+                                          float *db);
 
 /* ==== batchnorm2d ==== */
 
@@ -135,6 +161,16 @@ typedef void bl_avgpool2d_backward_fn(const bl_kernels *self, const bl_pool2d_sh
 typedef void bl_global_avgpool_forward_fn(const bl_kernels *self, int64_t nc, int64_t hw, const float *x, float *y);
 /* in dy [nc], acc dx [nc, hw]: dx[i,j] += dy[i]/hw */
 typedef void bl_global_avgpool_backward_fn(const bl_kernels *self, int64_t nc, int64_t hw, const float *dy, float *dx);
+
+/* ==== resize ==== */
+
+/* y[n,c,oh,ow] = Σ over the 2×2 neighbours of the sample point of (weight in h)·(weight in w)·x (bl_resize_shape).
+ * in x [n,c,h_in,w_in], out y [n,c,h_out,w_out] */
+typedef void bl_upsample_bilinear2d_forward_fn(const bl_kernels *self, const bl_resize_shape *s, const float *x,
+                                               float *y);
+/* dx[i] += Σ over the outputs that sample input i of (their weight of i)·dy.  in dy, acc dx */
+typedef void bl_upsample_bilinear2d_backward_fn(const bl_kernels *self, const bl_resize_shape *s, const float *dy,
+                                                float *dx);
 
 /* ==== linear ==== */
 
@@ -200,6 +236,27 @@ typedef void bl_bce_with_logits_forward_fn(const bl_kernels *self, int n, const 
 typedef void bl_bce_with_logits_backward_fn(const bl_kernels *self, int n, const float *z, const float *t,
                                             const float *w, const float *dloss, float *dz);
 
+/* softmax cross-entropy per pixel, weighted mean over the pixels that are not ignored (torch F.cross_entropy with
+ * weight, ignore_index, reduction "mean"): with p = softmax over the c classes of pixel i and t_i its label,
+ * L = Σ_i w[t_i]·(log Σ_k e^{z_ik} − z_i,t_i) / Σ_i w[t_i]   (w NULL → all 1; no pixel counted → 0/0 = NaN).
+ * in z [n,c,hw], in labels [n,hw], in w [c] or NULL, out loss [1] */
+typedef void bl_softmax_cross_entropy_forward_fn(const bl_kernels *self, const bl_class_loss_shape *s, const float *z,
+                                                 const float *labels, const float *w, float *loss);
+/* dz[n,k,i] += dloss[0]·w[t_i]·(p_ik − [k = t_i]) / Σ_j w[t_j] (0 for ignored pixels).
+ * in z, in labels, in w or NULL, in dloss [1], acc dz [n,c,hw] */
+typedef void bl_softmax_cross_entropy_backward_fn(const bl_kernels *self, const bl_class_loss_shape *s,
+                                                  const float *z, const float *labels, const float *w,
+                                                  const float *dloss, float *dz);
+/* soft Dice loss over the whole batch: p = softmax over classes, g = one-hot(labels), sums over the pixels that are
+ * not ignored; per class I_k = Σ_i p_ik·g_ik, S_k = Σ_i (p_ik + g_ik), dice_k = (2·I_k + ε)/(S_k + ε);
+ * L = 1 − mean of dice_k over the classes (1 … c−1 when skip_background).  in z, in labels, out loss [1] */
+typedef void bl_dice_loss_forward_fn(const bl_kernels *self, const bl_class_loss_shape *s, const float *z,
+                                     const float *labels, float *loss);
+/* with a_ik = ∂L/∂p_ik = −(2·g_ik·(S_k + ε) − (2·I_k + ε)) / (m·(S_k + ε)²) for the m averaged classes (0 for the
+ * others): dz[n,k,i] += dloss[0]·p_ik·(a_ik − Σ_j a_ij·p_ij).  in z, in labels, in dloss [1], acc dz */
+typedef void bl_dice_loss_backward_fn(const bl_kernels *self, const bl_class_loss_shape *s, const float *z,
+                                      const float *labels, const float *dloss, float *dz);
+
 /* ==== optimizers (torch.optim formulas; docs/ops/sgd.md, docs/ops/adam.md) ==== */
 
 /* SGD: g = grad + wd·p; if momentum: buf = first ? g : momentum·buf + (1−dampening)·g;
@@ -242,6 +299,8 @@ struct bl_kernels {
     bl_conv2d_backward_data_fn *conv2d_backward_data;
     bl_conv2d_backward_filter_fn *conv2d_backward_filter;
     bl_conv2d_forward_nograd_fn *conv2d_forward_nograd; /* optional */
+    bl_bias_channels_forward_fn *bias_channels_forward;
+    bl_bias_channels_backward_fn *bias_channels_backward;
 
     bl_batchnorm2d_forward_train_fn *batchnorm2d_forward_train;
     bl_batchnorm2d_forward_eval_fn *batchnorm2d_forward_eval;
@@ -255,6 +314,9 @@ struct bl_kernels {
     bl_avgpool2d_backward_fn *avgpool2d_backward;
     bl_global_avgpool_forward_fn *global_avgpool_forward;
     bl_global_avgpool_backward_fn *global_avgpool_backward;
+
+    bl_upsample_bilinear2d_forward_fn *upsample_bilinear2d_forward;
+    bl_upsample_bilinear2d_backward_fn *upsample_bilinear2d_backward;
 
     bl_linear_forward_fn *linear_forward;
     bl_linear_backward_fn *linear_backward;
@@ -277,6 +339,10 @@ struct bl_kernels {
     bl_sum_forward_fn *sum_forward;
     bl_bce_with_logits_forward_fn *bce_with_logits_forward;
     bl_bce_with_logits_backward_fn *bce_with_logits_backward;
+    bl_softmax_cross_entropy_forward_fn *softmax_cross_entropy_forward;
+    bl_softmax_cross_entropy_backward_fn *softmax_cross_entropy_backward;
+    bl_dice_loss_forward_fn *dice_loss_forward;
+    bl_dice_loss_backward_fn *dice_loss_backward;
 
     bl_sgd_update_fn *sgd_update;
     bl_adam_update_fn *adam_update;

@@ -38,6 +38,8 @@ struct tape_entry {
         struct { int n, in, out; } linear;
         struct { int n; float scale; } reduce; /* sum / mean: dx += scale·dy */
         struct { int n; } bce;
+        bl_resize_shape resize;
+        bl_class_loss_shape class_loss;
     } attr;
 };
 
@@ -84,5 +86,10 @@ tape_entry *tape_record(bl_ctx *ctx, const char *op, tape_backward_fn backward, 
 bl_status ctx_param_grads(bl_ctx *ctx);
 /* The gradient buffer of t for accumulation: NULL when t does not require one; allocated zeroed on first use. */
 float *tape_grad(bl_ctx *ctx, bl_tensor *t);
+/* Backend memory for `count` floats that a backward needs only while it runs (a product it then accumulates),
+ * from the gradient pool (uninitialised); NULL + the context's error when out of memory. Give it back with
+ * tape_scratch_release before the backward returns. */
+float *tape_scratch(bl_ctx *ctx, int64_t count);
+void tape_scratch_release(bl_ctx *ctx, float *scratch);
 
 #endif

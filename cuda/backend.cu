@@ -212,6 +212,7 @@ static void fill_table(void) {
     bl_cuda_conv2d_slots(k);
     bl_cuda_batchnorm2d_slots(k);
     bl_cuda_pool2d_slots(k);
+    bl_cuda_resize_slots(k);
     bl_cuda_elementwise_slots(k);
     bl_cuda_concat_channels_slots(k);
     bl_cuda_loss_slots(k);

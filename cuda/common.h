@@ -125,12 +125,13 @@ __device__ static double bl_cuda_block_sum(double v, double *shared) {
 // function type (core/kernels.h gives every contract). The backend's state is the one process-wide bl_cuda above, so
 // the definitions leave their first parameter (the table, `self` in kernels.h) unnamed.
 void bl_cuda_linear_slots(bl_kernels *k);          // linear.cu: sgemm, linear
-void bl_cuda_conv2d_slots(bl_kernels *k);          // conv2d.cu
+void bl_cuda_conv2d_slots(bl_kernels *k);          // conv2d.cu: conv2d, the per-channel bias of conv_transpose2d
 void bl_cuda_batchnorm2d_slots(bl_kernels *k);     // batchnorm2d.cu
 void bl_cuda_pool2d_slots(bl_kernels *k);          // pool2d.cu: max, average, global average
+void bl_cuda_resize_slots(bl_kernels *k);          // resize.cu: bilinear
 void bl_cuda_elementwise_slots(bl_kernels *k);     // elementwise.cu: relu, sigmoid, add, axpy, add_scalar, dropout, fill
 void bl_cuda_concat_channels_slots(bl_kernels *k); // concat_channels.cu
-void bl_cuda_loss_slots(bl_kernels *k);            // loss.cu: sum, bce_with_logits
+void bl_cuda_loss_slots(bl_kernels *k);            // loss.cu: sum, bce_with_logits, softmax cross-entropy, dice
 void bl_cuda_optim_slots(bl_kernels *k);           // optim.cu: sgd, adam
 
 // ---- shared by several files ---------------------------------------------------------------------------------------

@@ -32,6 +32,8 @@
 static bl_conv2d_forward_fn bl_cuda_conv2d_forward;
 static bl_conv2d_backward_data_fn bl_cuda_conv2d_backward_data;
 static bl_conv2d_backward_filter_fn bl_cuda_conv2d_backward_filter;
+static bl_bias_channels_forward_fn bl_cuda_bias_channels_forward;
+static bl_bias_channels_backward_fn bl_cuda_bias_channels_backward;
 
 #if CUDNN_MAJOR >= 8
 #define STRICT_FP32_MATH CUDNN_FMA_MATH
@@ -338,8 +340,43 @@ extern "C" int bl_cuda_conv_describe(const bl_conv2d_shape *s, char *buf, size_t
     return 0;
 }
 
+// ---- per-channel bias (conv_transpose2d): ref's formulas in ref's order, so bitwise ref ----
+
+// y[e] = (float)((double)y[e] + b[channel of e])
+__global__ static void bias_channels_forward_kernel(int64_t count, bool small, int64_t hw, int c, const float *b,
+                                                    float *y) {
+    GRID_STRIDE_LOOP(e, count) { y[e] = (float)((double)y[e] + (double)b[bl_cuda_channel_of(e, hw, c, small)]); }
+}
+
+// db[ch] += Σ_{n,p} dy[n,ch,p]: one thread per channel, samples then pixels in order (ref's sequential double sum)
+__global__ static void bias_channels_backward_kernel(int n, int c, int64_t hw, const float *dy, float *db) {
+    int ch = blockIdx.x * blockDim.x + threadIdx.x;
+    if (ch >= c) return;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *plane = dy + ((int64_t)i * c + ch) * hw;
+        for (int64_t k = 0; k < hw; k++) sum += (double)plane[k];
+    }
+    db[ch] = (float)((double)db[ch] + sum);
+}
+
+static void bl_cuda_bias_channels_forward(const bl_kernels *, int n, int c, int64_t hw, const float *b, float *y) {
+    int64_t count = (int64_t)n * c * hw;
+    LAUNCH(bias_channels_forward_kernel, count, bl_cuda_small(count), hw, c, b, y);
+}
+
+static void bl_cuda_bias_channels_backward(const bl_kernels *, int n, int c, int64_t hw, const float *dy,
+                                           float *db) {
+    if (c <= 0) return;
+    bias_channels_backward_kernel<<<(c + BL_CUDA_THREADS - 1) / BL_CUDA_THREADS, BL_CUDA_THREADS, 0,
+                                    bl_cuda.stream>>>(n, c, hw, dy, db);
+    CUDA_LAUNCHED("bias_channels_backward_kernel");
+}
+
 void bl_cuda_conv2d_slots(bl_kernels *k) {
     k->conv2d_forward = bl_cuda_conv2d_forward;
     k->conv2d_backward_data = bl_cuda_conv2d_backward_data;
     k->conv2d_backward_filter = bl_cuda_conv2d_backward_filter;
+    k->bias_channels_forward = bl_cuda_bias_channels_forward;
+    k->bias_channels_backward = bl_cuda_bias_channels_backward;
 }

@@ -50,12 +50,13 @@ int main(void) {
     int code = test_run_cli("selftest --golden " GOLDEN, 0, out, sizeof out);
     CHECK(code == 0 && strstr(out, "pass: every op within its tolerance"), "selftest passes (exit %d):\n%s", code,
           out);
-    const char *ops[] = {"sgemm", "conv2d", "batchnorm2d", "maxpool2d", "avgpool2d", "global_avgpool", "linear",
-                         "relu", "sigmoid", "add", "dropout", "concat_channels", "reshape", "sum", "bce_with_logits",
+    const char *ops[] = {"sgemm", "conv2d", "conv_transpose2d", "batchnorm2d", "maxpool2d", "avgpool2d",
+                         "global_avgpool", "upsample_bilinear2d", "linear", "relu", "sigmoid", "add", "dropout",
+                         "concat_channels", "reshape", "sum", "bce_with_logits", "softmax_cross_entropy", "dice_loss",
                          "sgd", "adam"};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         char line[64];
-        snprintf(line, sizeof line, "\n%-16s ", ops[i]);
+        snprintf(line, sizeof line, "\n%-22s ", ops[i]);
         const char *at = strstr(out, line);
         CHECK(at && strstr(at, "pass"), "selftest reports op %s", ops[i]);
     }

@@ -102,3 +102,29 @@ void REF_FN(conv2d_backward_filter_ref)(REF_SELF const bl_conv2d_shape *s, const
         }
     }
 }
+
+/* ============================================================================================================
+ * per-channel bias (conv_transpose2d's bias; its product is conv2d_backward_data's)
+ * ========================================================================================================== */
+
+/* y[n,c,p] = y[n,c,p] + b[c], added in double and rounded once.  in b [c], acc y [n,c,hw] */
+void REF_FN(bias_channels_forward_ref)(REF_SELF int n, int c, int64_t hw, const real *b, real *y) {
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++) {
+            real *plane = y + ((int64_t)i * c + ch) * hw;
+            for (int64_t k = 0; k < hw; k++) plane[k] = (real)((double)plane[k] + (double)b[ch]);
+        }
+}
+
+/* ∂L/∂b[c] = Σ_{n,p} dy[n,c,p]: one double sum per channel, samples then pixels in order.
+ * in dy [n,c,hw], acc db [c] */
+void REF_FN(bias_channels_backward_ref)(REF_SELF int n, int c, int64_t hw, const real *dy, real *db) {
+    for (int ch = 0; ch < c; ch++) {
+        double sum = 0.0;
+        for (int i = 0; i < n; i++) {
+            const real *plane = dy + ((int64_t)i * c + ch) * hw;
+            for (int64_t k = 0; k < hw; k++) sum += plane[k];
+        }
+        db[ch] = (real)(db[ch] + sum);
+    }
+}

@@ -10,7 +10,7 @@
  *                 through; ref never reads it), then nothing: the double variants are no slots;
  *   REAL_FMA      fmaf, then fma (fused multiply-add; only the optimizers use it).
  * The op files also use the type-free helpers ref.c defines first (sigmoid_stable, softplus_of_minus_abs,
- * pool_windows_covering).
+ * pool_windows_covering, the bilinear taps, class_of).
  *
  * Numerics (the same in both variants):
  *   - every reduction — the k-sum of GEMM, the (ci,i,j) sum of a convolution, batchnorm's mean, variance and
@@ -33,6 +33,7 @@
 #include "core/ref/conv2d.h"
 #include "core/ref/batchnorm2d.h"
 #include "core/ref/pool2d.h"
+#include "core/ref/resize.h"
 #include "core/ref/linear.h"
 #include "core/ref/elementwise.h"
 #include "core/ref/concat_channels.h"

@@ -38,6 +38,57 @@ static void pool_windows_covering(int i, int kernel, int stride, int pad, int ou
     if (*last > out - 1) *last = out - 1;
 }
 
+/* Bilinear resize along one axis (align_corners=False, kernels.h bl_resize_shape): output o samples the input at
+ * src = (o + 0.5)·(in/out) − 0.5, clamped at 0, between index[0] = ⌊src⌋ and index[1] = min(index[0] + 1, in − 1)
+ * with weights 1 − λ and λ = src − index[0]. In double: torch's float32 path computes the same points in float and
+ * its weights differ by a few float ulps (docs/ops/upsample_bilinear2d.md). */
+typedef struct bilinear_tap {
+    int index[2];
+    double weight[2];
+} bilinear_tap;
+
+static bilinear_tap bilinear_tap_at(int o, int in, int out) {
+    double src = ((double)in / (double)out) * ((double)o + 0.5) - 0.5;
+    if (src < 0) src = 0;
+    int i0 = (int)src;
+    if (i0 > in - 1) i0 = in - 1;
+    double lambda = src - i0;
+    return (bilinear_tap){{i0, i0 < in - 1 ? i0 + 1 : i0}, {1.0 - lambda, lambda}};
+}
+
+/* The weight input i gets from a tap (both weights when both taps are i, at the last row or column) */
+static double bilinear_weight_of(bilinear_tap t, int i) {
+    return (t.index[0] == i ? t.weight[0] : 0.0) + (t.index[1] == i ? t.weight[1] : 0.0);
+}
+
+/* The outputs whose taps include input i: index[0] ≤ i ≤ index[1]. Both indices grow with o, so these are the
+ * contiguous range [first, last], found by two binary searches (empty: first > last). */
+static void bilinear_outputs_of(int i, int in, int out, int *first, int *last) {
+    int lo = 0, hi = out; /* first o with index[1] ≥ i */
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (bilinear_tap_at(mid, in, out).index[1] >= i) hi = mid;
+        else lo = mid + 1;
+    }
+    *first = lo;
+    lo = 0, hi = out; /* first o with index[0] > i */
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (bilinear_tap_at(mid, in, out).index[0] > i) hi = mid;
+        else lo = mid + 1;
+    }
+    *last = lo - 1;
+}
+
+/* A pixel's label (a float holding an integer) as a class index, or CLASS_IGNORED (== ignore_index), or
+ * CLASS_INVALID (anything else: not an integer, out of range, NaN). */
+enum { CLASS_IGNORED = -1, CLASS_INVALID = -2 };
+static int class_of(double label, int classes, int ignore_index) {
+    if (label == (double)ignore_index) return CLASS_IGNORED;
+    if (!(label >= 0 && label < classes) || label != floor(label)) return CLASS_INVALID;
+    return (int)label;
+}
+
 /* ---- float variants: <slot>_ref ---- */
 #define real float
 #define REAL_FMA fmaf
@@ -104,6 +155,8 @@ static const bl_kernels ref_kernels = {
     .conv2d_forward = conv2d_forward_ref,
     .conv2d_backward_data = conv2d_backward_data_ref,
     .conv2d_backward_filter = conv2d_backward_filter_ref,
+    .bias_channels_forward = bias_channels_forward_ref,
+    .bias_channels_backward = bias_channels_backward_ref,
     .batchnorm2d_forward_train = batchnorm2d_forward_train_ref,
     .batchnorm2d_forward_eval = batchnorm2d_forward_eval_ref,
     .batchnorm2d_eval_stats = batchnorm2d_eval_stats_ref,
@@ -114,6 +167,8 @@ static const bl_kernels ref_kernels = {
     .avgpool2d_backward = avgpool2d_backward_ref,
     .global_avgpool_forward = global_avgpool_forward_ref,
     .global_avgpool_backward = global_avgpool_backward_ref,
+    .upsample_bilinear2d_forward = upsample_bilinear2d_forward_ref,
+    .upsample_bilinear2d_backward = upsample_bilinear2d_backward_ref,
     .linear_forward = linear_forward_ref,
     .linear_backward = linear_backward_ref,
     .relu_forward = relu_forward_ref,
@@ -131,6 +186,10 @@ static const bl_kernels ref_kernels = {
     .sum_forward = sum_forward_ref,
     .bce_with_logits_forward = bce_with_logits_forward_ref,
     .bce_with_logits_backward = bce_with_logits_backward_ref,
+    .softmax_cross_entropy_forward = softmax_cross_entropy_forward_ref,
+    .softmax_cross_entropy_backward = softmax_cross_entropy_backward_ref,
+    .dice_loss_forward = dice_loss_forward_ref,
+    .dice_loss_backward = dice_loss_backward_ref,
     .sgd_update = sgd_update_ref,
     .adam_update = adam_update_ref,
     .host_memory = 1,

@@ -31,6 +31,8 @@ bl_sgemm_fn sgemm_ref;
 bl_conv2d_forward_fn conv2d_forward_ref;
 bl_conv2d_backward_data_fn conv2d_backward_data_ref;
 bl_conv2d_backward_filter_fn conv2d_backward_filter_ref;
+bl_bias_channels_forward_fn bias_channels_forward_ref;
+bl_bias_channels_backward_fn bias_channels_backward_ref;
 bl_batchnorm2d_forward_train_fn batchnorm2d_forward_train_ref;
 bl_batchnorm2d_forward_eval_fn batchnorm2d_forward_eval_ref;
 bl_batchnorm2d_eval_stats_fn batchnorm2d_eval_stats_ref;
@@ -42,6 +44,8 @@ bl_avgpool2d_forward_fn avgpool2d_forward_ref;
 bl_avgpool2d_backward_fn avgpool2d_backward_ref;
 bl_global_avgpool_forward_fn global_avgpool_forward_ref;
 bl_global_avgpool_backward_fn global_avgpool_backward_ref;
+bl_upsample_bilinear2d_forward_fn upsample_bilinear2d_forward_ref;
+bl_upsample_bilinear2d_backward_fn upsample_bilinear2d_backward_ref;
 bl_linear_forward_fn linear_forward_ref;
 bl_linear_backward_fn linear_backward_ref;
 bl_relu_forward_fn relu_forward_ref;
@@ -60,6 +64,10 @@ bl_concat_channels_backward_fn concat_channels_backward_ref;
 bl_sum_forward_fn sum_forward_ref;
 bl_bce_with_logits_forward_fn bce_with_logits_forward_ref;
 bl_bce_with_logits_backward_fn bce_with_logits_backward_ref;
+bl_softmax_cross_entropy_forward_fn softmax_cross_entropy_forward_ref;
+bl_softmax_cross_entropy_backward_fn softmax_cross_entropy_backward_ref;
+bl_dice_loss_forward_fn dice_loss_forward_ref;
+bl_dice_loss_backward_fn dice_loss_backward_ref;
 bl_sgd_update_fn sgd_update_ref;
 bl_adam_update_fn adam_update_ref;
 /* host memory slots shared by every host backend (ref, cpu): aligned_alloc/free, memcpy, a fill loop */
@@ -76,6 +84,8 @@ void conv2d_forward_ref_f64(const bl_conv2d_shape *s, const double *x, const dou
 void conv2d_backward_data_ref_f64(const bl_conv2d_shape *s, const double *dy, const double *w, double *dx);
 void conv2d_backward_filter_ref_f64(const bl_conv2d_shape *s, const double *x, const double *dy, double *dw,
                                     double *db);
+void bias_channels_forward_ref_f64(int n, int c, int64_t hw, const double *b, double *y);
+void bias_channels_backward_ref_f64(int n, int c, int64_t hw, const double *dy, double *db);
 void batchnorm2d_forward_train_ref_f64(const bl_batchnorm2d_shape *s, const double *x, const double *gamma,
                                        const double *beta, double *y, double *running_mean, double *running_var,
                                        double *save_mean, double *save_invstd);
@@ -91,6 +101,8 @@ void avgpool2d_forward_ref_f64(const bl_pool2d_shape *s, const double *x, double
 void avgpool2d_backward_ref_f64(const bl_pool2d_shape *s, const double *dy, double *dx);
 void global_avgpool_forward_ref_f64(int64_t nc, int64_t hw, const double *x, double *y);
 void global_avgpool_backward_ref_f64(int64_t nc, int64_t hw, const double *dy, double *dx);
+void upsample_bilinear2d_forward_ref_f64(const bl_resize_shape *s, const double *x, double *y);
+void upsample_bilinear2d_backward_ref_f64(const bl_resize_shape *s, const double *dy, double *dx);
 void linear_forward_ref_f64(int n, int in, int out, const double *x, const double *w, const double *b, double *y);
 void linear_backward_ref_f64(int n, int in, int out, const double *x, const double *w, const double *dy,
                              double *dx, double *dw, double *db);
@@ -113,6 +125,13 @@ void sum_forward_ref_f64(int64_t count, const double *x, double divisor, double 
 void bce_with_logits_forward_ref_f64(int n, const double *z, const double *t, const double *w, double *loss);
 void bce_with_logits_backward_ref_f64(int n, const double *z, const double *t, const double *w, const double *dloss,
                                       double *dz);
+void softmax_cross_entropy_forward_ref_f64(const bl_class_loss_shape *s, const double *z, const double *labels,
+                                           const double *w, double *loss);
+void softmax_cross_entropy_backward_ref_f64(const bl_class_loss_shape *s, const double *z, const double *labels,
+                                            const double *w, const double *dloss, double *dz);
+void dice_loss_forward_ref_f64(const bl_class_loss_shape *s, const double *z, const double *labels, double *loss);
+void dice_loss_backward_ref_f64(const bl_class_loss_shape *s, const double *z, const double *labels,
+                                const double *dloss, double *dz);
 void sgd_update_ref_f64(int64_t count, double *p, const double *grad, double *buf, float lr, float momentum,
                         float dampening, float weight_decay, int nesterov, int first_step);
 void adam_update_ref_f64(int64_t count, double *p, const double *grad, double *m, double *v, float lr, float beta1,

@@ -10,6 +10,9 @@ What it is not: a test. It checks nothing about blasto; it needs Debian's /usr/b
 
 Usage:  /usr/bin/python3 tests/golden/gen_golden.py [output_dir]     (default: the directory of this script)
 
+The files are append-only (SafetensorsFile.keep_frozen): a tensor or case an existing file already holds keeps its
+stored value, so rerunning on another CPU adds new cases without rewriting the frozen ones.
+
 One source of truth: every case's attributes (stride, padding, eps, …) and the tolerance inputs of every
 compared tensor live in the file's __metadata__ under "cases" (a JSON array, as a string — safetensors metadata
 values must be strings). The C tests read them from there and never repeat them.
@@ -57,7 +60,42 @@ class SafetensorsFile:
         # np.array(copy, order C), not np.ascontiguousarray: the latter turns a 0-d scalar into shape [1]
         self.tensors.append((name, np.array(array, dtype="<f4", order="C", copy=True)))
 
+    def keep_frozen(self, path):
+        """Golden files are append-only: what an existing file at `path` holds stays as it is. torch's GEMM-based
+        results differ in their last bits between CPUs (its kernels depend on the instruction set), so regenerating
+        on another machine would rewrite values the tests already pass against. Every tensor name the old file has
+        keeps its stored bytes (the shape must agree), every metadata key keeps its value, and for "cases" (a JSON
+        array) each case already there keeps its entry; only new tensors and cases are added."""
+        if not os.path.exists(path):
+            return
+        raw = open(path, "rb").read()
+        length = struct.unpack("<Q", raw[:8])[0]
+        header = json.loads(raw[8:8 + length])
+        data = raw[8 + length:]
+        old_metadata = header.pop("__metadata__", {})
+        kept = 0
+        for i, (name, array) in enumerate(self.tensors):
+            entry = header.get(name)
+            if entry is None:
+                continue
+            if list(array.shape) != entry["shape"] or entry["dtype"] != "F32":
+                raise SystemExit("%s: %s changed shape (%s, now %s): refreezing a golden tensor is not allowed"
+                                 % (path, name, entry["shape"], list(array.shape)))
+            begin, end = entry["data_offsets"]
+            self.tensors[i] = (name, np.frombuffer(data[begin:end], dtype="<f4").reshape(array.shape).copy())
+            kept += 1
+        for key, value in old_metadata.items():
+            if key == "cases" and key in self.metadata:
+                old_cases = json.loads(value)
+                frozen = {c["name"]: c for c in old_cases}
+                new_cases = [frozen.get(c["name"], c) for c in json.loads(self.metadata[key])]
+                self.metadata[key] = json.dumps(new_cases, separators=(",", ":"))
+            else:
+                self.metadata[key] = value
+        print("%s: %d of %d tensors kept as frozen" % (path, kept, len(self.tensors)))
+
     def save(self, path):
+        self.keep_frozen(path)
         header, offset = {}, 0
         for name, array in self.tensors:
             header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + array.nbytes]}
@@ -413,6 +451,131 @@ def gen_ops(path):
         case("dropout", i, {"p": p, "training": training}, {"x": x, "dy": dy, "y": y, "dx": dx},
              {"y": EXACT, "dx": EXACT})
 
+    # ---- the segmentation ops (drawn after every case above, so the earlier cases' random values are unchanged).
+    # conv_transpose2d: multilinear like conv2d, so Σ|term| is the same op on absolute values. y: each output
+    # receives at most Cin·kh·kw products, plus the bias.
+    upconv_cases = [
+        # N, Cin, H, W, Cout, kh, kw, stride, pad, dil, output padding, bias
+        (2, 8, 5, 6, 4, 2, 2, (2, 2), (0, 0), (1, 1), (0, 0), True),    # the U-Net up-convolution
+        (2, 16, 4, 4, 8, 2, 2, (2, 2), (0, 0), (1, 1), (0, 0), False),
+        (1, 3, 5, 6, 4, 3, 3, (2, 2), (1, 1), (1, 1), (1, 1), True),    # output padding
+        (2, 3, 6, 7, 5, 3, 3, (2, 1), (1, 0), (2, 1), (1, 0), True),    # every attribute different in h and w
+    ]
+    for i, (n, cin, h, w_, cout, kh, kw, stride, pad, dil, opad, bias) in enumerate(upconv_cases):
+        x = torch.randn(n, cin, h, w_)
+        w = torch.randn(cin, cout, kh, kw) / math.sqrt(cin)
+        b = torch.randn(cout) * 0.5 if bias else None
+        xl, wl, bl = leaf(x), leaf(w), leaf(b) if bias else None
+        y = F.conv_transpose2d(xl, wl, bl, stride=stride, padding=pad, output_padding=opad, dilation=dil)
+        dy = torch.randn(y.shape)
+        dx, dw, db = grads_of(y, [xl, wl, bl], dy)
+        xa, wa, ba = abs64(x), abs64(w), abs64(b)
+        ya = F.conv_transpose2d(xa, wa, ba, stride=stride, padding=pad, output_padding=opad, dilation=dil)
+        dxa, dwa, dba = grads_of(ya, [xa, wa, ba], dy.double().abs())
+        tensors = {"x": x, "w": w, "dy": dy, "y": y, "dx": dx, "dw": dw}
+        compare = {"y": accum(cin * kh * kw + (1 if bias else 0), ya), "dx": accum(cout * kh * kw, dxa),
+                   "dw": accum(n * h * w_, dwa)}
+        if bias:
+            tensors.update({"b": b, "db": db})
+            compare["db"] = accum(n * y.shape[2] * y.shape[3], dba)
+        case("conv_transpose2d", i, {"stride": list(stride), "pad": list(pad), "dil": list(dil),
+                                     "out_pad": list(opad)}, tensors, compare)
+
+    # upsample_bilinear2d (align_corners=False): y is 4 products; dx gathers at most (⌈out/in⌉ + 1)² per axis pair.
+    # torch computes the sample points and weights in float: a weight is off by up to ~in·2^-24 from the exact one,
+    # which the extra 2·in terms of K cover (measured by check_ops_bounds below).
+    for i, (n, c, h, w_, ho, wo) in enumerate([(2, 3, 7, 9, 14, 18), (2, 3, 5, 7, 13, 11), (1, 4, 20, 17, 7, 9),
+                                               (2, 2, 6, 5, 6, 5)]):
+        x = torch.randn(n, c, h, w_)
+        xl = leaf(x)
+        y = F.interpolate(xl, size=(ho, wo), mode="bilinear", align_corners=False)
+        dy = torch.randn(y.shape)
+        (dx,) = grads_of(y, [xl], dy)
+        xa = abs64(x)
+        ya = F.interpolate(xa, size=(ho, wo), mode="bilinear", align_corners=False)
+        (dxa,) = grads_of(ya, [xa], dy.double().abs())
+        weight_error = 2 * max(h, w_)
+        span = (ho // h + 2) * (wo // w_ + 2)
+        case("upsample_bilinear2d", i, {"size": [ho, wo]}, {"x": x, "dy": dy, "y": y, "dx": dx},
+             {"y": accum(4 + weight_error, ya), "dx": accum(span + weight_error, dxa)})
+
+    # softmax_cross_entropy: the per-pixel −log softmax is a few roundings of |lse| + |z_t|; the weighted mean adds
+    # P terms (P pixels counted) and one division. dz: a few roundings of w·(p + [k = t])/Σw per element.
+    ce_cases = [
+        # logits shape, classes drawn from lowest … C−1, ignore_index, weighted, logit scale
+        ((2, 3, 8, 9), -1, -1, False, 2.0),
+        ((2, 3, 8, 9), -1, -1, True, 2.0),
+        ((3, 10, 5, 7), 0, -100, False, 5.0),
+        ((16, 5), 0, -100, True, 1.0),
+    ]
+    for i, (shape, lowest, ignore, weighted, scale) in enumerate(ce_cases):
+        classes = shape[1]
+        z = torch.randn(*shape) * scale
+        labels = torch.randint(lowest, classes, (shape[0],) + tuple(shape[2:]))
+        w = torch.rand(classes) * 1.75 + 0.25 if weighted else None
+        zl = leaf(z)
+        y = F.cross_entropy(zl, labels, weight=w, ignore_index=ignore, reduction="mean")
+        dy = torch.rand(()) + 0.5
+        (dz,) = grads_of(y, [zl], dy)
+        z64 = z.double()
+        lse = torch.logsumexp(z64, 1)
+        valid = labels != ignore
+        t = labels.clamp(min=0)
+        w64 = (w.double() if weighted else torch.ones(classes, dtype=torch.float64))[t] * valid
+        z_t = z64.gather(1, t.unsqueeze(1)).squeeze(1)
+        pixels = int(valid.sum())
+        m_y = float((w64 * (lse.abs() + z_t.abs())).sum() / w64.sum())
+        p = torch.softmax(z64, 1)
+        onehot = F.one_hot(t, classes).movedim(-1, 1).double()
+        m_dz = float(dy) * (w64.unsqueeze(1) * (p + onehot)).max() / float(w64.sum())
+        tensors = {"z": z, "labels": labels.float(), "dy": dy, "y": y, "dz": dz}
+        if weighted:
+            tensors["w"] = w
+        case("softmax_cross_entropy", i, {"ignore_index": ignore}, tensors,
+             {"y": accum(pixels + classes + 4, m_y), "dz": accum(classes + 4, m_dz)})
+
+    # dice_loss has no torch function: the formula of docs/ops/dice_loss.md written with torch ops. The loss is
+    # 1 − a mean of ratios of sums over P pixels (relative error ~P·2^-24 each, ratios ≤ 1); dz's terms are
+    # p_k·(|a_k| + Σ_j |a_j|·p_j) with a_k from those sums.
+    def dice(z, labels, ignore, smooth, skip_background):
+        classes = z.shape[1]
+        valid = (labels != ignore).unsqueeze(1).to(z.dtype)
+        p = torch.softmax(z, 1) * valid
+        g = F.one_hot(labels.clamp(min=0), classes).movedim(-1, 1).to(z.dtype) * valid
+        dims = (0,) + tuple(range(2, z.dim()))
+        ratio = (2 * (p * g).sum(dims) + smooth) / (p.sum(dims) + g.sum(dims) + smooth)
+        return 1 - ratio[1 if skip_background else 0:].mean()
+
+    dice_cases = [
+        # logits shape, lowest class drawn, ignore_index, smooth, skip background
+        ((2, 3, 8, 9), 0, -1, 1.0, False),
+        ((2, 3, 8, 9), -1, -1, 1.0, True),
+        ((3, 4, 6, 5), -1, -1, 0.5, False),
+    ]
+    for i, (shape, lowest, ignore, smooth, skip) in enumerate(dice_cases):
+        classes = shape[1]
+        z = torch.randn(*shape) * 2
+        labels = torch.randint(lowest, classes, (shape[0],) + tuple(shape[2:]))
+        zl = leaf(z)
+        y = dice(zl, labels, ignore, smooth, skip)
+        dy = torch.rand(()) + 0.5
+        (dz,) = grads_of(y, [zl], dy)
+        pixels = int((labels != ignore).sum())
+        # |a_k| with the cancelling difference taken in absolute value: A_k = (2·g_k·D_k + 2·I_k + ε)/(m·D_k²)
+        valid = (labels != ignore).unsqueeze(1).double()
+        p = torch.softmax(z.double(), 1) * valid
+        g = F.one_hot(labels.clamp(min=0), classes).movedim(-1, 1).double() * valid
+        denom = (p.sum((0, 2, 3)) + g.sum((0, 2, 3)) + smooth).view(1, -1, 1, 1)
+        inter = (p * g).sum((0, 2, 3)).view(1, -1, 1, 1)
+        averaged = classes - (1 if skip else 0)
+        big_a = (2 * g * denom + 2 * inter + smooth) / (averaged * denom ** 2)
+        if skip:
+            big_a[:, 0] = 0
+        m_dz = float(dy) * float((p * (big_a + (big_a * p).sum(1, keepdim=True))).max())
+        case("dice_loss", i, {"ignore_index": ignore, "smooth": smooth, "skip_background": skip},
+             {"z": z, "labels": labels.float(), "dy": dy, "y": y, "dz": dz},
+             {"y": accum(2 * pixels + classes + 8, 1.0), "dz": accum(2 * pixels + classes + 8, m_dz)})
+
     out.metadata["cases"] = json.dumps(cases, separators=(",", ":"))
     out.save(path)
 
@@ -476,6 +639,26 @@ def recompute_float64(op, attrs, get):
     elif op == "add":
         a, b = grad_leaf("a"), grad_leaf("b")
         y, params = a + b, {"da": a, "db": b}
+    elif op == "conv_transpose2d":
+        w, b = grad_leaf("w"), grad_leaf("b")
+        y = F.conv_transpose2d(x, w, b, stride=attrs["stride"], padding=attrs["pad"],
+                               output_padding=attrs["out_pad"], dilation=attrs["dil"])
+        params = {"dx": x, "dw": w, "db": b}
+    elif op == "upsample_bilinear2d":
+        y = F.interpolate(x, size=attrs["size"], mode="bilinear", align_corners=False)
+        params = {"dx": x}
+    elif op == "softmax_cross_entropy":
+        z = grad_leaf("z")
+        y = F.cross_entropy(z, get("labels").long(), weight=get("w"), ignore_index=attrs["ignore_index"])
+        params = {"dz": z}
+    elif op == "dice_loss":
+        z, labels, ignore = grad_leaf("z"), get("labels").long(), attrs["ignore_index"]
+        valid = (labels != ignore).unsqueeze(1).double()
+        p = torch.softmax(z, 1) * valid
+        g = F.one_hot(labels.clamp(min=0), z.shape[1]).movedim(-1, 1).double() * valid
+        dims = (0, 2, 3)
+        ratio = (2 * (p * g).sum(dims) + attrs["smooth"]) / (p.sum(dims) + g.sum(dims) + attrs["smooth"])
+        y, params = 1 - ratio[1 if attrs["skip_background"] else 0:].mean(), {"dz": z}
     else:
         return None  # data movement: nothing to recompute
     y.backward(get("dy"))

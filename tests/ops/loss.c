@@ -1,5 +1,6 @@
-/* loss.c — the op-test cases of sum / mean and bce_with_logits (docs/ops/sum.md, bce_with_logits.md): through
- * autograd on every backend, the golden replay, the float64 gradient check.
+/* loss.c — the op-test cases of sum / mean, bce_with_logits, softmax_cross_entropy and dice_loss (docs/ops/sum.md,
+ * bce_with_logits.md, softmax_cross_entropy.md, dice_loss.md): through autograd on every backend, the golden
+ * replay, the float64 gradient check.
  *
  * Tolerances: the cpu backend runs ref's kernels (bitwise). cuda sums in one block in another order: its double
  * result differs from ref's by a few double ulps, which can change the float rounding — 2 ulps for every reduction
@@ -161,6 +162,152 @@ static void gradcheck_bce(const optest_case *k) {
     free_case_buffers();
 }
 
+/* ================================================================== per-pixel classification losses === */
+
+/* logits z [n, c, h, w] and labels [n, h, w] drawn from lo … c−1 (lo = −1: the ignored label −1 appears too) */
+#define PIXELS(n, c, h, w, lowest, ...)                                                                               \
+    .in = {{.ndim = 4, .shape = {n, c, h, w}, __VA_ARGS__},                                                          \
+           {.ndim = 3, .shape = {n, h, w}, .lo = lowest, .hi = c, .fill = OPTEST_CLASSES}}
+#define CLASS_WEIGHTS(c) {.ndim = 1, .shape = {c}, .lo = 0.25f, .hi = 2}
+
+static const optest_case cross_entropy_cases[] = {
+    {"3 classes, 2x8x9 pixels, some ignored", PIXELS(2, 3, 8, 9, -1), .a = {.ignore_index = -1}},
+    {"3 classes, weighted, some ignored",
+     .in = {{.ndim = 4, .shape = {2, 3, 8, 9}}, {.ndim = 3, .shape = {2, 8, 9}, .lo = -1, .hi = 3,
+            .fill = OPTEST_CLASSES}, CLASS_WEIGHTS(3)},
+     .a = {.ignore_index = -1}},
+    {"10 classes, logits in [-20, 20], none ignored", PIXELS(3, 10, 5, 7, 0, .lo = -20, .hi = 20),
+     .a = {.ignore_index = -100}},
+    {"2 classes, 64x64 pixels, batch 4", PIXELS(4, 2, 64, 64, -1, .lo = -4, .hi = 4), .a = {.ignore_index = -1}},
+    {"logits [N,C], one pixel per sample",
+     .in = {{.ndim = 2, .shape = {16, 5}}, {.ndim = 1, .shape = {16}, .lo = 0, .hi = 5, .fill = OPTEST_CLASSES}},
+     .a = {.ignore_index = -100}},
+    {"labels [N,1,H,W]; dz onto a random start",
+     .in = {{.ndim = 4, .shape = {2, 3, 6, 5}, .role = OPTEST_PARAM},
+            {.ndim = 4, .shape = {2, 1, 6, 5}, .lo = -1, .hi = 3, .fill = OPTEST_CLASSES}},
+     .a = {.ignore_index = -1}},
+    {"gradcheck: 3 classes, some ignored", PIXELS(2, 3, 3, 4, -1, .lo = -3, .hi = 3), .a = {.ignore_index = -1},
+     .flags = OPTEST_GRADCHECK},
+    {"gradcheck: 4 classes, weighted",
+     .in = {{.ndim = 4, .shape = {1, 4, 3, 5}, .lo = -3, .hi = 3},
+            {.ndim = 3, .shape = {1, 3, 5}, .lo = 0, .hi = 4, .fill = OPTEST_CLASSES}, CLASS_WEIGHTS(4)},
+     .a = {.ignore_index = -100}, .flags = OPTEST_GRADCHECK},
+};
+
+static bl_tensor *build_cross_entropy(optest_run *r) {
+    return bl_softmax_cross_entropy(optest_ctx(r), optest_in(r, 0), optest_in(r, 1), optest_in(r, 2),
+                                    optest_attrs_of(r)->ignore_index);
+}
+
+static const optest_case dice_cases[] = {
+    {"3 classes, 2x8x9 pixels, smooth 1", PIXELS(2, 3, 8, 9, 0), .a = {.ignore_index = -1, .smooth = 1}},
+    {"3 classes, background skipped, some ignored", PIXELS(2, 3, 8, 9, -1),
+     .a = {.ignore_index = -1, .smooth = 1, .skip_background = 1}},
+    {"smooth 0", PIXELS(2, 3, 8, 9, 0), .a = {.ignore_index = -1, .smooth = 0}},
+    {"2 classes, 64x64 pixels, batch 4, logits in [-8, 8]", PIXELS(4, 2, 64, 64, -1, .lo = -8, .hi = 8),
+     .a = {.ignore_index = -1, .smooth = 1}},
+    {"dz onto a random start", PIXELS(2, 3, 6, 5, -1, .role = OPTEST_PARAM), .a = {.ignore_index = -1, .smooth = 1}},
+    {"gradcheck: 3 classes, some ignored", PIXELS(2, 3, 3, 4, -1, .lo = -3, .hi = 3),
+     .a = {.ignore_index = -1, .smooth = 1}, .flags = OPTEST_GRADCHECK},
+    {"gradcheck: 4 classes, background skipped, smooth 0.5", PIXELS(1, 4, 4, 5, 0, .lo = -3, .hi = 3),
+     .a = {.ignore_index = -1, .smooth = 0.5f, .skip_background = 1}, .flags = OPTEST_GRADCHECK},
+};
+
+static bl_tensor *build_dice(optest_run *r) {
+    const optest_attrs *a = optest_attrs_of(r);
+    bl_dice_loss_args args = {.ignore_index = a->ignore_index, .smooth = a->smooth,
+                              .skip_background = a->skip_background};
+    return bl_dice_loss(optest_ctx(r), optest_in(r, 0), optest_in(r, 1), args);
+}
+
+/* ref's kernels on cpu (bitwise); cuda sums the batch in one block in another order and evaluates exp and log with
+ * its own double routines (a few double ulps): 2 ulps */
+static optest_tol class_loss_tolerance(const optest_case *c, const char *t, optest_class cls, int64_t *k) {
+    return cls == OPTEST_CUDA || cls == OPTEST_CUDA_TF32 ? OPTEST_ULPS : OPTEST_BITWISE;
+}
+
+static void golden_class_loss_attrs(const void *json, const char *op, optest_attrs *a) {
+    a->ignore_index = (int)optest_golden_attr(json, "ignore_index", 0, -100);
+    a->smooth = (float)optest_golden_attr(json, "smooth", 0, 1);
+    a->skip_background = (int)optest_golden_attr(json, "skip_background", 0, 0);
+}
+
+/* ---- float64 gradient checks ---- */
+
+typedef struct class_loss_state {
+    bl_class_loss_shape s;
+    double *z, *labels, *w;
+    int dice;
+} class_loss_state;
+
+static void class_loss_forward(const void *state, double *loss) {
+    const class_loss_state *c = state;
+    if (c->dice) dice_loss_forward_ref_f64(&c->s, c->z, c->labels, loss);
+    else softmax_cross_entropy_forward_ref_f64(&c->s, c->z, c->labels, c->w, loss);
+}
+
+static void class_loss_backward(const class_loss_state *c, const double *r, double *dz) {
+    if (c->dice) dice_loss_backward_ref_f64(&c->s, c->z, c->labels, r, dz);
+    else softmax_cross_entropy_backward_ref_f64(&c->s, c->z, c->labels, c->w, r, dz);
+}
+
+/* The loss of logits that are all 0 (every probability 1/c), from the labels alone: cross-entropy log c; Dice from
+ * I_k = G_k/c and S_k = P/c + G_k, with G_k the pixels of class k and P the pixels counted. */
+static double uniform_logits_loss(const class_loss_state *c) {
+    if (!c->dice) return log((double)c->s.c);
+    double g[BL_CLASS_LOSS_MAX_CLASSES] = {0}, counted = 0;
+    for (int64_t i = 0; i < (int64_t)c->s.n * c->s.hw; i++)
+        if (c->labels[i] != c->s.ignore_index) g[(int)c->labels[i]] += 1, counted += 1;
+    int first = c->s.skip_background ? 1 : 0;
+    double mean = 0, eps = c->s.smooth;
+    for (int k = first; k < c->s.c; k++) mean += (2 * g[k] / c->s.c + eps) / (counted / c->s.c + g[k] + eps);
+    return 1 - mean / (c->s.c - first);
+}
+
+static void gradcheck_class_loss(const optest_case *t, int dice) {
+    const char *op = dice ? "dice_loss" : "softmax_cross_entropy";
+    const int *zs = t->in[0].shape;
+    const int64_t hw = (int64_t)zs[2] * zs[3], nz = (int64_t)zs[0] * zs[1] * hw, np = (int64_t)zs[0] * hw;
+    class_loss_state c = {{.n = zs[0], .c = zs[1], .hw = hw, .ignore_index = t->a.ignore_index,
+                           .smooth = t->a.smooth, .skip_background = t->a.skip_background},
+                          random_doubles(nz, t->in[0].lo, t->in[0].hi), random_doubles(np, t->in[1].lo, t->in[1].hi),
+                          t->in[2].ndim ? random_doubles(zs[1], 0.25, 2) : NULL, dice};
+    for (int64_t i = 0; i < np; i++) c.labels[i] = floor(c.labels[i]);
+    double r[1] = {-0.75}, loss[1], *dz = doubles(nz), *dz2 = doubles(nz);
+    class_loss_backward(&c, r, dz);
+    for (int call = 0; call < 2; call++) class_loss_backward(&c, r, dz2);
+    gradcheck(op, "dz", class_loss_forward, &c, c.z, nz, dz, NULL, 1, r);
+    check_accumulates(op, "dz", dz, dz2, nz);
+    /* the float variant */
+    float *zf = to_floats(c.z, nz), *lf = to_floats(c.labels, np), *wf = to_floats(c.w, zs[1]), lossf[1];
+    float *dzf = floats(nz), rf = (float)r[0];
+    class_loss_forward(&c, loss);
+    if (dice) dice_loss_forward_ref(NULL, &c.s, zf, lf, lossf), dice_loss_backward_ref(NULL, &c.s, zf, lf, &rf, dzf);
+    else
+        softmax_cross_entropy_forward_ref(NULL, &c.s, zf, lf, wf, lossf),
+            softmax_cross_entropy_backward_ref(NULL, &c.s, zf, lf, wf, &rf, dzf);
+    check_float_variant(op, "loss", lossf, loss, 1);
+    check_float_variant(op, "dz", dzf, dz, nz);
+    /* the value at all-zero logits, from the labels alone */
+    double *zeros = doubles(nz), *keep = c.z, want = uniform_logits_loss(&c);
+    c.z = zeros;
+    class_loss_forward(&c, loss);
+    c.z = keep;
+    CHECK(fabs(loss[0] - want) <= 1e-15 * fmax(1, fabs(want)), "%s: all-zero logits: %.17g, want %.17g", op, loss[0],
+          want);
+    /* an invalid label (not an integer) makes the loss and every gradient NaN */
+    c.labels[0] = 0.5;
+    double *dz_bad = doubles(nz);
+    class_loss_forward(&c, loss);
+    class_loss_backward(&c, r, dz_bad);
+    CHECK(isnan(loss[0]) && isnan(dz_bad[nz - 1]), "%s: label 0.5: loss %g, last dz %g, want NaN", op, loss[0],
+          dz_bad[nz - 1]);
+    free_case_buffers();
+}
+
+static void gradcheck_cross_entropy(const optest_case *t) { gradcheck_class_loss(t, 0); }
+static void gradcheck_dice(const optest_case *t) { gradcheck_class_loss(t, 1); }
+
 /* ============================================================================================ the ops === */
 
 const optest_op optest_op_sum = {
@@ -175,4 +322,20 @@ const optest_op optest_op_bce_with_logits = {
     .default_roles = {OPTEST_GRAD, OPTEST_NOGRAD, OPTEST_NOGRAD}, .cases = bce_cases,
     .n_cases = (int)(sizeof bce_cases / sizeof bce_cases[0]), .build = build_bce, .tolerance = bce_tolerance,
     .golden_ops = {"bce_with_logits"}, .gradcheck = gradcheck_bce,
+};
+
+const optest_op optest_op_softmax_cross_entropy = {
+    .name = "softmax_cross_entropy", .doc = "docs/ops/softmax_cross_entropy.md", .n_inputs = 3,
+    .input_names = {"z", "labels", "w"}, .default_roles = {OPTEST_GRAD, OPTEST_NOGRAD, OPTEST_NOGRAD},
+    .cases = cross_entropy_cases, .n_cases = (int)(sizeof cross_entropy_cases / sizeof cross_entropy_cases[0]),
+    .build = build_cross_entropy, .tolerance = class_loss_tolerance, .golden_ops = {"softmax_cross_entropy"},
+    .golden_attrs = golden_class_loss_attrs, .gradcheck = gradcheck_cross_entropy,
+};
+
+const optest_op optest_op_dice_loss = {
+    .name = "dice_loss", .doc = "docs/ops/dice_loss.md", .n_inputs = 2, .input_names = {"z", "labels"},
+    .default_roles = {OPTEST_GRAD, OPTEST_NOGRAD}, .cases = dice_cases,
+    .n_cases = (int)(sizeof dice_cases / sizeof dice_cases[0]), .build = build_dice,
+    .tolerance = class_loss_tolerance, .golden_ops = {"dice_loss"}, .golden_attrs = golden_class_loss_attrs,
+    .gradcheck = gradcheck_dice,
 };

@@ -3,16 +3,33 @@
 
 #include "ops/optest.h"
 
-extern const optest_op optest_op_sgemm, optest_op_conv2d, optest_op_batchnorm2d, optest_op_maxpool2d,
-    optest_op_avgpool2d, optest_op_global_avgpool, optest_op_linear, optest_op_relu, optest_op_sigmoid,
-    optest_op_add, optest_op_dropout, optest_op_concat_channels, optest_op_reshape, optest_op_sum,
-    optest_op_bce_with_logits, optest_op_sgd, optest_op_adam;
+extern const optest_op optest_op_sgemm, optest_op_conv2d, optest_op_conv_transpose2d, optest_op_batchnorm2d,
+    optest_op_maxpool2d, optest_op_avgpool2d, optest_op_global_avgpool, optest_op_upsample_bilinear2d,
+    optest_op_linear, optest_op_relu, optest_op_sigmoid, optest_op_add, optest_op_dropout, optest_op_concat_channels,
+    optest_op_reshape, optest_op_sum, optest_op_bce_with_logits, optest_op_softmax_cross_entropy, optest_op_dice_loss,
+    optest_op_sgd, optest_op_adam;
 
 static const optest_op *const OPS[] = {
-    &optest_op_sgemm,      &optest_op_conv2d,          &optest_op_batchnorm2d,    &optest_op_maxpool2d,
-    &optest_op_avgpool2d,  &optest_op_global_avgpool,  &optest_op_linear,         &optest_op_relu,
-    &optest_op_sigmoid,    &optest_op_add,             &optest_op_dropout,        &optest_op_concat_channels,
-    &optest_op_reshape,    &optest_op_sum,             &optest_op_bce_with_logits, &optest_op_sgd,
+    &optest_op_sgemm,
+    &optest_op_conv2d,
+    &optest_op_conv_transpose2d,
+    &optest_op_batchnorm2d,
+    &optest_op_maxpool2d,
+    &optest_op_avgpool2d,
+    &optest_op_global_avgpool,
+    &optest_op_upsample_bilinear2d,
+    &optest_op_linear,
+    &optest_op_relu,
+    &optest_op_sigmoid,
+    &optest_op_add,
+    &optest_op_dropout,
+    &optest_op_concat_channels,
+    &optest_op_reshape,
+    &optest_op_sum,
+    &optest_op_bce_with_logits,
+    &optest_op_softmax_cross_entropy,
+    &optest_op_dice_loss,
+    &optest_op_sgd,
     &optest_op_adam,
 };
 

@@ -79,7 +79,8 @@ static void fill(float *x, int64_t n, const optest_input *in, uint64_t seed, uin
     test_fill_uniform(x, n, seed, stream, lo, hi);
     for (int64_t i = 0; i < n; i++) {
         int64_t j = i + (int64_t)(stream % 101); /* a different pattern per tensor: zeros of x and dy differ */
-        if (in->fill == OPTEST_UNIFORM) continue;
+        if (in->fill == OPTEST_CLASSES) x[i] = floorf(x[i]);
+        if (in->fill == OPTEST_UNIFORM || in->fill == OPTEST_CLASSES) continue;
         if (in->fill == OPTEST_TIES && i % 3 == 0) x[i] = roundf(x[i] * 4.0f) / 4.0f; /* ties come with NaNs, zeros */
         if ((in->fill == OPTEST_TIES || in->fill == OPTEST_AWKWARD_NAN) && j % 997 == 11) x[i] = NAN;
         if (j % 17 == 3) x[i] = 0.0f;
@@ -579,9 +580,9 @@ static void gradcheck_run(const optest_op *op, summary *sum) {
 
 static void print_line(const char *op, const char *check, const summary *s, const char *what) {
     if (s->cases == 0) return;
-    printf("%-16s %-10s %3d cases %-34s worst %-9.3g %s\n", op, check, s->cases, what, s->worst,
+    printf("%-22s %-10s %3d cases %-34s worst %-9.3g %s\n", op, check, s->cases, what, s->worst,
            s->failures ? "FAIL" : "ok");
-    if (s->worst > 0 && s->worst_at[0]) printf("%-16s %-10s     (worst at %s)\n", "", "", s->worst_at);
+    if (s->worst > 0 && s->worst_at[0]) printf("%-22s %-10s     (worst at %s)\n", "", "", s->worst_at);
 }
 
 int optest_run_op(const optest_op *op, const optest_options *o, optest_result *result) {

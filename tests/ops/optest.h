@@ -55,6 +55,7 @@ typedef enum optest_fill {
     OPTEST_AWKWARD,     /* uniform, then exact zeros and −0 sprinkled in (ReLU's kink, −0 + 0 = +0) */
     OPTEST_AWKWARD_NAN, /* AWKWARD plus a NaN every ~1000 elements */
     OPTEST_TIES,        /* uniform rounded to multiples of 1/4 (pooling windows hold ties), with NaNs */
+    OPTEST_CLASSES,     /* ⌊uniform⌋: integers lo … hi−1 (class labels; lo = −1 gives ignored pixels) */
 } optest_fill;
 
 typedef struct optest_input {
@@ -80,6 +81,10 @@ typedef struct optest_attrs {
     float beta;
     uint64_t key;        /* dropout's mask stream */
     int ndim, shape[4];  /* reshape's target */
+    int out_pad[2];      /* conv_transpose2d */
+    int size[2];         /* upsample_bilinear2d: h_out, w_out */
+    int ignore_index, skip_background; /* class losses */
+    float smooth;
 } optest_attrs;
 
 /* ---- tolerances ---- */

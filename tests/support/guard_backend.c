@@ -193,6 +193,8 @@ static const char *guard_take_error(void) {
       (dy, w, dx))                                                                                                    \
     X(conv2d_backward_filter, (const bl_conv2d_shape *s, const float *x, const float *dy, float *dw, float *db),      \
       (s, x, dy, dw, db), (x, dy, dw, db))                                                                            \
+    X(bias_channels_forward, (int n, int c, int64_t hw, const float *b, float *y), (n, c, hw, b, y), (b, y))          \
+    X(bias_channels_backward, (int n, int c, int64_t hw, const float *dy, float *db), (n, c, hw, dy, db), (dy, db))   \
     X(batchnorm2d_forward_train,                                                                                      \
       (const bl_batchnorm2d_shape *s, const float *x, const float *g, const float *b, float *y, float *rm, float *rv, \
        float *sm, float *si),                                                                                         \
@@ -218,6 +220,8 @@ static const char *guard_take_error(void) {
     X(avgpool2d_backward, (const bl_pool2d_shape *s, const float *dy, float *dx), (s, dy, dx), (dy, dx))               \
     X(global_avgpool_forward, (int64_t nc, int64_t hw, const float *x, float *y), (nc, hw, x, y), (x, y))              \
     X(global_avgpool_backward, (int64_t nc, int64_t hw, const float *dy, float *dx), (nc, hw, dy, dx), (dy, dx))       \
+    X(upsample_bilinear2d_forward, (const bl_resize_shape *s, const float *x, float *y), (s, x, y), (x, y))          \
+    X(upsample_bilinear2d_backward, (const bl_resize_shape *s, const float *dy, float *dx), (s, dy, dx), (dy, dx))   \
     X(linear_forward, (int n, int in, int out, const float *x, const float *w, const float *b, float *y),            \
       (n, in, out, x, w, b, y), (x, w, b, y))                                                                         \
     X(linear_backward,                                                                                                \
@@ -246,6 +250,16 @@ static const char *guard_take_error(void) {
       (n, z, t, w, loss), (z, t, w, loss))                                                                            \
     X(bce_with_logits_backward, (int n, const float *z, const float *t, const float *w, const float *dl, float *dz), \
       (n, z, t, w, dl, dz), (z, t, w, dl, dz))                                                                        \
+    X(softmax_cross_entropy_forward,                                                                                  \
+      (const bl_class_loss_shape *s, const float *z, const float *t, const float *w, float *loss), (s, z, t, w, loss), \
+      (z, t, w, loss))                                                                                                \
+    X(softmax_cross_entropy_backward,                                                                                 \
+      (const bl_class_loss_shape *s, const float *z, const float *t, const float *w, const float *dl, float *dz),     \
+      (s, z, t, w, dl, dz), (z, t, w, dl, dz))                                                                        \
+    X(dice_loss_forward, (const bl_class_loss_shape *s, const float *z, const float *t, float *loss), (s, z, t, loss), \
+      (z, t, loss))                                                                                                   \
+    X(dice_loss_backward, (const bl_class_loss_shape *s, const float *z, const float *t, const float *dl, float *dz), \
+      (s, z, t, dl, dz), (z, t, dl, dz))                                                                              \
     X(sgd_update,                                                                                                     \
       (int64_t count, float *p, const float *grad, float *buf, float lr, float momentum, float dampening, float wd,   \
        int nesterov, int first),                                                                                      \

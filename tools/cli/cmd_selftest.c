@@ -162,7 +162,7 @@ int cmd_selftest(int argc, char **argv) {
     printf("blasto %s selftest: cpu %s; %d cpu backend%s", build->version, bl_cpu_features(), n, n == 1 ? "" : "s");
     for (int i = 0; i < n; i++) printf("%s%s", i ? "; " : " (", backends[i].name);
     printf("%s; golden %s; seed %ld\n", n ? ")" : "", golden_path, seed);
-    printf("%-16s %6s %12s  %s\n", "op", "cases", "worst/tol", "result");
+    printf("%-22s %6s %12s  %s\n", "op", "cases", "worst/tol", "result");
 
     clock_t start = clock();
     int failed_ops = 0;
@@ -191,7 +191,7 @@ int cmd_selftest(int argc, char **argv) {
             if (worst_of(&rc) > r.parity.worst) r.parity.worst = worst_of(&rc);
         }
         int cases = r.parity.cases + r.golden.cases + r.gradcheck.cases;
-        printf("%-16s %6d %12.3g  %s\n", op->name, cases, worst_of(&r), failures ? "FAIL" : "pass");
+        printf("%-22s %6d %12.3g  %s\n", op->name, cases, worst_of(&r), failures ? "FAIL" : "pass");
         fflush(stdout);
         failed_ops += failures != 0;
     }
