@@ -1,4 +1,5 @@
-/* layers.c — the basic modules: conv2d, batchnorm2d, linear and the parameter-free ones (see layers.h).
+/* layers.c — the basic modules: conv2d, conv_transpose2d, batchnorm2d, linear and the parameter-free ones (see
+ * layers.h).
  * ResNet's bottleneck and DenseNet's blocks are in layers/blocks.c. */
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +46,29 @@ bl_status bl_conv2d_layer_init(bl_ctx *ctx, bl_conv2d_layer *l, const char *path
 /* x [N,Cin,H,W] → [N,Cout,Ho,Wo] */
 bl_tensor *bl_conv2d_layer_forward(const bl_run *run, const bl_conv2d_layer *l, bl_tensor *x) {
     return bl_run_emit(run, l->path, bl_conv2d(run->ctx, x, l->weight, l->bias, l->args));
+}
+
+/* ---- conv_transpose2d ---------------------------------------------------------------------------------------- */
+
+bl_status bl_conv_transpose2d_layer_init(bl_ctx *ctx, bl_conv_transpose2d_layer *l, const char *path, int c_in,
+                                         int c_out, int kernel, int stride, int bias) {
+    char name[BL_MODULE_PATH_MAX];
+    set_path(l->path, path);
+    int wshape[4] = {c_in, c_out, kernel, kernel};
+    param_name(name, path, "weight");
+    l->weight = bl_param(ctx, name, 4, wshape);
+    l->bias = NULL;
+    if (bias) {
+        param_name(name, path, "bias");
+        l->bias = bl_param(ctx, name, 1, &c_out);
+    }
+    l->args = (bl_conv_transpose2d_args){.stride_h = stride, .stride_w = stride};
+    return bl_ctx_status(ctx);
+}
+
+/* x [N,Cin,H,W] → [N,Cout,Ho,Wo] */
+bl_tensor *bl_conv_transpose2d_layer_forward(const bl_run *run, const bl_conv_transpose2d_layer *l, bl_tensor *x) {
+    return bl_run_emit(run, l->path, bl_conv_transpose2d(run->ctx, x, l->weight, l->bias, l->args));
 }
 
 /* ---- batchnorm2d --------------------------------------------------------------------------------------------- */

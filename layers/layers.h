@@ -61,6 +61,16 @@ bl_status bl_conv2d_layer_init(bl_ctx *ctx, bl_conv2d_layer *l, const char *path
                                int stride, int pad, int bias);
 bl_tensor *bl_conv2d_layer_forward(const bl_run *run, const bl_conv2d_layer *l, bl_tensor *x);
 
+/* ---- conv_transpose2d: weight [Cin,Cout,kh,kw] (torch ConvTranspose2d's layout), optional bias [Cout] ---- */
+typedef struct bl_conv_transpose2d_layer {
+    char path[BL_MODULE_PATH_MAX];
+    bl_tensor *weight, *bias;
+    bl_conv_transpose2d_args args;
+} bl_conv_transpose2d_layer;
+bl_status bl_conv_transpose2d_layer_init(bl_ctx *ctx, bl_conv_transpose2d_layer *l, const char *path, int c_in,
+                                         int c_out, int kernel, int stride, int bias);
+bl_tensor *bl_conv_transpose2d_layer_forward(const bl_run *run, const bl_conv_transpose2d_layer *l, bl_tensor *x);
+
 /* ---- batchnorm2d: weight/bias/running_mean/running_var [C] (torch: momentum 0.1) ---- */
 typedef struct bl_batchnorm2d_layer {
     char path[BL_MODULE_PATH_MAX];

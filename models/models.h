@@ -74,6 +74,13 @@ bl_status bl_model_save(const bl_model *m, const char *path, int n_meta, const c
  * The Python twin is in tests/golden/gen_models.py. Values are uploaded through the context's backend; a backend
  * error is returned (and is the context's sticky error). */
 bl_status bl_model_fill_deterministic(bl_model *m, uint64_t seed);
+/* The same fill for one tensor (any model's: the U-Net uses it too) */
+bl_status bl_tensor_fill_deterministic(bl_ctx *ctx, bl_tensor *t, uint64_t seed);
 uint64_t bl_fnv1a64(const char *s);
+
+/* torch-default-like random initialisation of a model's tensors (in state_dict order) with our counter RNG
+ * (core/init.h), tensor i from stream (seed, BL_RNG_INIT, i): conv / linear / transposed-conv weights
+ * U(±1/√fan_in), a bias U(±1/√fan_in) of its layer's weight, BN weight 1, bias 0, running_mean 0, running_var 1. */
+bl_status bl_tensors_init_default(bl_ctx *ctx, int count, bl_tensor *const *tensors, uint64_t seed);
 
 #endif

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "core/autograd.h"
-#include "core/init.h"
 #include "core/tensor_host.h"
 
 static int ends_with(const char *s, const char *suffix) {
@@ -52,35 +51,14 @@ bl_tensor *bl_pregnancy_tensor_at(const bl_pregnancy_model *m, int i) {
     return i == nb ? m->fc_weight : m->fc_bias;
 }
 
-/* The weight a 1-D "<prefix>.bias" belongs to when that weight is a conv/linear weight (ndim ≥ 2), else NULL. */
-static const bl_tensor *weight_of_bias(const bl_pregnancy_model *m, const char *bias_name) {
-    size_t n = strlen(bias_name) - strlen("bias");
-    for (int i = 0; i < bl_pregnancy_tensor_count(m); i++) {
-        const bl_tensor *t = bl_pregnancy_tensor_at(m, i);
-        if (t->ndim >= 2 && strncmp(t->name, bias_name, n) == 0 && strcmp(t->name + n, "weight") == 0) return t;
-    }
-    return NULL;
-}
-
 bl_status bl_pregnancy_init_random(bl_pregnancy_model *m, uint64_t seed) {
     bl_ctx *ctx = bl_model_ctx(m->backbone);
-    bl_status st = bl_ctx_status(ctx);
-    for (int i = 0; !st && i < bl_pregnancy_tensor_count(m); i++) {
-        bl_tensor *t = bl_pregnancy_tensor_at(m, i);
-        if (t->ndim >= 2) {
-            st = bl_init_uniform(ctx, t, bl_fan_in_bound(t), seed, (uint64_t)i);
-        } else if (ends_with(t->name, ".running_mean")) {
-            st = bl_init_constant(ctx, t, 0.0f);
-        } else if (ends_with(t->name, ".running_var")) {
-            st = bl_init_constant(ctx, t, 1.0f);
-        } else if (ends_with(t->name, ".bias")) {
-            const bl_tensor *w = weight_of_bias(m, t->name);
-            if (w) st = bl_init_uniform(ctx, t, bl_fan_in_bound(w), seed, (uint64_t)i);
-            else st = bl_init_constant(ctx, t, 0.0f); /* BN beta */
-        } else {
-            st = bl_init_constant(ctx, t, 1.0f); /* BN gamma */
-        }
-    }
+    int count = bl_pregnancy_tensor_count(m);
+    bl_tensor **tensors = malloc(sizeof *tensors * (size_t)count);
+    if (!tensors) return bl_fail(BL_ERR_NOMEM, "pregnancy model: out of memory");
+    for (int i = 0; i < count; i++) tensors[i] = bl_pregnancy_tensor_at(m, i);
+    bl_status st = bl_tensors_init_default(ctx, count, tensors, seed);
+    free(tensors);
     return st;
 }
 

@@ -30,9 +30,7 @@ void bl_pregnancy_free(bl_pregnancy_model *m);
 int bl_pregnancy_tensor_count(const bl_pregnancy_model *m);
 bl_tensor *bl_pregnancy_tensor_at(const bl_pregnancy_model *m, int i);
 
-/* torch-default-like random initialisation with our counter RNG (core/init.h), tensor i from stream
- * (seed, BL_RNG_INIT, i): conv/linear weights U(±1/√fan_in), their biases U(±1/√fan_in of the weight),
- * BN weight 1, bias 0, running_mean 0, running_var 1. */
+/* torch-default-like random initialisation of every tensor (bl_tensors_init_default, models.h). */
 bl_status bl_pregnancy_init_random(bl_pregnancy_model *m, uint64_t seed);
 
 /* ImageNet weights into the backbone: every backbone tensor must be present with its exact shape (float dtype);

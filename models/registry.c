@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/init.h"
 #include "core/rng.h"
 #include "core/tensor_host.h"
 #include "models/model_internal.h"
@@ -207,25 +208,60 @@ uint64_t bl_fnv1a64(const char *s) {
 }
 
 /* Values are generated on the host in blocks of BL_UPLOAD_BLOCK and uploaded block by block (any backend). */
-bl_status bl_model_fill_deterministic(bl_model *m, uint64_t seed) {
+bl_status bl_tensor_fill_deterministic(bl_ctx *ctx, bl_tensor *t, uint64_t seed) {
     float block[BL_UPLOAD_BLOCK];
+    bl_status st = bl_ctx_status(ctx);
+    bl_rng r = bl_rng_stream(seed, BL_RNG_INIT, bl_fnv1a64(t->name));
+    enum { HE_UNIFORM, SCALE, SHIFT } kind = t->ndim >= 2 ? HE_UNIFORM /* conv / linear weight */
+        : ends_with(t->name, ".running_var") || ends_with(t->name, ".weight") ? SCALE /* BN scale, variance */
+        : SHIFT;                                                   /* biases, BN shift, running mean */
+    float bound = kind == HE_UNIFORM ? (float)sqrt(6.0 / (double)(t->numel / t->shape[0])) : 0.0f;
+    for (int64_t start = 0; !st && start < t->numel; start += BL_UPLOAD_BLOCK) {
+        int64_t count = t->numel - start < BL_UPLOAD_BLOCK ? t->numel - start : BL_UPLOAD_BLOCK;
+        for (int64_t j = 0; j < count; j++) {
+            float u = bl_rng_uniform(&r);
+            block[j] = kind == HE_UNIFORM ? (2.0f * u - 1.0f) * bound
+                       : kind == SCALE    ? 0.5f + u
+                                          : 0.2f * (u - 0.5f);
+        }
+        st = bl_tensor_upload_range(ctx, t, start, count, block);
+    }
+    return st;
+}
+
+bl_status bl_model_fill_deterministic(bl_model *m, uint64_t seed) {
     bl_status st = bl_ctx_status(m->ctx);
-    for (int i = 0; !st && i < m->tensor_count; i++) {
-        bl_tensor *t = bl_model_tensor_at(m, i);
-        bl_rng r = bl_rng_stream(seed, BL_RNG_INIT, bl_fnv1a64(t->name));
-        enum { HE_UNIFORM, SCALE, SHIFT } kind = t->ndim >= 2 ? HE_UNIFORM /* conv / linear weight */
-            : ends_with(t->name, ".running_var") || ends_with(t->name, ".weight") ? SCALE /* BN scale, variance */
-            : SHIFT;                                                   /* biases, BN shift, running mean */
-        float bound = kind == HE_UNIFORM ? (float)sqrt(6.0 / (double)(t->numel / t->shape[0])) : 0.0f;
-        for (int64_t start = 0; !st && start < t->numel; start += BL_UPLOAD_BLOCK) {
-            int64_t count = t->numel - start < BL_UPLOAD_BLOCK ? t->numel - start : BL_UPLOAD_BLOCK;
-            for (int64_t j = 0; j < count; j++) {
-                float u = bl_rng_uniform(&r);
-                block[j] = kind == HE_UNIFORM ? (2.0f * u - 1.0f) * bound
-                           : kind == SCALE    ? 0.5f + u
-                                              : 0.2f * (u - 0.5f);
-            }
-            st = bl_tensor_upload_range(m->ctx, t, start, count, block);
+    for (int i = 0; !st && i < m->tensor_count; i++)
+        st = bl_tensor_fill_deterministic(m->ctx, bl_model_tensor_at(m, i), seed);
+    return st;
+}
+
+/* The weight a 1-D "<prefix>.bias" belongs to when that weight is a conv / linear weight (ndim ≥ 2), else NULL. */
+static const bl_tensor *weight_of_bias(int count, bl_tensor *const *tensors, const char *bias_name) {
+    size_t n = strlen(bias_name) - strlen("bias");
+    for (int i = 0; i < count; i++) {
+        const bl_tensor *t = tensors[i];
+        if (t->ndim >= 2 && strncmp(t->name, bias_name, n) == 0 && strcmp(t->name + n, "weight") == 0) return t;
+    }
+    return NULL;
+}
+
+bl_status bl_tensors_init_default(bl_ctx *ctx, int count, bl_tensor *const *tensors, uint64_t seed) {
+    bl_status st = bl_ctx_status(ctx);
+    for (int i = 0; !st && i < count; i++) {
+        bl_tensor *t = tensors[i];
+        if (t->ndim >= 2) {
+            st = bl_init_uniform(ctx, t, bl_fan_in_bound(t), seed, (uint64_t)i);
+        } else if (ends_with(t->name, ".running_mean")) {
+            st = bl_init_constant(ctx, t, 0.0f);
+        } else if (ends_with(t->name, ".running_var")) {
+            st = bl_init_constant(ctx, t, 1.0f);
+        } else if (ends_with(t->name, ".bias")) {
+            const bl_tensor *w = weight_of_bias(count, tensors, t->name);
+            if (w) st = bl_init_uniform(ctx, t, bl_fan_in_bound(w), seed, (uint64_t)i);
+            else st = bl_init_constant(ctx, t, 0.0f); /* BN beta */
+        } else {
+            st = bl_init_constant(ctx, t, 1.0f); /* BN gamma */
         }
     }
     return st;

@@ -207,6 +207,60 @@ class KerasResNet50(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# U-Net (models/unet.h) as a torch module with blasto's names: down.i / up.i double convolutions (conv 3×3 without
+# bias, BN, ReLU, twice), up.i.upconv a 2×2 stride-2 transposed convolution with bias, the skip concatenated first,
+# head a 1×1 convolution with bias.
+# ---------------------------------------------------------------------------------------------------------------
+UNET = {"in_channels": 1, "classes": 3, "depth": 3, "width": 8, "size": 32}
+
+
+class UNetBlock(nn.Module):
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+
+    def forward(self, x):
+        return torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+
+
+class UNetUp(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.upconv = nn.ConvTranspose2d(2 * c, c, 2, stride=2)  # registered first: state_dict order
+        self.conv1 = nn.Conv2d(2 * c, c, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c)
+
+    def up(self, x, skip):
+        x = torch.cat([skip, self.upconv(x)], 1)
+        return torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+
+
+class UNet(nn.Module):
+    def __init__(self, in_channels, classes, depth, width):
+        super().__init__()
+        self.down = nn.ModuleList([UNetBlock(in_channels if i == 0 else width << (i - 1), width << i)
+                                   for i in range(depth + 1)])
+        self.up = nn.ModuleList([UNetUp(width << i) for i in range(depth)])
+        self.head = nn.Conv2d(width, classes, 1)
+        self.depth = depth
+
+    def forward(self, x):
+        skips = []
+        for i in range(self.depth):
+            skips.append(self.down[i](x))
+            x = torch.max_pool2d(skips[-1], 2)
+        x = self.down[self.depth](x)
+        for i in reversed(range(self.depth)):
+            x = self.up[i].up(x, skips[i])
+        return self.head(x)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Per architecture: constructor, and the parameters whose gradients are stored (besides grad.input).
 # Stored gradient tensors are named like blasto grad's output: "grad.<parameter name>"; when only the first rows
 # are stored the tensor is "grad.<name>[:R]" (max|ref| in the metadata is still that of the FULL gradient).
@@ -235,6 +289,15 @@ ARCHS = {
         "grads": [("features.conv0.weight", None), ("features.denseblock3.denselayer12.norm2.weight", None),
                   ("features.denseblock3.denselayer12.norm2.bias", None),
                   ("classifier.weight", FC_ROWS), ("classifier.bias", None)],
+    },
+    "unet": {
+        "build": lambda: UNet(UNET["in_channels"], UNET["classes"], UNET["depth"], UNET["width"]),
+        "input": (BATCH, UNET["in_channels"], UNET["size"], UNET["size"]),
+        "output": (BATCH, UNET["classes"], UNET["size"], UNET["size"]),
+        "grads": [("down.0.conv1.weight", None), ("down.2.bn1.weight", None), ("down.2.bn1.bias", None),
+                  ("up.1.upconv.weight", None), ("up.1.upconv.bias", None), ("up.0.conv2.weight", None),
+                  ("head.weight", None), ("head.bias", None)],
+        "metadata": {"unet_" + k: str(v) for k, v in UNET.items()},
     },
 }
 
@@ -364,12 +427,14 @@ def generate(arch, out_dir, dump_dir, with_spread=True):
     print("%s: built and filled in %.1f s" % (arch, time.time() - started), flush=True)
     state = [[k, list(v.shape)] for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")]
     parameter_count = sum(p.numel() for p in model.parameters())
-    x = test_input(SEED, 0, (BATCH, 3, SIZE, SIZE), -2.0, 2.0)
-    dy = test_input(SEED, 1, (BATCH, CLASSES), -1.0, 1.0)
+    x_shape, dy_shape = spec.get("input", (BATCH, 3, SIZE, SIZE)), spec.get("output", (BATCH, CLASSES))
+    x = test_input(SEED, 0, x_shape, -2.0, 2.0)
+    dy = test_input(SEED, 1, dy_shape, -1.0, 1.0)
 
     out = gen_golden.SafetensorsFile(
-        "blasto whole-model golden results for %s: logits and gradients at 224x224, batch 2, PyTorch float32 CPU, "
-        "weights from the deterministic fill (models.h), input and upstream gradient from the test RNG" % arch)
+        "blasto whole-model golden results for %s: logits and gradients at %dx%d, batch 2, PyTorch float32 CPU, "
+        "weights from the deterministic fill (models.h), input and upstream gradient from the test RNG"
+        % (arch, x_shape[2], x_shape[3]))
     out.metadata["generator"] = GENERATOR
     max_abs, spread, spread_median, zero = {}, {}, {}, {}
     modes = ["running", "batch"] if has_batchnorm(model) else ["running"]
@@ -410,9 +475,10 @@ def generate(arch, out_dir, dump_dir, with_spread=True):
         "torchvision_version": torchvision.__version__,
         "arch": arch,
         "seed": str(SEED),
-        "batch": str(BATCH), "size": str(SIZE), "classes": str(CLASSES),
-        "input": "x [2,3,224,224] = -2 + 4u, u from stream (seed, BL_RNG_TEST=5, index 0)",
-        "grad_output": "dy [2,1000] = -1 + 2u, u from stream (seed, BL_RNG_TEST=5, index 1); backward of <logits, dy>",
+        "batch": str(BATCH), "size": str(x_shape[2]), "classes": str(dy_shape[1]),
+        "input": "x %s = -2 + 4u, u from stream (seed, BL_RNG_TEST=5, index 0)" % list(x_shape),
+        "grad_output": "dy %s = -1 + 2u, u from stream (seed, BL_RNG_TEST=5, index 1); backward of <logits, dy>"
+                       % list(dy_shape),
         "fill": "bl_model_fill_deterministic(seed): stream (seed, BL_RNG_INIT=1, fnv1a64(name)); ndim>=2 weight "
                 "(2u-1)*(float)sqrt(6/fan_in); BN weight, running_var 0.5+u; running_mean, bias 0.2*(u-0.5); float32",
         "bn_modes": ",".join(modes),
@@ -440,6 +506,7 @@ def generate(arch, out_dir, dump_dir, with_spread=True):
                      "and median|got-want| / max_abs <= max(1e-4, 3 * spread_median) (docs/numerics.md, "
                      "Whole-model golden tests)",
     })
+    out.metadata.update(spec.get("metadata", {}))
     if arch == "resnet50-keras":
         out.metadata["keras_module"] = ("hand-written KerasResNet50 in gen_models.py: stride on conv1 (1x1) and "
                                         "downsample.0, all convs with bias, BN eps 1.001e-5")
