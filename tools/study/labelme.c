@@ -138,3 +138,50 @@ bl_status bl_labelme_read(const char *path, bl_labelme **out) {
     free(text);
     return st;
 }
+
+bl_status bl_labelme_write(const char *path, const char *image_path, int width, int height, int n_polygons,
+                           const bl_labelme_polygon *polygons) {
+    cJSON *root = cJSON_CreateObject(), *shapes = cJSON_CreateArray();
+    int ok = root && shapes;
+    if (ok) {
+        cJSON_AddStringToObject(root, "version", "5.2.1");
+        cJSON_AddItemToObject(root, "flags", cJSON_CreateObject());
+        cJSON_AddItemToObject(root, "shapes", shapes);
+    } else {
+        cJSON_Delete(shapes);
+    }
+    for (int i = 0; ok && i < n_polygons; i++) {
+        cJSON *shape = cJSON_CreateObject(), *points = cJSON_CreateArray();
+        ok = shape && points;
+        for (int k = 0; ok && k < polygons[i].n_points; k++) {
+            cJSON *xy = cJSON_CreateArray();
+            ok = xy && cJSON_AddItemToArray(xy, cJSON_CreateNumber(polygons[i].points[2 * k])) &&
+                 cJSON_AddItemToArray(xy, cJSON_CreateNumber(polygons[i].points[2 * k + 1])) &&
+                 cJSON_AddItemToArray(points, xy);
+        }
+        if (ok) {
+            cJSON_AddStringToObject(shape, "label", polygons[i].label);
+            cJSON_AddItemToObject(shape, "points", points);
+            cJSON_AddNullToObject(shape, "group_id");
+            cJSON_AddStringToObject(shape, "description", "");
+            cJSON_AddStringToObject(shape, "shape_type", "polygon");
+            cJSON_AddItemToObject(shape, "flags", cJSON_CreateObject());
+            ok = cJSON_AddItemToArray(shapes, shape);
+        } else {
+            cJSON_Delete(points);
+            cJSON_Delete(shape);
+        }
+    }
+    if (ok) {
+        cJSON_AddStringToObject(root, "imagePath", image_path);
+        cJSON_AddNullToObject(root, "imageData");
+        cJSON_AddNumberToObject(root, "imageHeight", height);
+        cJSON_AddNumberToObject(root, "imageWidth", width);
+    }
+    char *text = ok ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    if (!text) return bl_fail(BL_ERR_NOMEM, "%s: out of memory for the labelme JSON", path);
+    bl_status st = bl_write_file_atomic(path, text, strlen(text));
+    free(text);
+    return st;
+}

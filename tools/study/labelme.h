@@ -16,6 +16,7 @@
 #define BLASTO_LABELME_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/status.h"
 
@@ -40,5 +41,17 @@ bl_status bl_labelme_read(const char *path, bl_labelme **out);
 /* Same on a buffer (fuzzing, tests); `label` names it in messages. */
 bl_status bl_labelme_parse(const char *text, size_t size, const char *label, bl_labelme **out);
 void bl_labelme_free(bl_labelme *doc);
+
+/* One polygon to write: label and integer pixel coordinates (x, y pairs). */
+typedef struct bl_labelme_polygon {
+    const char *label;
+    int n_points;
+    const int32_t *points;
+} bl_labelme_polygon;
+
+/* A labelme 5 annotation file that labelme opens (version "5.2.1", shapes as polygons, imageData null, imagePath
+ * as given — write it relative to the JSON's directory — and imageWidth / imageHeight), written atomically. */
+bl_status bl_labelme_write(const char *path, const char *image_path, int width, int height, int n_polygons,
+                           const bl_labelme_polygon *polygons);
 
 #endif
