@@ -141,20 +141,25 @@ bl_tensor *bl_unet_forward(const bl_unet *m, const bl_run *run, bl_tensor *x) {
     return bl_conv2d_layer_forward(run, &m->head, h);
 }
 
-bl_status bl_unet_save(const bl_unet *m, const char *path, int n_meta, const char *const *keys,
-                       const char *const *values) {
-    bl_st_writer *w = NULL;
-    bl_host_copies copies = {0};
-    bl_status st = bl_st_writer_create(&w);
-    if (!st) st = bl_st_writer_add_metadata(w, "arch", "unet");
+bl_status bl_unet_write_to(const bl_unet *m, bl_st_writer *w, bl_host_copies *copies) {
+    bl_status st = bl_st_writer_add_metadata(w, "arch", "unet");
     for (int i = 0; !st && i < 4; i++) {
         char value[16];
         snprintf(value, sizeof value, "%d", config_field(&m->config, i));
         st = bl_st_writer_add_metadata(w, CONFIG_KEYS[i], value);
     }
-    for (int i = 0; !st && i < n_meta; i++) st = bl_st_writer_add_metadata(w, keys[i], values[i]);
     for (int i = 0; !st && i < m->tensor_count; i++)
-        st = bl_st_writer_add_tensor(w, m->tensors[i]->name, m->ctx, m->tensors[i], &copies);
+        st = bl_st_writer_add_tensor(w, m->tensors[i]->name, m->ctx, m->tensors[i], copies);
+    return st;
+}
+
+bl_status bl_unet_save(const bl_unet *m, const char *path, int n_meta, const char *const *keys,
+                       const char *const *values) {
+    bl_st_writer *w = NULL;
+    bl_host_copies copies = {0};
+    bl_status st = bl_st_writer_create(&w);
+    if (!st) st = bl_unet_write_to(m, w, &copies);
+    for (int i = 0; !st && i < n_meta; i++) st = bl_st_writer_add_metadata(w, keys[i], values[i]);
     if (!st) st = bl_st_writer_save(w, path);
     bl_st_writer_free(w);
     bl_host_copies_free(&copies);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "core/safetensors.h"
+#include "core/tensor_host.h"
 #include "layers/layers.h"
 
 #define BL_UNET_MAX_DEPTH 6
@@ -65,6 +66,9 @@ bl_tensor *bl_unet_forward(const bl_unet *m, const bl_run *run, bl_tensor *x);
  * width) and the given extra pairs; written atomically. */
 bl_status bl_unet_save(const bl_unet *m, const char *path, int n_meta, const char *const *keys,
                        const char *const *values);
+/* The model's tensors and its arch/config metadata into a writer the caller saves (checkpoints that add more);
+ * copies holds the host copies until then (core/tensor_host.h). */
+bl_status bl_unet_write_to(const bl_unet *m, bl_st_writer *w, bl_host_copies *copies);
 /* The config a checkpoint was saved with (its __metadata__), checked: arch "unet" and the four fields present. */
 bl_status bl_unet_config_of(const bl_safetensors *st, bl_unet_config *config);
 /* Every tensor of the model from st with its exact shape; names starting with "optim." are skipped, any other

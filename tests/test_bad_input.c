@@ -558,6 +558,33 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "%s cfmt.json", apply);
     BAD("calibration JSON", "wrong type (format)", cmd, "cfmt.json: format: unknown format", "co.csv");
 
+    /* ---- segmentation annotations (blasto segment train checks every sample before it writes anything) ---- */
+    write_text("segsplit.csv", "id,set,fold\ng1,train,0\ng2,train,1\nbad,train,1\n");
+    png_gray("m17.png", 64, 64, 17);
+    const struct {
+        const char *failure, *image, *annotation, *message;
+    } seg[] = {
+        {"mask of the wrong size", "c/images/synth_0003.png", "m48.png|m/te.png",
+         "m48.png: size does not match c/images/synth_0003.png (expected 64x64, got 48x64)"},
+        {"mask not 0/255", "c/images/synth_0003.png", "m17.png|m/te.png",
+         "m17.png: pixel (0, 0) is 17: expected a 0/255 mask"},
+        {"labelme without an icm shape", "c/images/synth_0003.png", "anoicm.json",
+         "anoicm.json: shapes: no polygon labelled icm/ICM"},
+        {"unreadable image", "mtext.png", "c/annotations/synth_0003.json", "mtext.png: not a PNG/JPEG/BMP image"},
+    };
+    for (size_t i = 0; i < sizeof seg / sizeof seg[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "seg%zu.csv", i);
+        snprintf(text, sizeof text,
+                 "%sg1,c/images/synth_0001.png,c/annotations/synth_0001.json,34,A,1\n"
+                 "g2,c/images/synth_0002.png,c/annotations/synth_0002.json,35,A,0\nbad,%s,%s,30,A,1\n",
+                 header, seg[i].image, seg[i].annotation);
+        write_text(name, text);
+        snprintf(cmd, sizeof cmd, "segment train --cohort %s --split segsplit.csv --fold 0 --size 64 --depth 2 "
+                 "--width 4 --epochs 1 --out sr", name);
+        BAD("segmentation annotation", seg[i].failure, cmd, seg[i].message, "sr");
+    }
+
     /* ---- command-line arguments ---- */
     BAD("CLI arguments", "unknown command", "nosuch", "unknown command 'nosuch'", NULL);
     BAD("CLI arguments", "unknown option", "split --cohort c/cohort.csv --test-count 2 --out s.csv --bogus 1",

@@ -204,7 +204,7 @@ static void test_sample_alignment(const char *dir) {
     int mismatched = 0, distinct = 0;
     float first[32 * 32];
     for (int epoch = 0; epoch < 16; epoch++) {
-        CHECK(bl_seg_prepare(&row, &o, epoch, image, labels) == BL_OK, "prepare: %s", bl_last_error());
+        CHECK(bl_seg_prepare(&row, &o, epoch, image, labels, NULL, NULL) == BL_OK, "prepare: %s", bl_last_error());
         for (int i = 0; i < 32 * 32; i++) {
             float grey = image[i] / 2.0f + 0.5f; /* back to [0,1] */
             int cls = (int)labels[i];
@@ -220,14 +220,15 @@ static void test_sample_alignment(const char *dir) {
     CHECK(mismatched == 0, "augmented samples: %d pixels whose value names another class than their label", mismatched);
     CHECK(distinct >= 8, "16 epochs gave %d label maps different from epoch 0's (the flips and turns vary)", distinct);
     /* the same (seed, epoch, id) gives the same sample */
-    CHECK(bl_seg_prepare(&row, &o, 5, image, labels) == BL_OK && bl_seg_prepare(&row, &o, 5, again, NULL) == BL_OK &&
+    CHECK(bl_seg_prepare(&row, &o, 5, image, labels, NULL, NULL) == BL_OK &&
+              bl_seg_prepare(&row, &o, 5, again, NULL, NULL, NULL) == BL_OK &&
               memcmp(image, again, sizeof image) == 0,
           "a sample depends on (seed, epoch, id) only");
     /* a mask of another size than the image is refused naming it */
     bl_image small = {0};
     bl_image_alloc(&small, 10, 10, 1);
     bl_image_save_png(&small, paths[2]);
-    bl_status st = bl_seg_prepare(&row, &o, 0, image, labels);
+    bl_status st = bl_seg_prepare(&row, &o, 0, image, labels, NULL, NULL);
     CHECK(st != BL_OK && strstr(bl_last_error(), "a_te.png"), "wrong-size mask: %s", bl_last_error());
     bl_image_free(&small);
     bl_image_free(&img);

@@ -1,8 +1,10 @@
 /* cli_util.c — option parsing helpers shared by the subcommands. */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include "commands.h"
 #include "core/cpu/threads.h"
 #include "core/device.h"
+#include "study/files.h"
 
 int cli_parse_int(const char *cmd, const char *opt, const char *text, long lo, long hi, long *out) {
     if (!text) {
@@ -71,4 +74,35 @@ cJSON *cli_json_number(double v) {
 int cli_json_add_number(cJSON *object, const char *key, double v) {
     cJSON *item = cli_json_number(v);
     return item && cJSON_AddItemToObject(object, key, item) ? 0 : 1;
+}
+
+void cli_progress_init(cli_progress *p) { *p = (cli_progress){.tty = isatty(2), .last = bl_seconds_now()}; }
+
+void cli_progress_show(cli_progress *p, int last, const char *fmt, ...) {
+    double t = bl_seconds_now();
+    if (!last && t - p->last < (p->tty ? 0.2 : 5.0)) return;
+    p->last = t;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (p->tty) fprintf(stderr, "\r\033[K%s", line);
+    else fprintf(stderr, "%s\n", line);
+    fflush(stderr);
+}
+
+void cli_progress_note(cli_progress *p, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (p->tty) fprintf(stderr, "\r\033[K");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void cli_eta_text(double s, char *buf, unsigned long n) {
+    if (!(s >= 0)) snprintf(buf, n, "--:--");
+    else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else snprintf(buf, n, "%02d:%02d", (int)(s / 60), (int)fmod(s, 60));
 }

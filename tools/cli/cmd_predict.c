@@ -71,6 +71,7 @@ int cmd_predict(int argc, char **argv) {
     bl_cohort *cohort = NULL;
     bl_split *split = NULL;
     bl_cohort_row *rows = NULL;
+    int *chosen = NULL;
     double *scores = NULL;
     bl_predictions *p = NULL;
     bl_train_options o;
@@ -86,28 +87,12 @@ int cmd_predict(int argc, char **argv) {
     }
     if (!st) st = bl_cohort_read(cohort_path, 1, &cohort);
     if (!st && split_path) st = bl_split_read(split_path, 0, &split);
-    if (!st && split) {
-        if (!strcmp(set, "validation") && fold < 0) fold = o.fold;
-        if (fold >= split->folds)
-            st = bl_fail(BL_ERR_INVALID, "%s: --fold %ld out of range (the split has %d folds: 0 … %d)", split_path,
-                         fold, split->folds, split->folds - 1);
-        for (int i = 0; !st && i < split->n; i++)
-            if (bl_cohort_find(cohort, split->rows[i].id) < 0)
-                st = bl_fail(BL_ERR_FORMAT, "%s: line %d: column 'id': '%s' is not in the cohort %s", split_path, i + 2,
-                             split->rows[i].id, cohort_path);
-    }
-    if (!st && !(rows = calloc((size_t)cohort->n, sizeof *rows))) st = bl_fail(BL_ERR_NOMEM, "out of memory");
-    for (int i = 0; !st && i < cohort->n; i++) {
-        int keep = 1;
-        if (split) {
-            int k = bl_split_find(split, cohort->rows[i].id);
-            if (k < 0) keep = 0;
-            else if (!strcmp(set, "test")) keep = split->rows[k].is_test;
-            else keep = !split->rows[k].is_test && (fold < 0 || split->rows[k].fold == fold);
-        }
-        if (keep) rows[n++] = cohort->rows[i];
-    }
-    if (!st && n == 0) st = bl_fail(BL_ERR_INVALID, "%s: no rows selected (set %s, fold %ld)", cohort_path, set ? set : "all", fold);
+    if (!st && split && !strcmp(set, "validation") && fold < 0) fold = o.fold;
+    if (!st && (!(rows = calloc((size_t)cohort->n, sizeof *rows)) ||
+                !(chosen = calloc((size_t)cohort->n, sizeof *chosen))))
+        st = bl_fail(BL_ERR_NOMEM, "out of memory");
+    if (!st) st = bl_split_select(cohort, split, split_path, set, (int)fold, chosen, &n);
+    for (int i = 0; !st && i < n; i++) rows[i] = cohort->rows[chosen[i]];
     if (!st && !(scores = calloc((size_t)n, sizeof *scores))) st = bl_fail(BL_ERR_NOMEM, "out of memory");
     if (!st) st = bl_checkpoint_score(ck, rows, n, 1, &device, scores);
     if (!st && !(p = bl_predictions_new(n))) st = bl_fail(BL_ERR_NOMEM, "out of memory");
@@ -127,6 +112,7 @@ int cmd_predict(int argc, char **argv) {
     bl_predictions_free(p);
     free(scores);
     free(rows);
+    free(chosen);
     free(s.log);
     bl_split_free(split);
     bl_cohort_free(cohort);

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "commands.h"
 #include "core/status.h"
@@ -41,54 +40,30 @@ static int train_help(void) {
     return 0;
 }
 
-typedef struct bar {
-    int tty;
-    double last, t0;
-} bar;
-
-static void eta_text(double s, char *buf, size_t n) {
-    if (!(s >= 0)) snprintf(buf, n, "--:--");
-    else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
-    else snprintf(buf, n, "%02d:%02d", (int)(s / 60), (int)fmod(s, 60));
-}
-
 static void on_progress(void *user, const bl_train_progress *p) {
-    bar *b = user;
-    double t = bl_seconds_now();
+    cli_progress *bar = user;
     int last = p->batch == p->batches;
-    if (!b->tty && !last && t - b->last < 5.0) return;
-    if (b->tty && !last && t - b->last < 0.2) return;
-    b->last = t;
-    char eta[32];
-    eta_text(p->eta_s, eta, sizeof eta);
-    char line[256];
-    if (p->validating)
-        snprintf(line, sizeof line, "epoch %d/%d  validating %d/%d  %.1f img/s", p->epoch + 1, p->epochs, p->batch,
-                 p->batches, p->images_per_s);
-    else {
-        int filled = p->batches ? 20 * p->batch / p->batches : 0;
-        char bars[21];
-        for (int i = 0; i < 20; i++) bars[i] = i < filled ? '#' : '.';
-        bars[20] = 0;
-        snprintf(line, sizeof line, "epoch %d/%d [%s] batch %d/%d  loss %.4f  %.1f img/s  ETA %s", p->epoch + 1,
-                 p->epochs, bars, p->batch, p->batches, p->loss, p->images_per_s, eta);
+    if (p->validating) {
+        cli_progress_show(bar, last, "epoch %d/%d  validating %d/%d  %.1f img/s", p->epoch + 1, p->epochs, p->batch,
+                          p->batches, p->images_per_s);
+        return;
     }
-    if (b->tty) fprintf(stderr, "\r\033[K%s", line);
-    else fprintf(stderr, "%s\n", line);
-    fflush(stderr);
+    char eta[32], bars[21];
+    cli_eta_text(p->eta_s, eta, sizeof eta);
+    int filled = p->batches ? 20 * p->batch / p->batches : 0;
+    for (int i = 0; i < 20; i++) bars[i] = i < filled ? '#' : '.';
+    bars[20] = 0;
+    cli_progress_show(bar, last, "epoch %d/%d [%s] batch %d/%d  loss %.4f  %.1f img/s  ETA %s", p->epoch + 1,
+                      p->epochs, bars, p->batch, p->batches, p->loss, p->images_per_s, eta);
 }
 
 static void on_epoch(void *user, const bl_train_epoch *e) {
-    bar *b = user;
-    fprintf(stderr, "%sepoch %d: train loss %.4f  val loss %.4f  val AUROC %.4f%s  lr %.3g  %.1f img/s  %.1f s\n",
-            b->tty ? "\r\033[K" : "", e->epoch + 1, e->train_loss, e->val_loss, e->val_auroc, e->best ? " (best)" : "",
-            e->lr, e->images_per_s, e->seconds);
+    cli_progress_note(user, "epoch %d: train loss %.4f  val loss %.4f  val AUROC %.4f%s  lr %.3g  %.1f img/s  %.1f s",
+                      e->epoch + 1, e->train_loss, e->val_loss, e->val_auroc, e->best ? " (best)" : "", e->lr,
+                      e->images_per_s, e->seconds);
 }
 
-static void on_note(void *user, const char *line) {
-    bar *b = user;
-    fprintf(stderr, "%s%s\n", b->tty ? "\r\033[K" : "", line);
-}
+static void on_note(void *user, const char *line) { cli_progress_note(user, "%s", line); }
 
 static int parse_double(const char *opt, const char *val, double lo, double hi, double *out) {
     char *end = NULL;
@@ -182,10 +157,11 @@ int cmd_train(int argc, char **argv) {
     }
     if (!have_preset) o.preset = bl_train_preset_for_weights(o.arch, o.weights);
     if (cli_apply_threads("train", threads) || cli_open_device("train", &o.device)) return 1;
-    bar b = {.tty = isatty(2), .t0 = bl_seconds_now()};
-    bl_train_callbacks cb = {.user = &b, .progress = on_progress, .epoch_done = on_epoch, .note = on_note};
+    cli_progress bar;
+    cli_progress_init(&bar);
+    bl_train_callbacks cb = {.user = &bar, .progress = on_progress, .epoch_done = on_epoch, .note = on_note};
     if (bl_train_run(&o, &cb)) {
-        fprintf(stderr, "%sblasto train: %s\n", b.tty ? "\r\033[K" : "", bl_last_error());
+        cli_progress_note(&bar, "blasto train: %s", bl_last_error());
         return 1;
     }
     return 0;

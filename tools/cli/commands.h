@@ -26,6 +26,7 @@ int cmd_gradcam(int argc, char **argv);
 int cmd_experiment(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
+int cmd_segment(int argc, char **argv);
 
 /* Shared option helpers (tools/cli/cli_util.c). */
 /* Parse "--threads N"-style integer; returns 0 and sets *out, or prints the error and returns 2. */
@@ -42,6 +43,21 @@ int cli_device_option(const char *cmd, int argc, char **argv, int *i, struct bl_
  * "blasto CMD: <the device's message>" and returns 1. */
 int cli_open_device(const char *cmd, const struct bl_device_options *d);
 #define CLI_DEVICE_HELP "--device cpu|cuda (cpu)  --deterministic  --tf32"
+
+/* Progress on stderr for anything that runs longer than a few seconds: on a terminal one line redrawn in place
+ * (at most 5 times a second), otherwise a plain line at most every 5 s; `last` (the end of a phase) always shows.
+ * Nothing shows during the first 0.2 s (terminal) or 5 s (otherwise), so a command that fails at once prints
+ * only its error line.
+ * Notes are lines that stay (the progress line is cleared first). */
+typedef struct cli_progress {
+    int tty;
+    double last;
+} cli_progress;
+void cli_progress_init(cli_progress *p);
+void cli_progress_show(cli_progress *p, int last, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void cli_progress_note(cli_progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "mm:ss", "1h05m", or "--:--" for an unknown (negative or NaN) number of seconds */
+void cli_eta_text(double seconds, char *buf, unsigned long size);
 
 /* A JSON number written with the fewest of 15/16/17 significant digits that reads back to the same double (cJSON's
  * own printer is only approximately exact); null for NaN/Inf. */

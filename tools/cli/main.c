@@ -15,6 +15,7 @@ static const command commands[] = {
     {"demo", cmd_demo, "the whole paper on a synthetic cohort (~600 images, ≤ 10 min on 2 cores) → an HTML report"},
     {"tutorial", cmd_tutorial, "train a small CNN on generated data and show the loss falling (the API in one page)"},
     {"info", cmd_info, "version, build flags, compiler, CPU features, GEMM kernel, threads, CUDA"},
+    {"segment", cmd_segment, "ICM/TE segmentation: train a U-Net, predict masks and labelme polygons, score them"},
     {"selftest", cmd_selftest, "every op against PyTorch's frozen results and the reference, on every backend here"},
     {"bench", cmd_bench, "benchmarks: `bench gemm`, `bench conv` (GFLOP/s), `bench infer`, `bench train` (img/s)"},
     {"infer", cmd_infer, "logits of vgg16/resnet50/densenet121 for an input file (audit: diff with PyTorch)"},

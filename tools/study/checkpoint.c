@@ -117,6 +117,20 @@ static const char *variant_of(bl_arch a) {
     return a == BL_ARCH_RESNET50 ? "torchvision-v1.5" : a == BL_ARCH_RESNET50_KERAS ? "keras-v1" : "torchvision";
 }
 
+bl_status bl_checkpoint_add_optimizer(bl_st_writer *w, const bl_optimizer *opt, bl_host_copies *copies) {
+    char name[512];
+    bl_status st = BL_OK;
+    for (int i = 0; !st && i < opt->n_params; i++) {
+        const bl_tensor *p = opt->params[i], *state[2] = {opt->state_a[i], opt->state_b[i]};
+        for (int k = 0; !st && k < 2; k++) {
+            if (!state[k]) continue;
+            snprintf(name, sizeof name, "optim.%c.%s", k ? 'b' : 'a', p->name);
+            st = bl_st_writer_add_tensor(w, name, opt->ctx, state[k], copies);
+        }
+    }
+    return st;
+}
+
 bl_status bl_checkpoint_write(const char *path, const bl_pregnancy_model *m, const bl_optimizer *opt,
                               const bl_train_options *o, const bl_train_state *s) {
     bl_ctx *ctx = bl_model_ctx(m->backbone);
@@ -127,18 +141,7 @@ bl_status bl_checkpoint_write(const char *path, const bl_pregnancy_model *m, con
         const bl_tensor *t = bl_pregnancy_tensor_at(m, i);
         st = bl_st_writer_add_tensor(w, t->name, ctx, t, &copies);
     }
-    char name[512];
-    for (int i = 0; !st && opt && i < opt->n_params; i++) {
-        const bl_tensor *p = opt->params[i];
-        if (opt->state_a[i]) {
-            snprintf(name, sizeof name, "optim.a.%s", p->name);
-            st = bl_st_writer_add_tensor(w, name, ctx, opt->state_a[i], &copies);
-        }
-        if (!st && opt->state_b[i]) {
-            snprintf(name, sizeof name, "optim.b.%s", p->name);
-            st = bl_st_writer_add_tensor(w, name, ctx, opt->state_b[i], &copies);
-        }
-    }
+    if (!st && opt) st = bl_checkpoint_add_optimizer(w, opt, &copies);
     char *json = bl_train_options_to_json(o);
     if (!st && !json) st = bl_fail(BL_ERR_NOMEM, "%s: out of memory for the options", path);
     char num[10][64];
@@ -207,36 +210,36 @@ bl_status bl_checkpoint_read_meta(const bl_safetensors *st, bl_train_options *o,
     return BL_OK;
 }
 
-bl_status bl_checkpoint_load(const bl_safetensors *st, bl_pregnancy_model *m, bl_optimizer *opt) {
+bl_status bl_checkpoint_read_optimizer(const bl_safetensors *st, bl_optimizer *opt, int load) {
     const char *path = bl_safetensors_path(st);
     char name[512];
-    /* validate the optimizer entries first, so a failure leaves the model untouched */
-    for (int pass = 0; opt && pass < 2; pass++) {
-        for (int i = 0; i < opt->n_params; i++) {
-            bl_tensor *p = opt->params[i], *state[2] = {opt->state_a[i], opt->state_b[i]};
-            for (int k = 0; k < 2; k++) {
-                if (!state[k]) continue;
-                snprintf(name, sizeof name, "optim.%c.%s", k ? 'b' : 'a', p->name);
-                if (!bl_safetensors_find(st, name))
-                    return bl_fail(BL_ERR_FORMAT, "%s: '%s': missing optimizer state (expected shape of %s)", path,
-                                   name, p->name);
-                if (pass == 1) {
-                    bl_status e = bl_tensor_read_safetensors(opt->ctx, state[k], st, name);
-                    if (e) return e;
-                }
+    for (int i = 0; i < opt->n_params; i++) {
+        bl_tensor *p = opt->params[i], *state[2] = {opt->state_a[i], opt->state_b[i]};
+        for (int k = 0; k < 2; k++) {
+            if (!state[k]) continue;
+            snprintf(name, sizeof name, "optim.%c.%s", k ? 'b' : 'a', p->name);
+            if (!bl_safetensors_find(st, name))
+                return bl_fail(BL_ERR_FORMAT, "%s: '%s': missing optimizer state (expected shape of %s)", path, name,
+                               p->name);
+            if (load) {
+                bl_status e = bl_tensor_read_safetensors(opt->ctx, state[k], st, name);
+                if (e) return e;
             }
         }
-        if (pass == 0) {
-            bl_status e = bl_pregnancy_load(m, st);
-            if (e) return e;
-        }
     }
-    if (!opt) return bl_pregnancy_load(m, st);
+    if (!load) return BL_OK;
     double step;
     bl_status e = meta_number(st, "optim_step", &step);
-    if (e) return e;
-    opt->step = (int64_t)step;
-    return BL_OK;
+    if (!e) opt->step = (int64_t)step;
+    return e;
+}
+
+bl_status bl_checkpoint_load(const bl_safetensors *st, bl_pregnancy_model *m, bl_optimizer *opt) {
+    /* validate the optimizer entries first, so a failure leaves the model untouched */
+    bl_status e = opt ? bl_checkpoint_read_optimizer(st, opt, 0) : BL_OK;
+    if (!e) e = bl_pregnancy_load(m, st);
+    if (!e && opt) e = bl_checkpoint_read_optimizer(st, opt, 1);
+    return e;
 }
 
 bl_status bl_checkpoint_open_model(const char *path, const bl_device_options *device, bl_train_options *o,

@@ -275,10 +275,38 @@ static void format_age(double age, char *buf, size_t size) {
     if (strtod(buf, NULL) != age) snprintf(buf, size, "%.17g", age);
 }
 
+/* dir in absolute form ending in '/' */
+static char *absolute_dir(const char *dir) {
+    char *abs_dir = absolute(dir[0] ? dir : "./");
+    size_t n = abs_dir ? strlen(abs_dir) : 0;
+    if (abs_dir && (n == 0 || abs_dir[n - 1] != '/')) {
+        char *slash = realloc(abs_dir, n + 2);
+        if (!slash) {
+            free(abs_dir);
+            return NULL;
+        }
+        abs_dir = slash;
+        strcpy(abs_dir + n, "/");
+    }
+    return abs_dir;
+}
+
+char *bl_path_relative_to(const char *file, const char *dir) {
+    char *dir_abs = absolute_dir(dir);
+    char *out = dir_abs ? path_for_csv(file, dir_abs) : NULL;
+    free(dir_abs);
+    return out;
+}
+
 bl_status bl_cohort_write(const bl_cohort *c, const char *path) {
     char *dir = directory_of(path);
-    char *dir_abs = dir ? absolute(dir[0] ? dir : "./") : NULL;
+    bl_status st = dir ? bl_cohort_write_relative_to(c, path, dir) : bl_fail(BL_ERR_NOMEM, "%s: out of memory", path);
     free(dir);
+    return st;
+}
+
+bl_status bl_cohort_write_relative_to(const bl_cohort *c, const char *path, const char *dir) {
+    char *dir_abs = absolute_dir(dir);
     if (!dir_abs) return bl_fail(BL_ERR_NOMEM, "%s: out of memory or no current directory", path);
     bl_csv_writer *w = NULL;
     bl_status st = bl_csv_writer_create(N_COHORT_COLUMNS, COHORT_COLUMNS, &w);

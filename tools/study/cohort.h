@@ -39,5 +39,9 @@ void bl_cohort_free(bl_cohort *c);
 int bl_cohort_find(const bl_cohort *c, const char *id);
 /* Write a cohort CSV (atomic); paths are written relative to the output CSV's directory when possible. */
 bl_status bl_cohort_write(const bl_cohort *c, const char *path);
+/* The same with paths relative to `dir` (a CSV written in a staging folder that will be renamed to dir). */
+bl_status bl_cohort_write_relative_to(const bl_cohort *c, const char *path, const char *dir);
+/* `file` relative to `dir` when it lies below it, else absolute (malloc'ed; NULL when out of memory). */
+char *bl_path_relative_to(const char *file, const char *dir);
 
 #endif

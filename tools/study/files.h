@@ -13,6 +13,10 @@
  * On failure errno is mkdir's error, or ENOTDIR when a non-directory is in the way. */
 bl_status bl_make_dir(const char *path, int *created);
 
+/* Removes `path` and, when it is a directory, everything below it (links are removed, not followed). Errors are
+ * ignored: for cleaning up what this process made. */
+void bl_remove_tree(const char *path);
+
 /* Seconds on the monotonic clock (CLOCK_MONOTONIC: not moved by changes of the wall clock) as a double; only
  * differences of two readings mean anything. */
 double bl_seconds_now(void);

@@ -205,11 +205,18 @@ static void wait_workers(bl_loader *l) {
 int bl_loader_batches_per_epoch(const bl_loader *l) { return l->batches_per_epoch; }
 
 void bl_loader_epoch_order(const bl_loader *l, int64_t epoch, int *order) {
+    if (l->o.shuffle) {
+        bl_shuffled_order(l->o.seed, epoch, l->n_rows, order);
+        return;
+    }
     for (int i = 0; i < l->n_rows; i++) order[i] = i;
-    if (!l->o.shuffle) return;
+}
+
+void bl_shuffled_order(uint64_t seed, int64_t epoch, int n, int *order) {
+    for (int i = 0; i < n; i++) order[i] = i;
     /* Fisher–Yates from the back; j uniform in [0, i] by rejection (no modulo bias) */
-    bl_rng rng = bl_rng_stream(l->o.seed, BL_RNG_DATA, (uint64_t)epoch);
-    for (int i = l->n_rows - 1; i > 0; i--) {
+    bl_rng rng = bl_rng_stream(seed, BL_RNG_DATA, (uint64_t)epoch);
+    for (int i = n - 1; i > 0; i--) {
         uint64_t bound = (uint64_t)i + 1, threshold = (0 - bound) % bound, r;
         do r = bl_rng_next_u64(&rng);
         while (r < threshold);

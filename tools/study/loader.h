@@ -84,6 +84,9 @@ bl_status bl_loader_next(bl_loader *l, const bl_batch **out);
 int bl_loader_batches_per_epoch(const bl_loader *l);
 /* Row positions of epoch `epoch` in visiting order: order [n_rows] written (a permutation, or 0…n−1). */
 void bl_loader_epoch_order(const bl_loader *l, int64_t epoch, int *order);
+/* The permutation of 0 … n−1 that epoch `epoch` visits: Fisher–Yates from the back with unbiased bounded draws from
+ * the stream (seed, BL_RNG_DATA, epoch). order [n] written. */
+void bl_shuffled_order(uint64_t seed, int64_t epoch, int n, int *order);
 void bl_loader_free(bl_loader *l);
 
 /* One sample exactly as the workers prepare it (tests, previews): out [3·S·S] CHW written. The augmentation draws

@@ -14,10 +14,29 @@ const char *bl_seg_class_name(int cls) {
     return cls == BL_SEG_ICM ? "icm" : cls == BL_SEG_TE ? "te" : cls == BL_SEG_BACKGROUND ? "background" : "?";
 }
 
+/* A mask file of the pair: one channel, the image's size, every pixel 0 or 255. */
+static bl_status load_mask(const char *path, const char *image, int width, int height, bl_image *mask) {
+    bl_status st = bl_image_load(path, 1, mask);
+    if (!st && (mask->width != width || mask->height != height))
+        st = bl_fail(BL_ERR_FORMAT, "%s: size does not match %s (expected %dx%d, got %dx%d)", path, image, width,
+                     height, mask->width, mask->height);
+    for (int64_t i = 0; !st && i < (int64_t)width * height; i++)
+        if (mask->pixels[i] != 0 && mask->pixels[i] != 255)
+            st = bl_fail(BL_ERR_FORMAT, "%s: pixel (%lld, %lld) is %d: expected a 0/255 mask", path,
+                         (long long)(i % width), (long long)(i / width), mask->pixels[i]);
+    return st;
+}
+
 bl_status bl_seg_row_labels(const bl_cohort_row *row, const bl_enhance_options *o, int width, int height,
                             uint8_t *labels) {
     bl_image icm = {0}, te = {0};
-    bl_status st = bl_row_masks(row, o, width, height, &icm, &te);
+    bl_status st;
+    if (row->icm_mask && row->te_mask) {
+        st = load_mask(row->icm_mask, row->image, width, height, &icm);
+        if (!st) st = load_mask(row->te_mask, row->image, width, height, &te);
+    } else {
+        st = bl_row_masks(row, o, width, height, &icm, &te);
+    }
     if (!st)
         for (int64_t i = 0; i < (int64_t)width * height; i++)
             labels[i] = icm.pixels[i] ? BL_SEG_ICM : te.pixels[i] ? BL_SEG_TE : BL_SEG_BACKGROUND;
@@ -73,7 +92,7 @@ static void transform_plane(void *data, size_t elem, int s, int flip_ud, int fli
 }
 
 bl_status bl_seg_prepare(const bl_cohort_row *row, const bl_seg_sample_options *o, int64_t epoch, float *image,
-                         float *labels) {
+                         float *labels, int *width, int *height) {
     if (o->size < 1 || o->size > 4096 || (o->in_channels != 1 && o->in_channels != 3))
         return bl_fail(BL_ERR_INVALID, "segmentation sample: size %d, channels %d: expected 1 … 4096 and 1 or 3",
                        o->size, o->in_channels);
@@ -121,6 +140,8 @@ bl_status bl_seg_prepare(const bl_cohort_row *row, const bl_seg_sample_options *
         transform_plane(resized, sizeof(float) * (size_t)c, s, flip_ud, flip_lr, turns, scratch);
         if (labels) transform_plane(small, 1, s, flip_ud, flip_lr, turns, scratch);
     }
+    if (!st && width) *width = src->width;
+    if (!st && height) *height = src->height;
     if (!st && image)
         for (int ch = 0; ch < c; ch++)
             for (int64_t i = 0; i < plane; i++) image[ch * plane + i] = (resized[i * c + ch] - 0.5f) * 2.0f;

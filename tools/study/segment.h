@@ -17,7 +17,8 @@ enum { BL_SEG_BACKGROUND = 0, BL_SEG_ICM = 1, BL_SEG_TE = 2, BL_SEG_CLASSES = 3 
 const char *bl_seg_class_name(int cls);
 
 /* labels [height·width] of a row at the image's size: ICM where its ICM mask is set, else TE where its TE mask is
- * set, else background (bl_row_masks: labelme polygons or a mask pair; errors name the file and field). */
+ * set, else background. Labelme polygons are rasterised (bl_row_masks); a mask pair must be grey PNGs of exactly
+ * width×height holding only 0 and 255 ("<png>: pixel (x, y) is 17: expected a 0/255 mask"). */
 bl_status bl_seg_row_labels(const bl_cohort_row *row, const bl_enhance_options *o, int width, int height,
                             uint8_t *labels);
 
@@ -43,9 +44,10 @@ void bl_seg_sample_options_default(bl_seg_sample_options *o);
  *   flip up/down iff u_ud < 0.5, flip left/right iff u_lr < 0.5, rotate by k·90° counter-clockwise with
  *   k = ⌊4·u_rot⌋; the image clipped to [0,1];
  *   → image [C,S,S] planar as (x − 0.5)·2 (values in [−1, 1]), labels [S,S] class indices as floats.
- * Either output may be NULL (labels NULL: the annotation is not read — prediction of unannotated images). */
+ * Either output may be NULL (labels NULL: the annotation is not read — prediction of unannotated images).
+ * width / height (may be NULL) receive the image's own size. */
 bl_status bl_seg_prepare(const bl_cohort_row *row, const bl_seg_sample_options *o, int64_t epoch, float *image,
-                         float *labels);
+                         float *labels, int *width, int *height);
 
 /* Overlap counts per class of predicted against true labels (pixels, accumulated over images). */
 typedef struct bl_seg_counts {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "study/cohort.h"
 #include "study/csv.h"
 
 void bl_split_options_default(bl_split_options *o) {
@@ -432,5 +433,30 @@ done:
         return st;
     }
     *out = s;
+    return BL_OK;
+}
+
+bl_status bl_split_select(const bl_cohort *cohort, const bl_split *split, const char *split_path, const char *set,
+                          int fold, int *indices, int *n) {
+    *n = 0;
+    if (split && fold >= split->folds)
+        return bl_fail(BL_ERR_INVALID, "%s: --fold %d out of range (the split has %d folds: 0 … %d)", split_path, fold,
+                       split->folds, split->folds - 1);
+    for (int i = 0; split && i < split->n; i++)
+        if (bl_cohort_find(cohort, split->rows[i].id) < 0)
+            return bl_fail(BL_ERR_FORMAT, "%s: line %d: column 'id': '%s' is not in the cohort %s", split_path, i + 2,
+                           split->rows[i].id, cohort->path);
+    for (int i = 0; i < cohort->n; i++) {
+        int keep = 1;
+        if (split) {
+            int k = bl_split_find(split, cohort->rows[i].id);
+            if (k < 0) keep = 0;
+            else if (!strcmp(set, "test")) keep = split->rows[k].is_test;
+            else keep = !split->rows[k].is_test && (fold < 0 || split->rows[k].fold == fold);
+        }
+        if (keep) indices[(*n)++] = i;
+    }
+    if (*n == 0)
+        return bl_fail(BL_ERR_INVALID, "%s: no rows selected (set %s, fold %d)", cohort->path, set ? set : "all", fold);
     return BL_OK;
 }

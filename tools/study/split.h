@@ -85,4 +85,13 @@ int bl_split_find(const bl_split *s, const char *id);
 typedef enum bl_split_role { BL_ROLE_TRAIN = 0, BL_ROLE_VALIDATION = 1, BL_ROLE_TEST = 2 } bl_split_role;
 bl_split_role bl_split_role_of(const bl_split *s, int row, int fold);
 
+/* The cohort rows a command works on: every row (split NULL), or the rows of `set`: "test" the test rows, "train"
+ * the train rows (only fold `fold` when fold ≥ 0), "validation" fold `fold` of the train rows. Every id of the
+ * split must be in the cohort (the error names the split's line) and fold must be < the split's folds.
+ * indices [cohort->n] receive the chosen rows' positions in cohort order, *n their count; none chosen is an
+ * error. */
+struct bl_cohort;
+bl_status bl_split_select(const struct bl_cohort *cohort, const bl_split *split, const char *split_path,
+                          const char *set, int fold, int *indices, int *n);
+
 #endif

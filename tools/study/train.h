@@ -18,8 +18,9 @@
 
 #include <stdint.h>
 
-#include "core/optim.h"
 #include "core/device.h"
+#include "core/optim.h"
+#include "core/tensor_host.h"
 #include "study/loader.h"
 #include "models/pregnancy.h"
 #include "study/preprocess.h"
@@ -115,6 +116,12 @@ bl_status bl_checkpoint_write(const char *path, const bl_pregnancy_model *m, con
                               const bl_train_options *o, const bl_train_state *s);
 /* Reads the options of a checkpoint (for resume and predict) and its state (s->log malloc'ed; may be NULL). */
 bl_status bl_checkpoint_read_meta(const bl_safetensors *st, bl_train_options *o, bl_train_state *s);
+/* Any model's optimizer state in a checkpoint: the tensors "optim.a.<param>", "optim.b.<param>" (SGD momentum or
+ * Adam m; Adam v) of every parameter that has them, and __metadata__ "optim_step" (written by the caller).
+ * read_optimizer with load = 0 only checks that every tensor is there (so a caller can validate before touching
+ * anything); load = 1 reads them and the step. */
+bl_status bl_checkpoint_add_optimizer(bl_st_writer *w, const bl_optimizer *opt, bl_host_copies *copies);
+bl_status bl_checkpoint_read_optimizer(const bl_safetensors *st, bl_optimizer *opt, int load);
 /* Loads weights (and, when opt is non-NULL, the optimizer state and its step) from a checkpoint. */
 bl_status bl_checkpoint_load(const bl_safetensors *st, bl_pregnancy_model *m, bl_optimizer *opt);
 /* The trained model of a checkpoint, ready to evaluate: opens the file, reads its metadata, opens the device,
