@@ -46,7 +46,7 @@ void *bl_arena_calloc(bl_arena *a, size_t bytes);
 void bl_arena_reset(bl_arena *a);
 void bl_arena_free(bl_arena *a);
 
-/* ---- scopes (issue 8: inference memory). A caller that knows every allocation made after a mark is dead except
+/* ---- scopes (inference memory). A caller that knows every allocation made after a mark is dead except
  * one (a no-grad block whose intermediates nobody else holds) rewinds to the mark and moves that one down:
  *     bl_arena_mark m = bl_arena_mark_now(a);  …allocate…;  if (bl_arena_rewind(a, m, kept)) { re-allocate, memmove }
  * bl_arena_rewind checks that `kept` (the start of the allocation to keep) lies in the current chunk after the

@@ -1,4 +1,4 @@
-/* test_experiment_kill.c — kill -9 `blasto experiment` at random moments, rerun it, and require (issue 6):
+/* test_experiment_kill.c — kill -9 `blasto experiment` at random moments, rerun it, and require:
  *   - after every kill, no output is half-written: every final file present parses completely (CSV: header and
  *     every line ends with a newline and has the header's number of cells; JSON: parses; safetensors: opens);
  *   - the run completes after reruns, and every table, prediction file, metrics file, calibration, focus file and

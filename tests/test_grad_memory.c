@@ -1,4 +1,4 @@
-/* test_grad_memory.c — the memory mechanisms of the autograd engine (issue 8), checked for values and for memory:
+/* test_grad_memory.c — the memory mechanisms of the autograd engine, checked for values and for memory:
  *   - activation gradients are released once the op that produced the activation has run its backward (the
  *     gradient pool, core/grad_pool.h): not kept unless asked for, memory reused, no allocation after step 1;
  *   - in-place ReLU (bl_relu_inplace) folded into conv2d / batchnorm2d / add / linear entries: values and every

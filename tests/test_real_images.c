@@ -1,4 +1,4 @@
-/* test_real_images.c — the pipeline on the real PCRM images (issue 6, deliverable 7).
+/* test_real_images.c — the pipeline on the real PCRM images.
  *
  * Needs BLASTO_SHARED_DIR/data/pcrm-blastocyst (labels.csv, images/<file_name>.jpg, annotations/<file_name>.json);
  * without it the test is skipped. Nothing is copied into the repository: a cohort CSV pointing at the shared files

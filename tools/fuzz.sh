@@ -24,7 +24,7 @@ CC=${BLASTO_FUZZ_CC:-}
 if [ -z "$CC" ]; then
   if command -v clang-14 >/dev/null 2>&1; then CC=clang-14; else CC=clang; fi
 fi
-all="safetensors labelme csv cohort split predictions experiment_config calibration image mask"
+all="safetensors labelme csv cohort split predictions experiment_config calibration image mask contour segmenter_options"
 targets=${*:-$all}
 
 # can this clang link a libFuzzer binary at all?

@@ -140,7 +140,7 @@ awk -v archs="$archs" -v modes="$modes" -v layouts="$layouts" -v peak="$peak_per
     }
     if (note != "") print "\nother layout: " note
     if (acceptance != "")
-      printf "\nacceptance (issue 3): ResNet50 forward ratio %.2f, needs >= 0.33 (within 3x of PyTorch CPU): %s\n",
+      printf "\nacceptance: ResNet50 forward ratio %.2f, needs >= 0.33 (within 3x of PyTorch CPU): %s\n",
         acceptance, (acceptance >= 0.33 ? "PASS" : "FAIL")
   }' "$out/results.txt"
 echo "(raw results: $out/results.txt)"

@@ -86,8 +86,11 @@ static bl_status options_from_json(const char *text, const char *path, bl_segmen
     double v[10];
     for (size_t i = 0; !st && i < sizeof numbers / sizeof *numbers; i++) {
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, numbers[i]);
-        if (!cJSON_IsNumber(n) || !isfinite(n->valuedouble))
-            st = bl_fail(BL_ERR_FORMAT, "%s: __metadata__.options.%s: expected a number", path, numbers[i]);
+        int integer = strcmp(numbers[i], "lr") != 0; /* every other number is an int field */
+        if (!cJSON_IsNumber(n) || !isfinite(n->valuedouble) ||
+            (integer && (n->valuedouble != floor(n->valuedouble) || fabs(n->valuedouble) > 1e9)))
+            st = bl_fail(BL_ERR_FORMAT, "%s: __metadata__.options.%s: expected %s", path, numbers[i],
+                         integer ? "an integer" : "a number");
         else v[i] = n->valuedouble;
     }
     const char *s[5] = {0};
