@@ -21,6 +21,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "core/safetensors.h"
+#include "core/fileio.h"
 #include "core/safetensors_common.h"
 
 #include <cjson/cJSON.h>
@@ -151,40 +152,8 @@ static const char *json_type_name(const cJSON *item) {
     return "invalid";
 }
 
-/* Length of the valid UTF-8 sequence starting at s[0] (n bytes available), or 0 if it is not valid UTF-8
- * (RFC 3629: no overlong forms, no surrogates U+D800..DFFF, nothing above U+10FFFF). */
-static size_t utf8_sequence_length(const unsigned char *s, size_t n) {
-    unsigned char c = s[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else return 0;
-    if (n < len || s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    return len;
-}
-
 /* text: NUL-terminated, read. 1 when it is entirely valid UTF-8. */
-int st_utf8_is_valid(const char *text) {
-    const unsigned char *s = (const unsigned char *)text;
-    size_t n = strlen(text);
-    for (size_t i = 0; i < n;) {
-        size_t len = utf8_sequence_length(s + i, n - i);
-        if (!len) return 0;
-        i += len;
-    }
-    return 1;
-}
+int st_utf8_is_valid(const char *text) { return bl_utf8_valid(text); }
 
 /* ---- the reader's data ------------------------------------------------------------------------------------- */
 
@@ -253,7 +222,7 @@ static void scan_header_text(const unsigned char *text, size_t length, header_sc
                     TEXT_PROBLEM("raw control byte inside a string", s, i);
                     i++;
                 } else {
-                    size_t len = utf8_sequence_length(text + i, length - i);
+                    size_t len = bl_utf8_sequence_length(text + i, length - i);
                     if (!len) {
                         TEXT_PROBLEM("invalid UTF-8", s, i);
                         len = 1;
@@ -641,18 +610,16 @@ bl_status bl_safetensors_open(const char *path, bl_safetensors **out) {
     if (!out) return bl_fail(BL_ERR_INVALID, "bl_safetensors_open: out is NULL");
     *out = NULL;
     if (!path) return bl_fail(BL_ERR_INVALID, "bl_safetensors_open: path is NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f) return st_fail_at(BL_ERR_IO, path, "cannot open: %s", strerror(errno));
-    struct stat info;
-    if (fstat(fileno(f), &info) != 0 || !S_ISREG(info.st_mode)) {
+    FILE *f = NULL;
+    uint64_t file_size = 0;
+    bl_status opened = bl_input_open(path, 0, &f, &file_size); /* a regular file only; the message names it */
+    if (opened) return opened;
+    if (file_size >= (uint64_t)SIZE_MAX) {
         fclose(f);
-        return st_fail_at(BL_ERR_IO, path, "cannot open: not a regular file");
+        return st_fail_at(BL_ERR_IO, path, "cannot open: file of %llu bytes does not fit in memory",
+                          (unsigned long long)file_size);
     }
-    if ((uintmax_t)info.st_size >= (uintmax_t)SIZE_MAX) {
-        fclose(f);
-        return st_fail_at(BL_ERR_IO, path, "cannot open: file of %jd bytes does not fit in memory", (intmax_t)info.st_size);
-    }
-    size_t size = (size_t)info.st_size;
+    size_t size = (size_t)file_size;
     unsigned char *bytes = malloc(size + 1);
     if (!bytes) {
         fclose(f);

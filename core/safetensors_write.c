@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/safetensors.h"
+#include "core/fileio.h"
 #include "core/safetensors_common.h"
 
 /* ---- writer ------------------------------------------------------------------------------------------------- */
@@ -244,25 +245,6 @@ static int write_tensor_data(FILE *f, const writer_tensor *x) {
     return 1;
 }
 
-/* After rename, the directory entry itself must reach the disk for the new name to survive a crash; fsync on
- * the directory does that. Best effort: some filesystems refuse it, and the file is already complete. */
-static void sync_parent_directory(const char *path) {
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (size_t)(slash - path) : 1;
-    char *dir = malloc(n + 1);
-    if (!dir) return;
-    if (slash) memcpy(dir, path, n);
-    else dir[0] = '.';
-    if (slash && n == 0) dir[n++] = '/';
-    dir[n] = '\0';
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 /* Writes 8-byte length, header, data to "<path>.tmp.<pid>", flushes and fsyncs it, then renames it onto path.
  * Any failure removes the temporary file, so path is either the old file or the complete new one. */
 bl_status bl_st_writer_save(bl_st_writer *w, const char *path) {
@@ -273,35 +255,23 @@ bl_status bl_st_writer_save(bl_st_writer *w, const char *path) {
         free(header.bytes);
         return s;
     }
-    size_t temp_size = strlen(path) + 32;
-    char *temp = malloc(temp_size);
-    if (!temp) {
+    bl_output out;
+    s = bl_output_open(path, &out); /* refuses a device, a folder or an input as the target */
+    if (s) {
         free(header.bytes);
-        return st_fail_at(BL_ERR_NOMEM, path, "cannot allocate the temporary name");
-    }
-    snprintf(temp, temp_size, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(temp, "wb");
-    if (!f) {
-        s = st_fail_at(BL_ERR_IO, path, "cannot create temporary file '%s': %s", temp, strerror(errno));
-        free(header.bytes);
-        free(temp);
         return s;
     }
+    FILE *f = out.f;
     unsigned char length_bytes[8];
     st_store_le_u64(length_bytes, (uint64_t)header.length);
     int ok = fwrite(length_bytes, 1, 8, f) == 8 && fwrite(header.bytes, 1, header.length, f) == header.length;
     for (int i = 0; ok && i < w->tensor_count; i++) ok = write_tensor_data(f, &w->tensors[i]);
-    const char *step = "write";
-    if (ok && fflush(f) != 0) ok = 0, step = "flush";
-    if (ok && fsync(fileno(f)) != 0) ok = 0, step = "fsync";
-    int saved_errno = errno;
-    if (fclose(f) != 0 && ok) ok = 0, step = "close", saved_errno = errno;
-    if (ok && rename(temp, path) != 0) ok = 0, step = "rename", saved_errno = errno;
-    if (!ok) {
-        remove(temp); /* leave nothing behind: the old file (if any) is untouched, no partial file exists */
-        s = st_fail_at(BL_ERR_IO, path, "cannot save: %s of '%s' failed: %s", step, temp, strerror(saved_errno));
-    } else sync_parent_directory(path);
     free(header.bytes);
-    free(temp);
-    return s;
+    if (!ok) {
+        int e = errno;
+        s = st_fail_at(BL_ERR_IO, path, "cannot save: write of '%s' failed: %s", out.temp, strerror(e));
+        bl_output_abort(&out);
+        return s;
+    }
+    return bl_output_commit(&out, 1);
 }

@@ -11,6 +11,7 @@
 #define BLASTO_STATUS_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 typedef enum bl_status {
     BL_OK = 0,
@@ -29,6 +30,15 @@ bl_status bl_failv(bl_status code, const char *fmt, va_list ap);
 
 /* The message of the last failure on this thread ("" when none). */
 const char *bl_last_error(void);
+
+/* Length of the valid UTF-8 sequence starting at s[0] (n bytes available), or 0 when it is not valid UTF-8
+ * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
+size_t bl_utf8_sequence_length(const unsigned char *s, size_t n);
+/* 1 when `text` is entirely valid UTF-8 (what JSON strings and safetensors metadata must be), 0 otherwise. */
+int bl_utf8_valid(const char *text);
+/* `text` made fit for a one-line message: control bytes (below 0x20, 0x7f) and bytes that are not valid UTF-8 are
+ * written as \xNN, everything else as is; cut at a character boundary to fit cap bytes with the NUL. Returns buf. */
+const char *bl_printable(const char *text, char *buf, size_t cap);
 void bl_clear_error(void);
 
 /* Name of a status code, e.g. "format error". */

@@ -60,8 +60,13 @@ const char *bl_model_gradcam_layer(const bl_model *m);
  * this model's arch name. Nothing is modified unless everything validates. */
 bl_status bl_model_load(bl_model *m, const bl_safetensors *st);
 /* The loader's per-tensor check, shared with other loaders (models/pregnancy.c): `t->name` present in st, a float
- * dtype, exactly t's shape; the message names the file, the tensor and `owner` (e.g. the arch name). */
+ * dtype, exactly t's shape, and for a `*.running_var` values that a variance can have (bl_check_variances); the
+ * message names the file, the tensor and `owner` (e.g. the arch name). */
 bl_status bl_check_expected_tensor(const bl_safetensors *st, const bl_tensor *t, const char *owner);
+/* A batchnorm running variance read from a file must be finite and >= 0 (a negative one makes 1/sqrt(var + eps)
+ * NaN, which a ReLU then hides): BL_ERR_NUMERIC "<file>: '<name>': element K is V (expected a variance: finite and
+ * >= 0)". Every model loader (through bl_check_expected_tensor) and the converter check every `*.running_var`. */
+bl_status bl_check_variances(const bl_safetensors *st, const char *name, int64_t numel);
 /* Write every tensor of the model (state_dict order) plus __metadata__ arch/variant and the given extra key/value
  * pairs (may be NULL) atomically. */
 bl_status bl_model_save(const bl_model *m, const char *path, int n_meta, const char *const *keys,

@@ -130,6 +130,19 @@ static void shape_text(char *buf, size_t size, int ndim, const int64_t *shape) {
     if (k < size) snprintf(buf + k, size - k, "]");
 }
 
+bl_status bl_check_variances(const bl_safetensors *st, const char *name, int64_t numel) {
+    float *v = malloc((size_t)(numel > 0 ? numel : 1) * sizeof *v);
+    if (!v) return bl_fail(BL_ERR_NOMEM, "%s: '%s': out of memory for %lld floats", bl_safetensors_path(st), name,
+                           (long long)numel);
+    bl_status s = bl_safetensors_read_f32(st, name, -1, NULL, numel, v);
+    for (int64_t k = 0; !s && k < numel; k++)
+        if (!(v[k] >= 0.0f) || isinf(v[k])) /* NaN fails the comparison */
+            s = bl_fail(BL_ERR_NUMERIC, "%s: '%s': element %lld is %g (expected a variance: finite and >= 0)",
+                        bl_safetensors_path(st), name, (long long)k, (double)v[k]);
+    free(v);
+    return s;
+}
+
 bl_status bl_check_expected_tensor(const bl_safetensors *st, const bl_tensor *t, const char *owner) {
     const char *path = bl_safetensors_path(st);
     const bl_st_entry *e = bl_safetensors_find(st, t->name);
@@ -148,7 +161,7 @@ bl_status bl_check_expected_tensor(const bl_safetensors *st, const bl_tensor *t,
         shape_text(got, sizeof got, e->ndim, e->shape);
         return bl_fail(BL_ERR_FORMAT, "%s: '%s': shape mismatch (expected %s, got %s)", path, t->name, want, got);
     }
-    return BL_OK;
+    return ends_with(t->name, ".running_var") ? bl_check_variances(st, t->name, t->numel) : BL_OK;
 }
 
 bl_status bl_model_load(bl_model *m, const bl_safetensors *st) {

@@ -251,6 +251,42 @@ static void row(const char *kind, const char *failure, const char *args, const c
     }
 }
 
+/* The type and, for a regular file, the CRC-32 of its bytes of DIR/name (or of an absolute path). */
+static uint64_t fingerprint(const char *name) {
+    char path[1024];
+    if (name[0] == '/') snprintf(path, sizeof path, "%s", name);
+    else test_path_in(path, sizeof path, dir, name);
+    struct stat s;
+    if (lstat(path, &s) != 0) return 0;
+    uint64_t type = (uint64_t)(S_ISREG(s.st_mode) ? 1 : S_ISDIR(s.st_mode) ? 2 : S_ISCHR(s.st_mode) ? 3
+                               : S_ISFIFO(s.st_mode) ? 4 : S_ISLNK(s.st_mode) ? 5 : 6) << 32;
+    if (!S_ISREG(s.st_mode)) return type | 1;
+    size_t size = 0;
+    char *data = test_read_file(path, &size);
+    uint64_t h = type | (data ? crc32_of((const unsigned char *)data, size) : 2);
+    free(data);
+    return h;
+}
+
+/* An output that would replace `victim` (an input of the command, a device, a FIFO): `blasto ARGS` must exit 2 with
+ * one stderr line containing `message`, and `victim` keep its type and bytes. */
+static void kept(const char *failure, const char *args, const char *message, const char *victim) {
+    char cmd[4096], err[4096] = "";
+    uint64_t before = fingerprint(victim);
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s %s >/dev/null", dir, BLASTO_CLI, args);
+    int rc = test_run_shell(cmd, dir, err, sizeof err);
+    size_t len = strlen(err);
+    while (len && err[len - 1] == '\n') err[--len] = '\0';
+    CHECK(rc == 2 && !strchr(err, '\n') && strstr(err, message), "output / %s: `blasto %s` exits 2 with one line "
+          "containing '%s' (got %d: %s)", failure, args, message, rc, err);
+    CHECK(before != 0 && fingerprint(victim) == before, "output / %s: %s is unchanged", failure, victim);
+    if (print_table) {
+        printf("| output | %s | `blasto ", failure);
+        for (const char *c = args; *c; c++) printf(*c == '|' ? "\\|" : "%c", *c);
+        printf("` | %d | `%s` |\n", rc, err);
+    }
+}
+
 #define BAD(kind, failure, args, message, output) row(kind, failure, args, message, output, 0)
 #define GOOD(kind, failure, args, output) row(kind, failure, args, "", output, 1)
 
@@ -518,7 +554,10 @@ int main(void) {
         "xkey.json: fold: unknown key", "xo");
     write_text("xinf.json", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 2, \"lr\": 1e999}");
     BAD("experiment config", "Inf (lr 1e999)", "experiment --config xinf.json --out xo",
-        "xinf.json: lr: expected a number in [1e-12, 10]", "xo");
+        "xinf.json: lr: expected a number in [1e-12, 10)", "xo");
+    write_text("xlr.json", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 2, \"lr\": 10}");
+    BAD("experiment config", "lr 10 (what train refuses, refused before any output)",
+        "experiment --config xlr.json --out xo", "xlr.json: lr: expected a number in [1e-12, 10)", "xo");
     write_text("xhuge.json", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 2, \"folds\": 1e12}");
     BAD("experiment config", "huge (folds 1e12)", "experiment --config xhuge.json --out xo",
         "xhuge.json: folds: expected an integer in [2, 100], got a number outside it", "xo");
@@ -600,6 +639,116 @@ int main(void) {
     BAD("CLI arguments", "missing required option", "split --cohort c/cohort.csv --out s.csv", "--test-count", "s.csv");
     BAD("CLI arguments", "NaN value", "metrics --predictions p.csv --threshold nan --out mo.json", "--threshold",
         "mo.json");
+
+    /* ---- outputs: never a device, never an input; inputs: regular files only ---- */
+    snprintf(cmd, sizeof cmd, "cd '%s' && cp c/cohort.csv cc.csv && cp run/best.safetensors w.safetensors && "
+             "mkfifo fifo.csv fifo.json fifo.png fifo.safetensors && ln -s target.csv link.csv && "
+             "echo old > target.csv && ln -s nowhere.csv dangling.csv", dir);
+    CHECK(system(cmd) == 0, "fixture: copies, FIFOs, links");
+    kept("onto a device", "split --cohort cc.csv --test-count 2 --out /dev/null",
+         "/dev/null: exists and is not a regular file (a character device)", "/dev/null");
+    kept("onto a FIFO", "split --cohort cc.csv --test-count 2 --out fifo.csv",
+         "fifo.csv: exists and is not a regular file (a FIFO)", "fifo.csv");
+    kept("onto a folder", "split --cohort cc.csv --test-count 2 --out c", "c: exists and is not a regular file (a folder)",
+         "c");
+    kept("split onto its cohort", "split --cohort cc.csv --test-count 2 --out cc.csv",
+         "cc.csv: is also an input of this command", "cc.csv");
+    kept("predict onto its cohort", "predict --model run/best.safetensors --cohort cc.csv --out cc.csv",
+         "cc.csv: is also an input of this command", "cc.csv");
+    kept("stats onto its cohort", "stats ttest --cohort cc.csv --out cc.csv", "cc.csv: is also an input of this command",
+         "cc.csv");
+    kept("metrics onto its predictions", "metrics --predictions p.csv --out p.csv",
+         "p.csv: is also an input of this command", "p.csv");
+    kept("calibrate fit onto its predictions", "calibrate fit --predictions p.csv --out p.csv",
+         "p.csv: is also an input of this command", "p.csv");
+    kept("calibrate apply onto its model", "calibrate apply --predictions p.csv --model iso.json --out iso.json",
+         "iso.json: is also an input of this command", "iso.json");
+    kept("enhance onto its image", "enhance --image img.png --annotation a.json --out img.png",
+         "img.png: is also an input of this command", "img.png");
+    kept("enhance onto its annotation", "enhance --image img.png --annotation a.json --out a.json",
+         "a.json: is also an input of this command", "a.json");
+    kept("convert onto its input", "convert w.safetensors w.safetensors --from torchvision",
+         "w.safetensors: is also an input of this command", "w.safetensors");
+    kept("empty output name", "split --cohort cc.csv --test-count 2 --out ''", "(empty path): expected an output file name",
+         "cc.csv");
+    kept("a link to a missing file", "split --cohort cc.csv --test-count 2 --out dangling.csv",
+         "dangling.csv: is a symbolic link to a missing file", "dangling.csv");
+    GOOD("output", "a symbolic link (written through)", "split --cohort cc.csv --test-count 2 --out link.csv",
+         "target.csv");
+    {
+        struct stat s;
+        char path[1024];
+        size_t size = 0;
+        char *split = test_read_file(test_path_in(path, sizeof path, dir, "target.csv"), &size);
+        CHECK(lstat(test_path_in(path, sizeof path, dir, "link.csv"), &s) == 0 && S_ISLNK(s.st_mode) && split &&
+                  !strncmp(split, "id,set,fold\n", 12),
+              "output / symbolic link: the link stays, the file it points to holds the split");
+        free(split);
+    }
+    BAD("input", "a FIFO as the cohort", "split --cohort fifo.csv --test-count 2 --out s.csv",
+        "fifo.csv: cannot read: not a regular file (a FIFO)", "s.csv");
+    BAD("input", "/dev/urandom as the cohort", "split --cohort /dev/urandom --test-count 2 --out s.csv",
+        "/dev/urandom: cannot read: not a regular file (a character device)", "s.csv");
+    BAD("input", "a FIFO as the image", "enhance --image fifo.png --annotation a.json --out eo.png",
+        "fifo.png: cannot read: not a regular file (a FIFO)", "eo.png");
+    BAD("input", "a FIFO as the annotation", "enhance --image img.png --annotation fifo.json --out eo.png",
+        "fifo.json: cannot read: not a regular file (a FIFO)", "eo.png");
+    BAD("input", "a FIFO as safetensors", "inspect fifo.safetensors", "fifo.safetensors: cannot read: not a regular "
+        "file (a FIFO)", NULL);
+    BAD("input", "a FIFO as the experiment config", "experiment --config fifo.json --out xo",
+        "fifo.json: cannot read: not a regular file (a FIFO)", "xo");
+    BAD("input", "a FIFO as the calibration model", "calibrate apply --predictions p.csv --model fifo.json --out co.csv",
+        "fifo.json: cannot read: not a regular file (a FIFO)", "co.csv");
+    BAD("input", "a FIFO as the predictions", "metrics --predictions fifo.csv --out mo.json",
+        "fifo.csv: cannot read: not a regular file (a FIFO)", "mo.json");
+
+    /* ---- ambiguous input: what two readers would read differently is refused ---- */
+    write_text("xdupkey.json", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 2, \"test_count\": 3}");
+    BAD("experiment config", "duplicate key", "experiment --config xdupkey.json --out xo",
+        "xdupkey.json: top level: duplicate key 'test_count' (JSON readers disagree on which one counts)", "xo");
+    write_text("xtrail.json", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 2} {\"folds\": 5}");
+    BAD("experiment config", "data after the document", "experiment --config xtrail.json --out xo",
+        "xtrail.json: unexpected data after the JSON document (byte 44 of 56)", "xo");
+    write_text("xnul.json", "{\"cohort\": \"c/cohort.csv\\u0000.bak\", \"test_count\": 2}");
+    BAD("experiment config", "\\u0000 in a path", "experiment --config xnul.json --out xo",
+        "xnul.json: a string holds \\u0000 (byte 24), which would cut it short", "xo");
+    {
+        size_t n = 0;
+        char p[1024], *a = test_read_file(test_path_in(p, sizeof p, dir, "a.json"), &n);
+        char *at = a ? strstr(a, "\"label\"") : NULL;
+        CHECK(at != NULL, "a.json has a label");
+        if (at) { /* the first shape's label given twice: "label": "te", "label": <the original> */
+            size_t head = (size_t)(at - a);
+            char *twice = malloc(n + 32);
+            if (twice) {
+                memcpy(twice, a, head);
+                memcpy(twice + head, "\"label\": \"te\", ", 15);
+                memcpy(twice + head + 15, at, n - head);
+                write_bytes("adup.json", twice, n + 15);
+                free(twice);
+            }
+        }
+        free(a);
+    }
+    BAD("labelme JSON", "duplicate key", "enhance --image img.png --annotation adup.json --out eo.png",
+        "adup.json: shapes[0]: duplicate key 'label' (JSON readers disagree on which one counts)", "eo.png");
+    snprintf(text, sizeof text, "%s", header);
+    text[strlen(text) - 1] = '\0';
+    snprintf(text + strlen(text), sizeof text - strlen(text),
+             ",label\nx1,c/images/synth_0001.png,c/annotations/synth_0001.json,34,A,0,1\n");
+    write_text("dupcol.csv", text);
+    BAD("cohort CSV", "a column twice", "split --cohort dupcol.csv --test-count 0 --out s.csv",
+        "dupcol.csv: header: column 'label' twice (columns 6 and 7)", "s.csv");
+
+    /* ---- paths an output records as JSON text must be UTF-8: refused before the work, not at the first save ---- */
+    snprintf(cmd, sizeof cmd, "cd '%s' && cp c/cohort.csv \"$(printf 'c\\377.csv')\" && "
+             "cp w.safetensors \"$(printf 'w\\377.safetensors')\"", dir);
+    CHECK(system(cmd) == 0, "fixture: non-UTF-8 names");
+    BAD("path", "not UTF-8 (train --cohort)",
+        "train --cohort \"$(printf 'c\\377.csv')\" --split split.csv --fold 0 --arch densenet121 --size 32 --batch 4 "
+        "--epochs 1 --out r8", "--cohort: 'c\\xff.csv' is not valid UTF-8", "r8");
+    BAD("path", "not UTF-8 (convert IN)", "convert \"$(printf 'w\\377.safetensors')\" wo.safetensors --from torchvision",
+        "IN: 'w\\xff.safetensors' is not valid UTF-8", "wo.safetensors");
 
     resource_limits();
 

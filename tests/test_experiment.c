@@ -14,14 +14,21 @@
  *   3. one fold's run directory deleted: only that unit runs again ("trained" once, for that run; 5 skipped) and
  *      table2.csv, delong.csv and calibration.json are byte-identical to the first run's (training is bit-deterministic), as are table3.csv and the
  *      focus files, which are recomputed;
- *   4. bad configs (missing cohort, unknown arch, folds < 2) and a missing --config: the exact one-line message,
+ *   4. a different run into the same folder: a changed config (epochs) or cohort (every label flipped) is refused
+ *      naming the changed part, touching nothing; a second experiment while the folder is locked is refused;
+ *      --rerun-changed removes the old results and runs every unit; run.json states the fingerprint;
+ *   5. bad configs (missing cohort, unknown arch, folds < 2) and a missing --config: the exact one-line message,
  *      exit 1 (2 for usage) and no output directory. */
+#define _DEFAULT_SOURCE /* flock */
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -394,7 +401,55 @@ int main(void) {
     free(table1);
     free(calib);
 
-    /* 4. refusals */
+    /* 4. results of a different run are never mixed with this one's: a changed config or cohort is refused (and
+     * nothing is touched), a second experiment in the folder at the same time is refused, --rerun-changed replaces */
+    char cfg2[512], before[512];
+    snprintf(cfg2, sizeof cfg2, "%s/exp2.json", dir);
+    write_text(cfg2, "{\"cohort\": \"c/cohort.csv\", \"test_count\": 8, \"folds\": 2, \"seed\": 1, \"archs\": "
+                     "[\"resnet50\"], \"inputs\": [\"original\", \"enhanced\"], \"epochs\": 2, \"batch\": 4, \"lr\": 1e-3,"
+                     " \"optimizer\": \"adam\", \"size\": 32, \"freeze_backbone_epochs\": 1}\n");
+    char *t2_before = slurp(p2);
+    mtimes(t0);
+    snprintf(cmd, sizeof cmd, "%s experiment --config %s --out %s/out --threads 2", BLASTO_CLI, cfg2, dir);
+    rc = run(cmd, err, sizeof err);
+    CHECK(rc == 1 && strstr(err, "/out: holds the results of a different run (changed: config); --rerun-changed "
+                                 "replaces them, or choose another --out"),
+          "changed epochs: refused (exit %d): %s", rc, err);
+    /* every label flipped: the cohort part changes */
+    snprintf(cmd, sizeof cmd, "cd %s && awk -F, -v OFS=, 'NR > 1 { $NF = 1 - $NF } 1' c/cohort.csv > c/flipped.csv && "
+             "sed 's#c/cohort.csv#c/flipped.csv#' exp.json > exp3.json", dir);
+    CHECK(system(cmd) == 0, "flipped cohort");
+    snprintf(before, sizeof before, "%s/exp3.json", dir);
+    snprintf(cmd, sizeof cmd, "%s experiment --config %s --out %s/out --threads 2", BLASTO_CLI, before, dir);
+    rc = run(cmd, err, sizeof err);
+    CHECK(rc == 1 && strstr(err, "holds the results of a different run (changed: cohort)"),
+          "flipped labels: refused (exit %d): %s", rc, err);
+    mtimes(t1);
+    for (int i = 0; i < N_OUTPUTS; i++) CHECK(t1[i] == t0[i], "output %d untouched by the refused runs", i);
+    /* a second experiment while one holds the folder */
+    snprintf(cmd, sizeof cmd, "%s/out", dir);
+    int held = open(cmd, O_RDONLY | O_DIRECTORY);
+    CHECK(held >= 0 && flock(held, LOCK_EX | LOCK_NB) == 0, "hold the folder's lock");
+    snprintf(cmd, sizeof cmd, "%s experiment --config %s --out %s/out --threads 2", BLASTO_CLI, cfg, dir);
+    rc = run(cmd, err, sizeof err);
+    CHECK(rc == 1 && strstr(err, "/out: in use by another blasto process"), "a concurrent run: refused (exit %d): %s",
+          rc, err);
+    if (held >= 0) close(held);
+    /* --rerun-changed: the old results go, every unit runs with the new config */
+    snprintf(cmd, sizeof cmd, "%s experiment --config %s --out %s/out --threads 2 --rerun-changed", BLASTO_CLI, cfg2,
+             dir);
+    rc = run(cmd, err, sizeof err);
+    CHECK(rc == 0 && strstr(err, "results of a different run removed (changed: config)") &&
+              count(err, "trained") == 4 && count(err, "skipped") == 0,
+          "--rerun-changed: every unit ran again (exit %d):\n%s", rc, err);
+    char *t2_after = slurp(p2);
+    CHECK(t2_before && t2_after && strcmp(t2_before, t2_after) != 0, "table2.csv now holds the 2-epoch results");
+    free(t2_before);
+    free(t2_after);
+    snprintf(cmd, sizeof cmd, "grep -q '\"fingerprint\":[[:space:]]*\"[0-9a-f]\\{16\\}\"' %s/out/run.json", dir);
+    CHECK(system(cmd) == 0, "run.json states the fingerprint");
+
+    /* 5. refusals */
     check_bad("nocohort", "{\"test_count\": 8, \"folds\": 2}", "cohort: missing (expected the path of the cohort CSV)", 1);
     check_bad("badarch", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 8, \"archs\": [\"resnet51\"]}",
               "archs[0]: unknown architecture 'resnet51' (expected vgg16, resnet50, resnet50-keras or densenet121)", 1);

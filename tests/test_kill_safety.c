@@ -1,7 +1,9 @@
-/* test_kill_safety.c — `blasto train` and `blasto enhance --cohort` survive kill -9 at any moment.
+/* test_kill_safety.c — `blasto train` and `blasto enhance --cohort` survive kill -9 and Ctrl-C at any moment.
  *
- * For each command: one uninterrupted reference run; then rounds in which the command is started, killed with
- * SIGKILL after a random delay in [0, 1.2·T) (T = the reference's wall time; a round may kill the rerun too),
+ * For each command: one uninterrupted reference run; then rounds in which the command is started, ended with
+ * SIGKILL or SIGINT (chosen at random) after a random delay in [0, 1.2·T) (T = the reference's wall time; a round
+ * may kill the rerun too); after a SIGINT no temporary may remain at all (the signal thread of core/fileio.h
+ * removes them, and a RUN/ or DIR/ the run created before it had anything to keep),
  * after every kill the output folder is inspected — every file under a final name must be complete and parse
  * (checkpoints open and validate, CSVs parse, PNGs decode), anything else must be a temporary name of the atomic
  * writers ("<name>.tmp.<pid>", enhance's staging folder ".enhance-tmp-<pid>/"), which a rerun ignores — and then
@@ -56,14 +58,18 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Runs `sh -c "exec CMD"` (so the pid is blasto's), kills it with SIGKILL after delay_s unless it ended before.
- * Returns 1 when it was killed, 0 when it exited by itself with status 0, −1 otherwise. *elapsed_s gets the time. */
-static int run_and_kill(const char *cmd, double delay_s, double *elapsed_s) {
+/* Runs `sh -c "exec CMD"` (so the pid is blasto's), sends it `sig` (SIGKILL or SIGINT) after delay_s unless it
+ * ended before. Returns 1 when the signal ended it, 0 when it exited by itself with status 0, −1 otherwise.
+ * *elapsed_s gets the time. */
+static pid_t last_pid; /* the pid of the last command run_and_signal started */
+
+static int run_and_signal(const char *cmd, int sig, double delay_s, double *elapsed_s) {
     char line[4096];
     snprintf(line, sizeof line, "exec %s", cmd);
     double t0 = now_s();
     pid_t pid = fork();
     if (pid < 0) return -1;
+    last_pid = pid;
     if (pid == 0) {
         execl("/bin/sh", "sh", "-c", line, (char *)NULL);
         _exit(127);
@@ -73,9 +79,9 @@ static int run_and_kill(const char *cmd, double delay_s, double *elapsed_s) {
         pid_t r = waitpid(pid, &status, WNOHANG);
         if (r == pid) break;
         if (delay_s >= 0 && now_s() - t0 >= delay_s) {
-            kill(pid, SIGKILL);
+            kill(pid, sig);
             waitpid(pid, &status, 0);
-            killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+            killed = WIFSIGNALED(status) && WTERMSIG(status) == sig;
             break;
         }
         struct timespec pause = {0, 2 * 1000 * 1000}; /* 2 ms resolution */
@@ -102,6 +108,37 @@ static int is_stage_dir(const char *name) { return strncmp(name, ".enhance-tmp-"
 static int file_exists(const char *path) {
     struct stat s;
     return stat(path, &s) == 0 && S_ISREG(s.st_mode);
+}
+
+static int run_and_kill(const char *cmd, double delay_s, double *elapsed_s) {
+    return run_and_signal(cmd, SIGKILL, delay_s, elapsed_s);
+}
+
+/* SIGKILL or SIGINT (Ctrl-C), one of the two at random */
+static int random_signal(void) { return next_random() % 2 ? SIGINT : SIGKILL; }
+
+static int count_temporaries(const char *path);
+
+/* entries of path/ and path/masks/ that are a temporary of process `pid` ("<name>.tmp.<pid>", ".enhance-tmp-<pid>") */
+static int temporaries_of(const char *path, pid_t pid) {
+    char tail[32], stage[48];
+    snprintf(tail, sizeof tail, ".tmp.%ld", (long)pid);
+    snprintf(stage, sizeof stage, ".enhance-tmp-%ld", (long)pid);
+    int n = 0;
+    for (int sub = 0; sub < 2; sub++) {
+        char p[700];
+        snprintf(p, sizeof p, "%s%s", path, sub ? "/masks" : "");
+        DIR *d = opendir(p);
+        for (struct dirent *e; d && (e = readdir(d));) {
+            size_t len = strlen(e->d_name), tl = strlen(tail);
+            if (!strcmp(e->d_name, stage) || (len > tl && !strcmp(e->d_name + len - tl, tail))) {
+                printf("  left behind by %ld: %s/%s\n", (long)pid, p, e->d_name);
+                n++;
+            }
+        }
+        if (d) closedir(d);
+    }
+    return n;
 }
 
 static int same_bytes(const char *a, const char *b) {
@@ -249,13 +286,27 @@ static void train_rounds(int rounds) {
             resumed += resume;
             train_command(cmd, sizeof cmd, out, resume);
             double delay = k < kills ? 1.2 * t_ref * (double)(next_random() >> 11) * 0x1.0p-53 : -1;
-            int rc = run_and_kill(cmd, delay, NULL);
+            int sig = random_signal();
+            char run_dir[700];
+            snprintf(run_dir, sizeof run_dir, "%s/%s", dir, out);
+            struct stat before;
+            int existed = stat(run_dir, &before) == 0;
+            int rc = run_and_signal(cmd, sig, delay, NULL);
             if (k < kills) {
                 if (rc == 1) killed_total++;
                 else CHECK(rc == 0, "train round %d: run %d failed before the kill (see %s/%s.err)", r, k, dir, out);
                 char when[96];
-                snprintf(when, sizeof when, "after kill %d at %.3f s", k + 1, delay);
+                snprintf(when, sizeof when, "after %s %d at %.3f s", sig == SIGINT ? "SIGINT" : "SIGKILL", k + 1, delay);
                 problems += inspect_train_dir(out, when);
+                /* Ctrl-C: the run's own temporaries are gone at once (those of an earlier SIGKILL stay until a
+                 * run reaches its cleanup), and so is a RUN/ it created that holds no checkpoint */
+                if (rc == 1 && sig == SIGINT) {
+                    int left = temporaries_of(run_dir, last_pid);
+                    CHECK(left == 0, "train round %d: %s: no temporary of that run left (%d)", r, when, left);
+                    struct stat sb;
+                    CHECK(existed || file_exists(last) || stat(run_dir, &sb) != 0,
+                          "train round %d: %s: no RUN/ made by that run without a checkpoint", r, when);
+                }
                 printf("  train round %d: %s %s: %s\n", r, rc == 1 ? "killed" : "finished before the kill", when,
                        file_exists(last) ? "last.safetensors exists" : "no checkpoint yet");
             } else {
@@ -428,12 +479,18 @@ static void enhance_rounds(int rounds) {
         for (int k = 0; k <= kills; k++) {
             enhance_command(cmd, sizeof cmd, out);
             double delay = k < kills ? 1.2 * t_ref * (double)(next_random() >> 11) * 0x1.0p-53 : -1;
-            int rc = run_and_kill(cmd, delay, NULL);
+            int sig = random_signal();
+            int rc = run_and_signal(cmd, sig, delay, NULL);
             if (k < kills) {
                 if (rc == 1) killed_total++;
                 else CHECK(rc == 0, "enhance round %d: run %d failed before the kill (see %s/%s.err)", r, k, dir, out);
                 problems += inspect_enhance_dir(path, 1);
                 temporaries += count_temporaries_quiet(path);
+                if (rc == 1 && sig == SIGINT) { /* Ctrl-C: the run's staging folder and temporaries are gone at once */
+                    int left = temporaries_of(path, last_pid);
+                    CHECK(left == 0, "enhance round %d: SIGINT at %.3f s: no temporary of that run left (%d)", r,
+                          delay, left);
+                }
             } else {
                 CHECK(rc == 0, "enhance round %d: the rerun completes (see %s/%s.err)", r, dir, out);
             }

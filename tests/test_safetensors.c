@@ -595,7 +595,7 @@ static void test_files(void) {
     s = bl_safetensors_open(beyond, &st);
     check_error("beyond file", s, BL_ERR_FORMAT, beyond, "header length 4096 exceeds file size 10");
     s = bl_safetensors_open(temp_dir, &st);
-    check_error("directory", s, BL_ERR_IO, temp_dir, "cannot open: not a regular file");
+    check_error("directory", s, BL_ERR_IO, temp_dir, "cannot read: not a regular file (a folder)");
     const char *trailing = path_in_temp("trailing.safetensors");
     write_whole(trailing, "\x08\0\0\0\0\0\0\0{}      \x01", 17);
     s = bl_safetensors_open(trailing, &st);
@@ -657,11 +657,11 @@ static void test_writer_errors(void) {
     check_error("no directory", s, BL_ERR_IO, nowhere, "cannot create temporary file");
     CHECK(strstr(bl_last_error(), "No such file or directory") != NULL, "errno text missing: %s", bl_last_error());
     CHECK(count_files_containing(temp_dir, "no_such_dir") == 0, "something was created for the missing directory");
-    /* a rename that fails (the target is a directory) removes the temporary file and leaves the target alone */
+    /* a target that is a directory is refused before anything is written, and left alone */
     const char *target = path_in_temp("is_a_directory");
     mkdir(target, 0700);
     s = bl_st_writer_save(w, target);
-    check_error("rename onto a directory", s, BL_ERR_IO, target, "cannot save: rename of");
+    check_error("onto a directory", s, BL_ERR_INVALID, target, "exists and is not a regular file (a folder)");
     struct stat info;
     CHECK(stat(target, &info) == 0 && S_ISDIR(info.st_mode), "the directory was replaced");
     CHECK(count_files_containing(temp_dir, ".tmp.") == 0, "a temporary file remains after a failed save");

@@ -204,6 +204,7 @@ typedef struct surgery {
     const char *as_i64;        /* write this tensor as I64 (values truncated) */
     const char *as_bf16;       /* write this tensor as BF16 (top 16 bits of each float) */
     const char *nan_in;        /* element 3 of this tensor becomes NaN */
+    const char *negative_in;   /* element 3 of this tensor becomes -0.5 */
     const char *duplicate_old; /* also write this DenseNet tensor under its old key (norm1 → norm.1) */
     int old_keys;              /* write every DenseNet tensor under its old key */
     int add_counters;          /* add an I64 `<module>.num_batches_tracked` next to every running_var */
@@ -266,7 +267,8 @@ static int write_variant(const char *src_path, const char *path, const surgery *
         memcpy(shape, e->shape, sizeof shape);
         bl_dtype dtype = e->dtype;
         const void *data = e->data;
-        int edited = (s->nan_in && strcmp(e->name, s->nan_in) == 0) || (s->as_i64 && strcmp(e->name, s->as_i64) == 0) ||
+        int edited = (s->nan_in && strcmp(e->name, s->nan_in) == 0) ||
+                     (s->negative_in && strcmp(e->name, s->negative_in) == 0) || (s->as_i64 && strcmp(e->name, s->as_i64) == 0) ||
                      (s->as_bf16 && strcmp(e->name, s->as_bf16) == 0);
         float *f = NULL; /* an aligned float copy (sources are F32) of a tensor whose values change */
         if (edited) {
@@ -280,6 +282,10 @@ static int write_variant(const char *src_path, const char *path, const surgery *
         if (s->timm_vgg) timm_vgg_key(e->name, name, sizeof name, &ndim, shape);
         if (s->nan_in && strcmp(e->name, s->nan_in) == 0) {
             f[3] = NAN;
+            data = f;
+        }
+        if (s->negative_in && strcmp(e->name, s->negative_in) == 0) {
+            f[3] = -0.5f;
             data = f;
         }
         if (s->as_i64 && strcmp(e->name, s->as_i64) == 0) {
@@ -349,6 +355,7 @@ static void test_refusals(const char *good) {
         {"dtype.safetensors", {.as_i64 = "features.norm0.running_var"}},
         {"meta.safetensors", {.meta_arch = "vgg16"}},
         {"nan.safetensors", {.nan_in = "features.conv0.weight"}},
+        {"negvar.safetensors", {.negative_in = "features.norm0.running_var"}},
         {"notop.safetensors", {.drop = "classifier.weight", .drop2 = "classifier.bias"}},
         {"dup.safetensors", {.duplicate_old = "features.denseblock1.denselayer1.norm1.weight"}},
         {"several.safetensors", {.drop = "features.norm5.bias", .extra = "fc.weight", .fewer_rows = "classifier.bias"}},
@@ -380,6 +387,26 @@ static void test_refusals(const char *good) {
                    "architecture mismatch (expected resnet50-keras for --from keras");
     expect_refused("meta.safetensors", tv, "__metadata__ arch: mismatch (expected densenet121, got vgg16)");
     expect_refused("nan.safetensors", tv, "features.conv0.weight: element 3 is NaN (expected finite weights");
+    /* a negative running variance would make 1/sqrt(var + eps) NaN, which the ReLU after it turns into 0: refused by
+     * the converter and by every model loader */
+    expect_refused("negvar.safetensors", tv, "'features.norm0.running_var': element 3 is -0.5 (expected a variance: "
+                   "finite and >= 0)");
+    {
+        char negvar[256];
+        snprintf(negvar, sizeof negvar, "%s/negvar.safetensors", dir);
+        bl_ctx *ctx = NULL;
+        bl_model *m = NULL;
+        bl_safetensors *st = NULL;
+        int ok = bl_ctx_create(bl_kernels_ref(), &ctx) == BL_OK &&
+                 bl_model_create(ctx, BL_ARCH_DENSENET121, BL_HEAD_IMAGENET, &m) == BL_OK &&
+                 bl_safetensors_open(negvar, &st) == BL_OK;
+        CHECK(ok && bl_model_load(m, st) == BL_ERR_NUMERIC &&
+                  strstr(bl_last_error(), "'features.norm0.running_var': element 3 is -0.5 (expected a variance"),
+              "bl_model_load refuses a negative running variance: %s", bl_last_error());
+        bl_safetensors_close(st);
+        if (m) bl_model_free(m);
+        if (ctx) bl_ctx_free(ctx);
+    }
     expect_refused("notop.safetensors", tv, "classifier.weight: missing (expected F32 [1000,1024] for densenet121, "
                    "got no such tensor) — IN has no ImageNet classifier");
     expect_refused("dup.safetensors", tv, "duplicate after renaming (expected one tensor named "

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "core/fileio.h"
+#include "study/files.h"
 #include "core/autograd.h"
 #include "core/build_info.h"
 #include "core/kernels.h"
@@ -246,6 +248,9 @@ static bl_status copy_tensors(convert_job *job, const bl_model *model) {
         const source_tensor *t = &job->tensors[j];
         bl_tensor *mt = bl_model_tensor_at(model, t->model_index);
         bl_status st = bl_safetensors_read_f32(job->st, t->entry->name, -1, NULL, mt->numel, values);
+        size_t name_len = strlen(mt->name);
+        if (!st && name_len > 12 && !strcmp(mt->name + name_len - 12, ".running_var"))
+            st = bl_check_variances(job->st, t->entry->name, mt->numel);
         for (int64_t k = 0; !st && k < mt->numel; k++)
             if (!isfinite(values[k]))
                 st = bl_fail(BL_ERR_NUMERIC, "%s: %s: element %lld is %s (expected finite weights, got %g)",
@@ -315,6 +320,14 @@ static int parse_args(int argc, char **argv, convert_job *job) {
     }
     job->in_path = positional[0];
     job->out_path = positional[1];
+    if (bl_output_check(job->out_path, 1, &job->in_path) != BL_OK) { /* never the input, never a device */
+        fprintf(stderr, "blasto convert: OUT: %s\n", bl_last_error());
+        return 2;
+    }
+    if (bl_check_recorded_path("IN", base_name(job->in_path)) != BL_OK) { /* __metadata__ source_file */
+        fprintf(stderr, "blasto convert: %s\n", bl_last_error());
+        return 2;
+    }
     return 0;
 }
 

@@ -132,6 +132,7 @@ int cmd_demo(int argc, char **argv) {
         fprintf(stderr, "blasto demo: %s\n", bl_last_error());
         return 1;
     }
+    c.rerun_changed = 1; /* the demo's folder is blasto's own: results another run left there are replaced */
     fprintf(stderr, "blasto demo: experiment %s -> %s (%d threads; demo configuration, see %s)\n", config, run,
             bl_threads_get(), config);
     experiment_ui u;

@@ -219,9 +219,31 @@ static void remove_stage(const bl_cohort *c, const char *stage) {
             free(path);
         }
     char *masks = join_path(stage, "", "masks", "");
+    char *csv = join_path(stage, "", "cohort.csv", "");
     if (masks) rmdir(masks);
+    if (csv) unlink(csv);
     free(masks);
+    free(csv);
     rmdir(stage);
+    bl_cleanup_forget(stage);
+}
+
+/* Moves the n first of the 3·c->n staged files (row-major, kind-minor) between the stage and DIR: forward into
+ * place, or back into the stage after a later failure (so that removing the stage removes them). Returns the index
+ * of the first file that could not be moved, or n. */
+static int move_files(const bl_cohort *c, const char *stage, const char *out_dir, int n, int back) {
+    for (int f = 0; f < n; f++) {
+        int i = f / 3, k = f % 3;
+        char *staged = join_path(stage, OUTPUT_KINDS[k][0], c->rows[i].id, OUTPUT_KINDS[k][1]);
+        char *placed = join_path(out_dir, OUTPUT_KINDS[k][0], c->rows[i].id, OUTPUT_KINDS[k][1]);
+        int bad = !staged || !placed || (back ? rename(placed, staged) : rename(staged, placed)) != 0;
+        if (bad && !back)
+            fprintf(stderr, "blasto enhance: %s: cannot move into place: %s\n", placed ? placed : "?", strerror(errno));
+        free(staged);
+        free(placed);
+        if (bad && !back) return f;
+    }
+    return n;
 }
 
 static void print_ignored_labels(const bl_cohort *c, const bl_enhance_options *o) {
@@ -237,11 +259,6 @@ static void print_ignored_labels(const bl_cohort *c, const bl_enhance_options *o
         if (listed) printf("\n");
         bl_labelme_free(doc);
     }
-}
-
-static int same_file(const char *a, const char *b) {
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 static int enhance_cohort(const char *cohort_path, const char *out_dir, const bl_enhance_options *o,
@@ -263,15 +280,18 @@ static int enhance_cohort(const char *cohort_path, const char *out_dir, const bl
         fprintf(stderr, "blasto enhance: out of memory\n");
         goto done;
     }
-    if (same_file(cohort_path, out_csv)) {
-        fprintf(stderr, "blasto enhance: --out: %s would overwrite the input cohort (expected another directory)\n",
-                out_csv);
+    const char *inputs[] = {cohort_path};
+    if (bl_output_check(out_csv, 1, inputs) != BL_OK) {
+        fprintf(stderr, "blasto enhance: --out: %s\n", bl_last_error());
         rc = 2;
         goto done;
     }
     if (make_directory(out_dir, &created_out)) goto cleanup;
-    if (!created_out) remove_stale_temporaries(out_dir);
-    if (make_directory(stage, &created_stage) || make_directory(stage_masks, &created_stage_masks)) goto cleanup;
+    if (created_out) bl_cleanup_add_tree(out_dir); /* made by this run: a signal removes it with the rest */
+    else remove_stale_temporaries(out_dir);
+    if (make_directory(stage, &created_stage)) goto cleanup;
+    bl_cleanup_add_tree(stage); /* Ctrl-C or kill: the stage goes, DIR keeps what it had */
+    if (make_directory(stage_masks, &created_stage_masks)) goto cleanup;
 
     progress prog;
     progress_init(&prog, c->n);
@@ -285,18 +305,8 @@ static int enhance_cohort(const char *cohort_path, const char *out_dir, const bl
         goto cleanup;
     }
 
-    /* every row succeeded: move the files into place, then write the cohort CSV last */
-    if (make_directory(masks_dir, &created_masks)) goto cleanup;
-    for (int i = 0; i < c->n; i++)
-        for (int k = 0; k < 3; k++) {
-            char *from = join_path(stage, OUTPUT_KINDS[k][0], c->rows[i].id, OUTPUT_KINDS[k][1]);
-            char *to = join_path(out_dir, OUTPUT_KINDS[k][0], c->rows[i].id, OUTPUT_KINDS[k][1]);
-            int bad = !from || !to || rename(from, to) != 0;
-            if (bad) fprintf(stderr, "blasto enhance: %s: cannot move into place: %s\n", to ? to : "?", strerror(errno));
-            free(from);
-            free(to);
-            if (bad) goto cleanup;
-        }
+    /* every row succeeded: the cohort CSV is written into the stage first (the step that can fail on a full disk),
+     * then the files are moved into place and the CSV last; a failed move moves the others back */
     for (int i = 0; i < c->n; i++) {
         bl_cohort_row *r = &c->rows[i];
         free(r->image);
@@ -312,10 +322,24 @@ static int enhance_cohort(const char *cohort_path, const char *out_dir, const bl
             goto cleanup;
         }
     }
-    if (bl_cohort_write(c, out_csv) != BL_OK) {
-        fprintf(stderr, "blasto enhance: %s\n", bl_last_error());
+    char *staged_csv = join_path(stage, "", "cohort.csv", "");
+    if (!staged_csv || bl_cohort_write_relative_to(c, staged_csv, out_dir) != BL_OK) { /* paths as seen from DIR */
+        fprintf(stderr, "blasto enhance: %s\n", staged_csv ? bl_last_error() : "out of memory");
+        free(staged_csv);
         goto cleanup;
     }
+    if (make_directory(masks_dir, &created_masks)) {
+        free(staged_csv);
+        goto cleanup;
+    }
+    int moved = move_files(c, stage, out_dir, 3 * c->n, 0);
+    if (moved < 3 * c->n || rename(staged_csv, out_csv) != 0) {
+        if (moved == 3 * c->n) fprintf(stderr, "blasto enhance: %s: cannot move into place: %s\n", out_csv, strerror(errno));
+        move_files(c, stage, out_dir, moved, 1);
+        free(staged_csv);
+        goto cleanup;
+    }
+    free(staged_csv);
     rc = 0;
     printf("enhance: %d images -> %s (images <id>.png, masks/<id>_icm.png and masks/<id>_te.png, cohort.csv)\n", c->n,
            out_dir);
@@ -330,6 +354,7 @@ cleanup:
         if (created_masks) rmdir(masks_dir);
         if (created_out) rmdir(out_dir);
     }
+    if (created_out) bl_cleanup_forget(out_dir);
 done:
     for (int i = 0; c && errors && i < c->n; i++) free(errors[i]);
     free(errors);
@@ -361,24 +386,35 @@ static int enhance_single(const char *image, const char *annotation, const char 
     } else {
         row.annotation = (char *)annotation;
     }
+    /* outputs are checked before the work: never a device, never one of the inputs */
+    const char *inputs[] = {image, row.annotation, row.icm_mask, row.te_mask};
+    char *icm_path = masks_out ? join_path(masks_out, "", "icm.png", "") : NULL;
+    char *te_path = masks_out ? join_path(masks_out, "", "te.png", "") : NULL;
+    const char *outputs[] = {out_path, icm_path, te_path};
+    for (int k = 0; k < 3; k++)
+        if (outputs[k] && bl_output_check(outputs[k], 4, inputs) != BL_OK) {
+            fprintf(stderr, "blasto enhance: %s: %s\n", k ? "--masks-out" : "--out", bl_last_error());
+            free(icm), free(icm_path), free(te_path);
+            return 2;
+        }
     bl_image out = {0}, icm_mask = {0}, te_mask = {0};
     bl_status st = bl_enhance_row(&row, o, &out, &icm_mask, &te_mask);
     free(icm);
     int rc = 0;
     if (st) {
         fprintf(stderr, "blasto enhance: %s\n", bl_last_error());
+        free(icm_path), free(te_path);
         return 1;
     }
     if (masks_out) {
         int created = 0;
-        char *icm_path = join_path(masks_out, "", "icm.png", ""), *te_path = join_path(masks_out, "", "te.png", "");
         if (make_directory(masks_out, &created)) rc = 1;
         else if (!icm_path || !te_path) rc = 1, fprintf(stderr, "blasto enhance: out of memory\n");
         else if (bl_image_save_png(&icm_mask, icm_path) || bl_image_save_png(&te_mask, te_path))
             rc = 1, fprintf(stderr, "blasto enhance: %s\n", bl_last_error());
-        free(icm_path);
-        free(te_path);
     }
+    free(icm_path);
+    free(te_path);
     if (!rc && bl_image_save_png(&out, out_path)) rc = 1, fprintf(stderr, "blasto enhance: %s\n", bl_last_error());
     if (!rc) printf("enhance: %s -> %s (%dx%d)\n", image, out_path, out.width, out.height);
     bl_image_free(&out);

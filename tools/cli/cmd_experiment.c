@@ -10,7 +10,7 @@
 #include "study/experiment.h"
 
 static int experiment_help(void) {
-    printf("usage: blasto experiment --config exp.json --out DIR [--threads N]\n\n"
+    printf("usage: blasto experiment --config exp.json --out DIR [--threads N] [--rerun-changed]\n\n"
            "Runs the paper's experiment from a JSON config (docs/experiment.md):\n"
            "  {\"cohort\": \"C.csv\", \"test_count\": 512, \"folds\": 3, \"seed\": 1,\n"
            "   \"archs\": [\"vgg16\", \"resnet50\", \"densenet121\"], \"inputs\": [\"original\", \"enhanced\"],\n"
@@ -25,16 +25,26 @@ static int experiment_help(void) {
            "validation AUROC); with both inputs also DIR/gradcam/<unit>/focus.csv (Grad-CAM focus scores on the\n"
            "test rows of the best original and the best enhanced unit, no overlays) and DIR/table3.csv (as\n"
            "blasto focus-compare --out). A unit whose output exists is skipped:\n"
-           "run the same command again to resume an interrupted experiment.\n");
+           "run the same command again to resume an interrupted experiment.\n\n"
+           "DIR/fingerprint.json records what produced the results (settings, cohort, image and annotation bytes,\n"
+           "weights, blasto version, backend). A rerun into a folder whose results came from something else is\n"
+           "refused, naming what changed; --rerun-changed removes those results and runs every unit again.\n"
+           "One experiment per folder at a time (a second one is refused while the first runs).\n");
     return 0;
 }
 
 int cmd_experiment(int argc, char **argv) {
     const char *config = NULL, *out = NULL;
     long threads = 0;
+    int rerun_changed = 0;
     for (int i = 1; i < argc; i += 2) {
         const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(opt, "--help")) return experiment_help();
+        if (!strcmp(opt, "--rerun-changed")) {
+            rerun_changed = 1;
+            i--; /* a flag: no value */
+            continue;
+        }
         if (!val) {
             fprintf(stderr, "blasto experiment: %s: missing value (blasto experiment --help)\n", opt);
             return 2;
@@ -58,6 +68,7 @@ int cmd_experiment(int argc, char **argv) {
         fprintf(stderr, "blasto experiment: %s\n", bl_last_error());
         return 1;
     }
+    c.rerun_changed = rerun_changed;
     if (cli_apply_threads("experiment", threads) || cli_open_device("experiment", &c.device)) return 1;
     experiment_ui u;
     experiment_ui_init(&u, "blasto experiment");

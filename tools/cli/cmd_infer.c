@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "core/fileio.h"
 #include "core/build_info.h"
 #include "core/cpu/threads.h"
 #include "core/tensor_host.h"
@@ -171,12 +172,6 @@ static const char *base_name(const char *path) {
     return slash ? slash + 1 : path;
 }
 
-/* 1 when a and b name the same existing file (same device and inode). */
-static int same_file(const char *a, const char *b) {
-    struct stat sa, sb;
-    if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return 0;
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
 
 /* "[1,0,3,4]": the multi-index of flat element `flat` of a row-major shape[ndim]. */
 static void multi_index_text(int ndim, const int *shape, int64_t flat, char *buf, size_t size) {
@@ -462,11 +457,15 @@ static int prepare_session(const audit_options *o, audit_session *s) {
         return 1;
     }
     const char *inputs[] = {o->weights, o->input, o->grad_output};
-    for (int k = 0; k < 3; k++)
-        if (inputs[k] && (strcmp(inputs[k], o->output) == 0 || same_file(inputs[k], o->output))) {
-            fprintf(stderr, "blasto %s: --output: %s is also an input file (refusing to overwrite it)\n", o->cmd,
-                    o->output);
-            return 1;
+    if (bl_output_check(o->output, 3, inputs) != BL_OK) {
+        fprintf(stderr, "blasto %s: --output: %s\n", o->cmd, bl_last_error());
+        return 2;
+    }
+    const char *recorded[3][2] = {{"--weights", o->weights}, {"--input", o->input}, {"--grad-output", o->grad_output}};
+    for (int k = 0; k < 3; k++) /* the output's __metadata__ names them */
+        if (recorded[k][1] && bl_check_recorded_path(recorded[k][0], base_name(recorded[k][1])) != BL_OK) {
+            fprintf(stderr, "blasto %s: %s\n", o->cmd, bl_last_error());
+            return 2;
         }
     if (output_directory_missing(o)) return 1;
     if (cli_apply_threads(o->cmd, o->threads)) return 1;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "core/fileio.h"
 #include "core/status.h"
 #include "study/predictions.h"
 #include "study/split.h"
@@ -63,6 +64,11 @@ int cmd_predict(int argc, char **argv) {
     }
     if ((split_path != NULL) != (set != NULL)) {
         fprintf(stderr, "blasto predict: --split and --set go together (blasto predict --help)\n");
+        return 2;
+    }
+    const char *inputs[] = {model, cohort_path, split_path};
+    if (bl_output_check(out, 3, inputs) != BL_OK) { /* before the scoring: never a device, never an input */
+        fprintf(stderr, "blasto predict: --out: %s\n", bl_last_error());
         return 2;
     }
     if (cli_apply_threads("predict", threads) || cli_open_device("predict", &device)) return 1;

@@ -363,6 +363,7 @@ static int segment_predict(int argc, char **argv) {
     char *sub[2] = {stage ? path_join(stage, "icm", "") : NULL, stage ? path_join(stage, "te", "") : NULL};
     if (!st && (!sub[0] || !sub[1])) st = bl_fail(BL_ERR_NOMEM, "out of memory");
     if (!st) st = bl_make_dir(stage, NULL);
+    if (!st) bl_cleanup_add_tree(stage); /* Ctrl-C or kill: the stage goes */
     for (int i = 0; !st && i < 2; i++) st = bl_make_dir(sub[i], NULL);
     cli_progress bar;
     cli_progress_init(&bar);
@@ -402,7 +403,9 @@ static int segment_predict(int argc, char **argv) {
     if (st) {
         cli_progress_note(&bar, "blasto segment predict: %s", bl_last_error());
         if (stage) bl_remove_tree(stage);
-    } else {
+    }
+    if (stage) bl_cleanup_forget(stage);
+    if (!st) {
         rc = 0;
         cli_progress_note(&bar, "segment predict: %d images with %s (epoch %d) -> %s (icm/, te/, <id>.json, "
                           "cohort.csv)", n, model, seg->epoch, out);

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "core/build_info.h"
+#include "core/fileio.h"
 
 typedef struct command {
     const char *name;
@@ -54,6 +55,10 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    /* first, before any thread exists: Ctrl-C, SIGTERM and SIGHUP remove this run's temporaries and staging
+     * folders before the process ends (core/fileio.h) */
+    bl_cleanup_install();
+    bl_input_guard_enable(); /* an output of this command never replaces one of its inputs */
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -67,7 +72,10 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (int i = 0; i < N_COMMANDS; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            int rc = commands[i].run(argc - 1, argv + 1);
+            return rc != 0 && bl_output_refused() ? 2 : rc; /* an output refused is a usage error (core/fileio.h) */
+        }
     fprintf(stderr, "blasto: unknown command '%s' (blasto --help lists them)\n", argv[1]);
     return 2;
 }

@@ -2,7 +2,9 @@
  * step as sklearn 1.2 computes them (calibration.h gives the references). Exactness: with 0/1 labels and unit
  * weights every merged mean and pooled block mean is one division of two exact integers, as in sklearn, so the
  * thresholds are bitwise sklearn's; prediction repeats np.interp's formula, so it is bitwise too. */
+#include "study/json.h"
 #include "study/calibration.h"
+#include "core/fileio.h"
 
 #include <errno.h>
 #include <math.h>
@@ -230,13 +232,10 @@ static bl_status check_model(const cJSON *root, const char *label, bl_isotonic *
 bl_status bl_isotonic_parse_json(const char *text, size_t size, const char *label, bl_isotonic *out) {
     out->count = 0;
     out->x = out->y = NULL;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, size, &end, 0);
-    if (!root) {
-        size_t at = end && end >= text && end <= text + size ? (size_t)(end - text) : 0;
-        return bl_fail(BL_ERR_FORMAT, "%s: not valid JSON (error near byte %zu of %zu)", label, at, size);
-    }
-    bl_status st = check_model(root, label, out);
+    cJSON *root = NULL;
+    bl_status st = bl_json_parse(text, size, label, &root);
+    if (st) return st;
+    st = check_model(root, label, out);
     cJSON_Delete(root);
     if (st) bl_isotonic_free(out);
     return st;
@@ -245,34 +244,9 @@ bl_status bl_isotonic_parse_json(const char *text, size_t size, const char *labe
 bl_status bl_isotonic_read_json(const char *path, bl_isotonic *out) {
     out->count = 0;
     out->x = out->y = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return bl_fail(BL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     char *text = NULL;
-    size_t size = 0, cap = 0;
-    bl_status st = BL_OK;
-    for (;;) {
-        if (size == cap) {
-            cap = cap ? 2 * cap : (size_t)1 << 16;
-            char *grown = cap <= 2 * MODEL_MAX_BYTES ? realloc(text, cap) : NULL;
-            if (!grown) {
-                st = bl_fail(BL_ERR_NOMEM, "%s: out of memory reading the model", path);
-                break;
-            }
-            text = grown;
-        }
-        size_t got = fread(text + size, 1, cap - size, f);
-        size += got;
-        if (size > MODEL_MAX_BYTES) {
-            st = bl_fail(BL_ERR_FORMAT, "%s: too large for a calibration model (expected at most %zu bytes)", path,
-                         MODEL_MAX_BYTES);
-            break;
-        }
-        if (got == 0) {
-            if (ferror(f)) st = bl_fail(BL_ERR_IO, "%s: read error", path);
-            break;
-        }
-    }
-    fclose(f);
+    size_t size = 0;
+    bl_status st = bl_read_file(path, MODEL_MAX_BYTES, &text, &size);
     if (!st) st = bl_isotonic_parse_json(text, size, path, out);
     free(text);
     return st;

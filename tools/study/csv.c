@@ -164,6 +164,15 @@ bl_status bl_csv_parse(const char *text, size_t size, const char *label, bl_csv 
     csv->n_columns = fields.n;
     csv->header = fields.items;
     memset(&fields, 0, sizeof fields);
+    /* a column named twice is ambiguous (which 'label' counts?): refused, whatever the reader looks up */
+    for (int a = 0; a < csv->n_columns; a++)
+        for (int b = a + 1; b < csv->n_columns; b++)
+            if (!strcmp(csv->header[a], csv->header[b])) {
+                bl_status dup = bl_fail(BL_ERR_FORMAT, "%s: header: column '%s' twice (columns %d and %d)", label,
+                                        csv->header[a], a + 1, b + 1);
+                bl_csv_free(csv);
+                return dup;
+            }
     int cap = 0;
     while (pos < size) {
         if (blank_line(text, size, pos)) {
@@ -195,57 +204,6 @@ bl_status bl_csv_parse(const char *text, size_t size, const char *label, bl_csv 
         memset(&fields, 0, sizeof fields);
     }
     *out = csv;
-    return BL_OK;
-}
-
-bl_status bl_read_file(const char *path, size_t max_bytes, char **text_out, size_t *size_out) {
-    *text_out = NULL;
-    *size_out = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return bl_fail(BL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    /* a folder or an oversized regular file is refused before anything is allocated (pipes and devices are read
-     * and cut off at max_bytes below) */
-    struct stat info;
-    if (fstat(fileno(f), &info) == 0) {
-        const char *why = S_ISDIR(info.st_mode) ? "is a folder" : NULL;
-        if (why || (S_ISREG(info.st_mode) && (uint64_t)info.st_size > (uint64_t)max_bytes)) {
-            fclose(f);
-            if (why) return bl_fail(BL_ERR_IO, "%s: cannot read: %s (expected a file)", path, why);
-            return bl_fail(BL_ERR_FORMAT, "%s: file too large (expected at most %zu bytes, got %lld)", path, max_bytes,
-                           (long long)info.st_size);
-        }
-    }
-    char *text = NULL;
-    size_t size = 0, cap = 0;
-    for (;;) {
-        if (size + 1 >= cap) {
-            cap = cap ? 2 * cap : 65536;
-            char *p = realloc(text, cap);
-            if (!p) {
-                free(text);
-                fclose(f);
-                return bl_fail(BL_ERR_NOMEM, "%s: out of memory reading the file", path);
-            }
-            text = p;
-        }
-        size_t got = fread(text + size, 1, cap - size - 1, f);
-        size += got;
-        if (size > max_bytes) {
-            free(text);
-            fclose(f);
-            return bl_fail(BL_ERR_FORMAT, "%s: file too large (expected at most %zu bytes)", path, max_bytes);
-        }
-        if (got == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(text);
-        return bl_fail(BL_ERR_IO, "%s: read error", path);
-    }
-    text[size] = '\0';
-    *text_out = text;
-    *size_out = size;
     return BL_OK;
 }
 
@@ -342,39 +300,6 @@ void bl_csv_writer_free(bl_csv_writer *w) {
     if (!w) return;
     free(w->text);
     free(w);
-}
-
-bl_status bl_write_file_atomic(const char *path, const void *data, size_t size) {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return bl_fail(BL_ERR_INVALID, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return bl_fail(BL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    const char *p = data;
-    size_t left = size;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return bl_fail(BL_ERR_IO, "%s: write failed: %s", path, strerror(e));
-        }
-        p += n;
-        left -= (size_t)n;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return bl_fail(BL_ERR_IO, "%s: sync failed: %s", path, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return bl_fail(BL_ERR_IO, "%s: cannot rename into place: %s", path, strerror(e));
-    }
-    return BL_OK;
 }
 
 long bl_temporary_pid(const char *name) {

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 
+#include "core/fileio.h" /* bl_read_file, bl_write_file_atomic */
 #include "core/status.h"
 
 typedef struct bl_csv {
@@ -42,11 +43,7 @@ void bl_csv_writer_free(bl_csv_writer *w);
 /* The shortest of %.15g/%.16g/%.17g that reads back to exactly v ("" when v is not finite): numbers in our CSV
  * outputs round-trip bit for bit. Returns buf. */
 const char *bl_format_exact(char *buf, size_t cap, double v);
-/* Read a whole file into a NUL-terminated malloc'ed buffer (*size excludes the NUL). Files larger than max_bytes
- * are refused with "<path>: file too large (expected at most N bytes)". */
-bl_status bl_read_file(const char *path, size_t max_bytes, char **text, size_t *size);
-/* Write `size` bytes to `path` atomically (temp file "<path>.tmp.<pid>" in the same directory, fsync, rename). */
-bl_status bl_write_file_atomic(const char *path, const void *data, size_t size);
+/* Reading a whole file (bl_read_file) and writing one atomically (bl_write_file_atomic) are in core/fileio.h. */
 /* The pid in an atomic-write temporary's name "<base>.tmp.<pid>" (this writer, core/safetensors_write.c,
  * tools/study/image.c), or 0 when `name` has another form. */
 long bl_temporary_pid(const char *name);

@@ -1,4 +1,5 @@
 /* experiment.c — `blasto experiment`: the config reader and the resumable units (experiment.h, docs/experiment.md). */
+#include "study/json.h"
 #include "study/experiment.h"
 
 #include <math.h>
@@ -98,8 +99,8 @@ static bl_status config_from_json(const char *path, const cJSON *root, bl_experi
     if ((st = get_int(path, root, "size", 32, 1024, &c->size))) return st;
     if ((st = get_int(path, root, "freeze_backbone_epochs", 0, 100000, &c->freeze_backbone_epochs))) return st;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "lr"))) {
-        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1e-12 && v->valuedouble <= 10))
-            return bl_fail(BL_ERR_INVALID, "%s: lr: expected a number in [1e-12, 10]", path);
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1e-12 && v->valuedouble < 10)) /* as blasto train: lr < 10 */
+            return bl_fail(BL_ERR_INVALID, "%s: lr: expected a number in [1e-12, 10)", path);
         c->lr = v->valuedouble;
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "optimizer"))) {
@@ -174,9 +175,10 @@ bl_status bl_experiment_config_read(const char *path, bl_experiment_config *c) {
     size_t size = 0;
     bl_status st = bl_read_file(path, 1 << 20, &text, &size);
     if (st) return st;
-    cJSON *root = cJSON_ParseWithLength(text, size);
+    cJSON *root = NULL;
+    st = bl_json_parse(text, size, path, &root);
     free(text);
-    if (!root) return bl_fail(BL_ERR_FORMAT, "%s: not valid JSON", path);
+    if (st) return st;
     st = config_from_json(path, root, c);
     cJSON_Delete(root);
     if (!st && strlen(path) >= sizeof c->config_path) st = bl_fail(BL_ERR_INVALID, "%s: path too long", path);
@@ -576,9 +578,19 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
     r.timings_cap = r.units;
     bl_split *split = NULL;
     bl_cohort *cohort = NULL;
-    char runs[1100], split_path[1100], path[1100];
+    char runs[1100], split_path[1100] = "", path[1100];
     bl_status st = (r.timings = calloc((size_t)r.units, sizeof *r.timings)) ? BL_OK : bl_fail(BL_ERR_NOMEM, "out of memory");
-    if (!st) st = bl_make_dir(out_dir, NULL);
+    int created = 0;
+    if (!st) st = bl_make_dir(out_dir, &created);
+    int lock = -1;
+    if (!st) st = bl_lock_dir(out_dir, &lock); /* one experiment per folder at a time */
+    /* what produces the results: a folder holding another run's results is refused (or, asked, emptied) */
+    bl_experiment_fingerprint fp;
+    char changed[128] = "";
+    if (!st) st = bl_cohort_read(c->cohort, 1, &cohort);
+    if (!st) st = bl_experiment_fingerprint_compute(c, cohort, &fp);
+    if (!st) st = bl_experiment_fingerprint_check(c, out_dir, &fp, changed, sizeof changed);
+    if (!st && changed[0]) report(&r, "fingerprint %s: results of a different run removed (changed: %s)", fp.whole, changed);
     if (!st) st = join(runs, sizeof runs, out_dir, "runs");
     if (!st) st = join(split_path, sizeof split_path, out_dir, "split.csv");
     if (!st) st = bl_make_dir(runs, NULL);
@@ -598,7 +610,6 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
         st = unit_split(&r, &split);
         if (!st) add_timing(&r, "split.csv", existed ? "skipped" : "ran", existed ? 0 : bl_seconds_now() - t0);
     }
-    if (!st) st = bl_cohort_read(c->cohort, 1, &cohort);
     for (int a = 0; !st && a < c->n_archs; a++)
         for (int i = 0; !st && i < c->n_inputs; i++)
             for (int k = 0; !st && k < c->folds; k++) {
@@ -664,7 +675,7 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
         char backend[64];
         snprintf(backend, sizeof backend, "%s%s%s", dev, c->device.deterministic ? ", deterministic" : "",
                  c->device.tf32 ? ", tf32" : "");
-        st = bl_experiment_write_run_json(c, out_dir, backend, dev, started, time(NULL), r.n_timings, r.timings);
+        st = bl_experiment_write_run_json(c, out_dir, backend, dev, started, time(NULL), r.n_timings, r.timings, &fp);
     }
     /* the report: always rewritten (it shows run.json's timings of this invocation) */
     r.unit++;
@@ -673,5 +684,8 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
     bl_cohort_free(cohort);
     bl_split_free(split);
     free(r.timings);
+    /* a folder this invocation made and that holds no split yet has nothing to resume from: it goes */
+    if (st && created && !file_exists(split_path)) bl_remove_tree(out_dir);
+    bl_unlock_dir(lock);
     return st;
 }

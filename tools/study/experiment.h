@@ -45,6 +45,7 @@ typedef struct bl_experiment_config {
     int demo;                /* "demo": true — a reduced configuration (`blasto demo`); the report says so */
     char config_path[1024];  /* the file it was read from (for run.json) */
     bl_device_options device;                      /* "device" (cpu | cuda), "deterministic", "tf32": default cpu */
+    int rerun_changed;       /* not from the file: --rerun-changed (results of a different run are replaced) */
 } bl_experiment_config;
 
 /* Reads and validates the config JSON at `path` (unknown keys, missing cohort, unknown arch/input, folds < 2, a
@@ -75,6 +76,25 @@ typedef struct bl_experiment_callbacks {
 /* Runs (or resumes) the experiment into out_dir (created, one level). cb may be NULL. */
 bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, const bl_experiment_callbacks *cb);
 
+/* What produced an experiment's results (tools/study/experiment_fingerprint.c has the exact definition of each
+ * part): 16-hex-digit hashes of the settings that change the numbers, the cohort CSV, every row's image and
+ * annotation bytes, the ImageNet weights files; the blasto version and backend as text; `whole` over all of them. */
+typedef struct bl_experiment_fingerprint {
+    char config[17], cohort[17], images[17], weights[17];
+    char blasto[64], backend[96];
+    char whole[17];
+} bl_experiment_fingerprint;
+
+struct bl_cohort;
+bl_status bl_experiment_fingerprint_compute(const bl_experiment_config *c, const struct bl_cohort *cohort,
+                                            bl_experiment_fingerprint *f);
+/* Compares f with DIR/fingerprint.json. Same: BL_OK. A different one, or results with no fingerprint.json (an older
+ * blasto): BL_ERR_INVALID "DIR: holds the results of a different run (changed: config, images); --rerun-changed
+ * replaces them, or choose another --out" — unless c->rerun_changed, which removes the stale results. Then writes
+ * fingerprint.json. `changed` gets the list of changed parts ("" when none). */
+bl_status bl_experiment_fingerprint_check(const bl_experiment_config *c, const char *out_dir,
+                                          const bl_experiment_fingerprint *f, char *changed, size_t changed_size);
+
 /* One unit's timing for run.json. */
 typedef struct bl_experiment_timing {
     char unit[160];
@@ -87,13 +107,12 @@ typedef struct bl_experiment_timing {
  * experiment_meta.c */
 bl_status bl_experiment_write_run_json(const bl_experiment_config *c, const char *out_dir, const char *backend,
                                        const char *device, time_t started, time_t finished, int n_timings,
-                                       const bl_experiment_timing *timings);
+                                       const bl_experiment_timing *timings, const bl_experiment_fingerprint *fp);
 
 /* Mean and sample SD (ddof = 1) of x [n], n ≥ 2. */
 void bl_experiment_mean_sd(int n, const double *x, double *mean, double *sd);
 
 /* ---- analysis units (experiment_analysis.c) ---- */
-struct bl_cohort;
 /* Table 1 → path (atomic): a row "all" over the cohort, then one "clinic" row per clinic (sorted by name), each with
  * the positives' and negatives' age count, mean, SD (ddof 1) and the Student and Welch t-tests positives vs
  * negatives (scipy ttest_ind). Missing ages are left out; a test that is undefined (fewer than 2 ages in a class,

@@ -36,7 +36,7 @@ static double earlier_seconds(const cJSON *old_units, const char *unit) {
 
 bl_status bl_experiment_write_run_json(const bl_experiment_config *c, const char *out_dir, const char *backend,
                                        const char *device, time_t started, time_t finished, int n_timings,
-                                       const bl_experiment_timing *timings) {
+                                       const bl_experiment_timing *timings, const bl_experiment_fingerprint *fp) {
     char path[1200], when[32], build[256];
     if ((size_t)snprintf(path, sizeof path, "%s/run.json", out_dir) >= sizeof path)
         return bl_fail(BL_ERR_INVALID, "%s: path too long", out_dir);
@@ -45,6 +45,7 @@ bl_status bl_experiment_write_run_json(const bl_experiment_config *c, const char
     char *text = NULL;
     size_t len = 0;
     if (bl_read_file(path, 1 << 24, &text, &len) == BL_OK) old = cJSON_ParseWithLength(text, len);
+    bl_input_release(path); /* the earlier run.json is the state this one replaces */
     free(text);
     text = NULL;
     const cJSON *old_units = old ? cJSON_GetObjectItemCaseSensitive(old, "units") : NULL;
@@ -67,6 +68,7 @@ bl_status bl_experiment_write_run_json(const bl_experiment_config *c, const char
     cJSON_AddStringToObject(root, "started", when);
     iso8601(finished, when, sizeof when);
     cJSON_AddStringToObject(root, "finished", when);
+    cJSON_AddStringToObject(root, "fingerprint", fp->whole); /* fingerprint.json has its parts */
     cJSON_AddStringToObject(root, "config_file", c->config_path);
     if (c->config_path[0] && bl_read_file(c->config_path, 1 << 20, &text, &len) == BL_OK)
         config = cJSON_ParseWithLength(text, len);

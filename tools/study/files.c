@@ -26,29 +26,15 @@ bl_status bl_make_dir(const char *path, int *created) {
     return st;
 }
 
+bl_status bl_check_recorded_path(const char *option, const char *path) {
+    if (!path || bl_utf8_valid(path)) return BL_OK;
+    char shown[512];
+    return bl_fail(BL_ERR_INVALID, "%s: '%s' is not valid UTF-8 (it is recorded as JSON text in the output; rename the "
+                   "file or folder)", option, bl_printable(path, shown, sizeof shown));
+}
+
 double bl_seconds_now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-void bl_remove_tree(const char *path) {
-    struct stat sb;
-    if (lstat(path, &sb) != 0) return;
-    if (!S_ISDIR(sb.st_mode)) {
-        unlink(path);
-        return;
-    }
-    DIR *d = opendir(path);
-    for (struct dirent *e; d && (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        size_t n = strlen(path) + strlen(e->d_name) + 2;
-        char *child = malloc(n);
-        if (!child) continue;
-        snprintf(child, n, "%s/%s", path, e->d_name);
-        bl_remove_tree(child);
-        free(child);
-    }
-    if (d) closedir(d);
-    rmdir(path);
 }

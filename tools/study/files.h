@@ -1,8 +1,9 @@
 /* files.h — two small system helpers shared by the study library and the commands: making an output directory and
- * reading the monotonic clock. Reading and atomically writing files is in csv.h. */
+ * reading the monotonic clock. Reading, atomically writing and removing files is in core/fileio.h. */
 #ifndef BLASTO_FILES_H
 #define BLASTO_FILES_H
 
+#include "core/fileio.h" /* bl_remove_tree */
 #include "core/status.h"
 
 /* Creates the directory `path` (one level, mode 0777 less the umask); a directory already there is accepted.
@@ -13,9 +14,10 @@
  * On failure errno is mkdir's error, or ENOTDIR when a non-directory is in the way. */
 bl_status bl_make_dir(const char *path, int *created);
 
-/* Removes `path` and, when it is a directory, everything below it (links are removed, not followed). Errors are
- * ignored: for cleaning up what this process made. */
-void bl_remove_tree(const char *path);
+/* A path that an output records as JSON text (a checkpoint's options, a converted file's source) must be valid
+ * UTF-8, checked before the work rather than at the first save: BL_ERR_INVALID "<option>: '<path with \xNN>' is not
+ * valid UTF-8 (it is recorded as JSON text in the output; rename the file or folder)". NULL passes. */
+bl_status bl_check_recorded_path(const char *option, const char *path);
 
 /* Seconds on the monotonic clock (CLOCK_MONOTONIC: not moved by changes of the wall clock) as a double; only
  * differences of two readings mean anything. */

@@ -326,19 +326,29 @@ bl_status bl_image_load(const char *path, int desired_channels, bl_image *out) {
     return st;
 }
 
+typedef struct png_sink {
+    FILE *f;
+    int failed, error;
+} png_sink;
+
+static void png_sink_write(void *context, void *data, int size) {
+    png_sink *s = context;
+    if (!s->failed && size > 0 && fwrite(data, 1, (size_t)size, s->f) != (size_t)size) s->failed = 1, s->error = errno;
+}
+
 bl_status bl_image_save_png(const bl_image *img, const char *path) {
-    /* temp file + rename: a kill never leaves half a PNG under `path` (not fsync'ed: see synth_cohort.c) */
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return bl_fail(BL_ERR_INVALID, "%s: path too long", path);
-    if (!stbi_write_png(tmp, img->width, img->height, img->channels, img->pixels, img->width * img->channels)) {
-        unlink(tmp);
-        return bl_fail(BL_ERR_IO, "%s: cannot write PNG", path);
+    /* through core/fileio.h's output: a kill never leaves half a PNG under `path`, a device or an input is never
+     * replaced (not fsync'ed: see synth_cohort.c) */
+    bl_output out;
+    bl_status st = bl_output_open(path, &out);
+    if (st) return st;
+    png_sink sink = {out.f, 0, 0};
+    if (!stbi_write_png_to_func(png_sink_write, &sink, img->width, img->height, img->channels, img->pixels,
+                                img->width * img->channels) || sink.failed) {
+        bl_output_abort(&out);
+        return sink.failed ? bl_fail(BL_ERR_IO, "%s: cannot write PNG: %s", path, strerror(sink.error))
+                           : bl_fail(BL_ERR_NOMEM, "%s: cannot encode PNG (%dx%dx%d): out of memory", path, img->width,
+                                     img->height, img->channels);
     }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return bl_fail(BL_ERR_IO, "%s: cannot rename into place: %s", path, strerror(e));
-    }
-    return BL_OK;
+    return bl_output_commit(&out, 0);
 }

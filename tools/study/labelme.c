@@ -1,4 +1,5 @@
 /* labelme.c — labelme JSON shapes through cJSON (see labelme.h). Validation only; no rasterising here. */
+#include "study/json.h"
 #include "study/labelme.h"
 
 #include "study/csv.h"
@@ -81,13 +82,9 @@ static bl_status read_shape(const cJSON *item, int index, const char *label, bl_
 
 bl_status bl_labelme_parse(const char *text, size_t size, const char *label, bl_labelme **out) {
     *out = NULL;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, size, &end, 0);
-    if (!root) {
-        size_t at = end && end >= text && end <= text + size ? (size_t)(end - text) : 0;
-        return bl_fail(BL_ERR_FORMAT, "%s: not valid JSON (error near byte %zu of %zu)", label, at, size);
-    }
-    bl_status st = BL_OK;
+    cJSON *root = NULL;
+    bl_status st = bl_json_parse(text, size, label, &root);
+    if (st) return st;
     bl_labelme *doc = calloc(1, sizeof *doc);
     if (!doc || !(doc->path = copy_string(label))) {
         st = bl_fail(BL_ERR_NOMEM, "%s: out of memory", label);

@@ -367,6 +367,7 @@ static bl_status section_meta(const char *run_dir, bl_strbuf *h) {
         {"blasto_version", "blasto version", 's'}, {"build", "Build", 's'},   {"backend", "Backend", 's'},
         {"device", "Device", 's'},                  {"threads", "Threads", 'i'}, {"seed", "Seed", 'i'},
         {"demo", "Demo configuration", 'b'},        {"started", "Started", 's'}, {"finished", "Finished", 's'},
+        {"fingerprint", "Fingerprint (fingerprint.json: what produced these results)", 's'},
     };
     bl_strbuf_append(h, "<table class=\"meta\">\n");
     for (int i = 0; !st && i < COUNT(rows); i++) st = meta_row(path, root, rows[i].key, rows[i].heading, rows[i].kind, h);

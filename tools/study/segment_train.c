@@ -148,6 +148,9 @@ typedef struct run {
     uint8_t *truth, *pred;  /* one sample's labels */
     train_state state;
     char path[1100];
+    int created_out;    /* this run made RUN/: until its first checkpoint, a failure or a signal removes it */
+    int has_checkpoint; /* RUN/last.safetensors exists (resumed, or written by this run) */
+    int lock;           /* the descriptor holding RUN/'s lock, or -1 */
 } run;
 
 static void note(run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -177,7 +180,10 @@ static bl_status check_options(const bl_segment_options *o) {
     if (o->unet.classes != BL_SEG_CLASSES)
         return bl_fail(BL_ERR_INVALID, "segment train: classes %d: the segmenter has %d (background, ICM, TE)",
                        o->unet.classes, BL_SEG_CLASSES);
-    return BL_OK;
+    bl_status st = bl_check_recorded_path("--cohort", o->cohort);
+    if (!st) st = bl_check_recorded_path("--split", o->split);
+    if (!st) st = bl_check_recorded_path("--out", o->out);
+    return st;
 }
 
 static int annotated(const bl_cohort_row *row) { return row->annotation || row->icm_mask; }
@@ -292,6 +298,10 @@ static bl_status train_epoch(run *r, int epoch, bl_segment_epoch *rep) {
         float value = 0;
         if (!(st = bl_ctx_status(r->ctx)) && !(st = bl_backward(r->ctx, loss)) && !(st = bl_optimizer_step(r->opt)))
             st = bl_tensor_download(r->ctx, loss, &value);
+        if (!st && !isfinite(value)) /* a diverged run stops here: no checkpoint of NaN weights is written */
+            st = bl_fail(BL_ERR_NUMERIC, "epoch %d, batch %d: the training loss is %s (the run diverged; a lower --lr "
+                         "may help); %s keeps the checkpoint of the epoch before", epoch + 1, b + 1,
+                         isnan(value) ? "NaN" : "infinite", o->out);
         if (st) break;
         loss_sum += (double)value * count;
         done += count;
@@ -455,6 +465,8 @@ static bl_status run_epochs(run *r) {
         if ((st = append_log(r, &rep))) return st;
         if (rep.best && (st = write_checkpoint(r, "best.safetensors", 0))) return st;
         if ((st = write_checkpoint(r, "last.safetensors", 1))) return st;
+        if (!r->has_checkpoint) bl_cleanup_forget(o->out); /* from now on RUN/ is resumable: it stays */
+        r->has_checkpoint = 1;
         if ((st = bl_write_file_atomic(run_file(r, "log.csv"), r->state.log, strlen(r->state.log)))) return st;
         if (r->cb && r->cb->epoch_done) r->cb->epoch_done(r->cb->user, &rep);
         if (o->stop_after > 0 && ++ran >= o->stop_after && !r->state.finished) {
@@ -467,7 +479,7 @@ static bl_status run_epochs(run *r) {
 
 bl_status bl_segment_train(const bl_segment_options *given, const bl_segment_callbacks *cb) {
     bl_segment_options o = *given;
-    run r = {.o = &o, .cb = cb, .state = {.best_score = -1, .best_epoch = -1}};
+    run r = {.o = &o, .cb = cb, .state = {.best_score = -1, .best_epoch = -1}, .lock = -1};
     bl_safetensors *ck = NULL;
     bl_status st = bl_device_open_options(&given->device, &r.kernels);
     if (!st && given->resume) {
@@ -475,6 +487,7 @@ bl_status bl_segment_train(const bl_segment_options *given, const bl_segment_cal
         if (!(st = bl_safetensors_open(r.path, &ck)) && !(st = bl_segment_options_of(ck, &o)))
             st = read_state(ck, &r.state);
         if (st) goto done;
+        bl_input_release(r.path); /* the checkpoint read is the one this run goes on replacing */
         snprintf(o.out, sizeof o.out, "%s", given->out); /* the options that do not change the numbers */
         o.stop_after = given->stop_after;
         o.device = given->device;
@@ -499,8 +512,11 @@ bl_status bl_segment_train(const bl_segment_options *given, const bl_segment_cal
         bl_ctx_set_step(r.ctx, r.state.step);
     } else {
         if ((st = bl_unet_init_random(r.unet, o.seed))) goto done;
-        if ((st = bl_make_dir(o.out, NULL))) goto done; /* only once every input validated */
+        if ((st = bl_make_dir(o.out, &r.created_out))) goto done; /* only once every input validated */
+        if (r.created_out) bl_cleanup_add_tree(o.out);
     }
+    if ((st = bl_lock_dir(o.out, &r.lock))) goto done; /* one run per RUN/ at a time */
+    r.has_checkpoint = ck != NULL;
     static const char *const outputs[] = {"last.safetensors", "best.safetensors", "log.csv"};
     int removed = bl_remove_stale_temporaries(o.out, 3, outputs);
     if (removed) note(&r, "removed %d temporary file(s) of an interrupted run from %s", removed, o.out);
@@ -509,6 +525,11 @@ bl_status bl_segment_train(const bl_segment_options *given, const bl_segment_cal
          o.size, o.unet.in_channels == 1 ? "grey" : "RGB");
     st = run_epochs(&r);
 done:
+    if (r.created_out && !r.has_checkpoint) { /* nothing to resume from: leave no RUN/ behind */
+        if (st) bl_remove_tree(o.out);
+        bl_cleanup_forget(o.out);
+    }
+    bl_unlock_dir(r.lock);
     bl_safetensors_close(ck);
     bl_optimizer_free(r.opt);
     bl_unet_free(r.unet);

@@ -214,19 +214,16 @@ static void format_id(char *buf, size_t size, int digits, int index) {
 /* Temp file + rename, like bl_image_save_png: atomic (a reader sees the old file or the whole new one) but not
  * fsync'ed — the images are not either, and one fsync per JSON tripled the time of a 600-image cohort. */
 static bl_status write_text_atomic(const char *path, const char *text) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return bl_fail(BL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    bl_output out;
+    bl_status st = bl_output_open(path, &out);
+    if (st) return st;
     size_t size = strlen(text);
-    int ok = fwrite(text, 1, size, f) == size;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
+    if (fwrite(text, 1, size, out.f) != size) {
         int err = errno;
-        unlink(tmp);
+        bl_output_abort(&out);
         return bl_fail(BL_ERR_IO, "%s: cannot write: %s", path, strerror(err));
     }
-    return BL_OK;
+    return bl_output_commit(&out, 0);
 }
 
 static bl_status write_one(const cohort_job *job, int i) {

@@ -100,6 +100,9 @@ typedef struct run {
     double *val_scores;
     int *val_labels;
     char path[1200];
+    int created_out;    /* this run made RUN/: until its first checkpoint, a failure or a signal removes it */
+    int has_checkpoint; /* RUN/last.safetensors exists (resumed, or written by this run) */
+    int lock;           /* the descriptor holding RUN/'s lock, or -1 */
 } run;
 
 static void note(const run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -129,7 +132,11 @@ static bl_status check_options(const bl_train_options *o) {
         return bl_fail(BL_ERR_INVALID, "--warmup: expected 0 … epochs−1 = %d (got %d)", o->epochs - 1, o->warmup);
     if (o->freeze_backbone_epochs < 0 || o->patience < 0)
         return bl_fail(BL_ERR_INVALID, "--freeze-backbone-epochs and --patience: expected ≥ 0");
-    return BL_OK;
+    bl_status st = bl_check_recorded_path("--cohort", o->cohort);
+    if (!st) st = bl_check_recorded_path("--split", o->split);
+    if (!st) st = bl_check_recorded_path("--out", o->out);
+    if (!st) st = bl_check_recorded_path("--weights", o->weights);
+    return st;
 }
 
 /* Cohort + split → training and validation row lists; checks every split id against the cohort. */
@@ -323,6 +330,10 @@ static bl_status train_epoch(run *r, int epoch, bl_train_epoch *rep, int first_e
         if (!(st = bl_ctx_status(ctx)) && !(st = bl_backward(ctx, loss))) st = optimizer_step(r, frozen, n_all);
         float loss_value = 0.0f;
         if (!st) st = bl_tensor_download(ctx, loss, &loss_value);
+        if (!st && !isfinite(loss_value)) /* a diverged run stops here: no checkpoint of NaN weights is written */
+            st = bl_fail(BL_ERR_NUMERIC, "epoch %d, batch %d: the training loss is %s (the run diverged; a lower --lr "
+                         "may help); %s keeps the checkpoint of the epoch before", epoch + 1, b->index + 1,
+                         isnan(loss_value) ? "NaN" : "infinite", o->out);
         if (st) break;
         loss_sum += (double)loss_value * b->count;
         done += b->count;
@@ -383,6 +394,8 @@ static bl_status run_epochs(run *r) {
             if ((st = write_validation(r))) return st;
         }
         if ((st = bl_checkpoint_write(run_file(r, "last.safetensors"), r->model, r->opt, o, &r->state))) return st;
+        if (!r->has_checkpoint) bl_cleanup_forget(o->out); /* from now on RUN/ is resumable: it stays */
+        r->has_checkpoint = 1;
         if ((st = bl_write_file_atomic(run_file(r, "log.csv"), r->state.log, strlen(r->state.log)))) return st;
         if (r->cb && r->cb->epoch_done) r->cb->epoch_done(r->cb->user, &rep);
         ran++;
@@ -454,7 +467,7 @@ void bl_train_eval_loader_options(const bl_train_options *o, bl_loader_options *
 
 bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *cb) {
     bl_train_options o = *given;
-    run r = {.o = &o, .cb = cb};
+    run r = {.o = &o, .cb = cb, .lock = -1};
     r.state = (bl_train_state){.best_auroc = -1.0, .best_epoch = -1};
     bl_safetensors *ck = NULL;
     /* the device first: a run that cannot start on it fails before reading anything */
@@ -464,6 +477,7 @@ bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *
         snprintf(r.path, sizeof r.path, "%s/last.safetensors", given->out);
         if (!(st = bl_safetensors_open(r.path, &ck))) st = bl_checkpoint_read_meta(ck, &o, &r.state);
         if (st) goto done;
+        bl_input_release(r.path); /* the checkpoint read is the one this run goes on replacing */
         /* the checkpoint's options win, except those that do not change the numbers */
         snprintf(o.out, sizeof o.out, "%s", given->out);
         o.loader_threads = given->loader_threads;
@@ -485,7 +499,10 @@ bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *
     if (ck) r.state.age_mean = age_mean, r.state.age_sd = age_sd; /* exactly the stored ones */
     if ((st = setup_model(&r, ck))) goto done;
     if ((st = make_loaders(&r))) goto done;
-    if (!ck && (st = bl_make_dir(o.out, NULL))) goto done; /* only once every input validated */
+    r.has_checkpoint = ck != NULL;
+    if (!ck && (st = bl_make_dir(o.out, &r.created_out))) goto done; /* only once every input validated */
+    if (r.created_out) bl_cleanup_add_tree(o.out);
+    if ((st = bl_lock_dir(o.out, &r.lock))) goto done; /* one run per RUN/ at a time */
     {
         /* a run killed with -9 (or a power cut) leaves its atomic writers' temporaries: remove those of dead pids */
         static const char *const outputs[] = {"last.safetensors", "best.safetensors", "validation.csv", "log.csv",
@@ -498,6 +515,11 @@ bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *
          bl_input_kind_name(o.input), o.size, o.size, bl_normalize_name(o.preset), r.class_weight[0], r.class_weight[1]);
     st = run_epochs(&r);
 done:
+    if (r.created_out && !r.has_checkpoint) { /* nothing to resume from: leave no RUN/ behind */
+        if (st) bl_remove_tree(o.out);
+        bl_cleanup_forget(o.out);
+    }
+    bl_unlock_dir(r.lock);
     bl_safetensors_close(ck);
     run_free(&r);
     return st;
