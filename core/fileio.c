@@ -228,9 +228,12 @@ int bl_cleanup_install(void) {
     if (installed) return 0;
     installed = 1;
     sigemptyset(&watched);
-    sigaddset(&watched, SIGINT);
-    sigaddset(&watched, SIGTERM);
-    sigaddset(&watched, SIGHUP);
+    /* a signal the process was started with ignored stays ignored (`nohup`, a background job of a script) */
+    const int signals[] = {SIGINT, SIGTERM, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        struct sigaction now;
+        if (sigaction(signals[i], NULL, &now) == 0 && now.sa_handler != SIG_IGN) sigaddset(&watched, signals[i]);
+    }
     sigset_t old;
     if (pthread_sigmask(SIG_BLOCK, &watched, &old) != 0) return -1;
     pthread_t t;

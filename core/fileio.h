@@ -16,7 +16,8 @@
  * Cleanup. Every temporary is registered while it exists, and so is a folder a command is building aside
  * (bl_cleanup_add_tree). bl_cleanup_install() (the blasto command calls it first) stops SIGINT, SIGTERM and SIGHUP
  * from interrupting the work threads and waits for them on a thread of its own, which removes what is registered
- * and then ends the process with the signal's default action (exit status 128 + signal in a shell). SIGKILL cannot
+ * and then ends the process with the signal's default action (exit status 128 + signal in a shell). A signal the
+ * process was started with ignored (SIGHUP under nohup, SIGINT in a script's background job) stays ignored. SIGKILL cannot
  * be caught: a killed process's temporaries carry its pid, and bl_remove_stale_temporaries removes them later. */
 #ifndef BLASTO_FILEIO_H
 #define BLASTO_FILEIO_H

@@ -750,6 +750,22 @@ int main(void) {
     BAD("path", "not UTF-8 (convert IN)", "convert \"$(printf 'w\\377.safetensors')\" wo.safetensors --from torchvision",
         "IN: 'w\\xff.safetensors' is not valid UTF-8", "wo.safetensors");
 
+    BAD("CLI arguments", "an id twice (gradcam --ids)",
+        "gradcam --model run/best.safetensors --cohort c/cohort.csv --ids synth_0001,synth_0001 --out go",
+        "--ids: 'synth_0001' given twice (focus.csv has one row per id)", "go");
+
+    /* ---- the environment: a BLASTO_THREADS blasto cannot use is an error, not silently the core count ---- */
+    const char *bad_threads[] = {"0", "abc", "99999"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "cd '%s' && BLASTO_THREADS=%s %s info >/dev/null", dir, bad_threads[i], BLASTO_CLI);
+        int rc = test_run_shell(cmd, dir, err, sizeof err);
+        char want[160];
+        snprintf(want, sizeof want, "blasto: BLASTO_THREADS: expected a whole number in [1, 1024], got '%s'\n",
+                 bad_threads[i]);
+        CHECK(rc == 2 && !strcmp(err, want), "BLASTO_THREADS=%s: exit 2 and one line (got %d: %s)", bad_threads[i], rc,
+              err);
+    }
+
     resource_limits();
 
     if (test_failed) printf("kept %s for inspection\n", dir);

@@ -31,5 +31,6 @@ int main(void) {
           "bad integer: %s", out);
     CHECK(run("info --threads 0", 1, out, sizeof out) == 2, "--threads 0 refused");
     CHECK(run("tutorial --steps 5", 0, out, sizeof out) == 0, "demo --steps 5 still exits 0");
+    CHECK(run("tutorial --steps 1", 0, out, sizeof out) == 0, "one step: no fall of the loss to check, exit 0");
     return test_summary("test_cli");
 }

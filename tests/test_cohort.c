@@ -87,11 +87,15 @@ static void test_bad_rows(void) {
     expect_error("old_age.csv", text, 0, "line 2: column 'age': out of range (expected years in (0, 100), got '130')");
     snprintf(text, sizeof text, "%sa/b,a.png,a.json,30,A,1\n", header);
     expect_error("slash_id.csv", text, 0,
-                 "line 2: column 'id': not usable as a file name (expected a non-empty id without '/' or '\\', got "
+                 "line 2: column 'id': not usable as a file name (expected a non-empty id without '/', '\\' or '|', got "
                  "'a/b')");
+    snprintf(text, sizeof text, "%sa|b,a.png,a.json,30,A,1\n", header);
+    expect_error("bar_id.csv", text, 0,
+                 "line 2: column 'id': not usable as a file name (expected a non-empty id without '/', '\\' or '|', got "
+                 "'a|b')");
     snprintf(text, sizeof text, "%s,a.png,a.json,30,A,1\n", header);
     expect_error("empty_id.csv", text, 0,
-                 "line 2: column 'id': not usable as a file name (expected a non-empty id without '/' or '\\', got "
+                 "line 2: column 'id': not usable as a file name (expected a non-empty id without '/', '\\' or '|', got "
                  "'')");
     snprintf(text, sizeof text, "%se1,,a.json,30,A,1\n", header);
     expect_error("empty_image.csv", text, 0, "line 2: column 'image': empty (expected an image path, got '')");

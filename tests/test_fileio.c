@@ -163,11 +163,38 @@ static void signal_cleanup(int sig) {
     CHECK(temporaries() == 0 && has("precious.txt", "precious"), "signal %d: no temporary, the target intact", sig);
 }
 
+/* A signal the process was started with ignored stays ignored (nohup): SIGHUP does not end the child, SIGTERM does. */
+static void ignored_stays_ignored(void) {
+    int ready[2];
+    CHECK(pipe(ready) == 0, "pipe");
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(ready[0]);
+        signal(SIGHUP, SIG_IGN);
+        bl_cleanup_install();
+        if (write(ready[1], "r", 1) != 1) _exit(4);
+        for (;;) pause();
+    }
+    close(ready[1]);
+    char c = 0;
+    CHECK(pid > 0 && read(ready[0], &c, 1) == 1, "child ready");
+    close(ready[0]);
+    kill(pid, SIGHUP);
+    struct timespec pause_time = {0, 200 * 1000 * 1000};
+    nanosleep(&pause_time, NULL);
+    int status = 0;
+    CHECK(waitpid(pid, &status, WNOHANG) == 0, "an ignored SIGHUP (nohup) does not end the process");
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "SIGTERM still does (status %#x)", status);
+}
+
 int main(void) {
     if (!test_make_tmp_dir(dir, sizeof dir, "blasto_fileio")) return test_skip("no temporary directory");
     inputs();
     signal_cleanup(SIGINT);
     signal_cleanup(SIGTERM);
+    ignored_stays_ignored();
     outputs();
     if (test_failed) printf("kept %s for inspection\n", dir);
     else test_remove_tree(dir);

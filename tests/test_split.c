@@ -238,10 +238,14 @@ static void test_bad_cohorts(void) {
     bl_split_free(s);
     expect_cohort_error("id,clinic\na,A\nb,A\n", &o, "header: missing column 'label'");
     expect_cohort_error("name,label\na,0\nb,1\n", &o, "missing column 'id'");
-    expect_cohort_error("id,label\na,0\nb,2\nc,1\n", &o, "line 3: column 'label': expected 0 or 1 (got '2')");
-    expect_cohort_error("id,label\na,0\nb,\nc,1\n", &o, "line 3: column 'label': expected 0 or 1 (got '')");
+    expect_cohort_error("id,label\na,0\nb,2\nc,1\n", &o, "line 3: column 'label': not 0 or 1 (expected 0 or 1, got '2')");
+    expect_cohort_error("id,label\na,0\nb,\nc,1\n", &o, "line 3: column 'label': not 0 or 1 (expected 0 or 1, got '')");
+    /* the cohort reader's rules, the same here: ids that name no file are refused, " 1" is 1 */
+    expect_cohort_error("id,label\na,0\nb|c,1\n", &o, "line 3: column 'id': not usable as a file name");
+    expect_cohort_error("id,label\na,0\n..,1\n", &o, "line 3: column 'id': not usable as a file name");
+    expect_cohort_error("id,label\na,0\nx/y,1\n", &o, "line 3: column 'id': not usable as a file name");
     expect_cohort_error("id,label\na,0\nb,1\na,1\n", &o, "line 4: column 'id': duplicate id 'a' (first on line 2)");
-    expect_cohort_error("id,label\na,0\n,1\n", &o, "line 3: column 'id': empty id");
+    expect_cohort_error("id,label\na,0\n,1\n", &o, "line 3: column 'id': not usable as a file name");
     expect_cohort_error("id,label\n", &o, "no data rows");
     bl_split_options k1 = o;
     k1.folds = 1;

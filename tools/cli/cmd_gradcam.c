@@ -48,7 +48,10 @@ static bl_status select_rows(const bl_cohort *cohort, const char *cohort_path, c
         bl_status st = BL_OK;
         for (char *tok = strtok_r(copy, ",", &save); tok && !st; tok = strtok_r(NULL, ",", &save)) {
             int k = bl_cohort_find(cohort, tok);
+            int twice = 0;
+            for (int j = 0; k >= 0 && j < *n && !twice; j++) twice = !strcmp(rows[j].id, tok);
             if (k < 0) st = bl_fail(BL_ERR_INVALID, "--ids: '%s' is not in the cohort %s", tok, cohort_path);
+            else if (twice) st = bl_fail(BL_ERR_INVALID, "--ids: '%s' given twice (focus.csv has one row per id)", tok);
             else if (*n < cohort->n) rows[(*n)++] = cohort->rows[k];
         }
         free(copy);

@@ -1,5 +1,6 @@
 /* main.c — the `blasto` command: git-style subcommands. Each subcommand lives in tools/cli/cmd_<name>.c. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
@@ -59,6 +60,18 @@ int main(int argc, char **argv) {
      * folders before the process ends (core/fileio.h) */
     bl_cleanup_install();
     bl_input_guard_enable(); /* an output of this command never replaces one of its inputs */
+    /* the library ignores a BLASTO_THREADS it cannot use (its default is then the core count); the command says so */
+    const char *threads = getenv("BLASTO_THREADS");
+    if (threads && *threads) {
+        char *end = NULL;
+        long n = strtol(threads, &end, 10);
+        if (*end || n < 1 || n > 1024) {
+            char shown[64];
+            fprintf(stderr, "blasto: BLASTO_THREADS: expected a whole number in [1, 1024], got '%s'\n",
+                    bl_printable(threads, shown, sizeof shown));
+            return 2;
+        }
+    }
     if (argc < 2) {
         usage(stderr);
         return 2;

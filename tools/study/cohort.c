@@ -83,21 +83,41 @@ static int is_missing_marker(const char *s) {
     return s[0] == '\0' || strcasecmp(s, "nan") == 0 || strcasecmp(s, "na") == 0 || strcasecmp(s, "n/a") == 0;
 }
 
+bl_status bl_cohort_check_id(const char *csv_path, int line, const char *id) {
+    if (id[0] == '\0' || strchr(id, '/') || strchr(id, '\\') || strchr(id, '|') || strcmp(id, ".") == 0 ||
+        strcmp(id, "..") == 0)
+        return bl_fail(BL_ERR_FORMAT,
+                       "%s: line %d: column 'id': not usable as a file name (expected a non-empty id without '/', "
+                       "'\\' or '|', got '%s')",
+                       csv_path, line, id);
+    for (const char *c = id; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return bl_fail(BL_ERR_FORMAT, "%s: line %d: column 'id': control character in the id", csv_path, line);
+    return BL_OK;
+}
+
+bl_status bl_cohort_parse_label(const char *csv_path, int line, const char *text, int *label) {
+    char *label_text = trimmed(text);
+    if (!label_text) return bl_fail(BL_ERR_NOMEM, "%s: line %d: out of memory", csv_path, line);
+    int ok = strcmp(label_text, "0") == 0 || strcmp(label_text, "1") == 0;
+    *label = label_text[0] == '1';
+    free(label_text);
+    if (!ok) {
+        char shown[128];
+        return bl_fail(BL_ERR_FORMAT, "%s: line %d: column 'label': not 0 or 1 (expected 0 or 1, got '%s')", csv_path,
+                       line, bl_printable(text, shown, sizeof shown));
+    }
+    return BL_OK;
+}
+
 /* Check and store one data row; `fields` are indexed by the cohort column order. */
 static bl_status read_row(const char *csv_path, const char *dir, int line, const char *const *fields,
                           int allow_missing_age, bl_cohort_row *row) {
     const char *id = fields[0], *image = fields[1], *annotation = fields[2], *age = fields[3], *clinic = fields[4],
                *label = fields[5];
     row->line = line;
-    if (id[0] == '\0' || strchr(id, '/') || strchr(id, '\\') || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
-        return bl_fail(BL_ERR_FORMAT,
-                       "%s: line %d: column 'id': not usable as a file name (expected a non-empty id without '/' or "
-                       "'\\', got '%s')",
-                       csv_path, line, id);
-    for (const char *c = id; *c; c++)
-        if ((unsigned char)*c < 0x20)
-            return bl_fail(BL_ERR_FORMAT, "%s: line %d: column 'id': control character in the id (got '%s')",
-                           csv_path, line, id);
+    bl_status checked = bl_cohort_check_id(csv_path, line, id);
+    if (checked) return checked;
     if (image[0] == '\0')
         return bl_fail(BL_ERR_FORMAT, "%s: line %d: column 'image': empty (expected an image path, got '')", csv_path,
                        line);
@@ -156,15 +176,7 @@ static bl_status read_row(const char *csv_path, const char *dir, int line, const
     if (st) return st;
 
     /* label: 1 = gestational sac, 0 = none */
-    char *label_text = trimmed(label);
-    if (!label_text) return bl_fail(BL_ERR_NOMEM, "%s: line %d: out of memory", csv_path, line);
-    int ok = strcmp(label_text, "0") == 0 || strcmp(label_text, "1") == 0;
-    row->label = label_text[0] == '1';
-    free(label_text);
-    if (!ok)
-        return bl_fail(BL_ERR_FORMAT, "%s: line %d: column 'label': not 0 or 1 (expected 0 or 1, got '%s')", csv_path,
-                       line, label);
-    return BL_OK;
+    return bl_cohort_parse_label(csv_path, line, label, &row->label);
 }
 
 typedef struct id_at {

@@ -44,4 +44,13 @@ bl_status bl_cohort_write_relative_to(const bl_cohort *c, const char *path, cons
 /* `file` relative to `dir` when it lies below it, else absolute (malloc'ed; NULL when out of memory). */
 char *bl_path_relative_to(const char *file, const char *dir);
 
+/* The rules every reader of a cohort applies, in one place (the cohort reader and `blasto split`):
+ * an id is non-empty, has no '/', '\\' or '|' (the separator of a mask pair "icm.png|te.png", which files named
+ * after the id end up in), is not "." or "..", and has no control character — it names files:
+ *   "<csv>: line N: column 'id': not usable as a file name (expected a non-empty id without '/', '\\' or '|', got '…')"
+ * a label is 0 or 1, surrounding spaces allowed:
+ *   "<csv>: line N: column 'label': not 0 or 1 (expected 0 or 1, got '…')". Both BL_ERR_FORMAT. */
+bl_status bl_cohort_check_id(const char *csv_path, int line, const char *id);
+bl_status bl_cohort_parse_label(const char *csv_path, int line, const char *text, int *label);
+
 #endif

@@ -274,17 +274,10 @@ bl_status bl_split_cohort_file(const char *cohort_path, const bl_split_options *
         char **f = csv->rows[i];
         ids[i] = f[col_id];
         clinics[i] = by_clinic ? f[col_clinic] : "";
-        if (!ids[i][0]) {
-            st = bl_fail(BL_ERR_FORMAT, "%s: line %d: column 'id': empty id", cohort_path, csv->row_line[i]);
+        /* the cohort reader's own rules for ids and labels: a split is never made of rows the readers refuse */
+        if ((st = bl_cohort_check_id(cohort_path, csv->row_line[i], ids[i])) ||
+            (st = bl_cohort_parse_label(cohort_path, csv->row_line[i], f[col_label], &labels[i])))
             goto done;
-        }
-        const char *label = f[col_label];
-        if (strcmp(label, "0") != 0 && strcmp(label, "1") != 0) {
-            st = bl_fail(BL_ERR_FORMAT, "%s: line %d: column 'label': expected 0 or 1 (got '%s')", cohort_path,
-                         csv->row_line[i], label);
-            goto done;
-        }
-        labels[i] = label[0] - '0';
     }
     int a, b;
     if (find_duplicate_id(n, ids, scratch, &a, &b)) {
