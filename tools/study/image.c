@@ -233,6 +233,79 @@ static unsigned char *stb_safe_copy(const char *format, const unsigned char *b, 
 static bl_status decode_checked(const unsigned char *bytes, size_t size, const char *label, int desired_channels,
                                 int64_t max_pixels, bl_image *out);
 
+/* The EXIF orientation of a JPEG (1 … 8), or 1 when it has none: the tag Orientation (0x0112, SHORT) of IFD0 in
+ * the first APP1 "Exif" segment before the first scan; any other value, or a segment that does not hold together,
+ * counts as 1 (no change), as in OpenCV. Every read is bounds-checked against the segment. */
+static int jpeg_exif_orientation(const unsigned char *b, size_t n) {
+    size_t p = 2;
+    while (p + 4 <= n && b[p] == 0xff) {
+        unsigned marker = b[p + 1];
+        if (marker == 0xda || marker == 0xd9) return 1; /* SOS, EOI: no Exif before the image data */
+        if (marker == 0xff) { /* a fill byte */
+            p++;
+            continue;
+        }
+        size_t len = ((size_t)b[p + 2] << 8) | b[p + 3];
+        if (len < 2 || p + 2 + len > n) return 1;
+        const unsigned char *seg = b + p + 4; /* after the length */
+        size_t seg_n = len - 2;
+        if (marker == 0xe1 && seg_n >= 14 && !memcmp(seg, "Exif\0\0", 6)) {
+            const unsigned char *t = seg + 6; /* the TIFF header */
+            size_t tn = seg_n - 6;
+            int big = t[0] == 'M' && t[1] == 'M';
+            if (!big && !(t[0] == 'I' && t[1] == 'I')) return 1;
+#define U16(q) (big ? (unsigned)((t[(q)] << 8) | t[(q) + 1]) : (unsigned)(t[(q)] | (t[(q) + 1] << 8)))
+#define U32(q) (big ? ((uint32_t)U16(q) << 16 | U16((q) + 2)) : ((uint32_t)U16((q) + 2) << 16 | U16(q)))
+            if (U16(2) != 42) return 1;
+            uint32_t ifd = U32(4);
+            if (ifd > tn || tn - ifd < 2) return 1;
+            unsigned count = U16(ifd);
+            if ((size_t)ifd + 2 + 12 * (size_t)count > tn) return 1; /* the directory must fit whole */
+            for (unsigned i = 0; i < count; i++) {
+                size_t e = (size_t)ifd + 2 + 12 * (size_t)i;
+                if (U16(e) == 0x0112 && U16(e + 2) == 3 && U32(e + 4) == 1) {
+                    unsigned v = U16(e + 8);
+                    return v >= 1 && v <= 8 ? (int)v : 1;
+                }
+            }
+#undef U16
+#undef U32
+            return 1;
+        }
+        p += 2 + len;
+    }
+    return 1;
+}
+
+/* The image turned upright as its EXIF orientation says (the result an EXIF viewer, cv2.imread and labelme show):
+ * output pixel (x, y) comes from input pixel (sx, sy) below; 5 … 8 swap width and height. */
+static bl_status apply_orientation(bl_image *img, int orientation, const char *label) {
+    if (orientation <= 1) return BL_OK;
+    int w = img->width, h = img->height, c = img->channels, swap = orientation >= 5;
+    int ow = swap ? h : w, oh = swap ? w : h;
+    unsigned char *out = malloc((size_t)w * (size_t)h * (size_t)c);
+    if (!out) return bl_fail(BL_ERR_NOMEM, "%s: out of memory turning the image upright", label);
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++) {
+            int sx = x, sy = y;
+            switch (orientation) {
+            case 2: sx = w - 1 - x; break;                 /* mirrored left-right */
+            case 3: sx = w - 1 - x, sy = h - 1 - y; break; /* turned 180° */
+            case 4: sy = h - 1 - y; break;                 /* mirrored top-bottom */
+            case 5: sx = y, sy = x; break;                 /* transposed */
+            case 6: sx = y, sy = h - 1 - x; break;         /* turned 90° clockwise to view */
+            case 7: sx = w - 1 - y, sy = h - 1 - x; break; /* transversed */
+            case 8: sx = w - 1 - y, sy = x; break;         /* turned 90° anticlockwise to view */
+            }
+            memcpy(out + ((size_t)y * ow + x) * c, img->pixels + ((size_t)sy * w + sx) * c, (size_t)c);
+        }
+    free(img->pixels);
+    img->pixels = out;
+    img->width = ow;
+    img->height = oh;
+    return BL_OK;
+}
+
 bl_status bl_image_decode(const void *data, size_t size, const char *label, int desired_channels,
                           int64_t max_pixels, bl_image *out) {
     memset(out, 0, sizeof *out);
@@ -263,12 +336,13 @@ bl_status bl_image_decode(const void *data, size_t size, const char *label, int 
     if (no_memory) return bl_fail(BL_ERR_NOMEM, "%s: out of memory: needs %zu bytes for a copy of the file", label, size);
     if (bad_offset >= 0)
         return bl_fail(BL_ERR_FORMAT, "%s: corrupt BMP: pixel data offset %ld lies inside the headers", label, bad_offset);
-    if (safe) {
-        bl_status st = decode_checked(safe, safe_size, label, desired_channels, max_pixels, out);
-        free(safe);
-        return st;
-    }
-    return decode_checked(bytes, size, label, desired_channels, max_pixels, out);
+    bl_status st = safe ? decode_checked(safe, safe_size, label, desired_channels, max_pixels, out)
+                        : decode_checked(bytes, size, label, desired_channels, max_pixels, out);
+    free(safe);
+    /* a JPEG's EXIF orientation is applied, as cv2.imread and labelme do: the polygons match the upright image */
+    if (!st && !strcmp(format, "JPEG")) st = apply_orientation(out, jpeg_exif_orientation(bytes, size), label);
+    if (st) bl_image_free(out);
+    return st;
 }
 
 /* The stb part of bl_image_decode: header info, size limit, 16-bit refusal, decode. */
