@@ -7,10 +7,12 @@
 static _Thread_local char last_message[1024];
 
 bl_status bl_failv(bl_status code, const char *fmt, va_list ap) {
-    /* format into a scratch buffer first: an argument may be bl_last_error() itself (re-raising a message) */
+    /* format into a scratch buffer first: an argument may be bl_last_error() itself (re-raising a message); then
+     * every message is made one printable line, whatever text it quotes (a CSV cell with a newline, escape bytes,
+     * a path that is not UTF-8): control bytes and invalid UTF-8 become \xNN */
     char scratch[sizeof last_message];
     vsnprintf(scratch, sizeof scratch, fmt, ap);
-    memcpy(last_message, scratch, sizeof scratch);
+    bl_printable(scratch, last_message, sizeof last_message);
     return code;
 }
 

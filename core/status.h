@@ -29,6 +29,8 @@ bl_status bl_fail(bl_status code, const char *fmt, ...) __attribute__((format(pr
 bl_status bl_failv(bl_status code, const char *fmt, va_list ap);
 
 /* The message of the last failure on this thread ("" when none). */
+/* The message of the last failure on this thread: always one line of printable text (bl_fail passes what it
+ * formats through bl_printable). */
 const char *bl_last_error(void);
 
 /* Length of the valid UTF-8 sequence starting at s[0] (n bytes available), or 0 when it is not valid UTF-8

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/arena.h"
@@ -208,6 +209,15 @@ static void resource_limits(void) {
     CHECK(bl_image_decode(bmp, sizeof bmp, "hdr.bmp", 0, 4096, &img) == BL_ERR_FORMAT &&
               strstr(bl_last_error(), "hdr.bmp: 8193x8193 exceeds the limit of 4096 pixels"),
           "BMP header size checked first: %s", bl_last_error());
+}
+
+/* A pid no process has: a child that has exited and been reaped. */
+static long dead_pid(void) {
+    pid_t pid = fork();
+    if (pid == 0) _exit(0);
+    int status = 0;
+    if (pid > 0) waitpid(pid, &status, 0);
+    return (long)pid;
 }
 
 /* ---- one row ---- */
@@ -753,6 +763,66 @@ int main(void) {
     BAD("CLI arguments", "an id twice (gradcam --ids)",
         "gradcam --model run/best.safetensors --cohort c/cohort.csv --ids synth_0001,synth_0001 --out go",
         "--ids: 'synth_0001' given twice (focus.csv has one row per id)", "go");
+
+    /* messages are one printable line whatever they quote: a cell with a quoted newline and an escape byte */
+    snprintf(text, sizeof text, "%sx1,c/images/synth_0001.png,c/annotations/synth_0001.json,\"3\n\0334\",A,1\n", header);
+    write_text("nl.csv", text);
+    BAD("cohort CSV", "a newline and an escape byte in a cell", "enhance --cohort nl.csv --out eo",
+        "nl.csv: line 2: column 'age': not a number (expected years in (0, 100), got '3\\x0a\\x1b4')", "eo");
+    /* inspect shows a tensor name with a control character escaped, not as a terminal command */
+    {
+        const char h[] = "{\"a\\u001b[31mb\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+        unsigned char b[8 + sizeof h + 4] = {0};
+        b[0] = (unsigned char)(sizeof h - 1);
+        memcpy(b + 8, h, sizeof h - 1);
+        write_bytes("esc.safetensors", b, 8 + sizeof h - 1 + 4);
+        snprintf(cmd, sizeof cmd, "cd '%s' && %s inspect esc.safetensors > esc.txt", dir, BLASTO_CLI);
+        CHECK(test_run_shell(cmd, dir, err, sizeof err) == 0, "inspect esc.safetensors: %s", err);
+        size_t n = 0;
+        char p[1024], *out = test_read_file(test_path_in(p, sizeof p, dir, "esc.txt"), &n);
+        CHECK(out && !memchr(out, 0x1b, n) && strstr(out, "a\\x1b[31mb"), "inspect: the escape byte is shown as \\x1b");
+        free(out);
+    }
+
+    /* diff compares integer tensors exactly: 2^53 + 1 is not 2^53 (as doubles they are equal) */
+    {
+        const char h[] = "{\"n\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}";
+        for (int k = 0; k < 2; k++) {
+            unsigned char b[8 + sizeof h + 8] = {0};
+            b[0] = (unsigned char)(sizeof h - 1);
+            memcpy(b + 8, h, sizeof h - 1);
+            uint64_t v = (1ull << 53) + (uint64_t)k;
+            for (int j = 0; j < 8; j++) b[8 + sizeof h - 1 + j] = (unsigned char)(v >> (8 * j));
+            write_bytes(k ? "i53p1.safetensors" : "i53.safetensors", b, sizeof b - 1);
+        }
+        snprintf(cmd, sizeof cmd, "cd '%s' && %s diff i53p1.safetensors i53.safetensors --rtol 0 --atol 0 > d.txt",
+                 dir, BLASTO_CLI);
+        int rc = test_run_shell(cmd, dir, err, sizeof err);
+        CHECK(rc == 1, "diff: I64 2^53+1 vs 2^53 differs at rtol = atol = 0 (exit %d, want 1): %s", rc, err);
+    }
+
+    /* a bad training option is a usage error (exit 2), reported before anything is read or written */
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s train --cohort c/cohort.csv --split split.csv --fold 0 --out rlr --lr 10",
+             dir, BLASTO_CLI);
+    {
+        int rc = test_run_shell(cmd, dir, err, sizeof err);
+        struct stat sb;
+        char p[1024];
+        CHECK(rc == 2 && !strcmp(err, "blasto train: --lr: expected (0, 10) (got 10)\n") &&
+                  stat(test_path_in(p, sizeof p, dir, "rlr"), &sb) != 0,
+              "train --lr 10: exit 2, one line, no RUN/ (got %d: %s)", rc, err);
+    }
+
+    /* a run killed before its first checkpoint: --resume says there is nothing to resume and removes what the kill
+     * left (a temporary of a process that no longer exists) */
+    snprintf(cmd, sizeof cmd, "cd '%s' && mkdir -p killed && touch killed/last.safetensors.tmp.%ld", dir,
+             (long)dead_pid());
+    CHECK(system(cmd) == 0, "fixture: a killed run");
+    BAD("train --resume", "killed before its first checkpoint", "train --resume --out killed",
+        "killed: nothing to resume: last.safetensors is missing (the run stopped before its first epoch ended); run "
+        "the same command without --resume", NULL);
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s/killed')\"", dir);
+    CHECK(system(cmd) == 0, "train --resume removed the killed run's temporary");
 
     /* ---- the environment: a BLASTO_THREADS blasto cannot use is an error, not silently the core count ---- */
     const char *bad_threads[] = {"0", "abc", "99999"};

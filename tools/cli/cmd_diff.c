@@ -6,8 +6,8 @@
  * as a multi-index with both values, and ok / FAIL. An element fails when |a − b| > atol + rtol·|b| (numpy's
  * allclose rule, B the reference); the worst element is the one with the largest |a−b| / (atol + rtol·|b|), i.e.
  * the one furthest past (or closest to) its tolerance. NaN equals NaN at the same place and nothing else; an
- * infinity equals the same infinity. Values are compared in double precision (every F32/F16/BF16/integer value is
- * exact in a double), element by element straight from the file bytes, so memory stays at the two files' size.
+ * infinity equals the same infinity. Values are compared in double precision (every F32/F16/BF16 value and every
+ * integer up to 2^53 is exact in a double; two integer tensors are compared exactly as int64), element by element straight from the file bytes, so memory stays at the two files' size.
  *
  * What it is not: a format validator beyond what the reader checks, or a metadata comparison (differing
  * __metadata__ values are listed as '#' notes and never fail). Exit: 0 all common tensors within tolerance,
@@ -34,7 +34,8 @@ static void diff_help(void) {
            "max_rel = max |a-b|/|b| (inf where b = 0 and a != 0); the worst element is the one with the largest\n"
            "|a-b| / (atol + rtol*|b|). NaN matches only NaN. Tensors with different shapes FAIL; different dtypes\n"
            "are compared by value and noted. Then the names present in only one file, differing __metadata__ as\n"
-           "'#' notes, and a summary line. Any dtype is read (F64 F32 F16 BF16 and integers, compared in double).\n\n"
+           "'#' notes, and a summary line. Any dtype is read (F64 F32 F16 BF16 in double; two integer tensors\n"
+           "exactly, as int64).\n\n"
            "Exit: 0 every common tensor within tolerance; 1 some tensor fails or differs in shape, the files\n"
            "share no tensor name at all, or a file cannot be read; 2 usage error. Names present in only one\n"
            "file are listed but do not fail.\n",
@@ -108,6 +109,26 @@ static double element_value(const bl_st_entry *e, int64_t i) {
     return NAN;
 }
 
+/* Integer dtypes are also read exactly as int64: a double holds every integer only up to 2^53, and 2^53 + 1 must
+ * not compare equal to 2^53. */
+static int integer_dtype(bl_dtype d) {
+    return d == BL_DTYPE_I64 || d == BL_DTYPE_I32 || d == BL_DTYPE_I16 || d == BL_DTYPE_I8 || d == BL_DTYPE_U8 ||
+           d == BL_DTYPE_BOOL;
+}
+
+static int64_t element_integer(const bl_st_entry *e, int64_t i) {
+    const unsigned char *p = e->data + (size_t)i * bl_dtype_size(e->dtype);
+    switch (e->dtype) {
+    case BL_DTYPE_I64: return (int64_t)load_le(p, 8);
+    case BL_DTYPE_I32: return (int32_t)(uint32_t)load_le(p, 4);
+    case BL_DTYPE_I16: return (int16_t)(uint16_t)load_le(p, 2);
+    case BL_DTYPE_I8: return (int8_t)p[0];
+    case BL_DTYPE_U8: return p[0];
+    case BL_DTYPE_BOOL: return p[0] != 0;
+    default: return 0;
+    }
+}
+
 /* ---- one tensor -------------------------------------------------------------------------------------------- */
 
 typedef struct tensor_diff {
@@ -120,13 +141,18 @@ typedef struct tensor_diff {
 /* a, b [numel] read from the two entries (same numel). */
 static tensor_diff compare_entries(const bl_st_entry *a, const bl_st_entry *b, double rtol, double atol) {
     tensor_diff d = {0, 0, 0, -1, 0, -1, 0};
+    int integers = integer_dtype(a->dtype) && integer_dtype(b->dtype);
     for (int64_t i = 0; i < a->numel; i++) {
         double x = element_value(a, i), y = element_value(b, i);
         double magnitude = fabs(y);
         if (isfinite(magnitude) && magnitude > d.max_ref) d.max_ref = magnitude;
         double error = 0, relative = 0, ratio = 0;
-        if (!(x == y || (isnan(x) && isnan(y)))) {
-            error = fabs(x - y);
+        int64_t xi = integers ? element_integer(a, i) : 0, yi = integers ? element_integer(b, i) : 0;
+        int same = integers ? xi == yi : (x == y || (isnan(x) && isnan(y)));
+        if (!same) {
+            /* integers: the exact difference (as an unsigned magnitude, then rounded), never 0 when they differ */
+            error = integers ? (double)(xi > yi ? (uint64_t)xi - (uint64_t)yi : (uint64_t)yi - (uint64_t)xi)
+                             : fabs(x - y);
             if (isnan(error)) error = INFINITY; /* one side NaN */
             relative = magnitude > 0 && isfinite(magnitude) ? error / magnitude : INFINITY;
             double tolerance = atol + rtol * magnitude;

@@ -169,12 +169,16 @@ static int print_json(const bl_safetensors *st, const tensor_stats *stats, int64
     return ok ? 0 : 1;
 }
 
+/* the table shows names and metadata as printable text: a control byte in a name (valid in safetensors' JSON as
+ * \u001b, say) would otherwise reach the terminal as a command; the JSON form keeps them escaped by JSON */
+static const char *shown(const char *text, char *buf, size_t size) { return bl_printable(text, buf, size); }
+
 static void print_table(const bl_safetensors *st, const tensor_stats *stats) {
     int n = bl_safetensors_count(st), name_width = 4, shape_width = 5;
-    char shape[96], lo[32], hi[32], mean[32];
+    char shape[96], lo[32], hi[32], mean[32], name[1024];
     for (int i = 0; i < n; i++) {
         const bl_st_entry *e = bl_safetensors_entry(st, i);
-        int len = (int)strlen(e->name), slen = (int)strlen(wm_shape_str(e->ndim, e->shape, shape, sizeof shape));
+        int len = (int)strlen(shown(e->name, name, sizeof name)), slen = (int)strlen(wm_shape_str(e->ndim, e->shape, shape, sizeof shape));
         if (len > name_width) name_width = len;
         if (slen > shape_width) shape_width = slen;
     }
@@ -186,20 +190,26 @@ static void print_table(const bl_safetensors *st, const tensor_stats *stats) {
         format_number(s->min, lo, sizeof lo);
         format_number(s->max, hi, sizeof hi);
         format_number(s->mean, mean, sizeof mean);
-        printf("%-*s  %-5s  %-*s  %14s  %14s  %14s  %016llx\n", name_width, e->name, bl_dtype_name(e->dtype),
+        printf("%-*s  %-5s  %-*s  %14s  %14s  %14s  %016llx\n", name_width, shown(e->name, name, sizeof name),
+               bl_dtype_name(e->dtype),
                shape_width, wm_shape_str(e->ndim, e->shape, shape, sizeof shape), lo, hi, mean,
                (unsigned long long)s->checksum);
     }
     for (int i = 0; i < n; i++)
         if (stats[i].nan || stats[i].inf)
             printf("warning: %s: %lld NaN, %lld infinite (excluded from min/max/mean)\n",
-                   bl_safetensors_entry(st, i)->name, (long long)stats[i].nan, (long long)stats[i].inf);
+                   shown(bl_safetensors_entry(st, i)->name, name, sizeof name), (long long)stats[i].nan,
+                   (long long)stats[i].inf);
     int m = bl_safetensors_metadata_count(st);
     printf("__metadata__:%s\n", m ? "" : " (none)");
     for (int i = 0; i < m; i++) {
         const char *k, *v;
         bl_safetensors_metadata_at(st, i, &k, &v);
-        printf("  %s: %s\n", k, v);
+        size_t cap = 4 * strlen(v) + 1; /* each byte at most "\xNN" */
+        char *text = malloc(cap);
+        printf("  %s: ", shown(k, name, sizeof name));
+        printf("%s\n", text ? shown(v, text, cap) : "(out of memory)");
+        free(text);
     }
 }
 

@@ -156,6 +156,10 @@ int cmd_train(int argc, char **argv) {
         return 2;
     }
     if (!have_preset) o.preset = bl_train_preset_for_weights(o.arch, o.weights);
+    if (!o.resume && bl_train_check_options(&o) != BL_OK) { /* a bad option is a usage error, found before any work */
+        fprintf(stderr, "blasto train: %s\n", bl_last_error());
+        return 2;
+    }
     if (cli_apply_threads("train", threads) || cli_open_device("train", &o.device)) return 1;
     cli_progress bar;
     cli_progress_init(&bar);

@@ -4,11 +4,13 @@
 
 #include "core/safetensors.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/autograd.h"
 #include "study/csv.h"
@@ -121,7 +123,7 @@ static const char *run_file(run *r, const char *name) {
     return r->path;
 }
 
-static bl_status check_options(const bl_train_options *o) {
+bl_status bl_train_check_options(const bl_train_options *o) {
     if (o->epochs < 1 || o->epochs > 100000) return bl_fail(BL_ERR_INVALID, "--epochs: expected 1 … 100000 (got %d)", o->epochs);
     if (o->batch < 2 || o->batch > 4096) return bl_fail(BL_ERR_INVALID, "--batch: expected 2 … 4096 (got %d)", o->batch);
     if (o->size < 32 || o->size > 1024) return bl_fail(BL_ERR_INVALID, "--size: expected 32 … 1024 (got %d)", o->size);
@@ -228,7 +230,7 @@ static bl_status validate(run *r, int epoch, double *loss) {
     double total = 0;
     int done = 0;
     double t0 = bl_seconds_now();
-    float z[4096], logit[4096]; /* batch ≤ 4096 (check_options) */
+    float z[4096], logit[4096]; /* batch ≤ 4096 (bl_train_check_options) */
     bl_run run_opts = {.ctx = ctx, .bn_mode = BL_BN_FOLLOW_CONTEXT};
     while (!st && !(st = bl_loader_next(r->val_loader, &b)) && b) {
         int xs[4] = {b->count, 3, b->size, b->size}, as[4] = {b->count, 1, 1, 1};
@@ -475,6 +477,16 @@ bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *
     if (st) goto done;
     if (given->resume) {
         snprintf(r.path, sizeof r.path, "%s/last.safetensors", given->out);
+        struct stat sb;
+        if (stat(given->out, &sb) == 0 && stat(r.path, &sb) != 0 && errno == ENOENT) {
+            /* killed before its first checkpoint: nothing to resume; what the kill left is removed */
+            static const char *const outputs[] = {"last.safetensors", "best.safetensors", "validation.csv", "log.csv",
+                                                  "memory.json"};
+            bl_remove_stale_temporaries(given->out, (int)(sizeof outputs / sizeof outputs[0]), outputs);
+            st = bl_fail(BL_ERR_IO, "%s: nothing to resume: last.safetensors is missing (the run stopped before its "
+                         "first epoch ended); run the same command without --resume", given->out);
+            goto done;
+        }
         if (!(st = bl_safetensors_open(r.path, &ck))) st = bl_checkpoint_read_meta(ck, &o, &r.state);
         if (st) goto done;
         bl_input_release(r.path); /* the checkpoint read is the one this run goes on replacing */
@@ -493,7 +505,7 @@ bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *
         note(&r, "resuming %s at epoch %d of %d (step %lld)", r.path, r.state.epoch + 1, o.epochs,
              (long long)r.state.step);
     }
-    if ((st = check_options(&o))) goto done;
+    if ((st = bl_train_check_options(&o))) goto done;
     double age_mean = r.state.age_mean, age_sd = r.state.age_sd;
     if ((st = load_data(&r))) goto done;
     if (ck) r.state.age_mean = age_mean, r.state.age_sd = age_sd; /* exactly the stored ones */

@@ -88,6 +88,10 @@ typedef struct bl_train_callbacks {
     void (*note)(void *user, const char *line);                 /* one-line messages (memory plan, resume) */
 } bl_train_callbacks;
 
+/* The checks bl_train_run makes of the options before it reads anything (ranges of epochs, batch, size, lr, weight
+ * decay, warmup; paths that the checkpoint records must be UTF-8): BL_ERR_INVALID naming the option. A command
+ * calls it first to report a bad option as a usage error. */
+bl_status bl_train_check_options(const bl_train_options *o);
 /* Runs (or resumes) the training described by o; cb may be NULL. */
 bl_status bl_train_run(const bl_train_options *o, const bl_train_callbacks *cb);
 
