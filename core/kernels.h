@@ -183,7 +183,7 @@ typedef void bl_linear_backward_fn(const bl_kernels *self, int n, int in, int ou
 
 /* ==== elementwise ==== */
 
-/* y = max(x, 0) (y == x allowed: bl_relu_inplace) */
+/* y = max(x, 0), a NaN passed on (y == x allowed: bl_relu_inplace) */
 typedef void bl_relu_forward_fn(const bl_kernels *self, int64_t count, const float *x, float *y);
 /* dx += dy · [x > 0] (the kink x == 0 gets gradient 0, as torch) */
 typedef void bl_relu_backward_fn(const bl_kernels *self, int64_t count, const float *x, const float *dy, float *dx);

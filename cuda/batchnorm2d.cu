@@ -192,7 +192,7 @@ __global__ static void bn_stddev_kernel(int c, float eps, const float *running_v
 
 // y = γ·((x − running_mean)/√(running_var + eps)) + β, ref's order (a division, not a multiplication by invstd);
 // y dense, x's samples x_sample apart (= c·hw when dense: then x's index is y's); with `relu` the float result v is
-// stored as relu_forward would store it (v > 0 ? v : 0): the fused slot, bitwise the two kernels in sequence
+// stored as relu_forward would store it (v > 0 or NaN ? v : 0): the fused slot, bitwise the two kernels in sequence
 __global__ static void bn_apply_eval_kernel(int64_t count, bool small, int c, int64_t hw, int64_t x_sample,
                                             const float *x, const float *gamma, const float *beta,
                                             const float *running_mean, const double *stddev, bool relu, float *y) {
@@ -202,7 +202,7 @@ __global__ static void bn_apply_eval_kernel(int64_t count, bool small, int c, in
         int64_t xe = x_sample == y_sample ? e : (e / y_sample) * x_sample + e % y_sample;
         double normalised = ((double)x[xe] - (double)running_mean[ch]) / stddev[ch];
         float v = (float)((double)gamma[ch] * normalised + (double)beta[ch]);
-        y[e] = relu ? (v > 0 ? v : 0.0f) : v;
+        y[e] = relu ? (v > 0 || v != v ? v : 0.0f) : v;
     }
 }
 

@@ -36,7 +36,7 @@ void bl_cuda_fill(int64_t count, float value, float *dst) {
 
 // ---- relu ---------------------------------------------------------------------------------------------------------
 __global__ static void relu_forward_kernel(int64_t count, const float *x, float *y) {
-    GRID_STRIDE_LOOP(i, count) y[i] = x[i] > 0 ? x[i] : 0.0f;
+    GRID_STRIDE_LOOP(i, count) y[i] = x[i] > 0 || x[i] != x[i] ? x[i] : 0.0f; // a NaN passes, as in ref
 }
 __global__ static void relu_backward_kernel(int64_t count, const float *x, const float *dy, float *dx) {
     GRID_STRIDE_LOOP(i, count) if (x[i] > 0) dx[i] = (float)((double)dx[i] + (double)dy[i]);

@@ -261,6 +261,21 @@ static void row(const char *kind, const char *failure, const char *args, const c
     }
 }
 
+/* DIR/name: a safetensors file of the header JSON `h` and `n` data bytes */
+static void write_safetensors(const char *name, const char *h, const void *data, size_t n) {
+    size_t hn = strlen(h);
+    unsigned char *b = calloc(8 + hn + n, 1);
+    if (!b) {
+        CHECK(0, "fixture %s: out of memory", name);
+        return;
+    }
+    for (int j = 0; j < 8; j++) b[j] = (unsigned char)((uint64_t)hn >> (8 * j));
+    memcpy(b + 8, h, hn);
+    if (n) memcpy(b + 8 + hn, data, n);
+    write_bytes(name, b, 8 + hn + n);
+    free(b);
+}
+
 /* The type and, for a regular file, the CRC-32 of its bytes of DIR/name (or of an absolute path). */
 static uint64_t fingerprint(const char *name) {
     char path[1024];
@@ -532,11 +547,10 @@ int main(void) {
     BAD("safetensors", "truncated checkpoint", "predict --model trunc.safetensors --cohort c/cohort.csv --out po.csv",
         "trunc.safetensors: ", "po.csv");
     {
-        const char h[] = "{\"x\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1099511627776],\"data_offsets\":[0,4]}}";
-        unsigned char b[8 + sizeof h + 4] = {0};
-        b[0] = (unsigned char)(sizeof h - 1);
-        memcpy(b + 8, h, sizeof h - 1);
-        write_bytes("huge.safetensors", b, 8 + sizeof h - 1 + 4);
+        static const unsigned char four[4] = {0};
+        write_safetensors("huge.safetensors",
+                          "{\"x\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1099511627776],\"data_offsets\":[0,4]}}",
+                          four, 4);
         BAD("safetensors", "huge dimensions (crafted shape)", "inspect huge.safetensors",
             "huge.safetensors: 'x': shape [1099511627776,1099511627776] has more elements than fit in int64", NULL);
         unsigned char l[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, '{', '}'};
@@ -771,11 +785,9 @@ int main(void) {
         "nl.csv: line 2: column 'age': not a number (expected years in (0, 100), got '3\\x0a\\x1b4')", "eo");
     /* inspect shows a tensor name with a control character escaped, not as a terminal command */
     {
-        const char h[] = "{\"a\\u001b[31mb\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
-        unsigned char b[8 + sizeof h + 4] = {0};
-        b[0] = (unsigned char)(sizeof h - 1);
-        memcpy(b + 8, h, sizeof h - 1);
-        write_bytes("esc.safetensors", b, 8 + sizeof h - 1 + 4);
+        static const unsigned char four[4] = {0};
+        write_safetensors("esc.safetensors", "{\"a\\u001b[31mb\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+                          four, 4);
         snprintf(cmd, sizeof cmd, "cd '%s' && %s inspect esc.safetensors > esc.txt", dir, BLASTO_CLI);
         CHECK(test_run_shell(cmd, dir, err, sizeof err) == 0, "inspect esc.safetensors: %s", err);
         size_t n = 0;
@@ -786,14 +798,12 @@ int main(void) {
 
     /* diff compares integer tensors exactly: 2^53 + 1 is not 2^53 (as doubles they are equal) */
     {
-        const char h[] = "{\"n\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}";
         for (int k = 0; k < 2; k++) {
-            unsigned char b[8 + sizeof h + 8] = {0};
-            b[0] = (unsigned char)(sizeof h - 1);
-            memcpy(b + 8, h, sizeof h - 1);
+            unsigned char le[8];
             uint64_t v = (1ull << 53) + (uint64_t)k;
-            for (int j = 0; j < 8; j++) b[8 + sizeof h - 1 + j] = (unsigned char)(v >> (8 * j));
-            write_bytes(k ? "i53p1.safetensors" : "i53.safetensors", b, sizeof b - 1);
+            for (int j = 0; j < 8; j++) le[j] = (unsigned char)(v >> (8 * j));
+            write_safetensors(k ? "i53p1.safetensors" : "i53.safetensors",
+                              "{\"n\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", le, 8);
         }
         snprintf(cmd, sizeof cmd, "cd '%s' && %s diff i53p1.safetensors i53.safetensors --rtol 0 --atol 0 > d.txt",
                  dir, BLASTO_CLI);
@@ -811,6 +821,17 @@ int main(void) {
         CHECK(rc == 2 && !strcmp(err, "blasto train: --lr: expected (0, 10) (got 10)\n") &&
                   stat(test_path_in(p, sizeof p, dir, "rlr"), &sb) != 0,
               "train --lr 10: exit 2, one line, no RUN/ (got %d: %s)", rc, err);
+    }
+
+    /* infer failing after it made its --dump-activations folder (the weights are truncated) leaves no folder */
+    {
+        float *x = calloc(3 * 32 * 32, sizeof(float));
+        if (x) write_safetensors("x32.safetensors", "{\"input\":{\"dtype\":\"F32\",\"shape\":[1,3,32,32],"
+                                 "\"data_offsets\":[0,12288]}}", x, 3 * 32 * 32 * sizeof(float));
+        free(x);
+        BAD("infer", "weights truncated, with --dump-activations",
+            "infer --arch densenet121 --weights trunc.safetensors --input x32.safetensors --output y.safetensors "
+            "--dump-activations dumped", "trunc.safetensors: ", "dumped");
     }
 
     /* a run killed before its first checkpoint: --resume says there is nothing to resume and removes what the kill

@@ -1,4 +1,5 @@
-/* test_experiment_kill.c — kill -9 `blasto experiment` at random moments, rerun it, and require:
+/* test_experiment_kill.c — kill -9 or Ctrl-C (SIGINT; one of the two at random) `blasto experiment` at random
+ * moments, rerun it, and require:
  *   - after every kill, no output is half-written: every final file present parses completely (CSV: header and
  *     every line ends with a newline and has the header's number of cells; JSON: parses; safetensors: opens);
  *   - the run completes after reruns, and every table, prediction file, metrics file, calibration, focus file and
@@ -159,16 +160,19 @@ int main(void) {
         kills = 0, finished = 0;
         for (int attempt = 0; attempt < 40 && !finished; attempt++) {
             double after = scale * full * (0.05 + 0.55 * (double)bl_rng_uniform(&r));
-            snprintf(cmd, sizeof cmd, "timeout -s KILL %.2f %s experiment --config %s --out %s/b --threads 2", after,
-                     BLASTO_CLI, cfg, dir);
+            int interrupt = bl_rng_uniform(&r) < 0.5f; /* Ctrl-C (SIGINT) or kill -9 */
+            snprintf(cmd, sizeof cmd, "timeout -s %s %.2f %s experiment --config %s --out %s/b --threads 2",
+                     interrupt ? "INT" : "KILL", after, BLASTO_CLI, cfg, dir);
             rc = run(cmd, err, sizeof err);
+            int want = interrupt ? 124 : 137; /* timeout's status when it sent the signal */
             if (rc == 0) finished = 1;
             else {
-                CHECK(rc == 137, "attempt %d: expected a kill (137) or success, got exit %d: %s", attempt, rc, err);
-                if (rc != 137) break;
+                CHECK(rc == want, "attempt %d: expected %s (%d) or success, got exit %d: %s", attempt,
+                      interrupt ? "an interrupt" : "a kill", want, rc, err);
+                if (rc != want) break;
                 kills++;
                 char when[64], b[512];
-                snprintf(when, sizeof when, "after kill %d (%.2f s)", kills, after);
+                snprintf(when, sizeof when, "after %s %d (%.2f s)", interrupt ? "SIGINT" : "SIGKILL", kills, after);
                 check_complete(test_path_in(b, sizeof b, dir, "b"), when);
             }
         }

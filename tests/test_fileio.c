@@ -125,6 +125,15 @@ static void outputs(void) {
           "commit: target replaced whole, no temporary: %s", bl_last_error());
 }
 
+/* The parent's side of the pipe a forked child writes one byte to when it is ready: 1 when that byte came. */
+static int child_ready(int ready[2], pid_t pid) {
+    close(ready[1]);
+    char c = 0;
+    int ok = pid > 0 && read(ready[0], &c, 1) == 1;
+    close(ready[0]);
+    return ok;
+}
+
 /* A child installs the signal thread, registers a folder and opens an output, then waits; the parent sends `sig`:
  * the child must end by that signal with the folder and the temporary gone, and the old target intact. */
 static void signal_cleanup(int sig) {
@@ -149,10 +158,7 @@ static void signal_cleanup(int sig) {
         if (write(ready[1], "r", 1) != 1) _exit(4);
         for (;;) pause();
     }
-    close(ready[1]);
-    char c = 0;
-    CHECK(pid > 0 && read(ready[0], &c, 1) == 1, "child ready");
-    close(ready[0]);
+    CHECK(child_ready(ready, pid), "child ready");
     CHECK(temporaries() == 1, "while the child runs, its temporary exists");
     kill(pid, sig);
     int status = 0;
@@ -175,10 +181,7 @@ static void ignored_stays_ignored(void) {
         if (write(ready[1], "r", 1) != 1) _exit(4);
         for (;;) pause();
     }
-    close(ready[1]);
-    char c = 0;
-    CHECK(pid > 0 && read(ready[0], &c, 1) == 1, "child ready");
-    close(ready[0]);
+    CHECK(child_ready(ready, pid), "child ready");
     kill(pid, SIGHUP);
     struct timespec pause_time = {0, 200 * 1000 * 1000};
     nanosleep(&pause_time, NULL);

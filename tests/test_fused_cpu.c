@@ -269,7 +269,33 @@ static void model_level(bl_arch arch, const char *name) {
     free(xv);
 }
 
+/* ReLU passes a NaN on, as PyTorch's relu does (docs/numerics.md "NaN"): on ref, on cpu (SIMD lanes and the scalar
+ * tail, every ISA) and through the fused batchnorm + ReLU; and the gradient at a NaN is 0, as torch's (x > 0). */
+static void nan_semantics(void) {
+    const float in[9] = {NAN, -NAN, 1.5f, -1.5f, 0.0f, -0.0f, INFINITY, -INFINITY, NAN};
+    const bl_kernels *backends[3] = {bl_kernels_ref(), bl_kernels_cpu(), portable_backend()};
+    const char *names[3] = {"ref", "cpu", "portable cpu"};
+    for (int b = 0; b < 3; b++) {
+        if (!backends[b]) continue;
+        float y[9], dx[9] = {0}, dy[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+        backends[b]->relu_forward(backends[b], 9, in, y); /* 8 in SIMD lanes, the last in the scalar tail */
+        int ok = isnan(y[0]) && isnan(y[1]) && y[2] == 1.5f && y[3] == 0.0f && y[4] == 0.0f && y[5] == 0.0f &&
+                 !signbit(y[5]) && y[6] == INFINITY && y[7] == 0.0f && isnan(y[8]);
+        CHECK(ok, "%s: relu(NaN) = NaN, relu(-0) = +0, relu(±inf) = inf, 0", names[b]);
+        backends[b]->relu_backward(backends[b], 9, in, dy, dx);
+        CHECK(dx[0] == 0 && dx[1] == 0 && dx[8] == 0 && dx[2] == 1 && dx[6] == 1 && dx[4] == 0,
+              "%s: the gradient at a NaN is 0 (x > 0 is false), at 1.5 and inf it is dy", names[b]);
+        bl_batchnorm2d_shape s = {.n = 1, .c = 1, .h = 3, .w = 3, .eps = 1e-5f, .momentum = 0.1f};
+        const float one = 1.0f, zero = 0.0f;
+        float fused[9];
+        backends[b]->batchnorm2d_relu_forward_eval(backends[b], &s, in, &one, &zero, &zero, &one, fused);
+        CHECK(isnan(fused[0]) && isnan(fused[8]) && fused[3] == 0.0f && fused[2] > 0,
+              "%s: the fused batchnorm + ReLU passes a NaN on too", names[b]);
+    }
+}
+
 int main(void) {
+    nan_semantics();
     kernel_level();
     strided_samples();
     op_level();

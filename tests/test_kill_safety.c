@@ -120,26 +120,7 @@ static int random_signal(void) { return next_random() % 2 ? SIGINT : SIGKILL; }
 static int count_temporaries(const char *path);
 
 /* entries of path/ and path/masks/ that are a temporary of process `pid` ("<name>.tmp.<pid>", ".enhance-tmp-<pid>") */
-static int temporaries_of(const char *path, pid_t pid) {
-    char tail[32], stage[48];
-    snprintf(tail, sizeof tail, ".tmp.%ld", (long)pid);
-    snprintf(stage, sizeof stage, ".enhance-tmp-%ld", (long)pid);
-    int n = 0;
-    for (int sub = 0; sub < 2; sub++) {
-        char p[700];
-        snprintf(p, sizeof p, "%s%s", path, sub ? "/masks" : "");
-        DIR *d = opendir(p);
-        for (struct dirent *e; d && (e = readdir(d));) {
-            size_t len = strlen(e->d_name), tl = strlen(tail);
-            if (!strcmp(e->d_name, stage) || (len > tl && !strcmp(e->d_name + len - tl, tail))) {
-                printf("  left behind by %ld: %s/%s\n", (long)pid, p, e->d_name);
-                n++;
-            }
-        }
-        if (d) closedir(d);
-    }
-    return n;
-}
+static int temporaries_of(const char *path, pid_t pid);
 
 static int same_bytes(const char *a, const char *b) {
     size_t na = 0, nb = 0;
@@ -418,15 +399,23 @@ static int inspect_enhance_dir(const char *path, int top) {
     return problems;
 }
 
-/* entries of out/ and out/masks/ named like a temporary (staging folder, *.tmp.<pid>); listed when `verbose` */
-static int count_temporaries_in(const char *path, int verbose) {
+/* "<name>.tmp.<pid>" or ".enhance-tmp-<pid>" of process `pid` (0: of any process) */
+static int is_temporary_of(const char *name, pid_t pid) {
+    if (!is_atomic_temp(name) && !is_stage_dir(name)) return 0;
+    if (pid == 0) return 1;
+    const char *digits = strrchr(name, is_stage_dir(name) ? '-' : '.');
+    return digits && strtol(digits + 1, NULL, 10) == (long)pid;
+}
+
+/* entries of out/ and out/masks/ that are a temporary of `pid` (0: of any process); listed when `verbose` */
+static int count_temporaries_in(const char *path, pid_t pid, int verbose) {
     int n = 0;
     for (int sub = 0; sub < 2; sub++) {
         char p[700];
         snprintf(p, sizeof p, "%s%s", path, sub ? "/masks" : "");
         DIR *d = opendir(p);
         for (struct dirent *e; d && (e = readdir(d));) {
-            if (is_atomic_temp(e->d_name) || is_stage_dir(e->d_name)) {
+            if (is_temporary_of(e->d_name, pid)) {
                 if (verbose) printf("  left behind: %s/%s\n", p, e->d_name);
                 n++;
             }
@@ -436,8 +425,9 @@ static int count_temporaries_in(const char *path, int verbose) {
     return n;
 }
 
-static int count_temporaries(const char *path) { return count_temporaries_in(path, 1); }
-static int count_temporaries_quiet(const char *path) { return count_temporaries_in(path, 0); }
+static int count_temporaries(const char *path) { return count_temporaries_in(path, 0, 1); }
+static int count_temporaries_quiet(const char *path) { return count_temporaries_in(path, 0, 0); }
+static int temporaries_of(const char *path, pid_t pid) { return count_temporaries_in(path, pid, 1); }
 
 /* every file of ref/ (and ref/masks/) equal in out/ */
 static int same_as_reference_enhance(const char *out) {

@@ -162,7 +162,7 @@ void BN_FN(batchnorm2d_forward_train)(const bl_kernels *self, const bl_batchnorm
 }
 
 /* ---- eval forward: y = γ·(x − running_mean)/√(running_var + eps) + β, one plane (n, c) per task; with `relu`
- * the float result v is stored as max(v, 0) the way relu_forward does (v > 0 ? v : 0) ---- */
+ * the float result v is stored the way relu_forward stores it (v > 0 or NaN ? v : 0) ---- */
 
 static void bn_eval_task(void *arg, int plane_index) {
     const bn_job *j = arg;
@@ -176,7 +176,7 @@ static void bn_eval_task(void *arg, int plane_index) {
     if (j->apply_relu) {
         for (int64_t k = 0; k < plane; k++) {
             float v = (float)(gamma * ((xp[k] - running_mean) / stddev) + j->beta[c]);
-            yp[k] = v > 0 ? v : 0.0f;
+            yp[k] = v > 0 || v != v ? v : 0.0f;
         }
     } else {
         for (int64_t k = 0; k < plane; k++) yp[k] = (float)(gamma * ((xp[k] - running_mean) / stddev) + j->beta[c]);

@@ -36,17 +36,25 @@ typedef struct elementwise_job {
 /* ---- relu ---- */
 
 /* ReLU as bit selects on 4-float vectors (GCC/clang vector extensions, portable to every target). A scalar
- * `x > 0 ? … : …` is not vectorised under strict IEEE (the compiler keeps float compares scalar, as they may
- * trap), and a max instruction would differ from ref on NaN. So the test x > 0 is done on the bits, as integers:
- * for an IEEE float, x > 0 ⇔ 0 < bits ≤ 0x7f800000 (signed 32-bit): negative numbers and −0 have the sign bit
- * set (negative as integers), +0 is 0, +inf is 0x7f800000 and every positive NaN lies above it. */
+ * `x > 0 || x != x ? … : …` is not vectorised under strict IEEE (the compiler keeps float compares scalar, as they
+ * may trap), and a max instruction would differ from ref on NaN. So the test is done on the bits, as integers:
+ * for an IEEE float, x > 0 or x a positive NaN ⇔ bits > 0 (signed 32-bit): negative numbers and −0 have the sign
+ * bit set (negative as integers), +0 is 0; a NaN of either sign has |bits| (sign cleared) above 0x7f800000. */
 typedef float f32x4 __attribute__((vector_size(16)));
 typedef int32_t i32x4 __attribute__((vector_size(16)));
 
-/* all-ones lanes where x > 0 (false for NaN) */
+/* all-ones lanes where x > 0 (false for NaN): the backward's mask, as torch's (x > 0) */
 static inline i32x4 positive_lanes(f32x4 x) {
     i32x4 bits = (i32x4)x;
     return (bits > (i32x4){0}) & (bits < (i32x4){0x7f800001, 0x7f800001, 0x7f800001, 0x7f800001});
+}
+
+/* all-ones lanes where x > 0 or x is a NaN (what ReLU's forward passes on) */
+static inline i32x4 kept_lanes(f32x4 x) {
+    i32x4 bits = (i32x4)x;
+    const i32x4 magnitude = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff};
+    const i32x4 infinity = {0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000};
+    return (bits > (i32x4){0}) | ((bits & magnitude) > infinity);
 }
 
 /* y may be x (bl_relu_inplace): each element is read, then written, at the same index — no restrict here */
@@ -58,11 +66,11 @@ static void relu_forward_range(void *arg, int64_t begin, int64_t end) {
     for (; i + 4 <= end; i += 4) {
         f32x4 xv;
         memcpy(&xv, x + i, sizeof xv);
-        i32x4 keep = positive_lanes(xv);
-        i32x4 out = (i32x4)xv & keep; /* x where x > 0, else +0 (NaN → 0, as ref) */
+        i32x4 keep = kept_lanes(xv);
+        i32x4 out = (i32x4)xv & keep; /* x where x > 0 or NaN, else +0 (as ref) */
         memcpy(y + i, &out, sizeof out);
     }
-    for (; i < end; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;
+    for (; i < end; i++) y[i] = x[i] > 0 || x[i] != x[i] ? x[i] : 0.0f;
 }
 
 /* in x, out y = max(x, 0) — [count] */

@@ -6,9 +6,10 @@
  * elementwise
  * ========================================================================================================== */
 
-/* y = max(x, 0).   in x [count], out y [count] */
+/* y = max(x, 0), a NaN passed on as it is (PyTorch's relu: a NaN in, a NaN out; docs/numerics.md "NaN").
+ * in x [count], out y [count] */
 void REF_FN(relu_forward_ref)(REF_SELF int64_t count, const real *x, real *y) {
-    for (int64_t i = 0; i < count; i++) y[i] = x[i] > 0 ? x[i] : (real)0;
+    for (int64_t i = 0; i < count; i++) y[i] = x[i] > 0 || x[i] != x[i] ? x[i] : (real)0;
 }
 
 /* ∂L/∂x += dy·[x > 0]; at the kink x == 0 the gradient is 0, as torch.   in x, in dy, acc dx — all [count] */

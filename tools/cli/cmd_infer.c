@@ -343,8 +343,14 @@ static void free_activation_dump(activation_dump *dump) {
 }
 
 /* Creates DIR when missing (one level). Returns 0, or 1 after printing the error. */
+/* 1 when this run created the --dump-activations folder: a failure then removes it (no empty folder left) */
+static int dump_dir_created;
+
 static int prepare_dump_dir(const audit_options *o) {
-    if (bl_make_dir(o->dump_dir, NULL) == BL_OK) return 0;
+    if (bl_make_dir(o->dump_dir, &dump_dir_created) == BL_OK) {
+        if (dump_dir_created) bl_cleanup_add_tree(o->dump_dir); /* Ctrl-C removes it too */
+        return 0;
+    }
     fprintf(stderr, "blasto %s: --dump-activations: %s\n", o->cmd, bl_last_error());
     return 1;
 }
@@ -636,12 +642,18 @@ int cmd_infer(int argc, char **argv) {
     audit_options o = {.cmd = "infer", .is_grad = 0};
     int rc = parse_audit_options(argc, argv, &o);
     if (rc) return rc < 0 ? 0 : rc;
-    return run_infer(&o);
+    rc = run_infer(&o);
+    if (rc && dump_dir_created) bl_remove_tree(o.dump_dir); /* a failed run leaves no partial dump */
+    if (dump_dir_created) bl_cleanup_forget(o.dump_dir);
+    return rc;
 }
 
 int cmd_grad(int argc, char **argv) {
     audit_options o = {.cmd = "grad", .is_grad = 1};
     int rc = parse_audit_options(argc, argv, &o);
     if (rc) return rc < 0 ? 0 : rc;
-    return run_grad(&o);
+    rc = run_grad(&o);
+    if (rc && dump_dir_created) bl_remove_tree(o.dump_dir); /* a failed run leaves no partial dump */
+    if (dump_dir_created) bl_cleanup_forget(o.dump_dir);
+    return rc;
 }

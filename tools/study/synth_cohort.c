@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/rng.h"
@@ -303,15 +304,21 @@ bl_status bl_synth_write_cohort(const char *dir, const bl_synth_options *o, bl_s
         return bl_fail(BL_ERR_INVALID, "synth: size: expected 64 … 2048 pixels (got %d)", o->size);
     if (strlen(dir) > 3000) return bl_fail(BL_ERR_INVALID, "%s: path too long", dir);
     char sub[4096];
+    struct stat before;
+    int made = stat(dir, &before) != 0; /* this call makes DIR: a failure or a signal removes it again */
+    row_summary *rows = NULL;
+    bl_status *status = NULL;
+    char(*message)[512] = NULL;
     bl_status st = make_directories(dir);
+    if (!st && made) bl_cleanup_add_tree(dir);
     if (!st) snprintf(sub, sizeof sub, "%s/images", dir), st = make_directories(sub);
     if (!st) snprintf(sub, sizeof sub, "%s/annotations", dir), st = make_directories(sub);
-    if (st) return st;
+    if (st) goto done;
     int digits = 4;
     for (int m = 10000; m <= o->n; m *= 10) digits++;
-    row_summary *rows = calloc((size_t)o->n, sizeof *rows);
-    bl_status *status = calloc((size_t)o->n, sizeof *status);
-    char(*message)[512] = calloc((size_t)o->n, sizeof *message);
+    rows = calloc((size_t)o->n, sizeof *rows);
+    status = calloc((size_t)o->n, sizeof *status);
+    message = calloc((size_t)o->n, sizeof *message);
     if (!rows || !status || !message) {
         st = bl_fail(BL_ERR_NOMEM, "synth: out of memory for %d rows", o->n);
         goto done;
@@ -335,5 +342,7 @@ done:
     free(rows);
     free(status);
     free(message);
+    if (made && st) bl_remove_tree(dir); /* no half cohort in a folder this call made */
+    if (made) bl_cleanup_forget(dir);
     return st;
 }
