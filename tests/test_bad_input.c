@@ -19,6 +19,7 @@
 
 #include "core/arena.h"
 #include "core/autograd.h"
+#include "core/device.h"
 #include "core/kernels.h"
 #include "harness.h"
 #include "study/image.h"
@@ -832,6 +833,47 @@ int main(void) {
         BAD("infer", "weights truncated, with --dump-activations",
             "infer --arch densenet121 --weights trunc.safetensors --input x32.safetensors --output y.safetensors "
             "--dump-activations dumped", "trunc.safetensors: ", "dumped");
+    }
+
+    /* failures after the output folder was made leave no folder: an experiment whose split fails, a training whose
+     * first epoch meets an unreadable image */
+    write_text("xsplit.json", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 12, \"folds\": 2}");
+    BAD("experiment", "the split fails after DIR was made", "experiment --config xsplit.json --out xs",
+        "test count", "xs");
+    snprintf(cmd, sizeof cmd, "cd '%s' && sed 's#images/synth_0005.png#../mtext.png#' c/cohort.csv > c/cbad.csv && "
+             "%s train --cohort c/cbad.csv --split split.csv --fold 0 --arch densenet121 --size 32 --batch 4 "
+             "--epochs 1 --out rb", dir, BLASTO_CLI);
+    { /* (train's notes come first on stderr, so this is not a one-line row) */
+        int rc = test_run_shell(cmd, dir, err, sizeof err);
+        struct stat sb;
+        char p[1024];
+        CHECK(rc == 1 && strstr(err, "mtext.png: not a PNG/JPEG/BMP image") &&
+                  stat(test_path_in(p, sizeof p, dir, "rb"), &sb) != 0,
+              "train meeting an unreadable image in its first epoch: exit 1, the image named, no RUN/ (got %d: %s)",
+              rc, err);
+    }
+
+    /* a device the config asks for and this machine lacks: the message names the config file and the key */
+    {
+        bl_device_options cuda = {0};
+        const bl_kernels *k = NULL;
+        int have_cuda = bl_device_options_set(&cuda, "cuda") == BL_OK && bl_device_open_options(&cuda, &k) == BL_OK;
+        write_text("xcuda.json", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 2, \"device\": \"cuda\"}");
+        if (!have_cuda)
+            BAD("experiment config", "device cuda without a GPU", "experiment --config xcuda.json --out xo",
+                "xcuda.json: device: ", "xo");
+        else
+            printf("skipped: the config device row (this machine has a usable CUDA device)\n");
+    }
+
+    /* a missing age is imputed, and said: predict names how many rows had none */
+    snprintf(cmd, sizeof cmd, "cd '%s' && awk -F, -v OFS=, 'NR == 3 { $4 = \"\" } 1' c/cohort.csv > c/noage.csv && "
+             "%s predict --model run/best.safetensors --cohort c/noage.csv --out pna.csv > /dev/null", dir, BLASTO_CLI);
+    {
+        int rc = test_run_shell(cmd, dir, err, sizeof err);
+        CHECK(rc == 0 && strstr(err, "blasto predict: 1 of the 12 rows have no age: their age input is the training "
+                                     "rows' mean (z = 0)"),
+              "predict says that a missing age was imputed (exit %d: %s)", rc, err);
     }
 
     /* a run killed before its first checkpoint: --resume says there is nothing to resume and removes what the kill

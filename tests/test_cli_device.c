@@ -25,7 +25,7 @@ static int cuda_refusal(char *line, size_t size) {
 
 int main(void) {
     if (!test_make_tmp_dir(tmp, sizeof tmp, "blasto_device")) return test_skip("cannot create a temporary directory");
-    char want_line[512], out[4096], args[2048], want[1024];
+    char want_line[512], out[4096], args[2048], want[2048];
     int refuses = cuda_refusal(want_line, sizeof want_line);
 #ifndef BLASTO_HAVE_CUDA
     CHECK(refuses && strcmp(want_line, "device cuda: this blasto was built without CUDA (configure with "
@@ -115,7 +115,7 @@ int main(void) {
         test_write_text(config, "{\"cohort\": \"cohort.csv\", \"test_count\": 2, \"device\": \"cuda\", "
                                 "\"deterministic\": true, \"tf32\": false}\n");
         snprintf(args, sizeof args, "experiment --config %s --out %s/exp", config, tmp);
-        snprintf(want, sizeof want, "blasto experiment: %s", want_line);
+        snprintf(want, sizeof want, "blasto experiment: %s: device: %s", config, want_line); /* file and key named */
         rc = test_run_cli(args, 1, out, sizeof out);
         char exp_dir[512];
         CHECK(rc == 1 && strcmp(out, want) == 0 && !test_read_file(test_path_in(exp_dir, sizeof exp_dir, tmp,

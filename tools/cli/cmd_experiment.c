@@ -69,7 +69,12 @@ int cmd_experiment(int argc, char **argv) {
         return 1;
     }
     c.rerun_changed = rerun_changed;
-    if (cli_apply_threads("experiment", threads) || cli_open_device("experiment", &c.device)) return 1;
+    if (cli_apply_threads("experiment", threads)) return 1;
+    const bl_kernels *device = NULL;
+    if (bl_device_open_options(&c.device, &device) != BL_OK) { /* the device comes from the config: name the key */
+        fprintf(stderr, "blasto experiment: %s: device: %s\n", config, bl_last_error());
+        return 1;
+    }
     experiment_ui u;
     experiment_ui_init(&u, "blasto experiment");
     bl_status st = bl_experiment_run(&c, out, &u.cb);

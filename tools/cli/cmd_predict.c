@@ -1,5 +1,6 @@
 /* cmd_predict.c — `blasto predict`: probabilities of a trained pregnancy checkpoint for cohort rows → a predictions
  * CSV (tools/study/predictions.h: id,label,score,arch,input,fold). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,7 +100,12 @@ int cmd_predict(int argc, char **argv) {
         st = bl_fail(BL_ERR_NOMEM, "out of memory");
     if (!st) st = bl_split_select(cohort, split, split_path, set, (int)fold, chosen, &n);
     for (int i = 0; !st && i < n; i++) rows[i] = cohort->rows[chosen[i]];
-    if (!st && !(scores = calloc((size_t)n, sizeof *scores))) st = bl_fail(BL_ERR_NOMEM, "out of memory");
+    if (!st && !(scores = calloc((size_t)(n > 0 ? n : 1), sizeof *scores))) st = bl_fail(BL_ERR_NOMEM, "out of memory");
+    int no_age = 0;
+    for (int i = 0; !st && i < n; i++) no_age += !isfinite(rows[i].age);
+    if (no_age) /* said, not silent */
+        fprintf(stderr, "blasto predict: %d of the %d rows have no age: their age input is the training rows' mean "
+                "(z = 0)\n", no_age, n);
     if (!st) st = bl_checkpoint_score(ck, rows, n, 1, &device, scores);
     if (!st && !(p = bl_predictions_new(n))) st = bl_fail(BL_ERR_NOMEM, "out of memory");
     if (!st) {

@@ -522,6 +522,12 @@ bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *
         int removed = bl_remove_stale_temporaries(o.out, (int)(sizeof outputs / sizeof outputs[0]), outputs);
         if (removed) note(&r, "removed %d temporary file(s) of an interrupted run from %s", removed, o.out);
     }
+    int no_age = 0;
+    for (int i = 0; i < r.n_train; i++) no_age += !isfinite(r.train_rows[i].age);
+    for (int i = 0; i < r.n_val; i++) no_age += !isfinite(r.val_rows[i].age);
+    if (no_age) /* said, not silent: the age input of these rows is the training mean (z = 0) */
+        note(&r, "%d of the %d rows have no age: their age input is the training rows' mean (z = 0)", no_age,
+             r.n_train + r.n_val);
     note(&r, "fold %d: %d training rows, %d validation rows; %s from %s, %s input %d×%d, preset %s; class weights %.4g / %.4g",
          o.fold, r.n_train, r.n_val, bl_arch_name(o.arch), strcmp(o.weights, "none") ? o.weights : "random init",
          bl_input_kind_name(o.input), o.size, o.size, bl_normalize_name(o.preset), r.class_weight[0], r.class_weight[1]);
