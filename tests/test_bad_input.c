@@ -775,6 +775,8 @@ int main(void) {
     BAD("path", "not UTF-8 (convert IN)", "convert \"$(printf 'w\\377.safetensors')\" wo.safetensors --from torchvision",
         "IN: 'w\\xff.safetensors' is not valid UTF-8", "wo.safetensors");
 
+    BAD("CLI arguments", "an option twice", "split --cohort c/cohort.csv --test-count 2 --out s.csv --test-count 3",
+        "blasto split: --test-count given twice (each option at most once)", "s.csv");
     BAD("CLI arguments", "an id twice (gradcam --ids)",
         "gradcam --model run/best.safetensors --cohort c/cohort.csv --ids synth_0001,synth_0001 --out go",
         "--ids: 'synth_0001' given twice (focus.csv has one row per id)", "go");

@@ -84,6 +84,13 @@ int main(int argc, char **argv) {
         printf("blasto %s\n", bl_build()->version);
         return 0;
     }
+    /* every option at most once, for every command: with two values, which one counts would be a guess */
+    for (int i = 2; i < argc; i++)
+        for (int j = 2; j < i && !strncmp(argv[i], "--", 2) && argv[i][2]; j++)
+            if (!strcmp(argv[i], argv[j])) {
+                fprintf(stderr, "blasto %s: %s given twice (each option at most once)\n", argv[1], argv[i]);
+                return 2;
+            }
     for (int i = 0; i < N_COMMANDS; i++)
         if (strcmp(argv[1], commands[i].name) == 0) {
             int rc = commands[i].run(argc - 1, argv + 1);
