@@ -209,6 +209,7 @@ typedef struct surgery {
     int old_keys;              /* write every DenseNet tensor under its old key */
     int add_counters;          /* add an I64 `<module>.num_batches_tracked` next to every running_var */
     const char *meta_arch;     /* __metadata__ arch (NULL: the source's) */
+    const char *exporter;      /* add __metadata__ exporter (NULL: none) */
     int timm_vgg;              /* classifier.0/3/6 → pre_logits.fc1 [O,512,7,7] / pre_logits.fc2 [O,I,1,1] / head.fc */
 } surgery;
 
@@ -254,6 +255,7 @@ static int write_variant(const char *src_path, const char *path, const surgery *
         bl_safetensors_metadata_at(src, i, &k, &v);
         ok = bl_st_writer_add_metadata(w, k, strcmp(k, "arch") == 0 && s->meta_arch ? s->meta_arch : v) == BL_OK;
     }
+    if (ok && s->exporter) ok = bl_st_writer_add_metadata(w, "exporter", s->exporter) == BL_OK;
     static const int64_t three[1] = {3};
     static const float extra_values[3] = {1, 2, 3};
     if (ok && s->extra) ok = bl_st_writer_add_raw(w, s->extra, BL_DTYPE_F32, 1, three, extra_values) == BL_OK;
@@ -356,6 +358,7 @@ static void test_refusals(const char *good) {
         {"meta.safetensors", {.meta_arch = "vgg16"}},
         {"nan.safetensors", {.nan_in = "features.conv0.weight"}},
         {"negvar.safetensors", {.negative_in = "features.norm0.running_var"}},
+        {"keras_export.safetensors", {.exporter = "tools/export_keras_h5.py"}},
         {"notop.safetensors", {.drop = "classifier.weight", .drop2 = "classifier.bias"}},
         {"dup.safetensors", {.duplicate_old = "features.denseblock1.denselayer1.norm1.weight"}},
         {"several.safetensors", {.drop = "features.norm5.bias", .extra = "fc.weight", .fewer_rows = "classifier.bias"}},
@@ -387,6 +390,9 @@ static void test_refusals(const char *good) {
                    "architecture mismatch (expected resnet50-keras for --from keras");
     expect_refused("meta.safetensors", tv, "__metadata__ arch: mismatch (expected densenet121, got vgg16)");
     expect_refused("nan.safetensors", tv, "features.conv0.weight: element 3 is NaN (expected finite weights");
+    /* provenance: a Keras export (its names already torchvision-style) is not converted as torchvision */
+    expect_refused("keras_export.safetensors", tv, "__metadata__.exporter: written by tools/export_keras_h5.py, a Keras "
+                   "export (expected --from keras, got --from torchvision)");
     /* a negative running variance would make 1/sqrt(var + eps) NaN, which the ReLU after it turns into 0: refused by
      * the converter and by every model loader */
     expect_refused("negvar.safetensors", tv, "'features.norm0.running_var': element 3 is -0.5 (expected a variance: "

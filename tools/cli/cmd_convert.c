@@ -350,6 +350,27 @@ static void print_summary(const convert_job *job, const bl_model *model) {
     printf("  parameters: %lld (+ %lld in BatchNorm running statistics)\n", (long long)params, (long long)buffers);
 }
 
+/* Provenance: a file written by one of blasto's export scripts says so in __metadata__.exporter. The Keras script
+ * maps Keras names to torchvision-style ones, so the tensors alone cannot tell a Keras export from a torchvision
+ * one; the exporter can, and --from must agree with it (the output's `source` never claims what the file is not). */
+static bl_status check_exporter(const convert_job *job) {
+    const char *exporter = bl_safetensors_metadata(job->st, "exporter");
+    if (!exporter) return BL_OK; /* not one of ours: the names (and the architecture checks) are the evidence */
+    const char *says = !strcmp(exporter, "tools/export_keras_h5.py")      ? "keras"
+                       : !strcmp(exporter, "tools/export_torchvision.py") ? NULL /* torchvision or timm names */
+                                                                          : "";
+    if (!says) return job->source == WM_SOURCE_KERAS
+                          ? bl_fail(BL_ERR_FORMAT, "%s: __metadata__.exporter: written by %s (torchvision or timm "
+                                    "weights), not a Keras export (expected --from torchvision or timm, got --from "
+                                    "keras)", job->in_path, exporter)
+                          : BL_OK;
+    if (!*says) return BL_OK; /* another exporter: nothing known about it */
+    if (job->source != WM_SOURCE_KERAS)
+        return bl_fail(BL_ERR_FORMAT, "%s: __metadata__.exporter: written by %s, a Keras export (expected --from keras, "
+                       "got --from %s)", job->in_path, exporter, wm_source_name(job->source));
+    return BL_OK;
+}
+
 int cmd_convert(int argc, char **argv) {
     convert_job job;
     memset(&job, 0, sizeof job);
@@ -366,7 +387,7 @@ int cmd_convert(int argc, char **argv) {
         fail_line(bl_last_error());
         goto done;
     }
-    if (map_names(&job) != BL_OK || settle_arch(&job) != BL_OK) {
+    if (check_exporter(&job) != BL_OK || map_names(&job) != BL_OK || settle_arch(&job) != BL_OK) {
         fail_line(bl_last_error());
         goto done;
     }
