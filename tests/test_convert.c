@@ -225,6 +225,25 @@ static void test_keras_resnet50(void) {
     bl_safetensors_close(raw);
 }
 
+/* Keras 1 weight names (the published VGG16 file names its datasets block1_conv1/block1_conv1_W_1:0 and _b_1:0):
+ * the same random VGG16 written with Keras 1 and Keras 2 names exports to identical tensors, and the Keras-1 one
+ * converts with --from keras. */
+static void test_keras1_names_vgg16(void) {
+    if (system(PYTHON " -c 'import h5py' >/dev/null 2>&1") != 0) return; /* said by the ResNet50 part */
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "cd %s && %s %s --arch vgg16 --fixture --keras1-names k1.h5 && %s %s --arch vgg16 k1.h5 k1.safetensors && "
+             "rm k1.h5 && %s %s --arch vgg16 --fixture k2.h5 && %s %s --arch vgg16 k2.h5 k2.safetensors && rm k2.h5 && "
+             "%s diff k1.safetensors k2.safetensors --rtol 0 --atol 0 >/dev/null",
+             dir, PYTHON, KERAS_SCRIPT, PYTHON, KERAS_SCRIPT, PYTHON, KERAS_SCRIPT, PYTHON, KERAS_SCRIPT, BLASTO_CLI);
+    int rc = run("export_keras_h5.py (Keras 1 names)", cmd);
+    CHECK(rc == 0, "Keras 1 and Keras 2 names of the same VGG16 export to identical tensors: exit %d", rc);
+    if (rc == 0) CHECK(convert("k1.safetensors", "k1_blasto.safetensors", "--from keras"),
+                       "the Keras-1-named VGG16 converts with --from keras");
+    snprintf(cmd, sizeof cmd, "rm -f %s/k1.safetensors %s/k2.safetensors %s/k1_blasto.safetensors", dir, dir, dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove the VGG16 files\n");
+}
+
 int main(void) {
     if (system(PYTHON " -c 'import torch, torchvision' >/dev/null 2>&1") != 0)
         return test_skip(PYTHON " lacks torch/torchvision (apt-get install python3-torchvision)");
@@ -271,6 +290,7 @@ int main(void) {
     }
     double t1 = now();
     test_keras_resnet50();
+    test_keras1_names_vgg16();
     printf("keras resnet50: %.1f s\n", now() - t1);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

@@ -104,9 +104,23 @@ def read_h5(path):
             sys.exit("export_keras_h5.py: %s: no `layer_names` attribute (not a Keras 2 weights file)" % path)
         for layer in (text(n) for n in group.attrs["layer_names"]):
             for weight in (text(n) for n in group[layer].attrs.get("weight_names", [])):
-                short = weight.split("/")[-1].split(":")[0]
+                short = weight_kind(layer, weight.split("/")[-1].split(":")[0])
                 out.append((layer, short, np.asarray(group[layer][weight])))
     return out
+
+
+KERAS1_KINDS = {"W": "kernel", "b": "bias", "gamma": "gamma", "beta": "beta", "running_mean": "moving_mean"}
+
+
+def weight_kind(layer, short):
+    """A weight's kind from its short name: Keras 2 writes `kernel`, `bias`, `gamma`, …; Keras 1 (the published
+    VGG16 file `vgg16_weights_tf_dim_ordering_tf_kernels.h5`) writes `<layer>_W_1` and `<layer>_b_1` (the `_1` a
+    TensorFlow variable suffix, sometimes absent). Anything else is returned as it is (and refused by convert)."""
+    if short in ("kernel", "bias") or short in BN_NAMES:
+        return short
+    rest = short[len(layer) + 1:] if short.startswith(layer + "_") else short
+    rest = re.sub(r"_\d+$", "", rest)
+    return KERAS1_KINDS.get(rest, short)
 
 
 def vgg_fc1_to_torch(kernel):
@@ -211,7 +225,8 @@ def fixture_layers(arch):
     return layers
 
 
-def write_fixture(arch, path):
+def write_fixture(arch, path, keras1_names=False):
+    """keras1_names: weights named as Keras 1 did (`<layer>_W_1:0`, `<layer>_b_1:0`; convolutions and dense only)."""
     import h5py
     rng = np.random.default_rng(1)
     with h5py.File(path, "w") as f:
@@ -221,10 +236,11 @@ def write_fixture(arch, path):
         f.attrs["keras_version"] = b"fixture"
         for name, weights in layers:
             g = f.create_group(name)
-            g.attrs["weight_names"] = np.array([("%s/%s:0" % (name, w)).encode() for w, _ in weights])
-            for w, shape in weights:
+            stored = [("%s_%s_1" % (name, {"kernel": "W", "bias": "b"}[w]) if keras1_names else w) for w, _ in weights]
+            g.attrs["weight_names"] = np.array([("%s/%s:0" % (name, s)).encode() for s in stored])
+            for (w, shape), s in zip(weights, stored):
                 values = rng.uniform(0.5, 1.5, shape) if w == "moving_variance" else rng.standard_normal(shape) * 0.05
-                g.create_dataset("%s/%s:0" % (name, w), data=values.astype(np.float32))
+                g.create_dataset("%s/%s:0" % (name, s), data=values.astype(np.float32))
     print("wrote %s: random Keras %s weights in Keras 2 HDF5 layout (%d layers)" % (path, arch, len(layers)))
 
 
@@ -232,12 +248,16 @@ def main():
     parser = argparse.ArgumentParser(description="Keras applications .h5 weights → safetensors for blasto convert.")
     parser.add_argument("--arch", required=True, choices=sorted(MODULE_OF))
     parser.add_argument("--fixture", action="store_true", help="write random weights in Keras layout to the one path")
+    parser.add_argument("--keras1-names", action="store_true",
+                        help="with --fixture: name the weights as Keras 1 did (<layer>_W_1, <layer>_b_1; vgg16)")
     parser.add_argument("paths", nargs="+", help="IN.h5 OUT.safetensors (or, with --fixture, OUT.h5)")
     args = parser.parse_args()
     if args.fixture:
         if len(args.paths) != 1:
             parser.error("--fixture takes one path")
-        write_fixture(args.arch, args.paths[0])
+        if args.keras1_names and args.arch != "vgg16":
+            parser.error("--keras1-names: only vgg16 (Keras 1 batch normalisation layouts are not supported)")
+        write_fixture(args.arch, args.paths[0], args.keras1_names)
         return
     if len(args.paths) != 2:
         parser.error("expected IN.h5 OUT.safetensors")
