@@ -17,12 +17,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/arena.h"
 #include "core/autograd.h"
 #include "core/device.h"
 #include "core/kernels.h"
 #include "harness.h"
-#include "study/image.h"
+#include "support/png_fixture.h"
 #include "support/test_support.h"
 
 static char dir[512];
@@ -68,148 +67,20 @@ static void sparse_file(const char *name, long long size) {
     CHECK(ok, "sparse fixture %s", name);
 }
 
-static uint32_t crc32_of(const unsigned char *p, size_t n) {
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-    }
-    return c ^ 0xffffffffu;
-}
-
-static void put_be32(unsigned char *p, uint32_t v) {
-    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16), p[2] = (unsigned char)(v >> 8),
-    p[3] = (unsigned char)v;
-}
-
-/* A PNG signature + IHDR (width × height, bit depth, gray) + an empty IDAT + IEND: tiny, but its header announces
- * whatever size we like. */
 static void png_header_only(const char *name, uint32_t width, uint32_t height, int bit_depth) {
-    unsigned char b[8 + 25 + 12 + 12] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    unsigned char *ihdr = b + 8;
-    put_be32(ihdr, 13);
-    memcpy(ihdr + 4, "IHDR", 4);
-    put_be32(ihdr + 8, width);
-    put_be32(ihdr + 12, height);
-    ihdr[16] = (unsigned char)bit_depth, ihdr[17] = 0, ihdr[18] = 0, ihdr[19] = 0, ihdr[20] = 0;
-    put_be32(ihdr + 21, crc32_of(ihdr + 4, 17));
-    unsigned char *idat = ihdr + 25;
-    put_be32(idat, 0);
-    memcpy(idat + 4, "IDAT", 4);
-    put_be32(idat + 8, crc32_of(idat + 4, 4));
-    unsigned char *iend = idat + 12;
-    put_be32(iend, 0);
-    memcpy(iend + 4, "IEND", 4);
-    put_be32(iend + 8, crc32_of(iend + 4, 4));
-    write_bytes(name, b, sizeof b);
-}
-
-/* A valid 8-bit gray PNG of width × height with every pixel `value`, its zlib stream made of stored (uncompressed)
- * deflate blocks, so no compressor is needed. */
-static void png_gray(const char *name, uint32_t width, uint32_t height, unsigned char value) {
-    size_t raw_size = (size_t)height * (1 + width), n_blocks = (raw_size + 65534) / 65535;
-    size_t zsize = 2 + raw_size + 5 * n_blocks + 4, size = 8 + 25 + 12 + zsize + 12;
-    unsigned char *b = calloc(size, 1), *raw = malloc(raw_size);
-    if (!b || !raw) {
-        free(b);
-        free(raw);
-        CHECK(0, "png_gray: out of memory");
-        return;
-    }
-    for (uint32_t y = 0; y < height; y++) {
-        raw[(size_t)y * (1 + width)] = 0; /* filter: none */
-        memset(raw + (size_t)y * (1 + width) + 1, value, width);
-    }
-    memcpy(b, "\x89PNG\r\n\x1a\n", 8);
-    unsigned char *ihdr = b + 8;
-    put_be32(ihdr, 13);
-    memcpy(ihdr + 4, "IHDR", 4);
-    put_be32(ihdr + 8, width);
-    put_be32(ihdr + 12, height);
-    ihdr[16] = 8;
-    put_be32(ihdr + 21, crc32_of(ihdr + 4, 17));
-    unsigned char *idat = ihdr + 25, *z = idat + 8;
-    put_be32(idat, (uint32_t)zsize);
-    memcpy(idat + 4, "IDAT", 4);
-    z[0] = 0x78, z[1] = 0x01;
-    size_t at = 2;
-    uint32_t s1 = 1, s2 = 0; /* adler32 */
-    for (size_t done = 0; done < raw_size;) {
-        size_t len = raw_size - done < 65535 ? raw_size - done : 65535;
-        z[at++] = done + len == raw_size ? 1 : 0;
-        z[at++] = (unsigned char)len, z[at++] = (unsigned char)(len >> 8);
-        z[at++] = (unsigned char)~len, z[at++] = (unsigned char)(~len >> 8);
-        memcpy(z + at, raw + done, len);
-        for (size_t i = 0; i < len; i++) s1 = (s1 + raw[done + i]) % 65521, s2 = (s2 + s1) % 65521;
-        at += len;
-        done += len;
-    }
-    put_be32(z + at, (s2 << 16) | s1);
-    put_be32(z + zsize, crc32_of(idat + 4, 4 + zsize));
-    unsigned char *iend = z + zsize + 4;
-    memcpy(iend + 4, "IEND", 4);
-    put_be32(iend + 8, crc32_of(iend + 4, 4));
-    write_bytes(name, b, size);
+    size_t n = 0;
+    unsigned char *b = test_png_header_only(width, height, bit_depth, &n);
+    CHECK(b != NULL, "fixture %s: out of memory", name);
+    if (b) write_bytes(name, b, n);
     free(b);
-    free(raw);
 }
 
-/* ---- resource limits in the library: sizes checked before allocation, no wrap-around, messages with numbers ---- */
-
-static void resource_limits(void) {
-    bl_ctx *ctx = NULL;
-    CHECK(bl_ctx_create(bl_kernels_ref(), &ctx) == BL_OK, "context");
-    if (!ctx) return;
-    /* plan-time out of memory: the step arena capped at 1 MiB, a 4 MiB activation */
-    bl_ctx_step_arena(ctx)->limit = (size_t)1 << 20;
-    int shape[2] = {1024, 1024};
-    CHECK(bl_tensor_new(ctx, 2, shape) == NULL, "a 4 MiB tensor in a 1 MiB arena is refused");
-    /* needs = what the arena holds already (the tensor's header) + the data */
-    CHECK(!strncmp(bl_ctx_error(ctx), "arena step: out of memory: needs 4194", 37) &&
-              strstr(bl_ctx_error(ctx), " bytes, limit is 1048576, for a float32 tensor [1024,1024] of 4194304 bytes"),
-          "out-of-memory message names the bytes, the arena and the tensor: %s", bl_ctx_error(ctx));
-    bl_ctx_free(ctx);
-    CHECK(bl_ctx_create(bl_kernels_ref(), &ctx) == BL_OK, "context");
-    if (!ctx) return;
-    /* element count that overflows int64 / size_t: refused before any arithmetic wraps */
-    int huge[4] = {65536, 65536, 65536, 65536};
-    CHECK(bl_tensor_new(ctx, 4, huge) == NULL && strstr(bl_ctx_error(ctx), "overflowing dimensions"),
-          "2^64-element tensor refused: %s", bl_ctx_error(ctx));
-    bl_ctx_free(ctx);
-    /* the arena itself: a byte count near SIZE_MAX must not wrap when rounded up to the alignment */
-    bl_arena a;
-    bl_arena_init(&a, "test");
-    CHECK(bl_arena_alloc(&a, SIZE_MAX - 3) == NULL && strstr(bl_last_error(), "arena test: out of memory: needs"),
-          "SIZE_MAX-3 bytes refused without wrap-around: %s", bl_last_error());
-    CHECK(bl_arena_reserve(&a, SIZE_MAX) != BL_OK, "reserve of SIZE_MAX refused");
-    bl_arena_free(&a);
-    /* images: the header's size is checked against the limit before decoding (a 45-byte PNG announcing 2^60
-     * pixels), and the limit is a parameter */
-    static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
-                                        0x40, 0, 0, 0, 0x40, 0, 0, 0, 8, 0, 0, 0, 0};
-    bl_image img;
-    CHECK(bl_image_decode(png, sizeof png, "hdr.png", 0, BL_IMAGE_MAX_PIXELS, &img) == BL_ERR_FORMAT &&
-              strstr(bl_last_error(), "hdr.png: 1073741824x1073741824 exceeds the limit of 67108864 pixels"),
-          "image header size checked first: %s", bl_last_error());
-    /* an 8-bit BMP 2×1 whose palette has 1 entry (white) and whose second pixel uses index 5: stb 2.27 would copy
-     * uninitialised stack bytes for it; blasto pads the palette with black entries first, so it decodes as 0 */
-    static const unsigned char short_palette[14 + 40 + 4 + 4] = {
-        'B', 'M', 62, 0, 0, 0, 0, 0, 0, 0, 58, 0, 0, 0,            /* file header: size 62, pixel data at 58 */
-        40, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 8, 0,            /* 40-byte info header: 2 × 1, 1 plane, 8 bpp */
-        0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
-        255, 255, 255, 0,                                           /* palette: one entry, white */
-        0, 5, 0, 0};                                                /* pixels: index 0, index 5; row padding */
-    for (int round = 0; round < 2; round++) {
-        CHECK(bl_image_decode(short_palette, sizeof short_palette, "pal.bmp", 1, BL_IMAGE_MAX_PIXELS, &img) == BL_OK &&
-                  img.width == 2 && img.height == 1 && img.pixels[0] == 255 && img.pixels[1] == 0,
-              "BMP with a 1-entry palette: index 5 decodes as black (got %d %d): %s", img.pixels ? img.pixels[0] : -1,
-              img.pixels ? img.pixels[1] : -1, bl_last_error());
-        bl_image_free(&img);
-    }
-    static const unsigned char bmp[54] = {'B', 'M', [14] = 40, [18] = 0x01, [19] = 0x20, [22] = 0x01, [23] = 0x20};
-    CHECK(bl_image_decode(bmp, sizeof bmp, "hdr.bmp", 0, 4096, &img) == BL_ERR_FORMAT &&
-              strstr(bl_last_error(), "hdr.bmp: 8193x8193 exceeds the limit of 4096 pixels"),
-          "BMP header size checked first: %s", bl_last_error());
+static void png_gray(const char *name, uint32_t width, uint32_t height, unsigned char value) {
+    size_t n = 0;
+    unsigned char *b = test_png_gray(width, height, value, &n);
+    CHECK(b != NULL, "fixture %s: out of memory", name);
+    if (b) write_bytes(name, b, n);
+    free(b);
 }
 
 /* A pid no process has: a child that has exited and been reaped. */
@@ -289,7 +160,7 @@ static uint64_t fingerprint(const char *name) {
     if (!S_ISREG(s.st_mode)) return type | 1;
     size_t size = 0;
     char *data = test_read_file(path, &size);
-    uint64_t h = type | (data ? crc32_of((const unsigned char *)data, size) : 2);
+    uint64_t h = type | (data ? test_crc32((const unsigned char *)data, size) : 2);
     free(data);
     return h;
 }
@@ -901,7 +772,6 @@ int main(void) {
               err);
     }
 
-    resource_limits();
 
     if (test_failed) printf("kept %s for inspection\n", dir);
     else test_remove_tree(dir);

@@ -33,6 +33,29 @@ bl_status bl_check_recorded_path(const char *option, const char *path) {
                    "file or folder)", option, bl_printable(path, shown, sizeof shown));
 }
 
+bl_status bl_run_dir_open(bl_run_dir *d, const char *path, int resumed) {
+    *d = (bl_run_dir){.path = path, .has_checkpoint = resumed, .lock = -1};
+    bl_status st = resumed ? BL_OK : bl_make_dir(path, &d->created);
+    if (!st && d->created) bl_cleanup_add_tree(path);
+    if (!st) st = bl_lock_dir(path, &d->lock);
+    return st;
+}
+
+void bl_run_dir_checkpointed(bl_run_dir *d) {
+    if (d->created && !d->has_checkpoint) bl_cleanup_forget(d->path); /* resumable from now on: it stays */
+    d->has_checkpoint = 1;
+}
+
+void bl_run_dir_close(bl_run_dir *d, bl_status st) {
+    if (!d->path) return; /* never opened */
+    if (d->created && !d->has_checkpoint) { /* nothing to resume from: no RUN/ left behind */
+        if (st) bl_remove_tree(d->path);
+        bl_cleanup_forget(d->path);
+    }
+    if (d->lock >= 0) bl_unlock_dir(d->lock);
+    d->lock = -1;
+}
+
 double bl_seconds_now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);

@@ -19,6 +19,23 @@ bl_status bl_make_dir(const char *path, int *created);
  * valid UTF-8 (it is recorded as JSON text in the output; rename the file or folder)". NULL passes. */
 bl_status bl_check_recorded_path(const char *option, const char *path);
 
+/* A training run's folder RUN/ over its life (train and segment train): opened, it exists (made when absent, only
+ * after every input validated) and is locked (one run per RUN/); a RUN/ this run made is removed by a signal, or by
+ * a failure, until the first checkpoint is in it — then there is something to resume and it stays. */
+typedef struct bl_run_dir {
+    const char *path;
+    int created;        /* this run made RUN/ */
+    int has_checkpoint; /* RUN/last.safetensors exists (resumed, or written by this run) */
+    int lock;           /* the descriptor holding the lock, or -1 */
+} bl_run_dir;
+
+/* resumed: RUN/ holds a checkpoint already. Errors: bl_make_dir's, bl_lock_dir's. */
+bl_status bl_run_dir_open(bl_run_dir *d, const char *path, int resumed);
+/* After RUN/last.safetensors was written. */
+void bl_run_dir_checkpointed(bl_run_dir *d);
+/* At the end of the run (st its status); a zeroed or unopened bl_run_dir is fine. */
+void bl_run_dir_close(bl_run_dir *d, bl_status st);
+
 /* Seconds on the monotonic clock (CLOCK_MONOTONIC: not moved by changes of the wall clock) as a double; only
  * differences of two readings mean anything. */
 double bl_seconds_now(void);

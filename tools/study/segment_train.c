@@ -148,9 +148,7 @@ typedef struct run {
     uint8_t *truth, *pred;  /* one sample's labels */
     train_state state;
     char path[1100];
-    int created_out;    /* this run made RUN/: until its first checkpoint, a failure or a signal removes it */
-    int has_checkpoint; /* RUN/last.safetensors exists (resumed, or written by this run) */
-    int lock;           /* the descriptor holding RUN/'s lock, or -1 */
+    bl_run_dir dir;     /* RUN/: made, locked, kept once it holds a checkpoint */
 } run;
 
 static void note(run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -465,8 +463,7 @@ static bl_status run_epochs(run *r) {
         if ((st = append_log(r, &rep))) return st;
         if (rep.best && (st = write_checkpoint(r, "best.safetensors", 0))) return st;
         if ((st = write_checkpoint(r, "last.safetensors", 1))) return st;
-        if (!r->has_checkpoint) bl_cleanup_forget(o->out); /* from now on RUN/ is resumable: it stays */
-        r->has_checkpoint = 1;
+        bl_run_dir_checkpointed(&r->dir);
         if ((st = bl_write_file_atomic(run_file(r, "log.csv"), r->state.log, strlen(r->state.log)))) return st;
         if (r->cb && r->cb->epoch_done) r->cb->epoch_done(r->cb->user, &rep);
         if (o->stop_after > 0 && ++ran >= o->stop_after && !r->state.finished) {
@@ -479,7 +476,7 @@ static bl_status run_epochs(run *r) {
 
 bl_status bl_segment_train(const bl_segment_options *given, const bl_segment_callbacks *cb) {
     bl_segment_options o = *given;
-    run r = {.o = &o, .cb = cb, .state = {.best_score = -1, .best_epoch = -1}, .lock = -1};
+    run r = {.o = &o, .cb = cb, .state = {.best_score = -1, .best_epoch = -1}};
     bl_safetensors *ck = NULL;
     bl_status st = bl_device_open_options(&given->device, &r.kernels);
     if (!st && given->resume) {
@@ -512,11 +509,8 @@ bl_status bl_segment_train(const bl_segment_options *given, const bl_segment_cal
         bl_ctx_set_step(r.ctx, r.state.step);
     } else {
         if ((st = bl_unet_init_random(r.unet, o.seed))) goto done;
-        if ((st = bl_make_dir(o.out, &r.created_out))) goto done; /* only once every input validated */
-        if (r.created_out) bl_cleanup_add_tree(o.out);
     }
-    if ((st = bl_lock_dir(o.out, &r.lock))) goto done; /* one run per RUN/ at a time */
-    r.has_checkpoint = ck != NULL;
+    if ((st = bl_run_dir_open(&r.dir, o.out, ck != NULL))) goto done; /* only once every input validated */
     static const char *const outputs[] = {"last.safetensors", "best.safetensors", "log.csv"};
     int removed = bl_remove_stale_temporaries(o.out, 3, outputs);
     if (removed) note(&r, "removed %d temporary file(s) of an interrupted run from %s", removed, o.out);
@@ -525,11 +519,7 @@ bl_status bl_segment_train(const bl_segment_options *given, const bl_segment_cal
          o.size, o.unet.in_channels == 1 ? "grey" : "RGB");
     st = run_epochs(&r);
 done:
-    if (r.created_out && !r.has_checkpoint) { /* nothing to resume from: leave no RUN/ behind */
-        if (st) bl_remove_tree(o.out);
-        bl_cleanup_forget(o.out);
-    }
-    bl_unlock_dir(r.lock);
+    bl_run_dir_close(&r.dir, st);
     bl_safetensors_close(ck);
     bl_optimizer_free(r.opt);
     bl_unet_free(r.unet);

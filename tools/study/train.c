@@ -102,9 +102,7 @@ typedef struct run {
     double *val_scores;
     int *val_labels;
     char path[1200];
-    int created_out;    /* this run made RUN/: until its first checkpoint, a failure or a signal removes it */
-    int has_checkpoint; /* RUN/last.safetensors exists (resumed, or written by this run) */
-    int lock;           /* the descriptor holding RUN/'s lock, or -1 */
+    bl_run_dir dir;     /* RUN/: made, locked, kept once it holds a checkpoint */
 } run;
 
 static void note(const run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -396,8 +394,7 @@ static bl_status run_epochs(run *r) {
             if ((st = write_validation(r))) return st;
         }
         if ((st = bl_checkpoint_write(run_file(r, "last.safetensors"), r->model, r->opt, o, &r->state))) return st;
-        if (!r->has_checkpoint) bl_cleanup_forget(o->out); /* from now on RUN/ is resumable: it stays */
-        r->has_checkpoint = 1;
+        bl_run_dir_checkpointed(&r->dir);
         if ((st = bl_write_file_atomic(run_file(r, "log.csv"), r->state.log, strlen(r->state.log)))) return st;
         if (r->cb && r->cb->epoch_done) r->cb->epoch_done(r->cb->user, &rep);
         ran++;
@@ -469,7 +466,7 @@ void bl_train_eval_loader_options(const bl_train_options *o, bl_loader_options *
 
 bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *cb) {
     bl_train_options o = *given;
-    run r = {.o = &o, .cb = cb, .lock = -1};
+    run r = {.o = &o, .cb = cb};
     r.state = (bl_train_state){.best_auroc = -1.0, .best_epoch = -1};
     bl_safetensors *ck = NULL;
     /* the device first: a run that cannot start on it fails before reading anything */
@@ -511,10 +508,7 @@ bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *
     if (ck) r.state.age_mean = age_mean, r.state.age_sd = age_sd; /* exactly the stored ones */
     if ((st = setup_model(&r, ck))) goto done;
     if ((st = make_loaders(&r))) goto done;
-    r.has_checkpoint = ck != NULL;
-    if (!ck && (st = bl_make_dir(o.out, &r.created_out))) goto done; /* only once every input validated */
-    if (r.created_out) bl_cleanup_add_tree(o.out);
-    if ((st = bl_lock_dir(o.out, &r.lock))) goto done; /* one run per RUN/ at a time */
+    if ((st = bl_run_dir_open(&r.dir, o.out, ck != NULL))) goto done; /* only once every input validated */
     {
         /* a run killed with -9 (or a power cut) leaves its atomic writers' temporaries: remove those of dead pids */
         static const char *const outputs[] = {"last.safetensors", "best.safetensors", "validation.csv", "log.csv",
@@ -533,11 +527,7 @@ bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *
          bl_input_kind_name(o.input), o.size, o.size, bl_normalize_name(o.preset), r.class_weight[0], r.class_weight[1]);
     st = run_epochs(&r);
 done:
-    if (r.created_out && !r.has_checkpoint) { /* nothing to resume from: leave no RUN/ behind */
-        if (st) bl_remove_tree(o.out);
-        bl_cleanup_forget(o.out);
-    }
-    bl_unlock_dir(r.lock);
+    bl_run_dir_close(&r.dir, st);
     bl_safetensors_close(ck);
     run_free(&r);
     return st;
