@@ -6,9 +6,7 @@
  * ResNet50 and DenseNet121 go straight through; DenseNet121 is ALSO re-keyed here to the old checkpoint style
  * (`norm.1`, as in densenet121-a639ec97.pth) and must convert to the same bytes. VGG16 (550 MB a file) is left
  * to test_weights_bad.c, which takes a C-made VGG16 through timm's names without Python, in every run.
- * Keras layout: tools/export_keras_h5.py on a random Keras-layout ResNet50 .h5 (its --fixture) → resnet50-keras,
- * with two kernels checked element by element for the (kh,kw,cin,cout) → (cout,cin,kh,kw) transpose (needs h5py;
- * that part alone is skipped, with a line saying so, when h5py is missing).
+ * Keras files are test_keras_files.c's.
  * Needs Debian's /usr/bin/python3 with python3-torch and python3-torchvision, else "skipped:" (exit 77).
  * Bad files are tested without Python in test_weights_bad.c too. */
 #include <math.h>
@@ -22,7 +20,6 @@
 
 #define PYTHON "/usr/bin/python3"
 #define EXPORT_SCRIPT BLASTO_TEST_DIR "/../tools/export_torchvision.py"
-#define KERAS_SCRIPT BLASTO_TEST_DIR "/../tools/export_keras_h5.py"
 
 static char dir[64];
 
@@ -168,82 +165,6 @@ static void infer_and_compare(const char *arch, const char *weights, const char 
     check_logits(arch, got, want);
 }
 
-/* Keras layout (tools/export_keras_h5.py): a random Keras-layout ResNet50 .h5 (the script's --fixture, built from
- * Keras' own layer names) exports, converts with --from keras to resnet50-keras (every name and shape placed),
- * and two kernels, dumped raw from the .h5, sit transposed as torch expects: w[o,i,ky,kx] = k[ky,kx,i,o]. */
-static void test_keras_resnet50(void) {
-    if (system(PYTHON " -c 'import h5py' >/dev/null 2>&1") != 0) {
-        printf("keras part skipped: " PYTHON " lacks h5py (apt-get install python3-h5py)\n");
-        return;
-    }
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd,
-             "cd %s && %s %s --arch resnet50 --fixture keras.h5 && %s %s --arch resnet50 keras.h5 keras.safetensors && "
-             "%s -c 'import sys, h5py, numpy; sys.path.insert(0, \"%s/../tools\"); "
-             "from export_torchvision import write_safetensors_raw as w; f = h5py.File(\"keras.h5\", \"r\"); "
-             "k = [(n, numpy.asarray(f[n][n + \"/kernel:0\"], dtype=\"<f4\")) for n in "
-             "(\"conv3_block1_1_conv\", \"conv2_block2_2_conv\")]; "
-             "w(\"kernels.safetensors\", [(n, \"F32\", list(a.shape), a.tobytes()) for n, a in k], {})'",
-             dir, PYTHON, KERAS_SCRIPT, PYTHON, KERAS_SCRIPT, PYTHON, BLASTO_TEST_DIR);
-    int rc = run("export_keras_h5.py", cmd);
-    CHECK(rc == 0, "export_keras_h5.py fixture + export: exit %d", rc);
-    if (rc != 0 || !convert("keras.safetensors", "keras_blasto.safetensors", "--from keras")) return;
-    char a[256], b[256];
-    snprintf(a, sizeof a, "%s/keras_blasto.safetensors", dir);
-    snprintf(b, sizeof b, "%s/kernels.safetensors", dir);
-    bl_safetensors *conv = NULL, *raw = NULL;
-    if (bl_safetensors_open(a, &conv) != BL_OK || bl_safetensors_open(b, &raw) != BL_OK) {
-        CHECK(0, "keras: %s", bl_last_error());
-        if (conv) bl_safetensors_close(conv);
-        return;
-    }
-    const char *meta = bl_safetensors_metadata(conv, "arch");
-    CHECK(meta && strcmp(meta, "resnet50-keras") == 0, "keras: arch %s", meta ? meta : "-");
-    static const char *const pairs[2][2] = {{"conv3_block1_1_conv", "layer2.0.conv1.weight"},
-                                            {"conv2_block2_2_conv", "layer1.1.conv2.weight"}};
-    for (int p = 0; p < 2; p++) {
-        const bl_st_entry *k = bl_safetensors_find(raw, pairs[p][0]), *w = bl_safetensors_find(conv, pairs[p][1]);
-        if (!k || !w || k->ndim != 4 || w->ndim != 4) {
-            CHECK(0, "keras: %s / %s missing", pairs[p][0], pairs[p][1]);
-            continue;
-        }
-        int64_t kh = k->shape[0], kw = k->shape[1], cin = k->shape[2], cout = k->shape[3], bad = 0;
-        CHECK(w->shape[0] == cout && w->shape[1] == cin && w->shape[2] == kh && w->shape[3] == kw,
-              "keras: %s shape", pairs[p][1]);
-        for (int64_t o = 0; o < cout && !bad; o++)
-            for (int64_t i = 0; i < cin; i++)
-                for (int64_t y = 0; y < kh; y++)
-                    for (int64_t x = 0; x < kw; x++) {
-                        float kv, wv;
-                        memcpy(&kv, k->data + 4 * (((y * kw + x) * cin + i) * cout + o), 4);
-                        memcpy(&wv, w->data + 4 * (((o * cin + i) * kh + y) * kw + x), 4);
-                        bad += memcmp(&kv, &wv, 4) != 0;
-                    }
-        CHECK(bad == 0, "keras: %s is %s transposed (kh,kw,cin,cout) → (cout,cin,kh,kw)", pairs[p][1], pairs[p][0]);
-    }
-    bl_safetensors_close(conv);
-    bl_safetensors_close(raw);
-}
-
-/* Keras 1 weight names (the published VGG16 file names its datasets block1_conv1/block1_conv1_W_1:0 and _b_1:0):
- * the same random VGG16 written with Keras 1 and Keras 2 names exports to identical tensors, and the Keras-1 one
- * converts with --from keras. */
-static void test_keras1_names_vgg16(void) {
-    if (system(PYTHON " -c 'import h5py' >/dev/null 2>&1") != 0) return; /* said by the ResNet50 part */
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd,
-             "cd %s && %s %s --arch vgg16 --fixture --keras1-names k1.h5 && %s %s --arch vgg16 k1.h5 k1.safetensors && "
-             "rm k1.h5 && %s %s --arch vgg16 --fixture k2.h5 && %s %s --arch vgg16 k2.h5 k2.safetensors && rm k2.h5 && "
-             "%s diff k1.safetensors k2.safetensors --rtol 0 --atol 0 >/dev/null",
-             dir, PYTHON, KERAS_SCRIPT, PYTHON, KERAS_SCRIPT, PYTHON, KERAS_SCRIPT, PYTHON, KERAS_SCRIPT, BLASTO_CLI);
-    int rc = run("export_keras_h5.py (Keras 1 names)", cmd);
-    CHECK(rc == 0, "Keras 1 and Keras 2 names of the same VGG16 export to identical tensors: exit %d", rc);
-    if (rc == 0) CHECK(convert("k1.safetensors", "k1_blasto.safetensors", "--from keras"),
-                       "the Keras-1-named VGG16 converts with --from keras");
-    snprintf(cmd, sizeof cmd, "rm -f %s/k1.safetensors %s/k2.safetensors %s/k1_blasto.safetensors", dir, dir, dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove the VGG16 files\n");
-}
-
 int main(void) {
     if (system(PYTHON " -c 'import torch, torchvision' >/dev/null 2>&1") != 0)
         return test_skip(PYTHON " lacks torch/torchvision (apt-get install python3-torchvision)");
@@ -288,10 +209,6 @@ int main(void) {
             check_same_tensors("densenet121 (old norm.1 keys)", a, b, "densenet121", "torchvision");
         }
     }
-    double t1 = now();
-    test_keras_resnet50();
-    test_keras1_names_vgg16();
-    printf("keras resnet50: %.1f s\n", now() - t1);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
     printf("total: %.1f s\n", now() - t0);

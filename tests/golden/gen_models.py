@@ -54,88 +54,22 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen_golden  # noqa: E402  (the safetensors writer; importing it sets 1 thread + deterministic algorithms)
+from counter_rng import RNG_INIT, RNG_TEST, deterministic_values, uniforms  # noqa: E402
 import torchvision  # noqa: E402
 
 GENERATOR = "tests/golden/gen_models.py"
 SEED = 20240603
 THREADS = 2
 BATCH, SIZE, CLASSES = 2, 224, 1000
-RNG_INIT, RNG_TEST = 1, 5
 FC_ROWS = 16  # rows of the last linear's weight gradient that are stored (the full one is up to 16 MB)
-MASK64 = (1 << 64) - 1
-GAMMA = 0x9E3779B97F4A7C15
 
 torch.set_num_threads(THREADS)
 torch.use_deterministic_algorithms(True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The counter RNG (core/rng.c) and the deterministic fill (models.h), vectorised with numpy uint64.
+# The deterministic fill (models.h) applied to a torch module; the RNG twin itself is counter_rng.py.
 # ---------------------------------------------------------------------------------------------------------------
-def mix64_scalar(z):
-    z &= MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-    return z ^ (z >> 31)
-
-
-def mix64_array(z):
-    """splitmix64 finaliser on a uint64 array (wrapping arithmetic, in place where possible)."""
-    z ^= z >> np.uint64(30)
-    z *= np.uint64(0xBF58476D1CE4E5B9)
-    z ^= z >> np.uint64(27)
-    z *= np.uint64(0x94D049BB133111EB)
-    z ^= z >> np.uint64(31)
-    return z
-
-
-def stream_key(seed, purpose, index):
-    key = mix64_scalar(seed + GAMMA)
-    key = mix64_scalar(key ^ ((purpose + GAMMA) & MASK64))
-    return mix64_scalar(key ^ ((index + GAMMA) & MASK64))
-
-
-def uniforms(seed, purpose, index, count, chunk=1 << 24):
-    """The first `count` uniforms of stream (seed, purpose, index) as float32 [count], in chunks to bound memory."""
-    key = np.uint64(stream_key(seed, purpose, index))
-    out = np.empty(count, dtype=np.float32)
-    for start in range(0, count, chunk):
-        n = min(chunk, count - start)
-        z = np.arange(start + 1, start + n + 1, dtype=np.uint64)
-        z *= np.uint64(GAMMA)
-        z += key
-        mix64_array(z)
-        z >>= np.uint64(40)
-        out[start:start + n] = z.astype(np.float32) * np.float32(2.0 ** -24)
-    return out
-
-
-def fnv1a64(name):
-    h = 0xCBF29CE484222325
-    for byte in name.encode("utf-8"):
-        h = ((h ^ byte) * 0x100000001B3) & MASK64
-    return h
-
-
-def deterministic_values(name, shape, seed):
-    """float32 array of `shape` that bl_model_fill_deterministic writes into tensor `name` (float32 arithmetic)."""
-    count = int(np.prod(shape)) if len(shape) else 1
-    u = uniforms(seed, RNG_INIT, fnv1a64(name), count)
-    leaf = name.rsplit(".", 1)[-1]
-    if len(shape) >= 2:
-        fan_in = int(np.prod(shape[1:]))
-        scale = np.float32(np.sqrt(6.0 / fan_in))  # (float)sqrt(6.0 / fan_in), computed in double as in C
-        values = (np.float32(2.0) * u - np.float32(1.0)) * scale
-    elif leaf in ("weight", "running_var"):
-        values = np.float32(0.5) + u
-    elif leaf in ("bias", "running_mean"):
-        values = np.float32(0.2) * (u - np.float32(0.5))
-    else:
-        raise ValueError("no deterministic fill rule for " + name)
-    assert values.dtype == np.float32
-    return values.reshape(shape)
-
-
 def fill_deterministic(model, seed):
     """Every parameter and float buffer of model.state_dict() (num_batches_tracked excepted) ← the C fill."""
     with torch.no_grad():

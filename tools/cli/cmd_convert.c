@@ -6,7 +6,8 @@
  * them → build that architecture with its ImageNet head in a context (models/models.h) and check every tensor
  * against it: present once, same shape, a float dtype; nothing extra → copy as float32, refusing NaN/Inf → write
  * OUT with bl_model_save (atomic: temp + rename) and __metadata__ arch, variant, source, converter_version,
- * source_file. Any failure is one line "blasto convert: <IN>: <tensor>: <problem> (expected …, got …)", exit 1,
+ * source_file, and the export script's provenance keys when IN has them (exporter, origin, origin_md5,
+ * keras_version, keras_layout, keras_layer_names). Any failure is one line "blasto convert: <IN>: <tensor>: <problem> (expected …, got …)", exit 1,
  * and OUT is not touched. Not here: downloading weights (docs/weights.md says where they come from). */
 #include <math.h>
 #include <stdarg.h>
@@ -34,7 +35,8 @@ static const char *const convert_usage =
     "\n"
     "Convert ImageNet weights exported from torchvision / timm (or Keras, via tools/export_keras_h5.py) into\n"
     "blasto weights: names are mapped, every tensor is checked against the architecture, OUT is written with\n"
-    "__metadata__ {arch, variant, source, converter_version, source_file}.\n"
+    "__metadata__ {arch, variant, source, converter_version, source_file} (and the export script's origin,\n"
+    "origin_md5, keras_version, keras_layout when IN has them).\n"
     "\n"
     "  --from S     where IN comes from: torchvision (state_dict keys; DenseNet's old `norm.1` keys are renamed),\n"
     "               timm (as torchvision, plus VGG's pre_logits.fc1/fc2 + head.fc → classifier.0/3/6),\n"
@@ -403,9 +405,19 @@ int cmd_convert(int argc, char **argv) {
         goto done;
     }
     progress(&job, "writing %s", job.out_path);
-    const char *keys[3] = {"source", "converter_version", "source_file"};
-    const char *values[3] = {wm_source_name(job.source), CONVERTER_VERSION, base_name(job.in_path)};
-    if (bl_model_save(model, job.out_path, 3, keys, values) != BL_OK) {
+    /* The exporter's provenance (which original file, its md5, the Keras version and layout it came in) travels
+     * with the weights, so the converted file still names what it was made from. */
+    static const char *const carried[] = {"exporter", "origin", "origin_md5", "keras_version", "keras_layout",
+                                          "keras_layer_names"};
+    const char *keys[3 + sizeof carried / sizeof *carried] = {"source", "converter_version", "source_file"};
+    const char *values[3 + sizeof carried / sizeof *carried] = {wm_source_name(job.source), CONVERTER_VERSION,
+                                                                base_name(job.in_path)};
+    int nkeys = 3;
+    for (size_t k = 0; k < sizeof carried / sizeof *carried; k++) {
+        const char *value = bl_safetensors_metadata(job.st, carried[k]);
+        if (value) keys[nkeys] = carried[k], values[nkeys++] = value;
+    }
+    if (bl_model_save(model, job.out_path, nkeys, keys, values) != BL_OK) {
         fail_line(bl_last_error());
         goto done;
     }
