@@ -70,8 +70,6 @@ bl_status bl_segment_train(const bl_segment_options *o, const bl_segment_callbac
 /* A segmenter checkpoint's training options (its __metadata__), checked: format BL_SEGMENTER_FORMAT. */
 bl_status bl_segment_options_of(const bl_safetensors *st, bl_segment_options *o);
 
-#endif
-
 /* ---- prediction with a trained segmenter ---- */
 
 typedef struct bl_segmenter {
@@ -89,3 +87,5 @@ bl_status bl_segmenter_open(const char *path, const bl_device_options *device, b
 bl_status bl_segmenter_predict(bl_segmenter *s, const bl_cohort_row *row, uint8_t **labels, int *width,
                                int *height);
 void bl_segmenter_free(bl_segmenter *s);
+
+#endif
