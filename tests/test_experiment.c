@@ -17,8 +17,11 @@
  *   4. a different run into the same folder: a changed config (epochs) or cohort (every label flipped) is refused
  *      naming the changed part, touching nothing; a second experiment while the folder is locked is refused;
  *      --rerun-changed removes the old results and runs every unit; run.json states the fingerprint;
- *   5. bad configs (missing cohort, unknown arch, folds < 2) and a missing --config: the exact one-line message,
- *      exit 1 (2 for usage) and no output directory. */
+ *   5. bad configs (missing cohort, unknown arch, folds < 2, unknown annotations, a segment size the U-Net cannot
+ *      halve) and a missing --config: the exact one-line message, exit 1 (2 for usage) and no output directory;
+ *   6. "annotations": "both": a 30-epoch U-Net per fold, the enhanced input on manual and on predicted masks
+ *      (check_predicted says what is checked); run again, every unit is skipped; a manual run's report has no
+ *      segmentation section. */
 #define _DEFAULT_SOURCE /* flock */
 #include <fcntl.h>
 #include <math.h>
@@ -32,6 +35,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/safetensors.h"
 #include "harness.h"
 #include "support/test_support.h"
 #include "study/csv.h"
@@ -300,6 +304,90 @@ static void check_bad(const char *name, const char *json, const char *message_ta
     CHECK(stat(out, &s) != 0, "%s: nothing written", name);
 }
 
+/* Part 6's checks ("annotations": "both"): per fold the segment unit's files; segmentation.csv's mean row is the
+ * mean of the fold rows and the U-Net beats the all-background predictor (Jaccard 0 for ICM and TE); pred/cohort.csv
+ * points exactly the fold's validation rows and the test rows at predicted masks; the enhanced-predicted fold unit
+ * read that cohort and the enhanced (manual) and original ones did not; Table 2 has the three arms, delong_masks.csv
+ * one row per fold; the report has the segmentation and manual-vs-predicted sections. */
+static void check_predicted(const char *root) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/pred/segmentation.csv", root);
+    bl_csv *csv = NULL;
+    double v[3][2] = {{0}};
+    int ok = bl_csv_read(path, &csv) == BL_OK && csv->n_rows == 3;
+    for (int r = 0; ok && r < 3; r++)
+        for (int m = 0; m < 2; m++) {
+            int col = bl_csv_column(csv, m ? "jaccard_te_mean" : "jaccard_icm_mean");
+            v[r][m] = col >= 0 ? strtod(csv->rows[r][col], NULL) : NAN;
+            ok = isfinite(v[r][m]);
+        }
+    CHECK(ok, "%s: 3 rows (2 folds, the mean) with finite Jaccard", path);
+    for (int m = 0; ok && m < 2; m++) {
+        CHECK(fabs(v[2][m] - 0.5 * (v[0][m] + v[1][m])) <= 1e-12, "segmentation.csv: the mean row is the folds' mean");
+        CHECK(v[2][m] > 0.2, "segmentation.csv: mean Jaccard %s %.3f > 0.2 (the all-background predictor scores 0)",
+              m ? "TE" : "ICM", v[2][m]);
+    }
+    bl_csv_free(csv);
+    snprintf(path, sizeof path, "%s/pred/split.csv", root);
+    char *split = slurp(path);
+    for (int k = 0; split && k < 2; k++) {
+        snprintf(path, sizeof path, "%s/pred/segment/f%d/pred/cohort.csv", root, k);
+        char *rows = slurp(path);
+        int predicted = 0, wrong = 0, n = 0;
+        for (char *line = rows ? strchr(rows, '\n') : NULL; line && line[1]; line = strchr(line + 1, '\n')) {
+            char id[64] = "", want[96], set[16] = "";
+            int fold = -1;
+            if (sscanf(line + 1, "%63[^,]", id) != 1) break;
+            snprintf(want, sizeof want, "\n%s,", id);
+            const char *in_split = strstr(split, want);
+            if (!in_split || sscanf(in_split + strlen(want), "%15[^,],%d", set, &fold) < 1) {
+                wrong++;
+                continue;
+            }
+            int should = !strcmp(set, "test") || fold == k;
+            char icm[96];
+            snprintf(icm, sizeof icm, ",icm/%s.png|te/%s.png,", id, id);
+            char *end = strchr(line + 1, '\n');
+            int is = strstr(line, icm) && (!end || strstr(line, icm) < end);
+            predicted += is, wrong += is != should, n++;
+        }
+        CHECK(rows && n == 40 && wrong == 0 && predicted == 8 + 16,
+              "segment/f%d/pred/cohort.csv: 40 rows, the 16 validation and 8 test rows (got %d) on predicted masks, "
+              "%d wrong", k, predicted, wrong);
+        free(rows);
+        static const char *const units[3] = {"enhanced-predicted", "enhanced", "original"};
+        for (int u = 0; u < 3; u++) {
+            snprintf(path, sizeof path, "%s/pred/runs/resnet50-%s-f%d/best.safetensors", root, units[u], k);
+            bl_safetensors *st = NULL;
+            char want[64];
+            snprintf(want, sizeof want, "segment/f%d/pred/cohort.csv", k);
+            const char *options = bl_safetensors_open(path, &st) == BL_OK ? bl_safetensors_metadata(st, "options") : NULL;
+            CHECK(options && (strstr(options, want) != NULL) == (u == 0), "%s: %s the predicted cohort", path,
+                  u == 0 ? "trained on" : "did not read");
+            bl_safetensors_close(st);
+        }
+    }
+    free(split);
+    snprintf(path, sizeof path, "%s/pred/report.html", root);
+    char *report = slurp(path);
+    CHECK(report && strstr(report, "id=\"segmentation\"") && strstr(report, "mean (SD) over folds") &&
+              strstr(report, "id=\"delong_masks\"") && count(report, "alt=\"f0 synth_") == 6 &&
+              count(report, "alt=\"f1 synth_") == 6,
+          "report.html has the segmentation section, 6 outline overlays per fold and the manual-vs-predicted DeLong");
+    free(report);
+    /* Table 2 has the third arm; delong_masks.csv pairs the two enhanced arms per fold */
+    snprintf(path, sizeof path, "%s/pred/table2.csv", root);
+    char *t2 = slurp(path);
+    CHECK(t2 && strstr(t2, "\nresnet50,original,") && strstr(t2, "\nresnet50,enhanced,") &&
+              strstr(t2, "\nresnet50,enhanced-predicted,"), "table2.csv: original, enhanced, enhanced-predicted rows");
+    free(t2);
+    snprintf(path, sizeof path, "%s/pred/delong_masks.csv", root);
+    char *dm = slurp(path);
+    CHECK(dm && !strncmp(dm, "arch,fold,n,auroc_manual,auroc_predicted,predicted_minus_manual,z,p,cov\n", 71) &&
+              count(dm, "\nresnet50,") == 2, "delong_masks.csv: the header and one row per fold");
+    free(dm);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/blasto_test_experiment_XXXXXX");
     if (!mkdtemp(dir)) return test_skip("mkdtemp failed");
@@ -449,10 +537,35 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "grep -q '\"fingerprint\":[[:space:]]*\"[0-9a-f]\\{16\\}\"' %s/out/run.json", dir);
     CHECK(system(cmd) == 0, "run.json states the fingerprint");
 
+    /* 6. predicted annotations: a U-Net per fold, the enhanced units on its masks */
+    char pcfg[512];
+    snprintf(pcfg, sizeof pcfg, "%s/pred.json", dir);
+    write_text(pcfg, "{\"cohort\": \"c/cohort.csv\", \"test_count\": 8, \"folds\": 2, \"seed\": 1, "
+                     "\"archs\": [\"resnet50\"], \"inputs\": [\"original\", \"enhanced\"], \"epochs\": 1, "
+                     "\"batch\": 4, \"size\": 32, \"annotations\": \"both\", \"segment_epochs\": 30, "
+                     "\"segment_size\": 64, \"segment_width\": 8, \"segment_batch\": 4}\n");
+    snprintf(cmd, sizeof cmd, "%s experiment --config %s --out %s/pred --threads 2", BLASTO_CLI, pcfg, dir);
+    rc = run(cmd, err, sizeof err);
+    CHECK(rc == 0 && count(err, "segmenter trained") == 2 && count(err, ": trained") == 6,
+          "manual and predicted annotations: exit %d, 2 segment units, 6 fold units:\n%s", rc, err);
+    check_predicted(dir);
+    rc = run(cmd, err, sizeof err);
+    CHECK(rc == 0 && count(err, "segment/f0: skipped") == 1 && count(err, "segment/f1: skipped") == 1 &&
+              count(err, "trained") == 0, "predicted annotations, again: every unit skipped (exit %d):\n%s", rc, err);
+    snprintf(cmd, sizeof cmd, "%s/out/report.html", dir);
+    char *manual_report = slurp(cmd);
+    CHECK(manual_report && !strstr(manual_report, "id=\"segmentation\""),
+          "a run on manual annotations has no segmentation section");
+    free(manual_report);
+
     /* 5. refusals */
     check_bad("nocohort", "{\"test_count\": 8, \"folds\": 2}", "cohort: missing (expected the path of the cohort CSV)", 1);
     check_bad("badarch", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 8, \"archs\": [\"resnet51\"]}",
               "archs[0]: unknown architecture 'resnet51' (expected vgg16, resnet50, resnet50-keras or densenet121)", 1);
+    check_bad("annotations", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 8, \"annotations\": \"drawn\"}",
+              "annotations: expected manual, predicted or both, got 'drawn'", 1);
+    check_bad("segsize", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 8, \"segment_size\": 100}",
+              "segment_size: expected a multiple of 16 (the U-Net halves it 4 times), got 100", 1);
     check_bad("onefold", "{\"cohort\": \"c/cohort.csv\", \"test_count\": 8, \"folds\": 1}",
               "folds: expected an integer in [2, 100], got a number outside it", 1);
     snprintf(cmd, sizeof cmd, "%s experiment --out %s/bad-usage", BLASTO_CLI, dir);

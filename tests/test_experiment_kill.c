@@ -5,7 +5,9 @@
  *   - the run completes after reruns, and every table, prediction file, metrics file, calibration, focus file and
  *     checkpoint is byte-identical to an uninterrupted run's.
  * The kill times come from a seeded RNG (seed printed; BLASTO_TEST_SEED overrides it). A tiny experiment (40
- * synthetic images, ResNet50 at 32×32, 2 folds, 2 epochs) keeps it to about a minute. */
+ * synthetic images, ResNet50 at 32×32, 2 folds, 2 epochs) keeps it to about a minute. It runs on predicted
+ * annotations (a 4-epoch U-Net per fold, the enhanced units on its masks), so the segment units, their resumed
+ * trainings and their prediction folders are killed and compared too. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,7 +138,9 @@ int main(void) {
     snprintf(cfg, sizeof cfg, "%s/exp.json", dir);
     test_write_text(cfg, "{\"cohort\": \"c/cohort.csv\", \"test_count\": 8, \"folds\": 2, \"seed\": 1,"
                          " \"archs\": [\"resnet50\"], \"inputs\": [\"original\", \"enhanced\"], \"epochs\": 2,"
-                         " \"batch\": 4, \"lr\": 1e-3, \"optimizer\": \"adam\", \"size\": 32}\n");
+                         " \"batch\": 4, \"lr\": 1e-3, \"optimizer\": \"adam\", \"size\": 32,"
+                         " \"annotations\": \"predicted\", \"segment_epochs\": 4, \"segment_size\": 32,"
+                         " \"segment_width\": 4, \"segment_batch\": 4}\n");
 
     /* the uninterrupted run, timed: the kills are spread over its duration */
     struct timespec t0, t1;
@@ -189,7 +193,9 @@ int main(void) {
         "runs/resnet50-original-f0/validation.csv", "runs/resnet50-original-f0/best.safetensors",
         "runs/resnet50-original-f0/last.safetensors", "runs/resnet50-original-f1/test.csv",
         "runs/resnet50-enhanced-f0/test.csv", "runs/resnet50-enhanced-f1/test.csv",
-        "runs/resnet50-enhanced-f1/metrics.json", "runs/resnet50-enhanced-f1/best.safetensors"};
+        "runs/resnet50-enhanced-f1/metrics.json", "runs/resnet50-enhanced-f1/best.safetensors",
+        "segmentation.csv", "segment/f0/metrics.json", "segment/f0/last.safetensors", "segment/f0/best.safetensors",
+        "segment/f1/last.safetensors", "segment/f1/metrics.json"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         char a[1024], b[1024];
         snprintf(a, sizeof a, "%s/a/%s", dir, files[i]);
@@ -213,6 +219,30 @@ int main(void) {
     }
     free(text);
     CHECK(compared == 2, "two focus files compared (got %d)", compared);
+    /* the predicted annotations: every mask PNG and labelme file of both folds' pred/ */
+    int preds = 0;
+    for (int k = 0; k < 2; k++) {
+        char csv[1024];
+        snprintf(csv, sizeof csv, "%s/a/segment/f%d/pred/cohort.csv", dir, k);
+        char *rows = test_read_file(csv, NULL);
+        for (char *line = rows ? strchr(rows, '\n') : NULL; line && line[1]; line = strchr(line + 1, '\n')) {
+            char id[64] = "";
+            if (sscanf(line + 1, "%63[^,]", id) != 1) break;
+            static const char *const kinds[3] = {"icm/%s.png", "te/%s.png", "%s.json"};
+            for (int q = 0; q < 3; q++) {
+                char name[128], a[1200], b[1200];
+                snprintf(name, sizeof name, kinds[q], id);
+                snprintf(a, sizeof a, "%s/a/segment/f%d/pred/%s", dir, k, name);
+                snprintf(b, sizeof b, "%s/b/segment/f%d/pred/%s", dir, k, name);
+                struct stat st_a;
+                if (stat(a, &st_a) != 0) continue; /* a training row: its manual annotation, not predicted */
+                CHECK(same_bytes(a, b), "segment/f%d/pred/%s differs", k, name);
+                preds++;
+            }
+        }
+        free(rows);
+    }
+    CHECK(preds >= 2 * 3 * 8, "the predicted masks and labelme files of both folds compared (got %d files)", preds);
     test_remove_tree(dir);
     return test_summary("test_experiment_kill");
 }

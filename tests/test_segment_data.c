@@ -18,6 +18,7 @@
 #include "study/labelme.h"
 #include "study/raster.h"
 #include "study/segment.h"
+#include "study/segmenter.h"
 #include "support/test_support.h"
 
 #define PREDICT_TOLERANCE 0.5 /* the simplification tolerance of `blasto segment predict` */
@@ -260,7 +261,58 @@ static void test_measures(void) {
           arg[1], arg[2]);
 }
 
+/* Test-time augmentation's symmetries: each inverse undoes its transform exactly; the 8 transforms of a random
+ * 2-plane 5×5 array are all different (the whole group of the square); t = 1 is the quarter turn
+ * dst(y, x) = src(x, S−1−y) and t = 4 the left-right flip, written out here. */
+static void test_symmetries(void) {
+    enum { S = 5, P = 2, N = P * S * S };
+    float src[N], views[8][N], tmp[N];
+    unsigned seed = 7;
+    for (int i = 0; i < N; i++) src[i] = (float)(rand_r(&seed) % 1000);
+    for (int t = 0; t < 8; t++) {
+        memcpy(views[t], src, sizeof src);
+        bl_seg_symmetry(views[t], tmp, P, S, t, 0);
+        float back[N];
+        memcpy(back, views[t], sizeof back);
+        bl_seg_symmetry(back, tmp, P, S, t, 1);
+        CHECK(!memcmp(back, src, sizeof src), "symmetry %d: the inverse undoes it", t);
+        for (int u = 0; u < t; u++) CHECK(memcmp(views[t], views[u], sizeof src) != 0, "symmetries %d and %d differ", u, t);
+    }
+    int turn_ok = 1, flip_ok = 1;
+    for (int p = 0; p < P; p++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                turn_ok &= views[1][(p * S + y) * S + x] == src[(p * S + x) * S + (S - 1 - y)];
+                flip_ok &= views[4][(p * S + y) * S + x] == src[(p * S + y) * S + (S - 1 - x)];
+            }
+    CHECK(turn_ok && flip_ok, "symmetry 1 is the quarter turn, 4 the left-right flip");
+}
+
+/* The largest ICM region stays; a smaller one (and a diagonal neighbour of the large one: 8-connected) is
+ * decided by the logits of the other classes. */
+static void test_keep_largest(void) {
+    enum { W = 8, H = 6, C = 3 };
+    uint8_t labels[W * H] = {0};
+    float logits[W * H * C];
+    for (int i = 0; i < W * H; i++) /* background above TE in the left half, TE above background in the right */
+        logits[i * C + 0] = (i % W) < 4 ? 1.0f : 0.0f, logits[i * C + 1] = 5.0f, logits[i * C + 2] = (i % W) < 4 ? 0.0f : 1.0f;
+    const int big[] = {1 * W + 1, 1 * W + 2, 2 * W + 1, 2 * W + 2, 3 * W + 3}; /* 3·W+3 touches 2·W+2 diagonally */
+    for (size_t i = 0; i < sizeof big / sizeof *big; i++) labels[big[i]] = BL_SEG_ICM;
+    labels[1 * W + 6] = labels[2 * W + 6] = BL_SEG_ICM; /* a 2-pixel region on the right */
+    labels[5 * W + 0] = BL_SEG_ICM;                     /* a 1-pixel region on the left */
+    labels[0] = BL_SEG_TE;
+    CHECK(bl_seg_keep_largest(labels, W, H, BL_SEG_ICM, logits, C) == BL_OK, "keep_largest runs");
+    int kept = 1;
+    for (size_t i = 0; i < sizeof big / sizeof *big; i++) kept &= labels[big[i]] == BL_SEG_ICM;
+    CHECK(kept, "the 5-pixel 8-connected ICM region stays");
+    CHECK(labels[1 * W + 6] == BL_SEG_TE && labels[2 * W + 6] == BL_SEG_TE, "the right region becomes TE (its logit)");
+    CHECK(labels[5 * W + 0] == BL_SEG_BACKGROUND, "the left pixel becomes background (its logit)");
+    CHECK(labels[0] == BL_SEG_TE, "other classes are untouched");
+}
+
 int main(void) {
+    test_symmetries();
+    test_keep_largest();
     char dir[256];
     CHECK(test_make_tmp_dir(dir, sizeof dir, "blasto_segment_data") != NULL, "temporary directory");
     test_borders_exact();

@@ -33,6 +33,7 @@ static int segment_help(void) {
            "       blasto segment train --resume --out RUN/ [--stop-after E] [--threads N] [device flags]\n"
            "       blasto segment predict --model RUN/best.safetensors --cohort C.csv --out DIR/\n"
            "                              [--split S.csv --set test|train|validation [--fold K]]\n"
+           "                              [--tta on|off] [--icm largest|all]\n"
            "       blasto segment metrics --pred DIR/ --cohort C.csv [--out M.json]\n\n"
            "The ICM/TE segmenter: a U-Net classifying every pixel as background, inner cell mass or trophectoderm\n"
            "(docs/segmentation.md).\n\n"
@@ -48,7 +49,9 @@ static int segment_help(void) {
            "predict: for every chosen row, DIR/icm/<id>.png and DIR/te/<id>.png (0/255 at the image's own size),\n"
            "DIR/<id>.json (labelme polygons icm and te traced from the masks, simplified within %.1f px; a hole of the\n"
            "TE ring is one more te polygon) and DIR/cohort.csv: the chosen rows with their annotation set to the\n"
-           "predicted mask pair, so every other command runs on it. DIR must not exist or be empty.\n\n"
+           "predicted mask pair, so every other command runs on it. DIR must not exist or be empty.\n"
+           "  --tta on|off (on: the mean logits over the 8 symmetries of the square: quarter turns and flips)\n"
+           "  --icm largest|all (largest: only the largest connected ICM region stays ICM)\n\n"
            "metrics: per image and over all images, Dice, Jaccard, precision and recall of ICM and TE of the masks in\n"
            "DIR (the rows of DIR/cohort.csv) against the annotations of C.csv at the images' own size; the table on\n"
            "stdout, JSON to --out (keys jaccard_icm, jaccard_te, dice_icm, dice_te, … each {mean, sd}, and\n"
@@ -200,6 +203,7 @@ static void on_predicted(void *user, int done, int n, double eta_s) {
 static int segment_predict(int argc, char **argv) {
     const char *model = NULL, *cohort_path = NULL, *out = NULL, *split_path = NULL, *set = NULL;
     long fold = -1, threads = 0;
+    int tta = 1, largest_icm = 1;
     bl_device_options device = {"cpu", 0, 0};
     for (int i = 2; i < argc; i++) {
         const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -219,6 +223,9 @@ static int segment_predict(int argc, char **argv) {
         else if (!strcmp(opt, "--set") && (!strcmp(val, "test") || !strcmp(val, "train") || !strcmp(val, "validation")))
             set = val;
         else if (!strcmp(opt, "--fold")) rc = cli_parse_int("segment", opt, val, 0, 1000, &fold);
+        else if (!strcmp(opt, "--tta") && (!strcmp(val, "on") || !strcmp(val, "off"))) tta = !strcmp(val, "on");
+        else if (!strcmp(opt, "--icm") && (!strcmp(val, "largest") || !strcmp(val, "all")))
+            largest_icm = !strcmp(val, "largest");
         else if (!strcmp(opt, "--threads")) rc = cli_parse_int("segment", opt, val, 1, 1024, &threads);
         else {
             fprintf(stderr, "blasto segment predict: bad option '%s' %s (blasto segment --help)\n", opt, val);
@@ -241,6 +248,7 @@ static int segment_predict(int argc, char **argv) {
     bl_split *split = NULL;
     int *chosen = NULL, n = 0, rc = 1;
     bl_status st = bl_segmenter_open(model, &device, &seg);
+    if (!st) seg->tta = tta, seg->largest_icm = largest_icm;
     if (!st) st = bl_cohort_read(cohort_path, 1, &cohort);
     if (!st && split_path) st = bl_split_read(split_path, 0, &split);
     if (!st && split && !strcmp(set, "validation") && fold < 0) fold = seg->options.fold;

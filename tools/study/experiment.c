@@ -23,7 +23,9 @@
 
 static const char *const config_keys[] = {"cohort", "test_count", "folds", "seed", "archs", "inputs", "epochs",
                                           "batch", "lr", "optimizer", "size", "freeze_backbone_epochs",
-                                          "weights_dir", "demo", "device", "deterministic", "tf32"};
+                                          "weights_dir", "demo", "device", "deterministic", "tf32",
+                                          "annotations", "segment_epochs", "segment_size", "segment_width",
+                                          "segment_batch"};
 
 static int file_exists(const char *path) {
     struct stat s;
@@ -147,6 +149,20 @@ static bl_status config_from_json(const char *path, const cJSON *root, bl_experi
                 return bl_fail(BL_ERR_INVALID, "%s: inputs[1]: '%s' twice", path, name);
         }
     }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "annotations"))) {
+        const char *s = cJSON_IsString(v) ? v->valuestring : "";
+        if (!strcmp(s, "manual")) c->annotations = BL_ANNOTATIONS_MANUAL;
+        else if (!strcmp(s, "predicted")) c->annotations = BL_ANNOTATIONS_PREDICTED;
+        else if (!strcmp(s, "both")) c->annotations = BL_ANNOTATIONS_BOTH;
+        else return bl_fail(BL_ERR_INVALID, "%s: annotations: expected manual, predicted or both, got '%s'", path, s);
+    }
+    if ((st = get_int(path, root, "segment_epochs", 1, 100000, &c->segment.epochs))) return st;
+    if ((st = get_int(path, root, "segment_batch", 1, 4096, &c->segment.batch))) return st;
+    if ((st = get_int(path, root, "segment_width", 1, 512, &c->segment.unet.width))) return st;
+    if ((st = get_int(path, root, "segment_size", 16, 2048, &c->segment.size))) return st;
+    if (c->segment.size % (1 << c->segment.unet.depth))
+        return bl_fail(BL_ERR_INVALID, "%s: segment_size: expected a multiple of %d (the U-Net halves it %d times), "
+                       "got %d", path, 1 << c->segment.unet.depth, c->segment.unet.depth, c->segment.size);
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "demo"))) {
         if (!cJSON_IsBool(v)) return bl_fail(BL_ERR_INVALID, "%s: demo: expected true or false", path);
         c->demo = cJSON_IsTrue(v);
@@ -171,6 +187,7 @@ bl_status bl_experiment_config_read(const char *path, bl_experiment_config *c) {
                                 .inputs = {BL_INPUT_ORIGINAL, BL_INPUT_ENHANCED}, .epochs = d.epochs,
                                 .batch = d.batch, .size = d.size, .freeze_backbone_epochs = d.freeze_backbone_epochs,
                                 .lr = d.lr, .optimizer = d.optimizer};
+    bl_segment_options_default(&c->segment);
     char *text = NULL;
     size_t size = 0;
     bl_status st = bl_read_file(path, 1 << 20, &text, &size);
@@ -215,6 +232,8 @@ typedef struct exp_run {
     bl_train_callbacks train_cb; /* wraps cb->train: progress goes through progress_from_train */
     int n_timings, timings_cap;
     bl_experiment_timing *timings; /* one per unit, for run.json */
+    int n_arms;
+    bl_experiment_arm arms[BL_EXPERIMENT_MAX_ARMS];
 } exp_run;
 
 /* ETA of this invocation's training: elapsed time × (work left / work done), work in fold units. Each training
@@ -253,6 +272,14 @@ static void note_passthrough(void *user, const char *line) {
     if (r->cb && r->cb->train && r->cb->train->note) r->cb->train->note(r->cb->train->user, line);
 }
 
+static void report(exp_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void segment_epoch(void *user, const bl_segment_epoch *e) {
+    exp_run *r = user;
+    report(r, "%s: segmenter epoch %d: validation Jaccard ICM %.3f, TE %.3f%s", r->unit_name, e->epoch + 1,
+           e->jaccard[BL_SEG_ICM], e->jaccard[BL_SEG_TE], e->best ? " (best)" : "");
+}
+
 static void add_timing(exp_run *r, const char *unit, const char *status, double seconds) {
     if (r->n_timings >= r->timings_cap) return;
     bl_experiment_timing *t = &r->timings[r->n_timings++];
@@ -261,7 +288,6 @@ static void add_timing(exp_run *r, const char *unit, const char *status, double 
     t->seconds = seconds;
 }
 
-static void report(exp_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void report(exp_run *r, const char *fmt, ...) {
     if (!r->cb || !r->cb->unit) return;
     char line[1400], eta[32] = "--:--";
@@ -314,7 +340,7 @@ static bl_status unit_split(exp_run *r, bl_split **split) {
 }
 
 static void run_name(const exp_run *r, int a, int i, int k, char *dst, size_t size) {
-    snprintf(dst, size, "%s-%s-f%d", bl_arch_name(r->c->archs[a]), bl_input_kind_name(r->c->inputs[i]), k);
+    bl_experiment_unit_name(r->c, a, &r->arms[i], k, dst, size);
 }
 
 /* The training of a fold: skipped when last.safetensors says finished and best.safetensors + validation.csv exist,
@@ -344,7 +370,9 @@ static bl_status train_fold(exp_run *r, int a, int i, int k, const char *dir, co
     const bl_experiment_config *c = r->c;
     char w[1200];
     snprintf(w, sizeof w, "/%s.safetensors", bl_arch_name(c->archs[a]));
-    st = copy2(o.cohort, sizeof o.cohort, c->cohort, "");
+    char fold_cohort[1300];
+    bl_experiment_fold_cohort(c, r->out, k, &r->arms[i], fold_cohort, sizeof fold_cohort);
+    st = copy2(o.cohort, sizeof o.cohort, fold_cohort, "");
     if (!st) st = copy2(o.split, sizeof o.split, split_path, "");
     if (!st) st = copy2(o.out, sizeof o.out, dir, "");
     if (!st) st = c->weights_dir[0] ? copy2(o.weights, sizeof o.weights, c->weights_dir, w)
@@ -352,7 +380,7 @@ static bl_status train_fold(exp_run *r, int a, int i, int k, const char *dir, co
     if (st) return st;
     o.fold = k;
     o.arch = c->archs[a];
-    o.input = c->inputs[i];
+    o.input = r->arms[i].input;
     o.preset = bl_train_preset_for_weights(o.arch, o.weights);
     o.epochs = c->epochs;
     o.batch = c->batch;
@@ -424,134 +452,6 @@ static bl_status test_fold(exp_run *r, int k, const char *dir, const bl_cohort *
     return st;
 }
 
-static const char *const metric_names[4] = {"auroc", "accuracy", "sensitivity", "specificity"};
-
-static bl_status read_metrics(const char *path, double v[4]) {
-    char *text = NULL;
-    size_t size = 0;
-    bl_status st = bl_read_file(path, 1 << 20, &text, &size);
-    if (st) return st;
-    cJSON *root = cJSON_ParseWithLength(text, size);
-    free(text);
-    if (!root) return bl_fail(BL_ERR_FORMAT, "%s: not valid JSON", path);
-    for (int m = 0; !st && m < 4; m++) {
-        const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, metric_names[m]);
-        if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble))
-            st = bl_fail(BL_ERR_FORMAT, "%s: %s: expected a finite number", path, metric_names[m]);
-        else v[m] = x->valuedouble;
-    }
-    cJSON_Delete(root);
-    return st;
-}
-
-/* %.17g (round-trip exact); NaN as "nan" whatever its sign */
-static void fmt(char *dst, double v) {
-    if (isnan(v)) snprintf(dst, 32, "nan");
-    else snprintf(dst, 32, "%.17g", v);
-}
-
-static bl_status unit_table2(exp_run *r) {
-    const bl_experiment_config *c = r->c;
-    static const char *const header[11] = {"arch", "input", "folds", "auroc_mean", "auroc_sd", "accuracy_mean",
-                                           "accuracy_sd", "sensitivity_mean", "sensitivity_sd",
-                                           "specificity_mean", "specificity_sd"};
-    bl_csv_writer *w = NULL;
-    double *vals = calloc((size_t)c->folds * 4, sizeof *vals);
-    bl_status st = vals ? bl_csv_writer_create(11, header, &w) : bl_fail(BL_ERR_NOMEM, "out of memory");
-    for (int a = 0; !st && a < c->n_archs; a++)
-        for (int i = 0; !st && i < c->n_inputs; i++) {
-            for (int k = 0; !st && k < c->folds; k++) {
-                char name[128], path[1300];
-                run_name(r, a, i, k, name, sizeof name);
-                if (snprintf(path, sizeof path, "%s/runs/%s/metrics.json", r->out, name) >= (int)sizeof path)
-                    st = bl_fail(BL_ERR_INVALID, "%s: path too long", r->out);
-                double m4[4];
-                if (!st) st = read_metrics(path, m4);
-                for (int m = 0; !st && m < 4; m++) vals[m * c->folds + k] = m4[m];
-            }
-            char cells[11][32];
-            const char *f[11];
-            snprintf(cells[0], 32, "%s", bl_arch_name(c->archs[a]));
-            snprintf(cells[1], 32, "%s", bl_input_kind_name(c->inputs[i]));
-            snprintf(cells[2], 32, "%d", c->folds);
-            for (int m = 0; m < 4; m++) {
-                double mean, sd;
-                bl_experiment_mean_sd(c->folds, vals + m * c->folds, &mean, &sd);
-                fmt(cells[3 + 2 * m], mean);
-                fmt(cells[4 + 2 * m], sd);
-            }
-            for (int q = 0; q < 11; q++) f[q] = cells[q];
-            if (!st) st = bl_csv_writer_add(w, f);
-        }
-    char path[1100];
-    if (!st) st = join(path, sizeof path, r->out, "table2.csv");
-    if (!st) st = bl_csv_writer_save(w, path);
-    bl_csv_writer_free(w);
-    free(vals);
-    return st;
-}
-
-static bl_status unit_delong(exp_run *r) {
-    const bl_experiment_config *c = r->c;
-    static const char *const header[9] = {"arch", "fold", "n", "auroc_original", "auroc_enhanced", "enhanced_minus_original",
-                                          "z", "p", "cov"};
-    int io = c->inputs[0] == BL_INPUT_ORIGINAL ? 0 : 1, ie = 1 - io;
-    bl_csv_writer *w = NULL;
-    bl_status st = bl_csv_writer_create(9, header, &w);
-    for (int a = 0; !st && a < c->n_archs; a++)
-        for (int k = 0; !st && k < c->folds; k++) {
-            char na[128], ne[128], pa[1300], pe[1300];
-            run_name(r, a, io, k, na, sizeof na);
-            run_name(r, a, ie, k, ne, sizeof ne);
-            snprintf(pa, sizeof pa, "%s/runs/%s/test.csv", r->out, na);
-            snprintf(pe, sizeof pe, "%s/runs/%s/test.csv", r->out, ne);
-            bl_predictions *po = NULL, *pn = NULL;
-            double *so = NULL, *sn = NULL;
-            int *lab = NULL;
-            bl_delong_paired d;
-            st = bl_predictions_read(pa, &po);
-            if (!st) st = bl_predictions_read(pe, &pn);
-            if (!st && po->n != pn->n)
-                st = bl_fail(BL_ERR_FORMAT, "%s: %d rows, but %s has %d (expected the same test rows)", pe, pn->n, pa, po->n);
-            int n = st ? 0 : po->n;
-            if (!st && (!(so = calloc((size_t)n, sizeof *so)) || !(sn = calloc((size_t)n, sizeof *sn)) ||
-                        !(lab = calloc((size_t)n, sizeof *lab))))
-                st = bl_fail(BL_ERR_NOMEM, "out of memory");
-            for (int j = 0; !st && j < n; j++) {
-                if (strcmp(po->rows[j].id, pn->rows[j].id) || po->rows[j].label != pn->rows[j].label)
-                    st = bl_fail(BL_ERR_FORMAT, "%s: line %d: column 'id': '%s' (expected '%s', as in %s)", pe, j + 2,
-                                 pn->rows[j].id, po->rows[j].id, pa);
-                else so[j] = po->rows[j].score, sn[j] = pn->rows[j].score, lab[j] = po->rows[j].label;
-            }
-            if (!st) st = bl_delong_paired_test(n, so, sn, lab, &d);
-            if (!st) {
-                char cells[9][32];
-                const char *f[9];
-                snprintf(cells[0], 32, "%s", bl_arch_name(c->archs[a]));
-                snprintf(cells[1], 32, "%d", k);
-                snprintf(cells[2], 32, "%d", n);
-                fmt(cells[3], d.auc1);
-                fmt(cells[4], d.auc2);
-                fmt(cells[5], d.auc2 - d.auc1);
-                fmt(cells[6], d.z);
-                fmt(cells[7], d.p);
-                fmt(cells[8], d.cov12);
-                for (int q = 0; q < 9; q++) f[q] = cells[q];
-                st = bl_csv_writer_add(w, f);
-            }
-            bl_predictions_free(po);
-            bl_predictions_free(pn);
-            free(so);
-            free(sn);
-            free(lab);
-        }
-    char path[1100];
-    if (!st) st = join(path, sizeof path, r->out, "delong.csv");
-    if (!st) st = bl_csv_writer_save(w, path);
-    bl_csv_writer_free(w);
-    return st;
-}
-
 /* A non-fold unit: skipped when `skip`, else run by fn; one progress line and one timing either way. */
 #define TABLE_UNIT(r, st, name, skip, call, done_line)                                                         \
     do {                                                                                                       \
@@ -569,12 +469,24 @@ static bl_status unit_delong(exp_run *r) {
 
 bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, const bl_experiment_callbacks *cb) {
     int with_delong = c->n_inputs == 2; /* both inputs: DeLong and the Grad-CAM unit */
-    exp_run r = {.c = c, .cb = cb, .out = out_dir, .fold_units_left = c->n_archs * c->n_inputs * c->folds,
+    exp_run r = {.c = c, .cb = cb, .out = out_dir,
                  .t_start = bl_seconds_now(), .unit_start_frac = -1};
     time_t started = time(NULL);
     r.train_cb = (bl_train_callbacks){.user = &r, .progress = progress_from_train, .epoch_done = epoch_passthrough,
                                       .note = note_passthrough};
-    r.units = 5 + r.fold_units_left + 2 * with_delong; /* split, folds, tables, calibration, gradcam, report */
+    r.n_arms = bl_experiment_arms(c, r.arms);
+    r.fold_units_left = c->n_archs * r.n_arms * c->folds;
+    int with_segment = 0, with_masks = c->annotations == BL_ANNOTATIONS_BOTH, io = -1, ie = -1, ip = -1;
+    for (int i = 0; i < r.n_arms; i++) {
+        with_segment |= r.arms[i].predicted;
+        if (r.arms[i].input == BL_INPUT_ORIGINAL) io = i;
+        else if (!r.arms[i].predicted && ie < 0) ie = i;
+        else if (r.arms[i].predicted && ip < 0) ip = i;
+    }
+    if (ie < 0) ie = ip; /* "predicted": the enhanced arm is the predicted one */
+    with_masks = with_masks && ie >= 0 && ip >= 0 && ie != ip;
+    /* split, [segment units, segmentation.csv], folds, tables, calibration, gradcam, report */
+    r.units = 5 + r.fold_units_left + 2 * with_delong + (with_segment ? c->folds + 1 : 0) + with_masks;
     r.timings_cap = r.units;
     bl_split *split = NULL;
     bl_cohort *cohort = NULL;
@@ -596,7 +508,7 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
     if (!st) st = bl_make_dir(runs, NULL);
     /* this invocation's training work: the fold units without metrics.json */
     for (int a = 0; !st && a < c->n_archs; a++)
-        for (int i = 0; i < c->n_inputs; i++)
+        for (int i = 0; i < r.n_arms; i++)
             for (int k = 0; k < c->folds; k++) {
                 char name[128], mpath[1400];
                 run_name(&r, a, i, k, name, sizeof name);
@@ -610,8 +522,36 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
         st = unit_split(&r, &split);
         if (!st) add_timing(&r, "split.csv", existed ? "skipped" : "ran", existed ? 0 : bl_seconds_now() - t0);
     }
+    int segment_units_run = 0;
+    for (int k = 0; with_segment && !st && k < c->folds; k++) {
+        char mpath[1300], name[64];
+        bl_experiment_segment_dir(out_dir, k, "metrics.json", mpath, sizeof mpath);
+        snprintf(name, sizeof name, "segment/f%d", k);
+        r.unit++;
+        if (file_exists(mpath)) {
+            report(&r, "%s: skipped (metrics.json exists)", name);
+            add_timing(&r, name, "skipped", 0);
+            continue;
+        }
+        double t0 = bl_seconds_now();
+        bl_cohort *own = NULL; /* the unit points its rows at the predictions: a copy of its own */
+        bl_segment_callbacks scb = {.user = &r, .epoch_done = segment_epoch, .note = note_passthrough};
+        snprintf(r.unit_name, sizeof r.unit_name, "%s", name);
+        st = bl_cohort_read(c->cohort, 1, &own);
+        if (!st) st = bl_experiment_segment_fold(c, own, split, split_path, out_dir, k, &scb);
+        bl_cohort_free(own);
+        if (st) break;
+        segment_units_run++;
+        add_timing(&r, name, "ran", bl_seconds_now() - t0);
+        report(&r, "%s: segmenter trained, pred/ and metrics.json written (%.1f s)", name, bl_seconds_now() - t0);
+    }
+    if (with_segment) {
+        if (!st) st = join(path, sizeof path, out_dir, "segmentation.csv");
+        TABLE_UNIT(&r, st, "segmentation.csv", !segment_units_run && file_exists(path),
+                   bl_experiment_segmentation_table(c, out_dir, path), (&r, "segmentation.csv written"));
+    }
     for (int a = 0; !st && a < c->n_archs; a++)
-        for (int i = 0; !st && i < c->n_inputs; i++)
+        for (int i = 0; !st && i < r.n_arms; i++)
             for (int k = 0; !st && k < c->folds; k++) {
                 char name[128], dir[1300], mpath[1400];
                 run_name(&r, a, i, k, name, sizeof name);
@@ -629,7 +569,16 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
                 r.unit_start_frac = -1;
                 r.unit_frac = 0;
                 st = train_fold(&r, a, i, k, dir, split_path);
-                if (!st) st = test_fold(&r, k, dir, cohort, split);
+                if (!st && r.arms[i].predicted) {
+                    char fold_cohort[1300]; /* the test rows enhanced from their predicted masks */
+                    bl_cohort *fc = NULL;
+                    bl_experiment_fold_cohort(c, out_dir, k, &r.arms[i], fold_cohort, sizeof fold_cohort);
+                    st = bl_cohort_read(fold_cohort, 1, &fc);
+                    if (!st) st = test_fold(&r, k, dir, fc, split);
+                    bl_cohort_free(fc);
+                } else if (!st) {
+                    st = test_fold(&r, k, dir, cohort, split);
+                }
                 if (st) break;
                 /* a training resumed at fraction f0 (or skipped as finished: no progress at all) did 1 − f0 */
                 r.work_done += r.unit_start_frac < 0 ? 1.0 : 1.0 - r.unit_start_frac;
@@ -640,12 +589,20 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
             }
     /* the tables: recomputed when missing or when a fold unit ran now */
     if (!st) st = join(path, sizeof path, out_dir, "table2.csv");
-    TABLE_UNIT(&r, st, "table2.csv", !r.fold_units_run && file_exists(path), unit_table2(&r),
+    TABLE_UNIT(&r, st, "table2.csv", !r.fold_units_run && file_exists(path), bl_experiment_table2(c, out_dir),
                (&r, "table2.csv written"));
     if (with_delong) {
         if (!st) st = join(path, sizeof path, out_dir, "delong.csv");
-        TABLE_UNIT(&r, st, "delong.csv", !r.fold_units_run && file_exists(path), unit_delong(&r),
+        TABLE_UNIT(&r, st, "delong.csv", !r.fold_units_run && file_exists(path),
+                   bl_experiment_delong(c, out_dir, &r.arms[io], &r.arms[ie], "original", "enhanced", "delong.csv"),
                    (&r, "delong.csv written"));
+    }
+    if (with_masks) { /* the enhanced input on manual against predicted masks */
+        if (!st) st = join(path, sizeof path, out_dir, "delong_masks.csv");
+        TABLE_UNIT(&r, st, "delong_masks.csv", !r.fold_units_run && file_exists(path),
+                   bl_experiment_delong(c, out_dir, &r.arms[ie], &r.arms[ip], "manual", "predicted",
+                                        "delong_masks.csv"),
+                   (&r, "delong_masks.csv written"));
     }
     /* Table 1: depends on the cohort only */
     if (!st) st = join(path, sizeof path, out_dir, "table1.csv");

@@ -14,7 +14,17 @@
  *   calibration DIR/calibration.json (rule of table2; experiment_analysis.c)
  *   gradcam    DIR/gradcam/<unit>/focus.csv for the best original and the best enhanced unit, then DIR/table3.csv
  *              (rule of table2, and recomputed when one of those files is missing; only with both inputs;
- *              experiment_gradcam.c) */
+ *              experiment_gradcam.c)
+ * With "annotations": "predicted" and the enhanced input, before the fold units (experiment_segment.c):
+ *   segment    DIR/segment/f<k>/{log.csv,best.safetensors,last.safetensors,pred/,metrics.json}: the U-Net trained on
+ *              fold k's training rows (validated on fold k), its predictions for fold k's validation and test rows
+ *              (pred/cohort.csv lists every row, those pointing at the predicted masks: the enhanced fold unit k
+ *              reads it), and the test rows' Dice/Jaccard against their manual annotations; done when
+ *              metrics.json exists
+ *   segmentation  DIR/segmentation.csv (rule of table2 over the segment units)
+ * With "annotations": "both" the enhanced input runs as two arms (fold units <arch>-enhanced-f<k> on manual and
+ * <arch>-enhanced-predicted-f<k> on predicted masks), and
+ *   delong_masks  DIR/delong_masks.csv: the paired DeLong test of the two enhanced arms (rule of table2) */
 #ifndef BLASTO_EXPERIMENT_H
 #define BLASTO_EXPERIMENT_H
 
@@ -24,9 +34,13 @@
 #include "core/optim.h"
 #include "study/loader.h"
 #include "models/models.h"
+#include "study/segment_train.h"
+#include "study/split.h"
 #include "study/train.h"
 
 #define BL_EXPERIMENT_MAX_ARCHS 8
+
+typedef enum bl_annotations { BL_ANNOTATIONS_MANUAL, BL_ANNOTATIONS_PREDICTED, BL_ANNOTATIONS_BOTH } bl_annotations;
 /* Grad-CAM overlay PNGs the experiment writes per chosen unit (the first test rows; for the report's gallery) */
 #define BL_EXPERIMENT_OVERLAYS 6
 
@@ -46,7 +60,27 @@ typedef struct bl_experiment_config {
     char config_path[1024];  /* the file it was read from (for run.json) */
     bl_device_options device;                      /* "device" (cpu | cuda), "deterministic", "tf32": default cpu */
     int rerun_changed;       /* not from the file: --rerun-changed (results of a different run are replaced) */
+    /* "annotations": "manual" (default) | "predicted": the enhanced input's validation and test rows enhanced from
+     * masks a per-fold segmenter predicts | "both": the enhanced input run on each (two arms); "segment_epochs",
+     * "segment_size", "segment_width", "segment_batch" set the segmenter's training (bl_segment_options_default) */
+    bl_annotations annotations;
+    bl_segment_options segment;
 } bl_experiment_config;
+
+/* One arm of the study: an input, and for the enhanced input whether its validation and test rows are enhanced from
+ * predicted masks. Its fold units are runs/<arch>-<name>-f<k>. */
+typedef struct bl_experiment_arm {
+    bl_input_kind input;
+    int predicted;
+    const char *name; /* "original", "enhanced", or with "both" "enhanced-predicted" for the second enhanced arm */
+} bl_experiment_arm;
+
+#define BL_EXPERIMENT_MAX_ARMS 3
+/* The arms of c in run order (its inputs; with "both" the enhanced input twice, manual then predicted) → count. */
+int bl_experiment_arms(const bl_experiment_config *c, bl_experiment_arm arms[BL_EXPERIMENT_MAX_ARMS]);
+/* "<arch>-<arm>-f<k>" */
+void bl_experiment_unit_name(const bl_experiment_config *c, int arch, const bl_experiment_arm *arm, int k, char *dst,
+                             size_t size);
 
 /* Reads and validates the config JSON at `path` (unknown keys, missing cohort, unknown arch/input, folds < 2, a
  * missing cohort or weights file are errors "<path>: <key>: <problem> (expected …, got …)"). Writes nothing. */
@@ -129,6 +163,36 @@ bl_status bl_experiment_calibration(const bl_experiment_config *c, const char *o
  * that input, −1 for all. → name[size], its AUROC → *best_auc. */
 bl_status bl_experiment_best_unit(const bl_experiment_config *c, const char *out_dir, int input_filter, char *name,
                                   size_t size, double *best_auc);
+
+/* ---- segmentation units (experiment_segment.c) ---- */
+/* DIR/segment/f<k>/<name> (name "" → the folder) */
+void bl_experiment_segment_dir(const char *out_dir, int k, const char *name, char *path, size_t size);
+/* The cohort fold unit k of `arm` reads: DIR/segment/f<k>/pred/cohort.csv for an arm on predicted masks, else the
+ * config's cohort. */
+void bl_experiment_fold_cohort(const bl_experiment_config *c, const char *out_dir, int k, const bl_experiment_arm *arm,
+                               char *path, size_t size);
+/* The same for a fold unit given by name ("<arch>-<arm>-f<k>"); an unknown name gets the config's cohort. */
+void bl_experiment_unit_cohort(const bl_experiment_config *c, const char *out_dir, const char *unit, char *path,
+                               size_t size);
+/* DIR/delong_masks.csv (with "both"): the paired DeLong test per arch and fold of the enhanced input on manual
+ * against predicted masks (columns arch, fold, n, auroc_manual, auroc_predicted, predicted_minus_manual, z, p, cov):
+ * bl_experiment_delong with the two enhanced arms, labels "manual" and "predicted". */
+
+/* ---- tables (experiment_tables.c) ---- */
+/* DIR/table2.csv: per arch × arm the mean and SD (ddof 1) over the folds' metrics.json (input column = arm name). */
+bl_status bl_experiment_table2(const bl_experiment_config *c, const char *out_dir);
+/* DIR/<file>: per arch and fold the paired DeLong test of arm_a against arm_b on their test.csv (the same rows);
+ * columns arch, fold, n, auroc_<label_a>, auroc_<label_b>, <label_b>_minus_<label_a>, z, p, cov. */
+bl_status bl_experiment_delong(const bl_experiment_config *c, const char *out_dir, const bl_experiment_arm *arm_a,
+                               const bl_experiment_arm *arm_b, const char *label_a, const char *label_b,
+                               const char *file);
+/* The segment unit of fold k (above); the cohort's rows are modified (pointed at the predictions). cb may be NULL. */
+bl_status bl_experiment_segment_fold(const bl_experiment_config *c, struct bl_cohort *cohort, const bl_split *split,
+                                     const char *split_path, const char *out_dir, int k,
+                                     const bl_segment_callbacks *cb);
+/* DIR/segmentation.csv: per fold the test images' mean and SD of Jaccard and Dice per class, then the mean (SD)
+ * over folds of the fold means (columns scope, n, <measure>_mean, <measure>_sd). */
+bl_status bl_experiment_segmentation_table(const bl_experiment_config *c, const char *out_dir, const char *path);
 
 /* ---- Grad-CAM unit (experiment_gradcam.c) ---- */
 /* The best original-input and the best enhanced-input unit (bl_experiment_best_unit) → units[0], units[1]. */

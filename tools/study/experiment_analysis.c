@@ -154,12 +154,14 @@ bl_status bl_experiment_best_unit(const bl_experiment_config *c, const char *out
                            size_t size, double *best_auc) {
     *best_auc = -1;
     name[0] = 0;
+    bl_experiment_arm arms[BL_EXPERIMENT_MAX_ARMS];
+    int n_arms = bl_experiment_arms(c, arms);
     for (int a = 0; a < c->n_archs; a++)
-        for (int i = 0; i < c->n_inputs; i++) {
-            if (input_filter >= 0 && (int)c->inputs[i] != input_filter) continue;
+        for (int i = 0; i < n_arms; i++) {
+            if (input_filter >= 0 && (int)arms[i].input != input_filter) continue;
             for (int k = 0; k < c->folds; k++) {
                 char run[128], path[1400];
-                snprintf(run, sizeof run, "%s-%s-f%d", bl_arch_name(c->archs[a]), bl_input_kind_name(c->inputs[i]), k);
+                bl_experiment_unit_name(c, a, &arms[i], k, run, sizeof run);
                 if (snprintf(path, sizeof path, "%s/runs/%s/validation.csv", out_dir, run) >= (int)sizeof path)
                     return bl_fail(BL_ERR_INVALID, "%s: path too long", out_dir);
                 int n = 0, *y = NULL;

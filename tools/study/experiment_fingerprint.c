@@ -4,7 +4,8 @@
  * Five parts, each a 64-bit FNV-1a hash written as 16 hex digits (a hash for change detection, not a cryptographic
  * one: it guards against mistakes, not against someone forging a cohort):
  *   config   every setting that changes a unit's numbers: test_count, folds, seed, epochs, batch, size,
- *            freeze_backbone_epochs, lr (exact, as %a), optimizer, demo. Not the lists of architectures and inputs:
+ *            freeze_backbone_epochs, lr (exact, as %a), optimizer, demo; with predicted annotations also that and
+ *            the segmenter's epochs, size, width, depth, batch, lr and augmentation. Not the lists of architectures and inputs:
  *            they choose which units exist, not what a unit computes, so adding an architecture keeps the others.
  *   cohort   the bytes of the cohort CSV (ids, labels, ages, clinics, paths)
  *   images   for every row in order: its id and the bytes of its image, labelme JSON or the two masks
@@ -57,6 +58,13 @@ bl_status bl_experiment_fingerprint_compute(const bl_experiment_config *c, const
     snprintf(text, sizeof text, "test_count=%d;folds=%d;seed=%llu;epochs=%d;batch=%d;size=%d;freeze=%d;lr=%a;opt=%d;"
              "demo=%d", c->test_count, c->folds, (unsigned long long)c->seed, c->epochs, c->batch, c->size,
              c->freeze_backbone_epochs, c->lr, (int)c->optimizer, c->demo);
+    if (c->annotations != BL_ANNOTATIONS_MANUAL) { /* only then: a manual run keeps the fingerprint it always had */
+        size_t len = strlen(text);
+        snprintf(text + len, sizeof text - len, ";annotations=%s;seg_epochs=%d;seg_size=%d;seg_width=%d;"
+                 "seg_depth=%d;seg_batch=%d;seg_lr=%a;seg_augment=%d",
+                 c->annotations == BL_ANNOTATIONS_BOTH ? "both" : "predicted", c->segment.epochs, c->segment.size,
+                 c->segment.unet.width, c->segment.unet.depth, c->segment.batch, c->segment.lr, c->segment.augment);
+    }
     hex(f->config, fnv_text(FNV_OFFSET, text));
     uint64_t h = FNV_OFFSET;
     bl_status st = hash_file(c->cohort, &h);

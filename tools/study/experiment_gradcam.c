@@ -22,8 +22,10 @@
 
 /* Grad-CAM of out_dir/runs/<unit>/best.safetensors on the rows of its test.csv (in that order) → the text of
  * focus.csv (`blasto gradcam`'s columns and number format) in *csv (malloc'ed), and the overlays of the first
- * min(n, BL_EXPERIMENT_OVERLAYS) rows with their ids (overlays[], ids[] zeroed by the caller; freed by it). */
-static bl_status unit_focus(const bl_cohort *cohort, const char *out_dir, const char *unit,
+ * min(n, BL_EXPERIMENT_OVERLAYS) rows with their ids (overlays[], ids[] zeroed by the caller; freed by it).
+ * The model's input is the row of `inputs` (the unit's own cohort: for a unit on predicted masks, the images
+ * enhanced from them); the ICM and TE of the focus scores and overlays are the manual ones of `cohort`. */
+static bl_status unit_focus(const bl_cohort *cohort, const bl_cohort *inputs, const char *out_dir, const char *unit,
                             const bl_device_options *device, char **csv, bl_image overlays[BL_EXPERIMENT_OVERLAYS],
                             char *ids[BL_EXPERIMENT_OVERLAYS]) {
     char best[1400], test[1400];
@@ -60,10 +62,16 @@ static bl_status unit_focus(const bl_cohort *cohort, const char *out_dir, const 
             break;
         }
         const bl_cohort_row *row = &cohort->rows[k];
+        int q = bl_cohort_find(inputs, p->rows[i].id);
+        if (q < 0) {
+            st = bl_fail(BL_ERR_FORMAT, "%s: line %d: column 'id': '%s' is not in %s", test, i + 2, p->rows[i].id,
+                         inputs->path);
+            break;
+        }
         float z = isfinite(row->age) ? (float)((row->age - s.age_mean) / s.age_sd) : 0.0f;
         bl_gradcam_map map;
         bl_focus f;
-        st = bl_loader_prepare_sample(row, &lo, 0, x);
+        st = bl_loader_prepare_sample(&inputs->rows[q], &lo, 0, x);
         if (!st) st = bl_gradcam_row_inputs(row, &eo, size, icm, te, gray);
         if (!st) st = bl_gradcam_compute(m, NULL, x, size, z, &map);
         if (st) break;
@@ -125,8 +133,15 @@ bl_status bl_experiment_gradcam(const bl_experiment_config *c, const bl_cohort *
         snprintf(pred[u], sizeof pred[u], "%s/runs/%s/test.csv", out_dir, units[u]);
     }
     /* everything in memory first; then the focus files, Table 3 last (its existence marks the unit done) */
-    for (int u = 0; !st && u < 2; u++)
-        st = unit_focus(cohort, out_dir, units[u], &c->device, &csv[u], overlays[u], ids[u]);
+    for (int u = 0; !st && u < 2; u++) {
+        char own[1400];
+        bl_cohort *inputs = NULL;
+        bl_experiment_unit_cohort(c, out_dir, units[u], own, sizeof own);
+        if (strcmp(own, c->cohort) != 0) st = bl_cohort_read(own, 1, &inputs);
+        if (!st) st = unit_focus(cohort, inputs ? inputs : cohort, out_dir, units[u], &c->device, &csv[u], overlays[u],
+                                 ids[u]);
+        bl_cohort_free(inputs);
+    }
     if (!st) st = bl_make_dir(gdir, NULL);
     for (int u = 0; !st && u < 2; u++) {
         st = bl_make_dir(udir[u], NULL);

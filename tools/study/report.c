@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "study/csv.h"
@@ -250,6 +251,27 @@ static const table_column delong_columns[] = {
     {"cov", "cov", NULL, CELL_GENERAL},
 };
 
+static const table_column segmentation_columns[] = {
+    {"Scope", "scope", NULL, CELL_TEXT},
+    {"Test images", "n", NULL, CELL_INT},
+    {"Jaccard ICM", "jaccard_icm_mean", "jaccard_icm_sd", CELL_MEAN_SD3},
+    {"Jaccard TE", "jaccard_te_mean", "jaccard_te_sd", CELL_MEAN_SD3},
+    {"Dice ICM", "dice_icm_mean", "dice_icm_sd", CELL_MEAN_SD3},
+    {"Dice TE", "dice_te_mean", "dice_te_sd", CELL_MEAN_SD3},
+};
+
+static const table_column delong_masks_columns[] = {
+    {"Architecture", "arch", NULL, CELL_TEXT},
+    {"Fold", "fold", NULL, CELL_INT},
+    {"n", "n", NULL, CELL_INT},
+    {"AUROC manual masks", "auroc_manual", NULL, CELL_FIXED3},
+    {"AUROC predicted masks", "auroc_predicted", NULL, CELL_FIXED3},
+    {"Predicted − manual", "predicted_minus_manual", NULL, CELL_FIXED3},
+    {"z", "z", NULL, CELL_GENERAL},
+    {"p", "p", NULL, CELL_GENERAL},
+    {"cov", "cov", NULL, CELL_GENERAL},
+};
+
 static const table_column table3_columns[] = {
     {"Category", "category", NULL, CELL_TEXT},
     {"N", "n", NULL, CELL_INT},
@@ -439,11 +461,32 @@ bl_status bl_report_write(const char *run_dir, const char *out_path) {
         st = table_section(run_dir, "table2.csv", "table2", "Table 2: test-set performance, mean (SD) over folds",
                            "Each fold's best checkpoint on the fixed test set; threshold 0.5; SD with ddof 1.",
                            COUNT(table2_columns), table2_columns, &h);
+    char seg_path[REPORT_PATH_CAP];
+    if (!st && !(st = report_join(seg_path, run_dir, "segmentation.csv")) && access(seg_path, F_OK) == 0)
+        st = table_section(run_dir, "segmentation.csv", "segmentation",
+                           "Segmentation: predicted ICM/TE masks against the manual ones",
+                           "Per fold: the U-Net trained on that fold's training rows only, scored on the test images "
+                           "(mean (SD) over images); last row: mean (SD) over folds of the fold means. The enhanced "
+                           "input's validation and test rows were enhanced from these predicted masks.",
+                           COUNT(segmentation_columns), segmentation_columns, &h);
+    if (!st && access(seg_path, F_OK) == 0) {
+        report_section_open(&h, "segmentation_gallery", "Segmentation: manual vs predicted outlines");
+        st = report_segmentation_gallery(run_dir, &h);
+        report_section_close(&h);
+    }
     if (!st) st = report_figure4_and_roc(run_dir, &h);
     if (!st)
         st = table_section(run_dir, "delong.csv", "delong", "DeLong test: enhanced vs original input",
                            "Paired DeLong test per architecture and fold on the same test rows; two-sided p.",
                            COUNT(delong_columns), delong_columns, &h);
+    char masks_path[REPORT_PATH_CAP];
+    if (!st && !(st = report_join(masks_path, run_dir, "delong_masks.csv")) && access(masks_path, F_OK) == 0)
+        st = table_section(run_dir, "delong_masks.csv", "delong_masks",
+                           "DeLong test: enhanced from manual vs from predicted masks",
+                           "The enhanced input with the validation and test rows enhanced from the manual outlines "
+                           "against the same from the segmenter's masks; paired per architecture and fold on the "
+                           "same test rows; two-sided p.",
+                           COUNT(delong_masks_columns), delong_masks_columns, &h);
     if (!st) st = report_calibration(run_dir, &h);
     if (!st)
         st = table_section(run_dir, "table3.csv", "table3", "Table 3: Grad-CAM focus on ICM/TE by agreement",

@@ -6,10 +6,13 @@
  *                 — not the paper's setting" banner when "demo" is true); a missing key reads "not recorded"
  *   #table1       table1.csv (age t-tests)
  *   #table2       table2.csv (mean (SD) over folds)
+ *   #segmentation segmentation.csv (only when it exists: a study on predicted ICM/TE masks), then
+ *   #segmentation_gallery  segment/f<k>/gallery/<id>.png: manual (green) and predicted (magenta) outlines
  *   #figure4      SVG box plot of the fold AUROCs (runs/<unit>/metrics.json "auroc") per arch × input
  *   #roc          SVG ROC curves of runs/<unit>/test.csv, one per unit, one colour per arch × input, legend with
  *                 the mean test AUROC (tools/study/metrics.h bl_roc_curve / bl_auroc)
  *   #delong       delong.csv
+ *   #delong_masks delong_masks.csv (only when it exists: enhanced from manual vs from predicted masks)
  *   #calibration  two SVG calibration plots (before / after isotonic) from calibration.json's curves, Brier and HL
  *   #table3       table3.csv
  *   #gradcam      overlays of the original and the enhanced unit side by side (gradcam/<unit>/<id>.png or

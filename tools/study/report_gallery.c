@@ -148,7 +148,7 @@ static bl_status gallery_ids(const char *dir_a, const focus *fa, char ***ids, in
 
 /* ---- the gallery ----------------------------------------------------------------------------------------------- */
 
-static bl_status embed_png(const char *path, const char *alt, bl_strbuf *h) {
+bl_status report_embed_png(const char *path, const char *alt, bl_strbuf *h) {
     char *bytes = NULL;
     size_t size = 0;
     bl_status st = bl_read_file(path, 32u << 20, &bytes, &size);
@@ -221,8 +221,8 @@ bl_status report_gallery(const char *run_dir, bl_strbuf *h) {
         if (++with_both > BL_REPORT_MAX_GALLERY) continue;
         shown++;
         bl_strbuf_append(h, "<div class=\"pair\">");
-        st = embed_png(png_a, a, h);
-        if (!st) st = embed_png(png_b, b, h);
+        st = report_embed_png(png_a, a, h);
+        if (!st) st = report_embed_png(png_b, b, h);
         if (st) break;
         bl_strbuf_append(h, "<br><b>");
         bl_strbuf_append_escaped(h, ids[i]);
@@ -249,5 +249,45 @@ bl_status report_gallery(const char *run_dir, bl_strbuf *h) {
     bl_csv_free(fa.csv);
     bl_csv_free(fb.csv);
     report_section_close(h);
+    return st;
+}
+
+bl_status report_segmentation_gallery(const char *run_dir, bl_strbuf *h) {
+    char segment[REPORT_PATH_CAP];
+    bl_status st = report_join(segment, run_dir, "segment");
+    if (st || !report_is_dir(segment)) return st;
+    char **folds = NULL;
+    int n_folds = 0, shown = 0, total = 0;
+    if ((st = report_list(segment, 1, &folds, &n_folds))) return st;
+    bl_strbuf_append(h, "<p class=\"caption\">Test images: the manual ICM and TE outlines in green, the segmenter's "
+                        "in magenta, white where they coincide (the first test images of each fold).</p>\n");
+    for (int f = 0; !st && f < n_folds; f++) {
+        char gallery[REPORT_PATH_CAP], fold_dir[REPORT_PATH_CAP];
+        char **pngs = NULL;
+        int n = 0;
+        st = report_join(fold_dir, segment, folds[f]);
+        if (!st) st = report_join(gallery, fold_dir, "gallery");
+        if (!st) st = report_list(gallery, 0, &pngs, &n);
+        for (int i = 0; !st && i < n; i++) {
+            size_t len = strlen(pngs[i]);
+            if (len < 5 || strcmp(pngs[i] + len - 4, ".png") != 0) continue;
+            total++;
+            if (shown >= BL_REPORT_MAX_GALLERY) continue;
+            char png[REPORT_PATH_CAP], alt[512];
+            snprintf(alt, sizeof alt, "%s %.*s", folds[f], (int)(len - 4), pngs[i]);
+            st = report_join(png, gallery, pngs[i]);
+            bl_strbuf_append(h, "<div class=\"pair\">");
+            if (!st) st = report_embed_png(png, alt, h);
+            bl_strbuf_append(h, "<br>");
+            bl_strbuf_append_escaped(h, alt);
+            bl_strbuf_append(h, "</div>\n");
+            shown++;
+        }
+        report_free_names(pngs, n);
+    }
+    if (!st && total > shown)
+        bl_strbuf_printf(h, "<p class=\"caption\">%d more are not shown (at most %d are embedded).</p>\n",
+                         total - shown, BL_REPORT_MAX_GALLERY);
+    report_free_names(folds, n_folds);
     return st;
 }

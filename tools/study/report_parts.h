@@ -35,5 +35,10 @@ const char *report_colour(int i);
 bl_status report_figure4_and_roc(const char *run_dir, bl_strbuf *h);   /* report_figures.c */
 bl_status report_calibration(const char *run_dir, bl_strbuf *h);      /* report_figures.c */
 bl_status report_gallery(const char *run_dir, bl_strbuf *h);           /* report_gallery.c */
+/* The outline overlays of segment/f<k>/gallery/<id>.png (appended inside the segmentation section); nothing without
+ * segment/. report_gallery.c */
+bl_status report_segmentation_gallery(const char *run_dir, bl_strbuf *h);
+/* <img alt=… src="data:image/png;base64,…"> of the PNG at path (its signature checked). report_gallery.c */
+bl_status report_embed_png(const char *path, const char *alt, bl_strbuf *h);
 
 #endif

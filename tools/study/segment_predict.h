@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "study/cohort.h"
-#include "study/segment_train.h"
+#include "study/segmenter.h"
 
 /* px: polygons are simplified within this; keeps the labelme round trip above IoU 0.98 (tests/test_segment_data.c) */
 #define BL_SEG_SIMPLIFY_TOLERANCE 0.5

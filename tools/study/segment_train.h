@@ -70,22 +70,4 @@ bl_status bl_segment_train(const bl_segment_options *o, const bl_segment_callbac
 /* A segmenter checkpoint's training options (its __metadata__), checked: format BL_SEGMENTER_FORMAT. */
 bl_status bl_segment_options_of(const bl_safetensors *st, bl_segment_options *o);
 
-/* ---- prediction with a trained segmenter ---- */
-
-typedef struct bl_segmenter {
-    bl_ctx *ctx;
-    bl_unet *unet;
-    bl_segment_options options; /* the checkpoint's: size, channels, label mapping */
-    int epoch;                  /* epochs the checkpoint had trained */
-} bl_segmenter;
-
-/* Opens a checkpoint of bl_segment_train (best or last) on the device. */
-bl_status bl_segmenter_open(const char *path, const bl_device_options *device, bl_segmenter **out);
-/* The label map of a row's image at the image's own size: the U-Net's logits at S×S, resized to W×H bilinearly
- * (bl_resize_bilinear on the three class planes), then the class of highest logit per pixel. labels is malloc'ed
- * [height·width]. */
-bl_status bl_segmenter_predict(bl_segmenter *s, const bl_cohort_row *row, uint8_t **labels, int *width,
-                               int *height);
-void bl_segmenter_free(bl_segmenter *s);
-
 #endif
