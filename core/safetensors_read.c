@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/bf16.h"
 #include "core/safetensors.h"
 #include "core/safetensors_common.h"
 
@@ -20,14 +21,6 @@ static float half_to_float(uint16_t h) {
         float magnitude = ldexpf((float)mantissa, -24);
         return sign ? -magnitude : magnitude;
     }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-/* bfloat16 is the top half of a binary32, so widening is a shift. */
-static float bfloat16_to_float(uint16_t b) {
-    uint32_t bits = (uint32_t)b << 16;
     float f;
     memcpy(&f, &bits, 4);
     return f;
@@ -85,7 +78,7 @@ bl_status bl_safetensors_read_f32(const bl_safetensors *st, const char *name, in
         for (int64_t i = 0; i < n; i++) dst[i] = half_to_float((uint16_t)(b[2 * i] | b[2 * i + 1] << 8));
         return BL_OK;
     case BL_DTYPE_BF16:
-        for (int64_t i = 0; i < n; i++) dst[i] = bfloat16_to_float((uint16_t)(b[2 * i] | b[2 * i + 1] << 8));
+        for (int64_t i = 0; i < n; i++) dst[i] = bl_bf16_to_f32((bl_bf16)(b[2 * i] | b[2 * i + 1] << 8));
         return BL_OK;
     default:
         return st_fail_at(BL_ERR_FORMAT, label, "%s: dtype %s cannot be read as float32 (expected F32, F64, F16 or BF16)",
