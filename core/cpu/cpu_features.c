@@ -31,6 +31,15 @@ int bl_cpu_has_avx512(void) {
 #endif
 }
 
+int bl_cpu_has_avx512_bf16(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
 int bl_gemm_kernel_available(bl_gemm_kernel_kind kind) {
     switch (kind) {
     case BL_GEMM_KERNEL_GENERIC: return 1;
@@ -46,11 +55,11 @@ int bl_gemm_kernel_available(bl_gemm_kernel_kind kind) {
 }
 
 const char *bl_cpu_features(void) {
-    static char text[64];
+    static char text[96];
     static atomic_int ready;
     if (atomic_load_explicit(&ready, memory_order_acquire)) return text;
     /* building the same string twice in two threads writes identical bytes; the flag only skips the work */
-    char local[64] = "";
+    char local[96] = "";
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     /* __builtin_cpu_supports needs a string literal, hence the macro */
@@ -67,6 +76,7 @@ const char *bl_cpu_features(void) {
     APPEND_IF_SUPPORTED("avx512vl")
     APPEND_IF_SUPPORTED("avx512dq")
     APPEND_IF_SUPPORTED("avx512bw")
+    APPEND_IF_SUPPORTED("avx512bf16")
 #undef APPEND_IF_SUPPORTED
 #endif
     if (!local[0]) strcpy(local, "none");

@@ -23,9 +23,11 @@ typedef enum bl_gemm_kernel_kind {
 /* Non-zero when this build contains the kernel AND the running CPU supports it. */
 int bl_cpu_has_avx2_fma(void);
 int bl_cpu_has_avx512(void);
+int bl_cpu_has_avx512_bf16(void); /* AVX512-BF16 (VDPBF16PS): the bf16 path of gemm_bf16.h */
 int bl_gemm_kernel_available(bl_gemm_kernel_kind kind);
 
-/* Space-separated features blasto cares about that the CPU has, e.g. "avx2 fma avx512f"; "none" when none. */
+/* Space-separated features blasto cares about that the CPU has, e.g. "avx2 fma avx512f avx512bf16"; "none" when
+ * none. */
 const char *bl_cpu_features(void);
 
 /* The best available kernel, narrowed by BLASTO_GEMM_KERNEL when set. */

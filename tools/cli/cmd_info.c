@@ -6,6 +6,7 @@
 #include "core/build_info.h"
 #include "core/cpu/cpu.h"
 #include "core/cpu/cpu_features.h"
+#include "core/cpu/gemm_bf16.h"
 #include "core/cpu/threads.h"
 #ifdef BLASTO_HAVE_CUDA
 #include "cuda/info.h"
@@ -36,6 +37,8 @@ int cmd_info(int argc, char **argv) {
            b->sanitize ? "on" : "off", b->fast_math ? "on" : "off");
     printf("cpu features: %s\n", bl_cpu_features());
     printf("gemm kernel: %s\n", bl_gemm_kernel_name(bl_kernels_cpu_options(bl_kernels_cpu())->simd));
+    printf("bf16 products: %s (float32 accumulation; docs/mixed-precision.md)\n",
+           bl_bf16_path_name(bl_bf16_path_default()));
     printf("threads: %d\n", bl_threads_get());
 #ifdef BLASTO_HAVE_CUDA
     char buf[2048];
