@@ -14,11 +14,11 @@ case "$mode" in
 esac
 
 # 1. Debian packages (only what is missing; sudo when not root)
-# The test suite also runs the Python reference checks (torchvision export → convert → infer, Keras h5 layout) and
-# loads the HTML report in headless Chromium, and builds the libFuzzer targets with clang (test_fuzz_short);
-# without these packages those tests report "skipped" instead.
+# The test suite also runs the Python reference checks (torchvision export → convert → infer, Keras weights files),
+# loads the HTML report in headless Chromium, builds the libFuzzer targets with clang (test_fuzz_short) and runs the
+# collective operations as two MPI ranks (Open MPI); without these packages those tests report "skipped" instead.
 packages="build-essential cmake pkg-config libcjson-dev libstb-dev"
-[ "$mode" = test ] && packages="$packages python3-numpy python3-torch python3-torchvision python3-h5py chromium clang libclang-rt-14-dev"
+[ "$mode" = test ] && packages="$packages python3-numpy python3-torch python3-torchvision python3-h5py chromium clang libclang-rt-14-dev libopenmpi-dev openmpi-bin"
 need=()
 for pkg in $packages; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")

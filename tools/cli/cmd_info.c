@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "core/build_info.h"
+#include "core/collective.h"
 #include "core/cpu/cpu.h"
 #include "core/cpu/cpu_features.h"
 #include "core/cpu/gemm_bf16.h"
@@ -39,6 +40,8 @@ int cmd_info(int argc, char **argv) {
     printf("gemm kernel: %s\n", bl_gemm_kernel_name(bl_kernels_cpu_options(bl_kernels_cpu())->simd));
     printf("bf16 products: %s (float32 accumulation; docs/mixed-precision.md)\n",
            bl_bf16_path_name(bl_bf16_path_default()));
+    printf("mpi: %s\n", bl_world_mpi_built() ? "built (multi-process runs under mpirun or srun; docs/distributed.md)"
+                                              : "not built (one process)");
     printf("threads: %d\n", bl_threads_get());
 #ifdef BLASTO_HAVE_CUDA
     char buf[2048];
