@@ -20,5 +20,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_check(c.cohort[0] && c.test_count >= 1 && c.folds >= 2 && c.folds <= 100);
     fuzz_check(c.n_archs >= 1 && c.n_archs <= BL_EXPERIMENT_MAX_ARCHS && c.n_inputs >= 1 && c.n_inputs <= 2);
     fuzz_check(c.lr >= 1e-12 && c.lr <= 10 && c.batch >= 2 && c.size >= 32);
+    fuzz_check(c.annotations >= BL_ANNOTATIONS_MANUAL && c.annotations <= BL_ANNOTATIONS_BOTH);
+    fuzz_check(c.segment.size >= 16 && c.segment.size % (1 << c.segment.unet.depth) == 0 && c.segment.epochs >= 1 &&
+               c.segment.batch >= 1 && c.segment.unet.width >= 1);
+    bl_experiment_arm arms[BL_EXPERIMENT_MAX_ARMS];
+    int n_arms = bl_experiment_arms(&c, arms);
+    fuzz_check(n_arms >= c.n_inputs && n_arms <= BL_EXPERIMENT_MAX_ARMS);
     return 0;
 }
