@@ -5,10 +5,15 @@
  * --allow-run-as-root as root) and each rank checks: the broadcast from rank 1; the all-reduce of buffers that
  * every rank can recompute (each rank's values come from the test RNG with the rank as index) equals their float32
  * sum in rank order, bit for bit, for a short buffer and one that spans chunk boundaries (2·BL_WORLD_CHUNK + 5
- * floats), and three repeats give the same bits; the barrier. Skipped (exit 77) when MPI or mpirun is missing. */
+ * floats), and three repeats give the same bits; the barrier. Then rank 1 is killed (SIGKILL) while rank 0 waits for
+ * it in an all-reduce: the job must end non-zero, with the launcher's line naming rank 1, within 30 s. Skipped
+ * (exit 77) when MPI or mpirun is missing. */
+#define _POSIX_C_SOURCE 200809L /* popen, clock_gettime */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/collective.h"
@@ -46,6 +51,8 @@ static int as_rank(void) {
     for (int i = 0; i < 5; i++) b[i] = w.rank == 1 ? (float)(10 + i) : -1.0f;
     CHECK(bl_world_broadcast(&w, b, 5, 1) == BL_OK && b[0] == 10.0f && b[4] == 14.0f, "rank %d: broadcast from 1",
           w.rank);
+    const char *kill_rank = getenv("BLASTO_TEST_KILL_RANK");
+    if (kill_rank && atoi(kill_rank) == w.rank) raise(SIGKILL); /* the killed-rank case: the other waits in the gather */
     check_allreduce(&w, 1000);
     check_allreduce(&w, 2 * (int64_t)BL_WORLD_CHUNK + 5);
     CHECK(bl_world_barrier(&w) == BL_OK, "rank %d: barrier", w.rank);
@@ -84,5 +91,21 @@ int main(int argc, char **argv) {
              geteuid() == 0 ? "--allow-run-as-root" : "", argc > 0 ? argv[0] : "test_collective");
     int rc = system(cmd);
     CHECK(rc == 0, "mpirun -np 2: both ranks passed (status %d)", rc);
+    /* a rank killed while the other waits for it in an all-reduce: the launcher ends the job, non-zero, naming the
+     * rank, well within 30 s */
+    char killed[2300], line[512], said[4096] = "";
+    snprintf(killed, sizeof killed, "BLASTO_TEST_KILL_RANK=1 %s 2>&1", cmd);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    FILE *p = popen(killed, "r");
+    while (p && fgets(line, sizeof line, p))
+        if (strlen(said) + strlen(line) < sizeof said) strcat(said, line);
+    int status = p ? pclose(p) : -1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    CHECK(status != 0 && strstr(said, "rank 1") && seconds < 30,
+          "rank 1 killed: the job ends non-zero naming rank 1 within 30 s (status %d, %.1f s): %s", status, seconds,
+          said);
+    printf("rank 1 killed: the job ended in %.1f s, status %d\n", seconds, status);
     return test_summary("test_collective");
 }
