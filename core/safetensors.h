@@ -49,6 +49,9 @@ const bl_st_entry *bl_safetensors_entry(const bl_safetensors *st, int i); /* in 
 const bl_st_entry *bl_safetensors_find(const bl_safetensors *st, const char *name); /* NULL if absent */
 /* Value of a __metadata__ key, or NULL. */
 const char *bl_safetensors_metadata(const bl_safetensors *st, const char *key);
+/* The __metadata__ value `key` read as a number (strtod, the whole text): BL_ERR_FORMAT "<file>: __metadata__.<key>:
+ * missing" or "<file>: __metadata__.<key>: not a number (got '<text>')". */
+bl_status bl_safetensors_metadata_number(const bl_safetensors *st, const char *key, double *out);
 int bl_safetensors_metadata_count(const bl_safetensors *st);
 void bl_safetensors_metadata_at(const bl_safetensors *st, int i, const char **key, const char **value);
 

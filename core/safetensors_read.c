@@ -1,8 +1,10 @@
 /* safetensors_read.c — bl_safetensors_read_f32: one validated entry copied out as float32 (F32 copied; F64 rounded
  * to nearest; F16 and BF16 widened exactly; integer dtypes refused). The reader that validates the file is
  * safetensors.c; the writer is safetensors_write.c. */
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/bf16.h"
@@ -86,3 +88,14 @@ bl_status bl_safetensors_read_f32(const bl_safetensors *st, const char *name, in
     }
 }
 
+
+bl_status bl_safetensors_metadata_number(const bl_safetensors *st, const char *key, double *out) {
+    const char *v = bl_safetensors_metadata(st, key);
+    if (!v) return bl_fail(BL_ERR_FORMAT, "%s: __metadata__.%s: missing", bl_safetensors_path(st), key);
+    char *end = NULL;
+    errno = 0;
+    *out = strtod(v, &end);
+    if (!*v || *end || errno == ERANGE)
+        return bl_fail(BL_ERR_FORMAT, "%s: __metadata__.%s: not a number (got '%s')", bl_safetensors_path(st), key, v);
+    return BL_OK;
+}

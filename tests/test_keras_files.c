@@ -19,13 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "core/autograd.h"
 #include "core/kernels.h"
 #include "core/safetensors.h"
 #include "harness.h"
 #include "models/models.h"
+#include "support/test_support.h"
 
 #define PYTHON "/usr/bin/python3"
 #define FILES_SCRIPT BLASTO_TEST_DIR "/golden/keras_files.py"
@@ -38,23 +38,13 @@
 static char dir[64];
 static const char *const LAYOUTS[] = {"keras2", "keras2-renamed", "keras1", "keras3-h5", "keras3"};
 
-/* Run a shell command with stdout+stderr into dir/log.txt; returns the exit code (the log is kept for reading). */
-static int run(const char *command) {
+/* Run a shell command; its stdout and stderr, trailing newlines cut, into log (may be NULL). Returns the exit code. */
+static int run(const char *command, char *log, size_t size) {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "(%s) >%s/log.txt 2>&1", command, dir);
-    int status = system(cmd);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void read_log(char *out, size_t size) {
-    char path[128];
-    snprintf(path, sizeof path, "%s/log.txt", dir);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(out, 1, size - 1, f) : 0;
-    out[n] = 0;
-    if (f) fclose(f);
-    char *end = out + strlen(out);
-    while (end > out && end[-1] == '\n') *--end = 0;
+    snprintf(cmd, sizeof cmd, "(exec 1>&2; %s)", command); /* stdout joins stderr, which test_run_shell keeps */
+    int rc = test_run_shell(cmd, dir, log, size);
+    for (char *end = log ? log + strlen(log) : NULL; end && end > log && end[-1] == '\n';) *--end = 0;
+    return rc;
 }
 
 static int exists(const char *name) {
@@ -125,14 +115,12 @@ static int one_layout(const char *arch, const char *layout, const bl_safetensors
     const char *digest = bl_safetensors_metadata(golden, key);
     if (!digest) return 0; /* a layout the architecture does not come in (Keras 1 names: VGG16 only) */
     snprintf(cmd, sizeof cmd, "cd %s && %s %s --arch %s --layout %s k.h5", dir, PYTHON, FILES_SCRIPT, arch, layout);
-    int rc = run(cmd);
-    read_log(log, sizeof log);
+    int rc = run(cmd, log, sizeof log);
     CHECK(rc == 0 && strcmp(log, digest) == 0, "%s %s: keras_files.py wrote a file whose loader view is %s, "
           "Keras' is %s (exit %d)", arch, layout, log, digest, rc);
     snprintf(cmd, sizeof cmd, "cd %s && %s %s --arch %s k.h5 e.safetensors && rm k.h5 && %s convert e.safetensors "
              "c.safetensors --from keras --quiet", dir, PYTHON, EXPORT_SCRIPT, arch, BLASTO_CLI);
-    rc = run(cmd);
-    read_log(log, sizeof log);
+    rc = run(cmd, log, sizeof log);
     CHECK(rc == 0, "%s %s: export + convert: exit %d: %s", arch, layout, rc, log);
     if (rc != 0) return 0;
     char path[128], what[96];
@@ -180,7 +168,7 @@ static void one_arch(const char *arch, const char *blasto_arch, const bl_safeten
         check_logits(arch, ctx, model, golden);
     }
     snprintf(path, sizeof path, "cd %s && rm -f c.safetensors e.safetensors k.h5", dir);
-    if (run(path) != 0) fprintf(stderr, "could not clean up\n");
+    if (run(path, NULL, 0) != 0) fprintf(stderr, "could not clean up\n");
 done:
     bl_model_free(model);
     bl_ctx_free(ctx);
@@ -192,14 +180,13 @@ static void refusal(const char *layout, const char *fault, const char *layer, co
     char cmd[2048], log[4096];
     snprintf(cmd, sizeof cmd, "cd %s && %s %s --arch resnet50 --layout %s --fault %s k.h5 >/dev/null && "
              "%s %s --arch resnet50 k.h5 e.safetensors", dir, PYTHON, FILES_SCRIPT, layout, fault, PYTHON, EXPORT_SCRIPT);
-    int rc = run(cmd);
-    read_log(log, sizeof log);
+    int rc = run(cmd, log, sizeof log);
     CHECK(rc == 1 && strstr(log, layer) && strstr(log, says) && !strchr(log, '\n') && !exists("e.safetensors"),
           "%s file: exit %d (expected 1), a line naming %s and saying \"%s\", no output; got: %s", fault, rc, layer,
           says, log);
     printf("  %-15s refused: %s\n", fault, log);
     snprintf(cmd, sizeof cmd, "cd %s && rm -f k.h5 e.safetensors", dir);
-    if (run(cmd) != 0) fprintf(stderr, "could not clean up\n");
+    if (run(cmd, NULL, 0) != 0) fprintf(stderr, "could not clean up\n");
 }
 
 int main(void) {

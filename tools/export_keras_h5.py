@@ -149,7 +149,7 @@ def weight_kind(layer, name):
     return {"W": "kernel", "b": "bias", "gamma": "gamma", "beta": "beta", "running_mean": "moving_mean"}.get(rest)
 
 
-def legacy_layers(path, group):
+def legacy_layers(group):
     """Layers with weights of a legacy HDF5 file, in the order of its `layer_names` attribute."""
     out = []
     for index, layer in enumerate(text(n) for n in group.attrs["layer_names"]):
@@ -261,7 +261,7 @@ def read_pairs(arch, path):
     group = f["model_weights"] if "model_weights" in f and isinstance(f["model_weights"], h5py.Group) else f
     if "layer_names" in group.attrs:
         version = text(group.attrs.get("keras_version", f.attrs.get("keras_version", "unknown")))
-        got = legacy_layers(path, group)
+        got = legacy_layers(group)
         layout = "legacy HDF5 (Keras %s%s)" % (version, ", full model" if group is not f else "")
         return match(arch, want, got, "layers with weights"), layout, version, f
     if "layers" in f and isinstance(f["layers"], h5py.Group):

@@ -18,6 +18,25 @@ static void put_be32(unsigned char *p, uint32_t v) {
     p[3] = (unsigned char)v;
 }
 
+/* Finishes the chunk whose `len` data bytes already sit at at + 8: its length, its type and the CRC of type and
+ * data. Returns where the next chunk starts. */
+static unsigned char *put_chunk(unsigned char *at, const char *type, uint32_t len) {
+    put_be32(at, len);
+    memcpy(at + 4, type, 4);
+    put_be32(at + 8 + len, test_crc32(at + 4, 4 + (size_t)len));
+    return at + 12 + len;
+}
+
+/* The signature and the IHDR chunk of a gray PNG; returns where the next chunk starts. */
+static unsigned char *put_signature_ihdr(unsigned char *b, uint32_t width, uint32_t height, int bit_depth) {
+    memcpy(b, "\x89PNG\r\n\x1a\n", 8);
+    unsigned char *ihdr = b + 8;
+    put_be32(ihdr + 8, width);
+    put_be32(ihdr + 12, height);
+    ihdr[16] = (unsigned char)bit_depth; /* color type 0 (gray), compression 0, filter 0, no interlace */
+    return put_chunk(ihdr, "IHDR", 13);
+}
+
 /* A PNG signature + IHDR (width × height, bit depth, gray) + an empty IDAT + IEND: tiny, but its header announces
  * whatever size we like. */
 unsigned char *test_png_header_only(uint32_t width, uint32_t height, int bit_depth, size_t *size) {
@@ -25,22 +44,7 @@ unsigned char *test_png_header_only(uint32_t width, uint32_t height, int bit_dep
     unsigned char *b = calloc(N, 1);
     *size = b ? N : 0;
     if (!b) return NULL;
-    memcpy(b, "\x89PNG\r\n\x1a\n", 8);
-    unsigned char *ihdr = b + 8;
-    put_be32(ihdr, 13);
-    memcpy(ihdr + 4, "IHDR", 4);
-    put_be32(ihdr + 8, width);
-    put_be32(ihdr + 12, height);
-    ihdr[16] = (unsigned char)bit_depth, ihdr[17] = 0, ihdr[18] = 0, ihdr[19] = 0, ihdr[20] = 0;
-    put_be32(ihdr + 21, test_crc32(ihdr + 4, 17));
-    unsigned char *idat = ihdr + 25;
-    put_be32(idat, 0);
-    memcpy(idat + 4, "IDAT", 4);
-    put_be32(idat + 8, test_crc32(idat + 4, 4));
-    unsigned char *iend = idat + 12;
-    put_be32(iend, 0);
-    memcpy(iend + 4, "IEND", 4);
-    put_be32(iend + 8, test_crc32(iend + 4, 4));
+    put_chunk(put_chunk(put_signature_ihdr(b, width, height, bit_depth), "IDAT", 0), "IEND", 0);
     return b;
 }
 
@@ -60,17 +64,7 @@ unsigned char *test_png_gray(uint32_t width, uint32_t height, unsigned char valu
         raw[(size_t)y * (1 + width)] = 0; /* filter: none */
         memset(raw + (size_t)y * (1 + width) + 1, value, width);
     }
-    memcpy(b, "\x89PNG\r\n\x1a\n", 8);
-    unsigned char *ihdr = b + 8;
-    put_be32(ihdr, 13);
-    memcpy(ihdr + 4, "IHDR", 4);
-    put_be32(ihdr + 8, width);
-    put_be32(ihdr + 12, height);
-    ihdr[16] = 8;
-    put_be32(ihdr + 21, test_crc32(ihdr + 4, 17));
-    unsigned char *idat = ihdr + 25, *z = idat + 8;
-    put_be32(idat, (uint32_t)zsize);
-    memcpy(idat + 4, "IDAT", 4);
+    unsigned char *idat = put_signature_ihdr(b, width, height, 8), *z = idat + 8;
     z[0] = 0x78, z[1] = 0x01;
     size_t at = 2;
     uint32_t s1 = 1, s2 = 0; /* adler32 */
@@ -85,10 +79,7 @@ unsigned char *test_png_gray(uint32_t width, uint32_t height, unsigned char valu
         done += len;
     }
     put_be32(z + at, (s2 << 16) | s1);
-    put_be32(z + zsize, test_crc32(idat + 4, 4 + zsize));
-    unsigned char *iend = z + zsize + 4;
-    memcpy(iend + 4, "IEND", 4);
-    put_be32(iend + 8, test_crc32(iend + 4, 4));
+    put_chunk(put_chunk(idat, "IDAT", (uint32_t)zsize), "IEND", 0);
     free(raw);
     *size_out = size;
     return b;

@@ -173,18 +173,6 @@ bl_status bl_checkpoint_write(const char *path, const bl_pregnancy_model *m, con
     return st;
 }
 
-static bl_status meta_number(const bl_safetensors *st, const char *key, double *out) {
-    const char *v = bl_safetensors_metadata(st, key);
-    char *end;
-    if (!v) return bl_fail(BL_ERR_FORMAT, "%s: __metadata__.%s: missing (not a blasto training checkpoint?)",
-                           bl_safetensors_path(st), key);
-    errno = 0;
-    *out = strtod(v, &end);
-    if (!*v || *end || errno == ERANGE)
-        return bl_fail(BL_ERR_FORMAT, "%s: __metadata__.%s: not a number (got '%s')", bl_safetensors_path(st), key, v);
-    return BL_OK;
-}
-
 bl_status bl_checkpoint_read_meta(const bl_safetensors *st, bl_train_options *o, bl_train_state *s) {
     const char *path = bl_safetensors_path(st);
     const char *format = bl_safetensors_metadata(st, "format");
@@ -198,7 +186,7 @@ bl_status bl_checkpoint_read_meta(const bl_safetensors *st, bl_train_options *o,
     double v[8];
     const char *keys[8] = {"epoch", "step", "age_mean", "age_sd", "best_auroc", "best_epoch", "bad_epochs", "finished"};
     for (int i = 0; i < 8; i++)
-        if ((e = meta_number(st, keys[i], &v[i]))) return e;
+        if ((e = bl_safetensors_metadata_number(st, keys[i], &v[i]))) return e;
     if (!(v[3] > 0.0) || !isfinite(v[2]))
         return bl_fail(BL_ERR_FORMAT, "%s: __metadata__.age_sd: must be > 0 with a finite mean (got mean %g, sd %g)",
                        path, v[2], v[3]);
@@ -229,7 +217,7 @@ bl_status bl_checkpoint_read_optimizer(const bl_safetensors *st, bl_optimizer *o
     }
     if (!load) return BL_OK;
     double step;
-    bl_status e = meta_number(st, "optim_step", &step);
+    bl_status e = bl_safetensors_metadata_number(st, "optim_step", &step);
     if (!e) opt->step = (int64_t)step;
     return e;
 }

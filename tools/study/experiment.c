@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,11 +25,6 @@ static const char *const config_keys[] = {"cohort", "test_count", "folds", "seed
                                           "weights_dir", "demo", "device", "deterministic", "tf32",
                                           "annotations", "segment_epochs", "segment_size", "segment_width",
                                           "segment_batch"};
-
-static int file_exists(const char *path) {
-    struct stat s;
-    return stat(path, &s) == 0 && S_ISREG(s.st_mode);
-}
 
 /* `name` relative to the folder of `base` unless absolute → dst[size]. */
 static bl_status resolve_path(const char *base, const char *name, char *dst, size_t size, const char *what) {
@@ -88,7 +82,7 @@ static bl_status config_from_json(const char *path, const cJSON *root, bl_experi
         return bl_fail(BL_ERR_INVALID, "%s: cohort: expected a non-empty string", path);
     bl_status st = resolve_path(path, v->valuestring, c->cohort, sizeof c->cohort, "cohort");
     if (st) return st;
-    if (!file_exists(c->cohort)) return bl_fail(BL_ERR_IO, "%s: cohort: %s: no such file", path, c->cohort);
+    if (!bl_is_file(c->cohort)) return bl_fail(BL_ERR_IO, "%s: cohort: %s: no such file", path, c->cohort);
     if (!cJSON_GetObjectItemCaseSensitive(root, "test_count"))
         return bl_fail(BL_ERR_INVALID, "%s: test_count: missing (expected the number of test rows)", path);
     if ((st = get_int(path, root, "test_count", 1, 100000000, &c->test_count))) return st;
@@ -174,7 +168,7 @@ static bl_status config_from_json(const char *path, const cJSON *root, bl_experi
         for (int i = 0; i < c->n_archs; i++) {
             char w[1100];
             snprintf(w, sizeof w, "%s/%s.safetensors", c->weights_dir, bl_arch_name(c->archs[i]));
-            if (!file_exists(w)) return bl_fail(BL_ERR_IO, "%s: weights_dir: %s: no such file", path, w);
+            if (!bl_is_file(w)) return bl_fail(BL_ERR_IO, "%s: weights_dir: %s: no such file", path, w);
         }
     }
     return BL_OK;
@@ -325,7 +319,7 @@ static bl_status unit_split(exp_run *r, bl_split **split) {
     char path[1100];
     bl_status st = join(path, sizeof path, r->out, "split.csv");
     if (st) return st;
-    if (file_exists(path)) {
+    if (bl_is_file(path)) {
         report(r, "split.csv: skipped (exists)");
         return bl_split_read(path, r->c->folds, split);
     }
@@ -353,14 +347,14 @@ static bl_status train_fold(exp_run *r, int a, int i, int k, const char *dir, co
     if (st) return st;
     bl_train_options o;
     bl_train_options_default(&o);
-    if (file_exists(last)) {
+    if (bl_is_file(last)) {
         bl_safetensors *ck = NULL;
         bl_train_state s = {0};
         if (!(st = bl_safetensors_open(last, &ck))) st = bl_checkpoint_read_meta(ck, &o, &s);
         bl_safetensors_close(ck);
         free(s.log);
         if (st) return st;
-        if (s.finished && file_exists(best) && file_exists(val)) return BL_OK;
+        if (s.finished && bl_is_file(best) && bl_is_file(val)) return BL_OK;
         bl_train_options_default(&o);
         if ((st = copy2(o.out, sizeof o.out, dir, ""))) return st;
         o.resume = 1;
@@ -513,12 +507,12 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
                 char name[128], mpath[1400];
                 run_name(&r, a, i, k, name, sizeof name);
                 snprintf(mpath, sizeof mpath, "%s/%s/metrics.json", runs, name);
-                r.fold_units_todo += !file_exists(mpath);
+                r.fold_units_todo += !bl_is_file(mpath);
             }
     r.unit = 1;
     if (!st) {
         double t0 = bl_seconds_now();
-        int existed = file_exists(split_path);
+        int existed = bl_is_file(split_path);
         st = unit_split(&r, &split);
         if (!st) add_timing(&r, "split.csv", existed ? "skipped" : "ran", existed ? 0 : bl_seconds_now() - t0);
     }
@@ -528,7 +522,7 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
         bl_experiment_segment_dir(out_dir, k, "metrics.json", mpath, sizeof mpath);
         snprintf(name, sizeof name, "segment/f%d", k);
         r.unit++;
-        if (file_exists(mpath)) {
+        if (bl_is_file(mpath)) {
             report(&r, "%s: skipped (metrics.json exists)", name);
             add_timing(&r, name, "skipped", 0);
             continue;
@@ -547,7 +541,7 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
     }
     if (with_segment) {
         if (!st) st = join(path, sizeof path, out_dir, "segmentation.csv");
-        TABLE_UNIT(&r, st, "segmentation.csv", !segment_units_run && file_exists(path),
+        TABLE_UNIT(&r, st, "segmentation.csv", !segment_units_run && bl_is_file(path),
                    bl_experiment_segmentation_table(c, out_dir, path), (&r, "segmentation.csv written"));
     }
     for (int a = 0; !st && a < c->n_archs; a++)
@@ -560,7 +554,7 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
                 snprintf(r.unit_name, sizeof r.unit_name, "runs/%s", name);
                 r.unit++;
                 r.fold_units_left--;
-                if (file_exists(mpath)) {
+                if (bl_is_file(mpath)) {
                     report(&r, "runs/%s: skipped (metrics.json exists)", name);
                     add_timing(&r, r.unit_name, "skipped", 0);
                     continue;
@@ -589,28 +583,28 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
             }
     /* the tables: recomputed when missing or when a fold unit ran now */
     if (!st) st = join(path, sizeof path, out_dir, "table2.csv");
-    TABLE_UNIT(&r, st, "table2.csv", !r.fold_units_run && file_exists(path), bl_experiment_table2(c, out_dir),
+    TABLE_UNIT(&r, st, "table2.csv", !r.fold_units_run && bl_is_file(path), bl_experiment_table2(c, out_dir),
                (&r, "table2.csv written"));
     if (with_delong) {
         if (!st) st = join(path, sizeof path, out_dir, "delong.csv");
-        TABLE_UNIT(&r, st, "delong.csv", !r.fold_units_run && file_exists(path),
+        TABLE_UNIT(&r, st, "delong.csv", !r.fold_units_run && bl_is_file(path),
                    bl_experiment_delong(c, out_dir, &r.arms[io], &r.arms[ie], "original", "enhanced", "delong.csv"),
                    (&r, "delong.csv written"));
     }
     if (with_masks) { /* the enhanced input on manual against predicted masks */
         if (!st) st = join(path, sizeof path, out_dir, "delong_masks.csv");
-        TABLE_UNIT(&r, st, "delong_masks.csv", !r.fold_units_run && file_exists(path),
+        TABLE_UNIT(&r, st, "delong_masks.csv", !r.fold_units_run && bl_is_file(path),
                    bl_experiment_delong(c, out_dir, &r.arms[ie], &r.arms[ip], "manual", "predicted",
                                         "delong_masks.csv"),
                    (&r, "delong_masks.csv written"));
     }
     /* Table 1: depends on the cohort only */
     if (!st) st = join(path, sizeof path, out_dir, "table1.csv");
-    TABLE_UNIT(&r, st, "table1.csv", file_exists(path), bl_experiment_table1(cohort, path), (&r, "table1.csv written"));
+    TABLE_UNIT(&r, st, "table1.csv", bl_is_file(path), bl_experiment_table1(cohort, path), (&r, "table1.csv written"));
     /* calibration of the best fold unit: the rule of the tables */
     char best[128] = "";
     if (!st) st = join(path, sizeof path, out_dir, "calibration.json");
-    TABLE_UNIT(&r, st, "calibration.json", !r.fold_units_run && file_exists(path),
+    TABLE_UNIT(&r, st, "calibration.json", !r.fold_units_run && bl_is_file(path),
                bl_experiment_calibration(c, out_dir, best, sizeof best),
                (&r, "calibration.json written (isotonic on runs/%s)", best));
     /* Grad-CAM of the best original and best enhanced unit, Table 3: the rule of the tables, and recomputed when
@@ -619,10 +613,10 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
         char units[2][128], f0[1400], f1[1400];
         int done = 0;
         if (!st) st = join(path, sizeof path, out_dir, "table3.csv");
-        if (!st && !r.fold_units_run && file_exists(path) && !(st = bl_experiment_gradcam_units(c, out_dir, units))) {
+        if (!st && !r.fold_units_run && bl_is_file(path) && !(st = bl_experiment_gradcam_units(c, out_dir, units))) {
             snprintf(f0, sizeof f0, "%s/gradcam/%s/focus.csv", out_dir, units[0]);
             snprintf(f1, sizeof f1, "%s/gradcam/%s/focus.csv", out_dir, units[1]);
-            done = file_exists(f0) && file_exists(f1);
+            done = bl_is_file(f0) && bl_is_file(f1);
         }
         TABLE_UNIT(&r, st, "gradcam + table3.csv", done, bl_experiment_gradcam(c, cohort, out_dir, units),
                    (&r, "gradcam/%s, gradcam/%s and table3.csv written", units[0], units[1]));
@@ -642,7 +636,7 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
     bl_split_free(split);
     free(r.timings);
     /* a folder this invocation made and that holds no split yet has nothing to resume from: it goes */
-    if (st && created && !file_exists(split_path)) bl_remove_tree(out_dir);
+    if (st && created && !bl_is_file(split_path)) bl_remove_tree(out_dir);
     bl_unlock_dir(lock);
     return st;
 }

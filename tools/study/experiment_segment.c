@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -20,11 +19,6 @@
 #include "study/segment_train.h"
 #include "study/split.h"
 #include "study/svg.h"
-
-static int file_exists(const char *path) {
-    struct stat s;
-    return stat(path, &s) == 0 && S_ISREG(s.st_mode);
-}
 
 void bl_experiment_segment_dir(const char *out_dir, int k, const char *name, char *path, size_t size) {
     snprintf(path, size, "%s/segment/f%d%s%s", out_dir, k, name[0] ? "/" : "", name);
@@ -208,7 +202,7 @@ bl_status bl_experiment_segment_fold(const bl_experiment_config *c, bl_cohort *c
     o.fold = k;
     o.seed = c->seed;
     o.device = c->device;
-    o.resume = file_exists(last);
+    o.resume = bl_is_file(last);
     st = bl_segment_train(&o, cb);
     if (st) return st;
     /* predictions of the fold's validation and test rows; a pred/ left by an interrupted run is rebuilt */

@@ -11,6 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
+int bl_is_file(const char *path) {
+    struct stat s;
+    return stat(path, &s) == 0 && S_ISREG(s.st_mode);
+}
+
 bl_status bl_make_dir(const char *path, int *created) {
     if (created) *created = 0;
     if (mkdir(path, 0777) == 0) {

@@ -1,4 +1,4 @@
-/* files.h — two small system helpers shared by the study library and the commands: making an output directory and
+/* files.h — small system helpers shared by the study library and the commands: making an output directory and
  * reading the monotonic clock. Reading, atomically writing and removing files is in core/fileio.h. */
 #ifndef BLASTO_FILES_H
 #define BLASTO_FILES_H
@@ -13,6 +13,9 @@
  *   "<path>: exists and is not a directory"         a file or other non-directory has that name
  * On failure errno is mkdir's error, or ENOTDIR when a non-directory is in the way. */
 bl_status bl_make_dir(const char *path, int *created);
+
+/* 1 when path names a regular file (following symbolic links). */
+int bl_is_file(const char *path);
 
 /* A path that an output records as JSON text (a checkpoint's options, a converted file's source) must be valid
  * UTF-8, checked before the work rather than at the first save: BL_ERR_INVALID "<option>: '<path with \xNN>' is not

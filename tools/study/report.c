@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "study/csv.h"
+#include "study/files.h"
 #include "study/report_parts.h"
 
 /* ---- shared helpers -------------------------------------------------------------------------------------------- */
@@ -23,11 +24,6 @@ bl_status report_join(char *buf, const char *dir, const char *name) {
     if (len < 0 || len >= REPORT_PATH_CAP)
         return bl_fail(BL_ERR_INVALID, "%s: path too long (expected at most %d bytes)", dir, REPORT_PATH_CAP - 1);
     return BL_OK;
-}
-
-int report_is_file(const char *path) {
-    struct stat s;
-    return stat(path, &s) == 0 && S_ISREG(s.st_mode);
 }
 
 int report_is_dir(const char *path) {
@@ -52,7 +48,7 @@ bl_status report_list(const char *dir, int want_dirs, char ***names, int *count)
         if (e->d_name[0] == '.') continue;
         char path[REPORT_PATH_CAP];
         if (report_join(path, dir, e->d_name)) continue;
-        if (want_dirs ? !report_is_dir(path) : !report_is_file(path)) continue;
+        if (want_dirs ? !report_is_dir(path) : !bl_is_file(path)) continue;
         if (*count == cap) {
             cap = cap ? 2 * cap : 16;
             char **grown = realloc(*names, (size_t)cap * sizeof *grown);
@@ -183,7 +179,7 @@ static bl_status table_section(const char *run_dir, const char *file, const char
     bl_status st = report_join(path, run_dir, file);
     if (st) return st;
     report_section_open(h, id, title);
-    if (!report_is_file(path)) {
+    if (!bl_is_file(path)) {
         report_not_available(h, file);
         report_section_close(h);
         return BL_OK;
@@ -369,7 +365,7 @@ static bl_status section_meta(const char *run_dir, bl_strbuf *h) {
     bl_status st = report_join(path, run_dir, "run.json");
     if (st) return st;
     report_section_open(h, "meta", "Run");
-    if (!report_is_file(path)) {
+    if (!bl_is_file(path)) {
         report_not_available(h, "run.json");
         report_section_close(h);
         return BL_OK;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "study/csv.h"
+#include "study/files.h"
 #include "study/metrics.h"
 #include "study/predictions.h"
 #include "study/report.h"
@@ -111,9 +112,9 @@ static bl_status units_read(const char *runs, units *us) {
         char dir[REPORT_PATH_CAP], path[REPORT_PATH_CAP];
         st = report_join(dir, runs, u->name);
         if (!st) st = report_join(path, dir, "metrics.json");
-        if (!st && report_is_file(path)) st = read_metrics(path, u);
+        if (!st && bl_is_file(path)) st = read_metrics(path, u);
         if (!st) st = report_join(path, dir, "test.csv");
-        if (!st && report_is_file(path)) {
+        if (!st && bl_is_file(path)) {
             st = bl_predictions_read(path, &u->test);
             if (!st && !u->has_metrics && u->test->arch && u->test->input)
                 snprintf(u->group, sizeof u->group, "%s %s", u->test->arch, u->test->input);
@@ -371,7 +372,7 @@ bl_status report_calibration(const char *run_dir, bl_strbuf *h) {
     bl_status st = report_join(path, run_dir, "calibration.json");
     if (st) return st;
     report_section_open(h, "calibration", "Calibration of the best unit: before and after isotonic regression");
-    if (!report_is_file(path)) {
+    if (!bl_is_file(path)) {
         report_not_available(h, "calibration.json");
         report_section_close(h);
         return BL_OK;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "study/csv.h"
+#include "study/files.h"
 #include "study/report.h"
 #include "study/report_parts.h"
 
@@ -47,7 +48,7 @@ static bl_status parse_field(const bl_csv *csv, int row, int column, int integer
 
 static bl_status focus_read(const char *path, focus *f) {
     *f = (focus){0};
-    if (!report_is_file(path)) return BL_OK;
+    if (!bl_is_file(path)) return BL_OK;
     static const char *const need[4] = {"id", "label", "score", "hit"};
     bl_status st = bl_csv_read(path, &f->csv);
     if (!st) st = bl_csv_require(f->csv, 4, need);
@@ -81,7 +82,7 @@ static bl_status choose_units(const char *run_dir, const char *gradcam, char *a,
     char path[REPORT_PATH_CAP];
     bl_status st = report_join(path, run_dir, "table3.csv");
     a[0] = b[0] = '\0';
-    if (!st && report_is_file(path)) {
+    if (!st && bl_is_file(path)) {
         bl_csv *csv = NULL;
         static const char *const need[2] = {"model_a", "model_b"};
         st = bl_csv_read(path, &csv);
@@ -107,8 +108,8 @@ static bl_status choose_units(const char *run_dir, const char *gradcam, char *a,
 /* <dir>/<id>.png or <dir>/overlays/<id>.png into path; 0 when neither is a file (or the id is not a plain name). */
 static int find_overlay(const char *dir, const char *id, char *path) {
     if (!*id || id[0] == '.' || strchr(id, '/')) return 0;
-    if (snprintf(path, REPORT_PATH_CAP, "%s/%s.png", dir, id) < REPORT_PATH_CAP && report_is_file(path)) return 1;
-    if (snprintf(path, REPORT_PATH_CAP, "%s/overlays/%s.png", dir, id) < REPORT_PATH_CAP && report_is_file(path)) return 1;
+    if (snprintf(path, REPORT_PATH_CAP, "%s/%s.png", dir, id) < REPORT_PATH_CAP && bl_is_file(path)) return 1;
+    if (snprintf(path, REPORT_PATH_CAP, "%s/overlays/%s.png", dir, id) < REPORT_PATH_CAP && bl_is_file(path)) return 1;
     return 0;
 }
 

@@ -12,7 +12,6 @@
 
 /* "<dir>/<name>" into buf [REPORT_PATH_CAP]; fails when it does not fit. */
 bl_status report_join(char *buf, const char *dir, const char *name);
-int report_is_file(const char *path);
 int report_is_dir(const char *path);
 /* The names in dir (sorted by strcmp, "." entries left out); want_dirs: subdirectories only, else regular files
  * only. *names [*count] malloc'ed; free with report_free_names. A missing dir gives 0 names. */

@@ -421,22 +421,11 @@ static bl_status write_checkpoint(run *r, const char *name, int with_optimizer) 
     return st;
 }
 
-static bl_status meta_number(const bl_safetensors *st, const char *key, double *out) {
-    const char *v = bl_safetensors_metadata(st, key);
-    char *end = NULL;
-    errno = 0;
-    *out = v ? strtod(v, &end) : 0;
-    if (!v || end == v || *end || errno == ERANGE)
-        return bl_fail(BL_ERR_FORMAT, "%s: __metadata__.%s: expected a number, got %s", bl_safetensors_path(st), key,
-                       v ? v : "none");
-    return BL_OK;
-}
-
 static bl_status read_state(const bl_safetensors *st, train_state *s) {
     static const char *const keys[5] = {"epoch", "step", "best_score", "best_epoch", "finished"};
     double v[5];
     for (int i = 0; i < 5; i++) {
-        bl_status e = meta_number(st, keys[i], &v[i]);
+        bl_status e = bl_safetensors_metadata_number(st, keys[i], &v[i]);
         if (e) return e;
     }
     const char *log = bl_safetensors_metadata(st, "log");

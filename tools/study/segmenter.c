@@ -1,7 +1,6 @@
 /* segmenter.c — see segmenter.h. */
 #include "study/segmenter.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,13 +19,8 @@ bl_status bl_segmenter_open(const char *path, const bl_device_options *device, b
     bl_status e = bl_safetensors_open(path, &st);
     if (!e) e = bl_segment_options_of(st, &s->options);
     if (!e) e = bl_unet_config_of(st, &config);
-    const char *epoch = e ? NULL : bl_safetensors_metadata(st, "epoch");
-    char *end = NULL;
-    errno = 0;
-    long n = epoch ? strtol(epoch, &end, 10) : -1;
-    if (!e && (!epoch || end == epoch || *end || errno || n < 0 || n > 1000000))
-        e = bl_fail(BL_ERR_FORMAT, "%s: __metadata__.epoch: expected a whole number of epochs, got %s", path,
-                    epoch ? epoch : "none");
+    double epoch = 0;
+    if (!e) e = bl_safetensors_metadata_number(st, "epoch", &epoch);
     if (!e) e = bl_device_open_options(device, &k);
     if (!e) e = bl_ctx_create(k, &s->ctx);
     if (!e) e = bl_unet_create(s->ctx, &config, &s->unet);
@@ -37,7 +31,7 @@ bl_status bl_segmenter_open(const char *path, const bl_device_options *device, b
         return e;
     }
     s->options.unet = config;
-    s->epoch = (int)n;
+    s->epoch = (int)epoch;
     s->tta = 1;
     s->largest_icm = 1;
     bl_set_training(s->ctx, 0);
