@@ -39,20 +39,10 @@ static int exists(const char *name) {
     return stat(in_dir(name), &s) == 0;
 }
 
-/* every tensor of a and b has the same name, shape and bytes */
+/* every tensor of a and b (in the scratch folder) has the same name, dtype and bytes */
 static int same_tensors(const char *a, const char *b) {
-    bl_safetensors *sa = NULL, *sb = NULL;
-    int same = bl_safetensors_open(in_dir(a), &sa) == BL_OK && bl_safetensors_open(in_dir(b), &sb) == BL_OK &&
-               bl_safetensors_count(sa) == bl_safetensors_count(sb);
-    for (int i = 0; same && i < bl_safetensors_count(sa); i++) {
-        const bl_st_entry *ea = bl_safetensors_entry(sa, i), *eb = bl_safetensors_find(sb, ea->name);
-        same = eb && ea->numel == eb->numel && ea->dtype == eb->dtype &&
-               memcmp(ea->data, eb->data, (size_t)ea->numel * 4) == 0;
-        if (!same) printf("  tensor %s differs\n", ea->name);
-    }
-    bl_safetensors_close(sa);
-    bl_safetensors_close(sb);
-    return same;
+    char pa[1024], pb[1024];
+    return test_same_tensors(test_path_in(pa, sizeof pa, dir, a), test_path_in(pb, sizeof pb, dir, b));
 }
 
 static double mask_iou(const char *a, const char *b) {

@@ -94,29 +94,8 @@ static int check_complete(const char *root, const char *when) {
     return seen;
 }
 
-/* the tensor bytes of a safetensors file: everything after the 8-byte length and the JSON header (the header's
- * metadata holds the run's own paths, which differ between the two runs by design) */
-static const char *safetensors_data(const char *bytes, size_t n, size_t *data_size) {
-    if (n < 8) return NULL;
-    unsigned long long h = 0;
-    for (int i = 7; i >= 0; i--) h = h << 8 | (unsigned char)bytes[i];
-    if (h > n - 8) return NULL;
-    *data_size = n - 8 - (size_t)h;
-    return bytes + 8 + h;
-}
-
-static int same_tensors(const char *a, const char *b) {
-    size_t na = 0, nb = 0, da = 0, db = 0;
-    char *x = test_read_file(a, &na), *y = test_read_file(b, &nb);
-    const char *px = x ? safetensors_data(x, na, &da) : NULL, *py = y ? safetensors_data(y, nb, &db) : NULL;
-    int same = px && py && da == db && da > 0 && memcmp(px, py, da) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
 static int same_bytes(const char *a, const char *b) {
-    if (ends_with(a, ".safetensors")) return same_tensors(a, b);
+    if (ends_with(a, ".safetensors")) return test_same_tensors(a, b);
     size_t na = 0, nb = 0;
     char *x = test_read_file(a, &na), *y = test_read_file(b, &nb);
     int same = x && y && na == nb && memcmp(x, y, na) == 0;

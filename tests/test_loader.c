@@ -166,6 +166,57 @@ static void test_determinism_and_content(bl_input_kind kind) {
     free_result(&base);
 }
 
+/* Shards: shard s of K of every batch is positions [⌊s·B/K⌋, ⌊(s+1)·B/K⌋) of the unsharded batch — the same rows,
+ * labels, ages and image bytes — and the K shards together are the whole batch (with K > B, some are empty). */
+static void test_shards(void) {
+    bl_loader_options o;
+    bl_loader_options_default(&o);
+    o.size = 16;
+    o.batch_size = 3;
+    o.augment = 1;
+    o.seed = 77;
+    o.threads = 2;
+    size_t plane = (size_t)3 * o.size * o.size;
+    run_result whole;
+    CHECK(run_epochs(rows, N_ROWS, &o, &whole) == BL_OK, "shards: the unsharded loader: %s", bl_last_error());
+    for (int k = 2; k <= 4; k += 2) {
+        int covered = 0, same = 1, layout = 1;
+        for (int s = 0; s < k; s++) {
+            bl_loader_options so = o;
+            so.shards = k, so.shard = s;
+            bl_loader *l = NULL;
+            CHECK(bl_loader_create(rows, N_ROWS, &so, &l) == BL_OK, "shard %d of %d: %s", s, k, bl_last_error());
+            int base = 0; /* position of the batch's first sample in `whole` */
+            for (int epoch = 0; l && epoch < 2; epoch++) {
+                const bl_batch *b = NULL;
+                CHECK(bl_loader_start_epoch(l, epoch) == BL_OK, "start");
+                while (bl_loader_next(l, &b) == BL_OK && b) {
+                    int lo, hi;
+                    bl_shard_range(b->global_count, k, s, &lo, &hi);
+                    layout &= b->first == lo && b->count == hi - lo;
+                    for (int i = 0; i < b->count; i++) {
+                        int at = base + b->first + i;
+                        same &= b->rows[i] == whole.rows[at] && b->labels[i] == whole.labels[at] &&
+                                memcmp(b->images + (size_t)i * plane, whole.images + (size_t)at * plane,
+                                       plane * sizeof(float)) == 0;
+                    }
+                    covered += b->count;
+                    base += b->global_count;
+                }
+            }
+            bl_loader_free(l);
+        }
+        CHECK(layout, "%d shards: each batch's shard is ⌊s·B/K⌋ … ⌊(s+1)·B/K⌋ − 1", k);
+        CHECK(same, "%d shards: each shard holds exactly the unsharded batch's samples at its positions", k);
+        CHECK(covered == whole.samples, "%d shards cover every sample once (%d of %d)", k, covered, whole.samples);
+    }
+    bl_loader *bad = NULL;
+    o.shards = 2, o.shard = 2;
+    CHECK(bl_loader_create(rows, N_ROWS, &o, &bad) == BL_ERR_INVALID && strstr(bl_last_error(), "shard 2 of 2"),
+          "shard 2 of 2 is refused: %s", bl_last_error());
+    free_result(&whole);
+}
+
 static void test_order_and_counts(void) {
     bl_loader_options o;
     bl_loader_options_default(&o);
@@ -359,6 +410,7 @@ int main(void) {
     test_determinism_and_content(BL_INPUT_ORIGINAL);
     test_determinism_and_content(BL_INPUT_ENHANCED);
     test_order_and_counts();
+    test_shards();
     test_original_values();
     test_enhanced_values();
     test_errors();

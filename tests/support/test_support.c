@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/safetensors.h"
 #include "harness.h"
 
 int test_run_cli(const char *args, int merge_stderr, char *out, size_t size) {
@@ -95,4 +96,19 @@ int test_run_shell(const char *cmdline, const char *scratch_dir, char *err, size
         }
     }
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+int test_same_tensors(const char *a, const char *b) {
+    bl_safetensors *sa = NULL, *sb = NULL;
+    int same = bl_safetensors_open(a, &sa) == BL_OK && bl_safetensors_open(b, &sb) == BL_OK &&
+               bl_safetensors_count(sa) == bl_safetensors_count(sb) && bl_safetensors_count(sa) > 0;
+    for (int i = 0; same && i < bl_safetensors_count(sa); i++) {
+        const bl_st_entry *ea = bl_safetensors_entry(sa, i), *eb = bl_safetensors_find(sb, ea->name);
+        same = eb && ea->dtype == eb->dtype && ea->end - ea->begin == eb->end - eb->begin &&
+               memcmp(ea->data, eb->data, (size_t)(ea->end - ea->begin)) == 0;
+        if (!same) printf("  tensor %s differs between %s and %s\n", ea->name, a, b);
+    }
+    bl_safetensors_close(sa);
+    bl_safetensors_close(sb);
+    return same;
 }

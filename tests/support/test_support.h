@@ -1,5 +1,5 @@
 /* test_support.h — small helpers the end-to-end tests share: run the blasto CLI and capture its output, make and
- * remove a temporary directory, build paths in it, write a text file and read a whole file.
+ * remove a temporary directory, build paths in it, write a text file, read a whole file, compare checkpoints.
  * Compiled into every test executable (tests/CMakeLists.txt adds each .c file in tests/support). */
 #ifndef BLASTO_TEST_SUPPORT_H
 #define BLASTO_TEST_SUPPORT_H
@@ -30,5 +30,9 @@ const char *test_make_tmp_dir(char *buf, size_t size, const char *prefix);
 const char *test_path_in(char *buf, size_t size, const char *dir, const char *name);
 /* rm -rf dir (a note on stderr when that fails); kept, with a note, when BLASTO_KEEP_TMP is set. */
 void test_remove_tree(const char *dir);
+
+/* 1 when both safetensors files open and hold the same tensors (names, dtypes, bytes; the metadata may differ:
+ * it records each run's own paths and times); a differing tensor is printed. */
+int test_same_tensors(const char *a, const char *b);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "core/collective.h"
 #include "core/cpu/threads.h"
 #include "core/device.h"
 #include "study/files.h"
@@ -37,6 +38,29 @@ int cli_apply_threads(const char *cmd, long threads) {
         return 1;
     }
     return 0;
+}
+
+int cli_world_open(const char *cmd, struct bl_world *w, long threads) {
+    if (bl_world_open(w) != BL_OK) {
+        fprintf(stderr, "blasto %s: %s\n", cmd, bl_last_error());
+        return 1;
+    }
+    /* ranks on one machine share its cores: each takes its share unless told otherwise */
+    if (threads <= 0 && w->local_size > 1 && !getenv("BLASTO_THREADS")) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores / w->local_size > 1 ? cores / w->local_size : 1;
+    }
+    if (cli_apply_threads(cmd, threads)) {
+        bl_world_close(w);
+        return 1;
+    }
+    return 0;
+}
+
+void cli_world_error(const char *cmd, const struct bl_world *w) {
+    if (w->size == 1) fprintf(stderr, "blasto %s: %s\n", cmd, bl_last_error());
+    else if (!bl_world_error_relayed())
+        fprintf(stderr, "blasto %s: rank %d of %d failed: %s\n", cmd, w->rank, w->size, bl_last_error());
 }
 
 int cli_device_option(const char *cmd, int argc, char **argv, int *i, bl_device_options *d) {

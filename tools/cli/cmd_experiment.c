@@ -74,20 +74,31 @@ int cmd_experiment(int argc, char **argv) {
         return 1;
     }
     c.rerun_changed = rerun_changed;
-    if (cli_apply_threads("experiment", threads)) return 1;
+    bl_world world;
+    if (cli_world_open("experiment", &world, threads)) return 1;
+    c.world = &world;
     const bl_kernels *device = NULL;
-    if (bl_device_open_options(&c.device, &device) != BL_OK) { /* the device comes from the config: name the key */
-        fprintf(stderr, "blasto experiment: %s: device: %s\n", config, bl_last_error());
-        return 1;
+    bl_status st = bl_device_open_options(&c.device, &device);
+    if (st) { /* the device comes from the config: name the key */
+        char why[512];
+        snprintf(why, sizeof why, "%s", bl_last_error());
+        st = bl_fail(st, "%s: device: %s", config, why);
+    }
+    /* every rank opens the device before the first agreement, so a rank that cannot is seen by all */
+    st = bl_world_agree(&world, st);
+    char prefix[64] = "blasto experiment", tag[32] = "";
+    if (world.size > 1) {
+        snprintf(prefix, sizeof prefix, "blasto experiment [rank %d of %d]", world.rank, world.size);
+        snprintf(tag, sizeof tag, "[rank %d] ", world.rank);
     }
     experiment_ui u;
-    experiment_ui_init(&u, "blasto experiment");
-    bl_status st = bl_experiment_run(&c, out, &u.cb);
+    experiment_ui_init(&u, prefix);
+    u.tag = tag;
+    if (!st) st = bl_experiment_run(&c, out, &u.cb);
     experiment_ui_clear(&u);
-    if (st) {
-        fprintf(stderr, "blasto experiment: %s\n", bl_last_error());
-        return 1;
-    }
-    printf("%s/report.html\n", out);
+    if (st) cli_world_error("experiment", &world);
+    bl_world_close(&world);
+    if (st) return 1;
+    if (world.rank == 0) printf("%s/report.html\n", out);
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "core/collective.h"
 #include "core/status.h"
 #include "study/files.h"
 #include "study/train.h"
@@ -29,6 +30,11 @@ static int train_help(void) {
            "  --augment on|off         the paper's augmentation on the training part (on)\n"
            "  --patience N             early stopping on validation AUROC (0 = off)\n"
            "  --seed S (1)  --threads N (compute threads)  --loader-threads N (1)\n"
+           "  --shards K               split every batch into K data-parallel shards, each with its own batchnorm\n"
+           "                           statistics, their gradients summed in shard order (1). Under an MPI launcher\n"
+           "                           (mpirun -np K blasto train …) each rank computes one shard and rank 0 writes;\n"
+           "                           in one process the K shards run one after another, to the same numbers\n"
+           "                           (docs/distributed.md)\n"
            "  " CLI_DEVICE_HELP "   where to compute; cuda: one GPU (a CUDA build),\n"
            "                           --deterministic: deterministic GPU algorithms only, --tf32: allow TF32 math\n"
            "  --resume                 continue RUN/last.safetensors with its stored options (the device flags may\n"
@@ -122,6 +128,7 @@ int cmd_train(int argc, char **argv) {
         else if (!strcmp(opt, "--warmup")) rc = cli_parse_int("train", opt, val, 0, 100000, &v), o.warmup = (int)v;
         else if (!strcmp(opt, "--patience")) rc = cli_parse_int("train", opt, val, 0, 100000, &v), o.patience = (int)v;
         else if (!strcmp(opt, "--freeze-backbone-epochs")) rc = cli_parse_int("train", opt, val, 0, 100000, &v), o.freeze_backbone_epochs = (int)v;
+        else if (!strcmp(opt, "--shards")) rc = cli_parse_int("train", opt, val, 1, 4096, &v), o.shards = (int)v;
         else if (!strcmp(opt, "--seed")) rc = cli_parse_int("train", opt, val, 0, 0x7fffffffL, &v), o.seed = (uint64_t)v;
         else if (!strcmp(opt, "--lr")) rc = parse_double(opt, val, 1e-12, 10, &o.lr);
         else if (!strcmp(opt, "--weight-decay")) rc = parse_double(opt, val, 0, 0.999, &o.weight_decay);
@@ -160,13 +167,22 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "blasto train: %s\n", bl_last_error());
         return 2;
     }
-    if (cli_apply_threads("train", threads) || cli_open_device("train", &o.device)) return 1;
-    cli_progress bar;
-    cli_progress_init(&bar);
-    bl_train_callbacks cb = {.user = &bar, .progress = on_progress, .epoch_done = on_epoch, .note = on_note};
-    if (bl_train_run(&o, &cb)) {
-        cli_progress_note(&bar, "blasto train: %s", bl_last_error());
+    bl_world world;
+    if (cli_world_open("train", &world, threads)) return 1;
+    if (cli_open_device("train", &o.device)) {
+        bl_world_close(&world);
         return 1;
     }
-    return 0;
+    o.world = &world;
+    cli_progress bar;
+    cli_progress_init(&bar);
+    /* with ranks, rank 0 reports the run (every rank computes the same numbers) */
+    bl_train_callbacks cb = {.user = &bar, .progress = on_progress, .epoch_done = on_epoch, .note = on_note};
+    bl_status st = bl_train_run(&o, world.rank == 0 ? &cb : NULL);
+    if (st) {
+        if (bar.tty) fputs("\r\033[K", stderr); /* the progress line goes */
+        cli_world_error("train", &world);
+    }
+    bl_world_close(&world);
+    return st ? 1 : 0;
 }

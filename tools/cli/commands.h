@@ -33,6 +33,15 @@ int cmd_segment(int argc, char **argv);
 int cli_parse_int(const char *cmd, const char *opt, const char *text, long lo, long hi, long *out);
 /* Applies --threads N (0 = keep the default); returns 0 or prints the error and returns 1. */
 int cli_apply_threads(const char *cmd, long threads);
+/* Joins the MPI world when an MPI launcher started the process (else the world of one; core/collective.h) and applies
+ * the thread count: `threads` when > 0, else BLASTO_THREADS, else the machine's cores divided among the ranks on it.
+ * 0, or 1 after printing the error ("blasto <cmd>: …"). The caller closes the world with bl_world_close. */
+struct bl_world;
+int cli_world_open(const char *cmd, struct bl_world *w, long threads);
+/* The command's failure on stderr, one line: "blasto <cmd>: <error>" in one process; with ranks, a rank prints its
+ * own failure as "blasto <cmd>: rank R of K failed: <error>" and stays silent about the failures of others (the
+ * failed rank says it). */
+void cli_world_error(const char *cmd, const struct bl_world *w);
 
 /* The device flags shared by infer, grad, bench, train, predict and gradcam: `--device cpu|cuda`, `--deterministic`,
  * `--tf32`. When argv[*i] is one of them, stores it in *d, moves *i to its last word and returns 1; returns 0 for any

@@ -56,7 +56,7 @@ static void on_epoch(void *user, const bl_train_epoch *e) {
     experiment_ui_clear(u);
     char eta[48] = "--:--";
     if (u->have_last) mmss(u->last.eta_s, eta, sizeof eta);
-    fprintf(stderr, "  epoch %d: train loss %.4f  val AUROC %.4f%s  %.1f s | overall %.0f%%  ETA %s\n", e->epoch + 1,
+    fprintf(stderr, "  %sepoch %d: train loss %.4f  val AUROC %.4f%s  %.1f s | overall %.0f%%  ETA %s\n", u->tag, e->epoch + 1,
             e->train_loss, e->val_auroc, e->best ? " (best)" : "", e->seconds,
             u->have_last ? 100.0 * u->last.fraction : 0.0, eta);
     fflush(stderr);
@@ -66,12 +66,12 @@ static void on_epoch(void *user, const bl_train_epoch *e) {
 static void on_note(void *user, const char *line) {
     experiment_ui *u = user;
     experiment_ui_clear(u);
-    fprintf(stderr, "  %s\n", line);
+    fprintf(stderr, "  %s%s\n", u->tag, line);
     fflush(stderr);
 }
 
 void experiment_ui_init(experiment_ui *u, const char *prefix) {
-    *u = (experiment_ui){.prefix = prefix, .tty = isatty(2)};
+    *u = (experiment_ui){.prefix = prefix, .tag = "", .tty = isatty(2)};
     u->train = (bl_train_callbacks){.user = u, .epoch_done = on_epoch, .note = on_note};
     u->cb = (bl_experiment_callbacks){.user = u, .unit = on_unit, .progress = on_progress, .train = &u->train};
 }

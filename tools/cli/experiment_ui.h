@@ -9,6 +9,7 @@
 
 typedef struct experiment_ui {
     const char *prefix;            /* "blasto experiment" */
+    const char *tag;               /* before epoch and note lines: "" (one process) or "[rank r of K] " */
     int tty;
     double last_draw;              /* monotonic seconds of the last status-line draw */
     int drawn;                     /* a status line is on screen (must be cleared before other output) */

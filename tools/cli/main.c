@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "core/build_info.h"
+#include "core/collective.h"
 #include "core/fileio.h"
 
 typedef struct command {
@@ -91,6 +92,14 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "blasto %s: %s given twice (each option at most once)\n", argv[1], argv[i]);
                 return 2;
             }
+    /* under an MPI launcher with several processes only the commands that share their work between ranks run: any
+     * other would run K times, every copy writing the same files (docs/distributed.md) */
+    int launched = bl_world_launched_size();
+    if (launched > 1 && strcmp(argv[1], "experiment") != 0 && strcmp(argv[1], "train") != 0) {
+        fprintf(stderr, "blasto %s: runs as one process, but an MPI launcher started %d (only experiment and train "
+                "share their work between ranks; run it without mpirun/srun)\n", argv[1], launched);
+        return 2;
+    }
     for (int i = 0; i < N_COMMANDS; i++)
         if (strcmp(argv[1], commands[i].name) == 0) {
             int rc = commands[i].run(argc - 1, argv + 1);

@@ -41,6 +41,7 @@ char *bl_train_options_to_json(const bl_train_options *o) {
     cJSON_AddNumberToObject(j, "patience", o->patience);
     cJSON_AddStringToObject(j, "seed", seed);
     cJSON_AddNumberToObject(j, "augment", o->augment);
+    if (o->shards > 1) cJSON_AddNumberToObject(j, "shards", o->shards); /* absent: 1 (every run before shards) */
     char *text = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return text;
@@ -90,6 +91,12 @@ bl_status bl_train_options_from_json(const char *json, const char *what, bl_trai
     NUM("freeze_backbone_epochs", freeze_backbone_epochs, int);
     NUM("patience", patience, int);
     NUM("augment", augment, int);
+    o->shards = 1;
+    if (!st && cJSON_GetObjectItemCaseSensitive(j, "shards")) {
+        NUM("shards", shards, int);
+        if (!st && (d != (double)(int)d || d < 1 || d > 4096))
+            st = bl_fail(BL_ERR_FORMAT, "%s: options.shards: expected an integer 1 … 4096 (got %g)", what, d);
+    }
 #undef STR
 #undef NUM
     if (!st && !(st = get_string(j, "arch", what, NULL, 0, &s))) st = bl_arch_from_name(s, &o->arch);

@@ -228,6 +228,7 @@ typedef struct exp_run {
     bl_experiment_timing *timings; /* one per unit, for run.json */
     int n_arms;
     bl_experiment_arm arms[BL_EXPERIMENT_MAX_ARMS];
+    int lead;                 /* rank 0 (or the only process): reports the shared units */
 } exp_run;
 
 /* ETA of this invocation's training: elapsed time × (work left / work done), work in fold units. Each training
@@ -446,6 +447,41 @@ static bl_status test_fold(exp_run *r, int k, const char *dir, const bl_cohort *
     return st;
 }
 
+/* Which rank runs each of n units: the longest processing time rule — units by decreasing cost (ties: unit order),
+ * each to the rank with the least cost so far (ties: the lowest rank). cost ≤ 0: done already, no rank (−1). Every
+ * rank computes the same owners from the same files, so no message is needed. */
+static bl_status assign_units(const bl_world *w, int n, const double *cost, int *owner) {
+    int *order = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    double *load = calloc((size_t)w->size, sizeof *load);
+    if (!order || !load) {
+        free(order);
+        free(load);
+        return bl_fail(BL_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++) order[i] = i, owner[i] = -1;
+    for (int i = 1; i < n; i++) /* insertion sort: stable, n is small */
+        for (int j = i; j > 0 && cost[order[j]] > cost[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+    for (int i = 0; i < n && cost[order[i]] > 0; i++) {
+        int best = 0;
+        for (int q = 1; q < w->size; q++)
+            if (load[q] < load[best]) best = q;
+        owner[order[i]] = best;
+        load[best] += cost[order[i]];
+    }
+    free(order);
+    free(load);
+    return BL_OK;
+}
+
+/* A fold unit's cost for assign_units: the backbone's forward GFLOPs at 224×224 (every fold of an experiment sees
+ * about the same number of images). */
+static double arch_cost(bl_arch a) {
+    return a == BL_ARCH_VGG16 ? 15.5 : a == BL_ARCH_DENSENET121 ? 2.9 : 4.1;
+}
+
 /* A non-fold unit: skipped when `skip`, else run by fn; one progress line and one timing either way. */
 #define TABLE_UNIT(r, st, name, skip, call, done_line)                                                         \
     do {                                                                                                       \
@@ -453,23 +489,27 @@ static bl_status test_fold(exp_run *r, int k, const char *dir, const bl_cohort *
         if (st) break;                                                                                         \
         double t0_ = bl_seconds_now();                                                                                  \
         if (skip) {                                                                                            \
-            report(r, "%s: skipped (exists)", name);                                                           \
+            if ((r)->lead) report(r, "%s: skipped (exists)", name);                                            \
             add_timing(r, name, "skipped", 0);                                                                 \
         } else if (!((st) = (call))) {                                                                         \
             add_timing(r, name, "ran", bl_seconds_now() - t0_);                                                         \
-            report done_line;                                                                                  \
+            if ((r)->lead) report done_line;                                                                   \
         }                                                                                                      \
     } while (0)
 
 bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, const bl_experiment_callbacks *cb) {
+    static const bl_world one = {.rank = 0, .size = 1, .local_size = 1};
+    const bl_world *w = c->world ? c->world : &one;
+    int lead = w->rank == 0; /* rank 0: the folder, the split, the tables, the report; every rank: its units */
     int with_delong = c->n_inputs == 2; /* both inputs: DeLong and the Grad-CAM unit */
-    exp_run r = {.c = c, .cb = cb, .out = out_dir,
+    exp_run r = {.c = c, .cb = cb, .out = out_dir, .lead = lead,
                  .t_start = bl_seconds_now(), .unit_start_frac = -1};
     time_t started = time(NULL);
     r.train_cb = (bl_train_callbacks){.user = &r, .progress = progress_from_train, .epoch_done = epoch_passthrough,
                                       .note = note_passthrough};
     r.n_arms = bl_experiment_arms(c, r.arms);
-    r.fold_units_left = c->n_archs * r.n_arms * c->folds;
+    int n_fold = c->n_archs * r.n_arms * c->folds;
+    r.fold_units_left = n_fold;
     int with_segment = 0, with_masks = c->annotations == BL_ANNOTATIONS_BOTH, io = -1, ie = -1, ip = -1;
     for (int i = 0; i < r.n_arms; i++) {
         with_segment |= r.arms[i].predicted;
@@ -479,52 +519,66 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
     }
     if (ie < 0) ie = ip; /* "predicted": the enhanced arm is the predicted one */
     with_masks = with_masks && ie >= 0 && ip >= 0 && ie != ip;
+    int n_seg = with_segment ? c->folds : 0;
     /* split, [segment units, segmentation.csv], folds, tables, calibration, gradcam, report */
-    r.units = 5 + r.fold_units_left + 2 * with_delong + (with_segment ? c->folds + 1 : 0) + with_masks;
+    r.units = 5 + n_fold + 2 * with_delong + (with_segment ? c->folds + 1 : 0) + with_masks;
     r.timings_cap = r.units;
     bl_split *split = NULL;
     bl_cohort *cohort = NULL;
     char runs[1100], split_path[1100] = "", path[1100];
-    bl_status st = (r.timings = calloc((size_t)r.units, sizeof *r.timings)) ? BL_OK : bl_fail(BL_ERR_NOMEM, "out of memory");
-    int created = 0;
-    if (!st) st = bl_make_dir(out_dir, &created);
-    int lock = -1;
-    if (!st) st = bl_lock_dir(out_dir, &lock); /* one experiment per folder at a time */
-    /* what produces the results: a folder holding another run's results is refused (or, asked, emptied) */
+    /* per segment unit, then per fold unit: its cost (0 = done), the rank that runs it, and the seconds it took
+     * there (summed over the ranks: the others add 0) */
+    int n_all = n_seg + n_fold;
+    double *cost = calloc((size_t)n_all + 1, sizeof *cost), *seconds = calloc((size_t)n_all + 1, sizeof *seconds);
+    int *owner = calloc((size_t)n_all + 1, sizeof *owner);
+    bl_status st = (r.timings = calloc((size_t)r.units, sizeof *r.timings)) && cost && seconds && owner
+                       ? BL_OK : bl_fail(BL_ERR_NOMEM, "out of memory");
+    int created = 0, lock = -1;
     bl_experiment_fingerprint fp;
+    if (!st && lead) st = bl_make_dir(out_dir, &created);
+    if (!st && lead) st = bl_lock_dir(out_dir, &lock); /* one experiment per folder at a time */
+    /* what produces the results: a folder holding another run's results is refused (or, asked, emptied) */
     char changed[128] = "";
     if (!st) st = bl_cohort_read(c->cohort, 1, &cohort);
-    if (!st) st = bl_experiment_fingerprint_compute(c, cohort, &fp);
-    if (!st) st = bl_experiment_fingerprint_check(c, out_dir, &fp, changed, sizeof changed);
+    if (!st && lead) st = bl_experiment_fingerprint_compute(c, cohort, &fp);
+    if (!st && lead) st = bl_experiment_fingerprint_check(c, out_dir, &fp, changed, sizeof changed);
     if (!st && changed[0]) report(&r, "fingerprint %s: results of a different run removed (changed: %s)", fp.whole, changed);
     if (!st) st = join(runs, sizeof runs, out_dir, "runs");
     if (!st) st = join(split_path, sizeof split_path, out_dir, "split.csv");
-    if (!st) st = bl_make_dir(runs, NULL);
-    /* this invocation's training work: the fold units without metrics.json */
-    for (int a = 0; !st && a < c->n_archs; a++)
-        for (int i = 0; i < r.n_arms; i++)
-            for (int k = 0; k < c->folds; k++) {
-                char name[128], mpath[1400];
-                run_name(&r, a, i, k, name, sizeof name);
-                snprintf(mpath, sizeof mpath, "%s/%s/metrics.json", runs, name);
-                r.fold_units_todo += !bl_is_file(mpath);
-            }
+    if (!st && lead) st = bl_make_dir(runs, NULL);
     r.unit = 1;
-    if (!st) {
+    if (!st && lead) {
         double t0 = bl_seconds_now();
         int existed = bl_is_file(split_path);
         st = unit_split(&r, &split);
         if (!st) add_timing(&r, "split.csv", existed ? "skipped" : "ran", existed ? 0 : bl_seconds_now() - t0);
     }
+    st = bl_world_agree(w, st);
+    if (!st && !lead) st = bl_split_read(split_path, c->folds, &split);
+    /* the units and their ranks; this rank's training work: its fold units without metrics.json */
+    for (int k = 0; !st && k < n_seg; k++) {
+        char mpath[1300];
+        bl_experiment_segment_dir(out_dir, k, "metrics.json", mpath, sizeof mpath);
+        cost[k] = bl_is_file(mpath) ? 0 : 1;
+    }
+    for (int a = 0, u = n_seg; !st && a < c->n_archs; a++)
+        for (int i = 0; i < r.n_arms; i++)
+            for (int k = 0; k < c->folds; k++, u++) {
+                char name[128], mpath[1400];
+                run_name(&r, a, i, k, name, sizeof name);
+                snprintf(mpath, sizeof mpath, "%s/%s/metrics.json", runs, name);
+                cost[u] = bl_is_file(mpath) ? 0 : arch_cost(c->archs[a]);
+            }
+    if (!st) st = assign_units(w, n_seg, cost, owner);
+    if (!st) st = assign_units(w, n_fold, cost + n_seg, owner + n_seg);
+    for (int u = n_seg; !st && u < n_all; u++) r.fold_units_todo += owner[u] == w->rank;
     int segment_units_run = 0;
     for (int k = 0; with_segment && !st && k < c->folds; k++) {
-        char mpath[1300], name[64];
-        bl_experiment_segment_dir(out_dir, k, "metrics.json", mpath, sizeof mpath);
+        char name[64];
         snprintf(name, sizeof name, "segment/f%d", k);
         r.unit++;
-        if (bl_is_file(mpath)) {
-            report(&r, "%s: skipped (metrics.json exists)", name);
-            add_timing(&r, name, "skipped", 0);
+        if (owner[k] != w->rank) {
+            if (owner[k] < 0 && lead) report(&r, "%s: skipped (metrics.json exists)", name);
             continue;
         }
         double t0 = bl_seconds_now();
@@ -535,28 +589,37 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
         if (!st) st = bl_experiment_segment_fold(c, own, split, split_path, out_dir, k, &scb);
         bl_cohort_free(own);
         if (st) break;
-        segment_units_run++;
-        add_timing(&r, name, "ran", bl_seconds_now() - t0);
-        report(&r, "%s: segmenter trained, pred/ and metrics.json written (%.1f s)", name, bl_seconds_now() - t0);
+        seconds[k] = bl_seconds_now() - t0;
+        report(&r, "%s: segmenter trained, pred/ and metrics.json written (%.1f s)", name, seconds[k]);
     }
-    if (with_segment) {
+    st = bl_world_agree(w, st); /* the fold units of predicted arms read every segment unit's predictions */
+    int first_seg_timing = r.n_timings;
+    for (int k = 0; !st && k < n_seg; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "segment/f%d", k);
+        segment_units_run += owner[k] >= 0;
+        add_timing(&r, name, owner[k] >= 0 ? "ran" : "skipped", 0); /* the seconds come below */
+    }
+    if (with_segment && lead) {
         if (!st) st = join(path, sizeof path, out_dir, "segmentation.csv");
         TABLE_UNIT(&r, st, "segmentation.csv", !segment_units_run && bl_is_file(path),
                    bl_experiment_segmentation_table(c, out_dir, path), (&r, "segmentation.csv written"));
+    } else if (with_segment) {
+        r.unit++;
     }
-    for (int a = 0; !st && a < c->n_archs; a++)
+    int first_fold_timing = r.n_timings;
+    for (int a = 0, u = n_seg; !st && a < c->n_archs; a++)
         for (int i = 0; !st && i < r.n_arms; i++)
-            for (int k = 0; !st && k < c->folds; k++) {
-                char name[128], dir[1300], mpath[1400];
+            for (int k = 0; !st && k < c->folds; k++, u++) {
+                char name[128], dir[1300];
                 run_name(&r, a, i, k, name, sizeof name);
                 snprintf(dir, sizeof dir, "%s/%s", runs, name);
-                snprintf(mpath, sizeof mpath, "%s/metrics.json", dir);
                 snprintf(r.unit_name, sizeof r.unit_name, "runs/%s", name);
+                add_timing(&r, r.unit_name, owner[u] >= 0 ? "ran" : "skipped", 0);
                 r.unit++;
                 r.fold_units_left--;
-                if (bl_is_file(mpath)) {
-                    report(&r, "runs/%s: skipped (metrics.json exists)", name);
-                    add_timing(&r, r.unit_name, "skipped", 0);
+                if (owner[u] != w->rank) {
+                    if (owner[u] < 0 && lead) report(&r, "runs/%s: skipped (metrics.json exists)", name);
                     continue;
                 }
                 double t0 = bl_seconds_now();
@@ -576,42 +639,53 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
                 if (st) break;
                 /* a training resumed at fraction f0 (or skipped as finished: no progress at all) did 1 − f0 */
                 r.work_done += r.unit_start_frac < 0 ? 1.0 : 1.0 - r.unit_start_frac;
-                r.fold_units_run++;
-                r.fold_seconds += bl_seconds_now() - t0;
-                add_timing(&r, r.unit_name, "ran", bl_seconds_now() - t0);
-                report(&r, "runs/%s: trained, test.csv and metrics.json written (%.1f s)", name, bl_seconds_now() - t0);
+                seconds[u] = bl_seconds_now() - t0;
+                r.fold_seconds += seconds[u];
+                report(&r, "runs/%s: trained, test.csv and metrics.json written (%.1f s)", name, seconds[u]);
             }
-    /* the tables: recomputed when missing or when a fold unit ran now */
-    if (!st) st = join(path, sizeof path, out_dir, "table2.csv");
-    TABLE_UNIT(&r, st, "table2.csv", !r.fold_units_run && bl_is_file(path), bl_experiment_table2(c, out_dir),
-               (&r, "table2.csv written"));
-    if (with_delong) {
-        if (!st) st = join(path, sizeof path, out_dir, "delong.csv");
-        TABLE_UNIT(&r, st, "delong.csv", !r.fold_units_run && bl_is_file(path),
-                   bl_experiment_delong(c, out_dir, &r.arms[io], &r.arms[ie], "original", "enhanced", "delong.csv"),
-                   (&r, "delong.csv written"));
+    st = bl_world_agree(w, st); /* the tables and Grad-CAM read every fold unit */
+    if (!st) st = bl_world_allreduce_sum_f64(w, seconds, n_all);
+    for (int u = 0; !st && u < n_all; u++) {
+        int t = u < n_seg ? first_seg_timing + u : first_fold_timing + u - n_seg;
+        if (t < r.n_timings) r.timings[t].seconds = seconds[u];
+        r.fold_units_run += u >= n_seg && owner[u] >= 0;
     }
-    if (with_masks) { /* the enhanced input on manual against predicted masks */
-        if (!st) st = join(path, sizeof path, out_dir, "delong_masks.csv");
-        TABLE_UNIT(&r, st, "delong_masks.csv", !r.fold_units_run && bl_is_file(path),
-                   bl_experiment_delong(c, out_dir, &r.arms[ie], &r.arms[ip], "manual", "predicted",
-                                        "delong_masks.csv"),
-                   (&r, "delong_masks.csv written"));
+    if (lead) {
+        /* the tables: recomputed when missing or when a fold unit ran now */
+        if (!st) st = join(path, sizeof path, out_dir, "table2.csv");
+        TABLE_UNIT(&r, st, "table2.csv", !r.fold_units_run && bl_is_file(path), bl_experiment_table2(c, out_dir),
+                   (&r, "table2.csv written"));
+        if (with_delong) {
+            if (!st) st = join(path, sizeof path, out_dir, "delong.csv");
+            TABLE_UNIT(&r, st, "delong.csv", !r.fold_units_run && bl_is_file(path),
+                       bl_experiment_delong(c, out_dir, &r.arms[io], &r.arms[ie], "original", "enhanced", "delong.csv"),
+                       (&r, "delong.csv written"));
+        }
+        if (with_masks) { /* the enhanced input on manual against predicted masks */
+            if (!st) st = join(path, sizeof path, out_dir, "delong_masks.csv");
+            TABLE_UNIT(&r, st, "delong_masks.csv", !r.fold_units_run && bl_is_file(path),
+                       bl_experiment_delong(c, out_dir, &r.arms[ie], &r.arms[ip], "manual", "predicted",
+                                            "delong_masks.csv"),
+                       (&r, "delong_masks.csv written"));
+        }
+        /* Table 1: depends on the cohort only */
+        if (!st) st = join(path, sizeof path, out_dir, "table1.csv");
+        TABLE_UNIT(&r, st, "table1.csv", bl_is_file(path), bl_experiment_table1(cohort, path), (&r, "table1.csv written"));
+        /* calibration of the best fold unit: the rule of the tables */
+        char best[128] = "";
+        if (!st) st = join(path, sizeof path, out_dir, "calibration.json");
+        TABLE_UNIT(&r, st, "calibration.json", !r.fold_units_run && bl_is_file(path),
+                   bl_experiment_calibration(c, out_dir, best, sizeof best),
+                   (&r, "calibration.json written (isotonic on runs/%s)", best));
+    } else {
+        r.unit += 3 + with_delong + with_masks;
     }
-    /* Table 1: depends on the cohort only */
-    if (!st) st = join(path, sizeof path, out_dir, "table1.csv");
-    TABLE_UNIT(&r, st, "table1.csv", bl_is_file(path), bl_experiment_table1(cohort, path), (&r, "table1.csv written"));
-    /* calibration of the best fold unit: the rule of the tables */
-    char best[128] = "";
-    if (!st) st = join(path, sizeof path, out_dir, "calibration.json");
-    TABLE_UNIT(&r, st, "calibration.json", !r.fold_units_run && bl_is_file(path),
-               bl_experiment_calibration(c, out_dir, best, sizeof best),
-               (&r, "calibration.json written (isotonic on runs/%s)", best));
     /* Grad-CAM of the best original and best enhanced unit, Table 3: the rule of the tables, and recomputed when
-     * one of its files is missing */
+     * one of its files is missing; every rank takes part (bl_experiment_gradcam) */
     if (with_delong) {
         char units[2][128], f0[1400], f1[1400];
         int done = 0;
+        st = bl_world_agree(w, st);
         if (!st) st = join(path, sizeof path, out_dir, "table3.csv");
         if (!st && !r.fold_units_run && bl_is_file(path) && !(st = bl_experiment_gradcam_units(c, out_dir, units))) {
             snprintf(f0, sizeof f0, "%s/gradcam/%s/focus.csv", out_dir, units[0]);
@@ -621,7 +695,7 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
         TABLE_UNIT(&r, st, "gradcam + table3.csv", done, bl_experiment_gradcam(c, cohort, out_dir, units),
                    (&r, "gradcam/%s, gradcam/%s and table3.csv written", units[0], units[1]));
     }
-    if (!st) {
+    if (!st && lead) {
         const char *dev = c->device.name[0] ? c->device.name : "cpu";
         char backend[64];
         snprintf(backend, sizeof backend, "%s%s%s", dev, c->device.deterministic ? ", deterministic" : "",
@@ -630,11 +704,14 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
     }
     /* the report: always rewritten (it shows run.json's timings of this invocation) */
     r.unit++;
-    if (!st) st = bl_report_write(out_dir, NULL);
-    if (!st) report(&r, "report.html written");
+    if (!st && lead) st = bl_report_write(out_dir, NULL);
+    if (!st && lead) report(&r, "report.html written");
     bl_cohort_free(cohort);
     bl_split_free(split);
     free(r.timings);
+    free(cost);
+    free(seconds);
+    free(owner);
     /* a folder this invocation made and that holds no split yet has nothing to resume from: it goes */
     if (st && created && !bl_is_file(split_path)) bl_remove_tree(out_dir);
     bl_unlock_dir(lock);

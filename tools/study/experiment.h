@@ -31,6 +31,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "core/collective.h"
 #include "core/optim.h"
 #include "study/loader.h"
 #include "models/models.h"
@@ -60,6 +61,7 @@ typedef struct bl_experiment_config {
     char config_path[1024];  /* the file it was read from (for run.json) */
     bl_device_options device;                      /* "device" (cpu | cuda), "deterministic", "tf32": default cpu */
     int rerun_changed;       /* not from the file: --rerun-changed (results of a different run are replaced) */
+    const bl_world *world;   /* not from the file: the ranks that share the run (NULL: one process; below) */
     /* "annotations": "manual" (default) | "predicted": the enhanced input's validation and test rows enhanced from
      * masks a per-fold segmenter predicts | "both": the enhanced input run on each (two arms); "segment_epochs",
      * "segment_size", "segment_width", "segment_batch" set the segmenter's training (bl_segment_options_default) */
@@ -202,7 +204,8 @@ bl_status bl_experiment_gradcam_units(const bl_experiment_config *c, const char 
  * PNGs); then Table 3 (tools/study/agreement.h, threshold 0.5, A = original unit, B = enhanced unit) from the two
  * test.csv and focus.csv → out_dir/table3.csv (the columns of `blasto focus-compare --out`; model_a / model_b =
  * the unit names). Everything is computed before the first file is written; table3.csv is written last. Requires
- * both inputs in the config. The chosen units → units. */
+ * both inputs in the config. The chosen units → units. With c->world of K > 1 ranks every rank calls it: unit u
+ * runs on rank u mod K, rank 0 writes Table 3 after every rank's focus file exists. */
 bl_status bl_experiment_gradcam(const bl_experiment_config *c, const struct bl_cohort *cohort, const char *out_dir,
                                 char units[2][128]);
 

@@ -119,21 +119,24 @@ bl_status bl_experiment_gradcam_units(const bl_experiment_config *c, const char 
 
 bl_status bl_experiment_gradcam(const bl_experiment_config *c, const bl_cohort *cohort, const char *out_dir,
                                 char units[2][128]) {
+    static const bl_world one = {.rank = 0, .size = 1, .local_size = 1};
+    const bl_world *w = c->world ? c->world : &one;
     bl_status st = bl_experiment_gradcam_units(c, out_dir, units);
-    if (st) return st;
     char *csv[2] = {NULL, NULL}, *ids[2][BL_EXPERIMENT_OVERLAYS] = {{NULL}};
     bl_image overlays[2][BL_EXPERIMENT_OVERLAYS];
     memset(overlays, 0, sizeof overlays);
     char gdir[1200], udir[2][1400], focus[2][1500], pred[2][1400], t3[1200];
     snprintf(gdir, sizeof gdir, "%s/gradcam", out_dir);
     snprintf(t3, sizeof t3, "%s/table3.csv", out_dir);
-    for (int u = 0; u < 2; u++) {
+    for (int u = 0; !st && u < 2; u++) {
         snprintf(udir[u], sizeof udir[u], "%s/%s", gdir, units[u]);
         snprintf(focus[u], sizeof focus[u], "%s/gradcam/%s/focus.csv", out_dir, units[u]);
         snprintf(pred[u], sizeof pred[u], "%s/runs/%s/test.csv", out_dir, units[u]);
     }
-    /* everything in memory first; then the focus files, Table 3 last (its existence marks the unit done) */
+    /* unit u on rank u mod K: in memory first, then its overlays and focus file; Table 3 last, on rank 0, once every
+     * rank's focus file is written (its existence marks the unit done) */
     for (int u = 0; !st && u < 2; u++) {
+        if (u % w->size != w->rank) continue;
         char own[1400];
         bl_cohort *inputs = NULL;
         bl_experiment_unit_cohort(c, out_dir, units[u], own, sizeof own);
@@ -144,6 +147,7 @@ bl_status bl_experiment_gradcam(const bl_experiment_config *c, const bl_cohort *
     }
     if (!st) st = bl_make_dir(gdir, NULL);
     for (int u = 0; !st && u < 2; u++) {
+        if (!csv[u]) continue;
         st = bl_make_dir(udir[u], NULL);
         for (int i = 0; !st && i < BL_EXPERIMENT_OVERLAYS && ids[u][i]; i++) {
             char png[1700];
@@ -153,9 +157,10 @@ bl_status bl_experiment_gradcam(const bl_experiment_config *c, const bl_cohort *
         }
         if (!st) st = bl_write_file_atomic(focus[u], csv[u], strlen(csv[u]));
     }
+    st = bl_world_agree(w, st);
     bl_agreement t;
-    if (!st) st = bl_agreement_from_files(pred[0], focus[0], pred[1], focus[1], 0.5, &t);
-    if (!st) st = bl_agreement_write_csv(&t, units[0], units[1], t3);
+    if (!st && w->rank == 0) st = bl_agreement_from_files(pred[0], focus[0], pred[1], focus[1], 0.5, &t);
+    if (!st && w->rank == 0) st = bl_agreement_write_csv(&t, units[0], units[1], t3);
     free(csv[0]);
     free(csv[1]);
     for (int u = 0; u < 2; u++)

@@ -38,6 +38,8 @@ void bl_loader_options_default(bl_loader_options *o) {
     o->batch_size = 32;
     o->shuffle = 1;
     o->drop_last = 0;
+    o->shards = 1;
+    o->shard = 0;
     o->seed = 0;
     o->threads = 2;
 }
@@ -167,12 +169,22 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+void bl_shard_range(int n, int shards, int shard, int *lo, int *hi) {
+    *lo = (int)((int64_t)shard * n / shards);
+    *hi = (int)((int64_t)(shard + 1) * n / shards);
+}
+
 /* Set up slot k for batch `index` of the current epoch and hand it to the workers. */
 static void start_fill(bl_loader *l, int k, int index) {
     loader_slot *slot = &l->slots[k];
     int first = index * l->o.batch_size;
-    int count = l->n_rows - first < l->o.batch_size ? l->n_rows - first : l->o.batch_size;
+    int global = l->n_rows - first < l->o.batch_size ? l->n_rows - first : l->o.batch_size, lo = 0, hi = global;
+    bl_shard_range(global, l->o.shards, l->o.shard, &lo, &hi);
+    first += lo;
+    int count = hi - lo;
     slot->batch.count = count;
+    slot->batch.global_count = global;
+    slot->batch.first = lo;
     slot->batch.epoch = l->epoch;
     slot->batch.index = index;
     slot->status = BL_OK;
@@ -185,7 +197,7 @@ static void start_fill(bl_loader *l, int k, int index) {
         slot->batch.ages[i] = (float)row->age;
     }
     l->filling = k;
-    if (l->n_threads == 0) return; /* filled synchronously when asked for */
+    if (l->n_threads == 0 || count == 0) return; /* filled synchronously when asked for; or nothing to fill */
     pthread_mutex_lock(&l->mutex);
     l->job = slot;
     l->job_next = 0;
@@ -242,6 +254,9 @@ bl_status bl_loader_create(const bl_cohort_row *rows, int n_rows, const bl_loade
         return bl_fail(BL_ERR_INVALID, "loader: size: expected 1 … 4096, got %d", o->size);
     if (o->batch_size < 1 || o->batch_size > 65536)
         return bl_fail(BL_ERR_INVALID, "loader: batch_size: expected 1 … 65536, got %d", o->batch_size);
+    if (o->shards < 1 || o->shards > 65536 || o->shard < 0 || o->shard >= o->shards)
+        return bl_fail(BL_ERR_INVALID, "loader: shard %d of %d: expected 0 ≤ shard < shards ≤ 65536", o->shard,
+                       o->shards);
     if (o->threads < 0 || o->threads > LOADER_MAX_THREADS)
         return bl_fail(BL_ERR_INVALID, "loader: threads: expected 0 … %d, got %d", LOADER_MAX_THREADS, o->threads);
     if (o->normalize < BL_NORMALIZE_NONE || o->normalize > BL_NORMALIZE_UNIT)

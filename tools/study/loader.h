@@ -57,12 +57,21 @@ typedef struct bl_loader_options {
     int drop_last;              /* default 0 */
     uint64_t seed;              /* default 0 */
     int threads;                /* worker threads, 0 … 64; default 2 */
+    /* Data-parallel shards: every batch is the same global batch, of which this loader prepares only shard
+     * `shard` of `shards` (bl_shard_range); default 0 of 1, the whole batch */
+    int shards, shard;
 } bl_loader_options;
+
+/* Shard s of K of a batch of n samples: positions [lo, hi) with lo = ⌊s·n/K⌋, hi = ⌊(s+1)·n/K⌋ — contiguous,
+ * in rank order, sizes differing by at most 1 (a shard may be empty when n < K). */
+void bl_shard_range(int n, int shards, int shard, int *lo, int *hi);
 
 void bl_loader_options_default(bl_loader_options *o);
 
 typedef struct bl_batch {
-    int count;          /* B: samples in this batch (≤ batch_size) */
+    int count;          /* B: samples in this batch (≤ batch_size); with shards, in this loader's shard */
+    int global_count;   /* samples in the whole batch (= count without shards) */
+    int first;          /* the shard's first position in the whole batch (0 without shards) */
     int size;           /* S */
     int64_t epoch;
     int index;          /* batch number within the epoch */

@@ -18,6 +18,7 @@
 #include "study/metrics.h"
 #include "study/predictions.h"
 #include "study/split.h"
+#include "study/train_shards.h"
 
 void bl_train_options_default(bl_train_options *o) {
     memset(o, 0, sizeof *o);
@@ -35,6 +36,7 @@ void bl_train_options_default(bl_train_options *o) {
     o->seed = 1;
     o->augment = 1;
     o->loader_threads = 1;
+    o->shards = 1;
 }
 
 bl_normalize bl_train_default_preset(bl_arch arch) {
@@ -99,11 +101,19 @@ typedef struct run {
     bl_loader *train_loader, *val_loader;
     bl_train_state state;
     double class_weight[2];
-    double *val_scores;
+    double *val_scores, *val_losses;  /* per validation row */
     int *val_labels;
+    /* data-parallel shards (o->shards > 1): this process computes shards [s_lo, s_hi) — its rank's one under an MPI
+     * launcher, all K in one process; grads [n + 2]: the summed gradients, then the loss and a failure flag */
+    const bl_world *w;
+    int lead;                             /* rank 0 (or the only process): writes the run's files */
+    int s_lo, s_hi;
+    float *grads;
     char path[1200];
     bl_run_dir dir;     /* RUN/: made, locked, kept once it holds a checkpoint */
 } run;
+
+static const bl_world one_process = {.rank = 0, .size = 1, .local_size = 1};
 
 static void note(const run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(const run *r, const char *fmt, ...) {
@@ -130,6 +140,10 @@ bl_status bl_train_check_options(const bl_train_options *o) {
         return bl_fail(BL_ERR_INVALID, "--weight-decay: expected [0, 1) (got %g)", o->weight_decay);
     if (o->warmup < 0 || o->warmup >= o->epochs)
         return bl_fail(BL_ERR_INVALID, "--warmup: expected 0 … epochs−1 = %d (got %d)", o->epochs - 1, o->warmup);
+    if (o->shards < 1 || o->shards > 4096) return bl_fail(BL_ERR_INVALID, "--shards: expected 1 … 4096 (got %d)", o->shards);
+    if (o->batch < 2 * o->shards)
+        return bl_fail(BL_ERR_INVALID, "--batch: %d is too small for %d shards (each shard needs 2 samples for its batch "
+                       "statistics: --batch ≥ %d)", o->batch, o->shards, 2 * o->shards);
     if (o->freeze_backbone_epochs < 0 || o->patience < 0)
         return bl_fail(BL_ERR_INVALID, "--freeze-backbone-epochs and --patience: expected ≥ 0");
     bl_status st = bl_check_recorded_path("--cohort", o->cohort);
@@ -183,9 +197,13 @@ static bl_status load_data(run *r) {
     double sd = n > 1 ? sqrt(sq / (n - 1)) : 1.0;
     r->state.age_mean = mean;
     r->state.age_sd = sd > 0.0 ? sd : 1.0;
+    if (r->n_train < 2 * o->shards)
+        return bl_fail(BL_ERR_INVALID, "%s: fold %d: %d training rows are too few for %d shards (each needs 2)",
+                       o->split, o->fold, r->n_train, o->shards);
     r->val_scores = calloc((size_t)r->n_val, sizeof *r->val_scores);
+    r->val_losses = calloc((size_t)r->n_val, sizeof *r->val_losses);
     r->val_labels = calloc((size_t)r->n_val, sizeof *r->val_labels);
-    if (!r->val_scores || !r->val_labels) return bl_fail(BL_ERR_NOMEM, "train: out of memory");
+    if (!r->val_scores || !r->val_losses || !r->val_labels) return bl_fail(BL_ERR_NOMEM, "train: out of memory");
     for (int i = 0; i < r->n_val; i++) r->val_labels[i] = r->val_rows[i].label;
     return BL_OK;
 }
@@ -203,9 +221,11 @@ static bl_status make_loaders(run *r) {
     lo.augment = o->augment;
     lo.shuffle = 1;
     lo.drop_last = r->n_train > o->batch; /* a 1-sample batch would break batch statistics */
+    if (r->w->size > 1) lo.shards = r->w->size, lo.shard = r->w->rank; /* this rank prepares its shard only */
     bl_status st = bl_loader_create(r->train_rows, r->n_train, &lo, &r->train_loader);
     bl_train_eval_loader_options(o, &lo);
     lo.threads = o->loader_threads;
+    if (r->w->size > 1) lo.shards = r->w->size, lo.shard = r->w->rank;
     if (!st) st = bl_loader_create(r->val_rows, r->n_val, &lo, &r->val_loader);
     return st;
 }
@@ -218,32 +238,44 @@ static void age_z(const run *r, int n, const float *ages, float *z) {
 
 static double sigmoid(double z) { return z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z)); }
 
-/* Validation pass: scores [n_val] into r->val_scores, mean unweighted BCE into *loss. */
+/* Validation pass: scores [n_val] into r->val_scores, mean unweighted BCE into *loss. A sharded run evaluates every
+ * batch as its shards (ranks: each its own; one process: one after another), so the numbers do not depend on how
+ * the shards are spread; the ranks then sum the per-row results (each row is computed by one rank, the others
+ * add 0: exact). */
 static bl_status validate(run *r, int epoch, double *loss) {
     bl_ctx *ctx = r->ctx;
     bl_set_training(ctx, 0);
     bl_set_grad_enabled(ctx, 0);
+    int ranks = r->w->size > 1, shards = ranks ? 1 : r->o->shards; /* slices of each loader batch done here */
+    for (int i = 0; i < r->n_val; i++) r->val_scores[i] = r->val_losses[i] = 0;
     bl_status st = bl_loader_start_epoch(r->val_loader, 0);
     const bl_batch *b = NULL;
-    double total = 0;
     int done = 0;
     double t0 = bl_seconds_now();
     float z[4096], logit[4096]; /* batch ≤ 4096 (bl_train_check_options) */
-    bl_run run_opts = {.ctx = ctx, .bn_mode = BL_BN_FOLLOW_CONTEXT};
     while (!st && !(st = bl_loader_next(r->val_loader, &b)) && b) {
-        int xs[4] = {b->count, 3, b->size, b->size}, as[4] = {b->count, 1, 1, 1};
-        age_z(r, b->count, b->ages, z);
-        bl_tensor *logits = bl_pregnancy_forward(r->model, &run_opts, bl_tensor_from(ctx, 4, xs, b->images),
-                                                 bl_tensor_from(ctx, 4, as, z));
-        if ((st = bl_ctx_status(ctx)) || (st = bl_tensor_download(ctx, logits, logit))) break;
-        for (int i = 0; i < b->count; i++) {
-            double l = logit[i], y = b->labels[i];
-            r->val_scores[b->rows[i]] = sigmoid(l);
-            total += fmax(l, 0.0) - l * y + log1p(exp(-fabs(l)));
-            done++;
+        int64_t step = bl_ctx_step(ctx);
+        for (int s = 0; !st && s < shards; s++) {
+            int lo = 0, hi = b->count;
+            bl_shard_range(b->count, shards, s, &lo, &hi);
+            if (hi == lo) continue;
+            int n = hi - lo, xs[4] = {n, 3, b->size, b->size}, as[4] = {n, 1, 1, 1};
+            age_z(r, n, b->ages + lo, z);
+            bl_run run_opts = {.ctx = ctx, .bn_mode = BL_BN_FOLLOW_CONTEXT};
+            bl_tensor *logits = bl_pregnancy_forward(
+                r->model, &run_opts, bl_tensor_from(ctx, 4, xs, b->images + (size_t)lo * 3 * b->size * b->size),
+                bl_tensor_from(ctx, 4, as, z));
+            if ((st = bl_ctx_status(ctx)) || (st = bl_tensor_download(ctx, logits, logit))) break;
+            for (int i = 0; i < n; i++) {
+                double l = logit[i], y = b->labels[lo + i];
+                r->val_scores[b->rows[lo + i]] = sigmoid(l);
+                r->val_losses[b->rows[lo + i]] = fmax(l, 0.0) - l * y + log1p(exp(-fabs(l)));
+            }
+            done += n;
+            bl_step_end(ctx);
+            if (s + 1 < shards) bl_ctx_set_step(ctx, step); /* one context step per batch, as without shards */
         }
-        bl_step_end(ctx);
-        if (r->cb && r->cb->progress) {
+        if (!st && r->cb && r->cb->progress) {
             double dt = bl_seconds_now() - t0;
             bl_train_progress p = {.epoch = epoch, .epochs = r->o->epochs, .batch = b->index + 1,
                                    .batches = bl_loader_batches_per_epoch(r->val_loader), .validating = 1,
@@ -252,9 +284,17 @@ static bl_status validate(run *r, int epoch, double *loss) {
         }
     }
     if (st && bl_ctx_status(ctx)) st = bl_fail(st, "%s", bl_ctx_error(ctx));
+    if (ranks) { /* every rank makes both sums, even after a failure, then they agree */
+        bl_status a = bl_world_allreduce_sum_f64(r->w, r->val_scores, r->n_val);
+        bl_status c = bl_world_allreduce_sum_f64(r->w, r->val_losses, r->n_val);
+        if (!st) st = a ? a : c;
+        st = bl_world_agree(r->w, st);
+    }
     bl_set_training(ctx, 1);
     bl_set_grad_enabled(ctx, 1);
-    *loss = done ? total / done : NAN;
+    double total = 0;
+    for (int i = 0; i < r->n_val; i++) total += r->val_losses[i]; /* row order, as the batches visit them */
+    *loss = st ? NAN : total / r->n_val;
     return st;
 }
 
@@ -304,40 +344,102 @@ static bl_status optimizer_step(run *r, int frozen, int n_all) {
     return st;
 }
 
+/* One batch of a sharded run (b NULL: this rank failed with `failed` before the step): shards s_lo … s_hi−1 of o->shards, each a forward and backward with its own batch
+ * statistics (shard 0 alone updates the running statistics; the others run BL_BN_BATCH), its per-sample loss
+ * weights scaled by its share of the batch (so the shards' losses add up to the batch's), its gradients summed in
+ * shard order — in one process one after another into r->grads, across ranks by the fixed-order all-reduce — then
+ * one optimizer step on the sum. *loss_value: the batch's loss (the shards' losses summed in shard order). */
+static bl_status sharded_step(run *r, const bl_batch *b, bl_status failed, int frozen, int n_all,
+                              float *loss_value) {
+    bl_ctx *ctx = r->ctx;
+    int ranks = r->w->size > 1, global = !b ? 0 : ranks ? b->global_count : b->count;
+    int64_t n = bl_shard_grad_count(r->opt), step = bl_ctx_step(ctx);
+    float z[4096], w[4096], total = 0.0f;
+    bl_status st = failed; /* ranks: this rank failed before its step (no batch); it still joins the all-reduce */
+    for (int s = r->s_lo; !st && b && s < r->s_hi; s++) {
+        int lo = 0, hi = b->count; /* a rank's loader holds its shard only */
+        if (!ranks) bl_shard_range(b->count, r->o->shards, s, &lo, &hi);
+        int cnt = hi - lo, xs[4] = {cnt, 3, b->size, b->size}, as[4] = {cnt, 1, 1, 1}, ys[2] = {cnt, 1};
+        age_z(r, cnt, b->ages + lo, z);
+        for (int i = 0; i < cnt; i++) w[i] = (float)(r->class_weight[b->labels[lo + i] > 0.5f] * cnt / global);
+        bl_run run_opts = {.ctx = ctx, .bn_mode = s == 0 ? BL_BN_FOLLOW_CONTEXT : BL_BN_BATCH};
+        bl_tensor *logits = bl_pregnancy_forward(
+            r->model, &run_opts, bl_tensor_from(ctx, 4, xs, b->images + (size_t)lo * 3 * b->size * b->size),
+            bl_tensor_from(ctx, 4, as, z));
+        bl_tensor *loss = bl_bce_with_logits(ctx, logits, bl_tensor_from(ctx, 2, ys, b->labels + lo),
+                                             bl_tensor_from(ctx, 1, &cnt, w));
+        float ls = 0.0f;
+        if (!(st = bl_ctx_status(ctx)) && !(st = bl_backward(ctx, loss))) st = bl_tensor_download(ctx, loss, &ls);
+        if (!st) st = bl_shard_grads_get(ctx, r->opt, r->grads, s > r->s_lo);
+        total += ls;
+        bl_zero_grad(ctx);
+        bl_step_end(ctx);
+        bl_ctx_set_step(ctx, step); /* one context step per batch, as without shards */
+    }
+    if (st && bl_ctx_status(ctx)) st = bl_fail(st, "%s", bl_ctx_error(ctx));
+    if (ranks) { /* every rank makes the all-reduce, a failed one too (its flag tells the others) */
+        r->grads[n] = st ? 0.0f : total;
+        r->grads[n + 1] = st ? 1.0f : 0.0f;
+        bl_status a = bl_world_allreduce_sum(r->w, r->grads, n + 2);
+        if (a) st = a;
+        else if (r->grads[n + 1] != 0.0f) st = bl_world_agree(r->w, st);
+        total = r->grads[n];
+    }
+    if (!st) st = bl_shard_grads_set(ctx, r->opt, r->grads);
+    if (!st) st = optimizer_step(r, frozen, n_all);
+    *loss_value = total;
+    return st;
+}
+
 static bl_status train_epoch(run *r, int epoch, bl_train_epoch *rep, int first_epoch) {
     const bl_train_options *o = r->o;
     bl_ctx *ctx = r->ctx;
     int n_all = r->opt->n_params, frozen = epoch < o->freeze_backbone_epochs;
     set_frozen(r, frozen, n_all);
-    int spe = bl_loader_batches_per_epoch(r->train_loader);
-    bl_status st = bl_loader_start_epoch(r->train_loader, epoch);
+    int spe = bl_loader_batches_per_epoch(r->train_loader), ranks = r->w->size > 1;
+    /* ranks: a failure of this rank is not returned at once (the others would wait for it in the next all-reduce)
+     * but kept pending and handed to the next sharded_step, whose flag stops every rank together */
+    bl_status pending = bl_loader_start_epoch(r->train_loader, epoch), st = BL_OK;
+    if (!ranks) st = pending, pending = BL_OK;
     const bl_batch *b = NULL;
     double t0 = bl_seconds_now(), loss_sum = 0;
-    int done = 0;
+    int done = 0, index = 0;
     float z[4096], w[4096];
     bl_run run_opts = {.ctx = ctx, .bn_mode = BL_BN_FOLLOW_CONTEXT};
-    while (!st && !(st = bl_loader_next(r->train_loader, &b)) && b) {
-        int64_t step = (int64_t)epoch * spe + b->index;
+    while (!st) {
+        bl_status got = bl_loader_next(r->train_loader, &b);
+        if (!got && !b) break;
+        if (got && !ranks) {
+            st = got;
+            break;
+        }
+        if (got || pending) b = NULL, pending = pending ? pending : got;
+        int64_t step = (int64_t)epoch * spe + index++;
         r->opt->lr = (float)bl_train_lr(o, step, spe);
         rep->lr = r->opt->lr;
-        int xs[4] = {b->count, 3, b->size, b->size}, as[4] = {b->count, 1, 1, 1}, ys[2] = {b->count, 1};
-        age_z(r, b->count, b->ages, z);
-        for (int i = 0; i < b->count; i++) w[i] = (float)r->class_weight[b->labels[i] > 0.5f];
-        bl_tensor *logits = bl_pregnancy_forward(r->model, &run_opts, bl_tensor_from(ctx, 4, xs, b->images),
-                                                 bl_tensor_from(ctx, 4, as, z));
-        bl_tensor *loss = bl_bce_with_logits(ctx, logits, bl_tensor_from(ctx, 2, ys, b->labels),
-                                             bl_tensor_from(ctx, 1, &b->count, w));
-        if (!(st = bl_ctx_status(ctx)) && !(st = bl_backward(ctx, loss))) st = optimizer_step(r, frozen, n_all);
         float loss_value = 0.0f;
-        if (!st) st = bl_tensor_download(ctx, loss, &loss_value);
+        if (o->shards > 1) {
+            st = sharded_step(r, b, pending, frozen, n_all, &loss_value);
+            if (st || !b) break; /* every rank stops here together */
+        } else {
+            int xs[4] = {b->count, 3, b->size, b->size}, as[4] = {b->count, 1, 1, 1}, ys[2] = {b->count, 1};
+            age_z(r, b->count, b->ages, z);
+            for (int i = 0; i < b->count; i++) w[i] = (float)r->class_weight[b->labels[i] > 0.5f];
+            bl_tensor *logits = bl_pregnancy_forward(r->model, &run_opts, bl_tensor_from(ctx, 4, xs, b->images),
+                                                     bl_tensor_from(ctx, 4, as, z));
+            bl_tensor *loss = bl_bce_with_logits(ctx, logits, bl_tensor_from(ctx, 2, ys, b->labels),
+                                                 bl_tensor_from(ctx, 1, &b->count, w));
+            if (!(st = bl_ctx_status(ctx)) && !(st = bl_backward(ctx, loss))) st = optimizer_step(r, frozen, n_all);
+            if (!st) st = bl_tensor_download(ctx, loss, &loss_value);
+        }
         if (!st && !isfinite(loss_value)) /* a diverged run stops here: no checkpoint of NaN weights is written */
             st = bl_fail(BL_ERR_NUMERIC, "epoch %d, batch %d: the training loss is %s (the run diverged; a lower --lr "
                          "may help); %s keeps the checkpoint of the epoch before", epoch + 1, b->index + 1,
                          isnan(loss_value) ? "NaN" : "infinite", o->out);
         if (st) break;
-        loss_sum += (double)loss_value * b->count;
-        done += b->count;
-        if (first_epoch && b->index == 0) {
+        loss_sum += (double)loss_value * b->global_count;
+        done += b->global_count;
+        if (first_epoch && b->index == 0 && r->lead) {
             size_t pers = bl_ctx_persistent(ctx)->high_water, stepb = bl_ctx_step_arena(ctx)->high_water;
             char json[256];
             int len = snprintf(json, sizeof json,
@@ -347,7 +449,10 @@ static bl_status train_epoch(run *r, int epoch, bl_train_epoch *rep, int first_e
             note(r, "memory plan after the first step: persistent arena %.1f MiB (weights, grads, optimizer), step arena "
                  "%.1f MiB (activations at batch %d, %d×%d), %s memory → %s/memory.json", pers / 1048576.0,
                  stepb / 1048576.0, o->batch, o->size, o->size, r->kernels->name, o->out);
-            if ((st = bl_write_file_atomic(run_file(r, "memory.json"), json, (size_t)len))) break;
+            if ((st = bl_write_file_atomic(run_file(r, "memory.json"), json, (size_t)len))) {
+                if (!ranks) break;
+                pending = st, st = BL_OK;
+            }
         }
         bl_zero_grad(ctx);
         bl_step_end(ctx);
@@ -360,9 +465,24 @@ static bl_status train_epoch(run *r, int epoch, bl_train_epoch *rep, int first_e
         }
     }
     if (st && bl_ctx_status(ctx)) st = bl_fail(st, "%s", bl_ctx_error(ctx));
+    if (!st) st = pending; /* the epoch's end: run_epochs makes every rank agree */
     set_frozen(r, 0, n_all);
     rep->train_loss = done ? loss_sum / done : NAN;
     rep->images_per_s = done / (bl_seconds_now() - t0);
+    return st;
+}
+
+/* The files of an epoch (rank 0 alone writes): the log, best.safetensors and validation.csv when it improved,
+ * last.safetensors, log.csv. */
+static bl_status write_epoch(run *r, const bl_train_epoch *rep) {
+    const bl_train_options *o = r->o;
+    bl_status st = append_log(r, rep);
+    if (!r->lead) return st;
+    if (!st && rep->best) st = bl_checkpoint_write(run_file(r, "best.safetensors"), r->model, r->opt, o, &r->state);
+    if (!st && rep->best) st = write_validation(r);
+    if (!st) st = bl_checkpoint_write(run_file(r, "last.safetensors"), r->model, r->opt, o, &r->state);
+    if (!st) bl_run_dir_checkpointed(&r->dir);
+    if (!st) st = bl_write_file_atomic(run_file(r, "log.csv"), r->state.log, strlen(r->state.log));
     return st;
 }
 
@@ -373,6 +493,9 @@ static bl_status run_epochs(run *r) {
         double t0 = bl_seconds_now();
         bl_train_epoch rep = {.epoch = epoch};
         bl_status st = train_epoch(r, epoch, &rep, ran == 0);
+        /* ranks: agree on the epoch; rank 0's batchnorm running statistics (those of shard 0) to every rank */
+        st = bl_world_agree(r->w, st);
+        if (!st) st = bl_shard_broadcast_model(r->w, r->ctx, r->model);
         if (!st) st = validate(r, epoch, &rep.val_loss);
         if (!st) st = bl_auroc(r->n_val, r->val_scores, r->val_labels, &rep.val_auroc);
         if (st) return st;
@@ -388,14 +511,7 @@ static bl_status run_epochs(run *r) {
         r->state.epoch = epoch + 1;
         r->state.step = bl_ctx_step(r->ctx);
         r->state.finished = r->state.epoch == o->epochs || (o->patience > 0 && r->state.bad_epochs >= o->patience);
-        if ((st = append_log(r, &rep))) return st;
-        if (rep.best) {
-            if ((st = bl_checkpoint_write(run_file(r, "best.safetensors"), r->model, r->opt, o, &r->state))) return st;
-            if ((st = write_validation(r))) return st;
-        }
-        if ((st = bl_checkpoint_write(run_file(r, "last.safetensors"), r->model, r->opt, o, &r->state))) return st;
-        bl_run_dir_checkpointed(&r->dir);
-        if ((st = bl_write_file_atomic(run_file(r, "log.csv"), r->state.log, strlen(r->state.log)))) return st;
+        if ((st = bl_world_agree(r->w, write_epoch(r, &rep)))) return st;
         if (r->cb && r->cb->epoch_done) r->cb->epoch_done(r->cb->user, &rep);
         ran++;
         if (r->state.finished && r->state.epoch < o->epochs) {
@@ -448,7 +564,9 @@ static void run_free(run *r) {
     free(r->train_rows);
     free(r->val_rows);
     free(r->val_scores);
+    free(r->val_losses);
     free(r->val_labels);
+    free(r->grads);
     free(r->state.log);
 }
 
@@ -466,7 +584,8 @@ void bl_train_eval_loader_options(const bl_train_options *o, bl_loader_options *
 
 bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *cb) {
     bl_train_options o = *given;
-    run r = {.o = &o, .cb = cb};
+    run r = {.o = &o, .cb = cb, .w = given->world ? given->world : &one_process};
+    r.lead = r.w->rank == 0;
     r.state = (bl_train_state){.best_auroc = -1.0, .best_epoch = -1};
     bl_safetensors *ck = NULL;
     /* the device first: a run that cannot start on it fails before reading anything */
@@ -492,6 +611,12 @@ bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *
         o.loader_threads = given->loader_threads;
         o.stop_after = given->stop_after;
         o.device = given->device;
+        o.world = given->world;
+        if (r.w->size > 1 && o.shards != r.w->size) {
+            st = bl_fail(BL_ERR_INVALID, "%s: the run was trained with %d shard(s); resume it with %d rank(s) (mpirun "
+                         "-np %d), not %d", r.path, o.shards, o.shards, o.shards, r.w->size);
+            goto done;
+        }
         if (r.state.finished) {
             note(&r, "%s: the run is already finished (%d epochs); nothing to do", r.path, r.state.epoch);
             /* a kill between last.safetensors and log.csv of the final epoch leaves the log one row short: the
@@ -502,14 +627,36 @@ bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *
         note(&r, "resuming %s at epoch %d of %d (step %lld)", r.path, r.state.epoch + 1, o.epochs,
              (long long)r.state.step);
     }
+    if (r.w->size > 1 && !given->resume) {
+        if (o.shards != 1 && o.shards != r.w->size) {
+            st = bl_fail(BL_ERR_INVALID, "--shards %d: started as %d ranks, which make %d shards", o.shards, r.w->size,
+                         r.w->size);
+            goto done;
+        }
+        o.shards = r.w->size; /* a rank per shard */
+    }
+    /* the shards this process computes: its rank's under a launcher, all of them in one process */
+    r.s_lo = r.w->size > 1 ? r.w->rank : 0;
+    r.s_hi = r.w->size > 1 ? r.w->rank + 1 : o.shards;
     if ((st = bl_train_check_options(&o))) goto done;
     double age_mean = r.state.age_mean, age_sd = r.state.age_sd;
     if ((st = load_data(&r))) goto done;
     if (ck) r.state.age_mean = age_mean, r.state.age_sd = age_sd; /* exactly the stored ones */
     if ((st = setup_model(&r, ck))) goto done;
     if ((st = make_loaders(&r))) goto done;
-    if ((st = bl_run_dir_open(&r.dir, o.out, ck != NULL))) goto done; /* only once every input validated */
-    {
+    if (o.shards > 1) {
+        int64_t n = bl_shard_grad_count(r.opt);
+        if (!(r.grads = malloc(sizeof(float) * (size_t)(n + 2))))
+            st = bl_fail(BL_ERR_NOMEM, "train: out of memory for the %lld-float gradient buffer", (long long)n);
+    }
+    /* every rank has read its inputs; rank 0's initial weights to every rank (identical by the seed already; a
+     * resumed run's come from the same file); only then does rank 0 make RUN/ */
+    st = bl_world_agree(r.w, st);
+    if (!st) st = bl_shard_broadcast_model(r.w, r.ctx, r.model);
+    if (!st && r.lead) st = bl_run_dir_open(&r.dir, o.out, ck != NULL); /* only once every input validated */
+    st = bl_world_agree(r.w, st);
+    if (st) goto done;
+    if (r.lead) {
         /* a run killed with -9 (or a power cut) leaves its atomic writers' temporaries: remove those of dead pids */
         static const char *const outputs[] = {"last.safetensors", "best.safetensors", "validation.csv", "log.csv",
                                               "memory.json"};
@@ -537,9 +684,11 @@ bl_status bl_checkpoint_score(const bl_safetensors *ck, const bl_cohort_row *row
                               const bl_device_options *device, double *scores) {
     bl_train_options o;
     bl_train_options_default(&o);
-    run r = {.o = &o};
+    run r = {.o = &o, .w = &one_process, .lead = 1};
     bl_status st = bl_device_open_options(device, &r.kernels);
     if (!st) st = bl_checkpoint_read_meta(ck, &o, &r.state);
+    /* a sharded run's model is evaluated shard by shard, as its validation was */
+    if (!st && !(r.val_losses = calloc((size_t)n, sizeof *r.val_losses))) st = bl_fail(BL_ERR_NOMEM, "out of memory");
     strcpy(o.weights, "none"); /* the checkpoint replaces every tensor */
     if (!st) st = setup_model(&r, NULL);
     if (!st) st = bl_checkpoint_load(ck, r.model, NULL);

@@ -44,10 +44,16 @@ typedef struct bl_train_options {
     int patience;                              /* early stopping on validation AUROC; 0 = off */
     uint64_t seed;
     int augment;                               /* 1 = the paper's augmentation on the training part */
+    int shards;                                /* data-parallel shards K (default 1): every batch is split into K
+                                                  contiguous shards, each with its own batch statistics, their
+                                                  gradients summed in shard order (docs/distributed.md); under an
+                                                  MPI launcher K = the number of ranks, shard = rank; in one process
+                                                  the K shards run one after another (the same numbers) */
     /* not stored as run options (they do not change the numbers) */
     int loader_threads;                        /* default 1 */
     int stop_after;                            /* > 0: return after this many epochs of this invocation */
     int resume;                                /* continue from RUN/last.safetensors (its options win) */
+    const struct bl_world *world;              /* the ranks sharing this training (NULL: one process) */
     bl_device_options device;                  /* where to compute (default cpu); also not stored: a run may be
                                                   resumed on another device (the numbers then differ in the last
                                                   bits; cpu and ref are bitwise identical run to run) */

@@ -1,0 +1,118 @@
+/* test_train_mpi.c — data-parallel `blasto train` (docs/distributed.md, "Data-parallel training"):
+ *   1. `mpirun -np 2 blasto train` equals `blasto train --shards 2` in one process bit for bit: every tensor of
+ *      last.safetensors and best.safetensors, validation.csv, and the numbers of log.csv (the timing columns left
+ *      out) — the same shards, the same per-shard batch statistics, the same shard-order gradient sum;
+ *   2. two ranks stopped after one epoch and resumed with two ranks equal the straight two-rank run;
+ *   3. a resume with another number of ranks is refused naming the shard count, and rank 0 alone wrote the run.
+ * The model is ResNet50 at 32×32 on 32 synthetic training rows (batch 8, 2 epochs). Skipped (77) without MPI in
+ * the build or without mpirun. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/collective.h"
+#include "harness.h"
+#include "support/test_support.h"
+
+static char dir[256];
+static char mpirun[160];
+
+static int run(const char *cmdline, char *err, size_t err_size) { return test_run_shell(cmdline, dir, err, err_size); }
+
+/* log.csv of a run without its timing columns (images_per_s, seconds: the 6th and 7th) → out */
+static void log_numbers(const char *run_name, char *out, size_t size) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/log.csv", dir, run_name);
+    char *text = test_read_file(path, NULL);
+    size_t len = 0;
+    int field = 0;
+    for (const char *c = text; c && *c && len + 1 < size; c++) {
+        if (*c == ',') field++;
+        if (*c == '\n') field = 0;
+        if (field != 5 && field != 6) out[len++] = *c;
+    }
+    out[len] = 0;
+    free(text);
+}
+
+static int same_file(const char *a, const char *b) {
+    char pa[512], pb[512];
+    snprintf(pa, sizeof pa, "%s/%s", dir, a);
+    snprintf(pb, sizeof pb, "%s/%s", dir, b);
+    size_t na = 0, nb = 0;
+    char *x = test_read_file(pa, &na), *y = test_read_file(pb, &nb);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+static int same_checkpoint(const char *a, const char *b) {
+    char pa[512], pb[512];
+    snprintf(pa, sizeof pa, "%s/%s", dir, a);
+    snprintf(pb, sizeof pb, "%s/%s", dir, b);
+    return test_same_tensors(pa, pb);
+}
+
+int main(void) {
+    if (!bl_world_mpi_built()) return test_skip("this build has no MPI (apt-get install libopenmpi-dev openmpi-bin)");
+    if (system("command -v mpirun >/dev/null 2>&1") != 0) return test_skip("mpirun is not installed");
+    if (!test_make_tmp_dir(dir, sizeof dir, "blasto_test_train_mpi")) return test_skip("mkdtemp failed");
+    /* Open MPI's own allocations outlive MPI_Finalize: the ranks run without leak detection under the sanitizers */
+    snprintf(mpirun, sizeof mpirun, "ASAN_OPTIONS=detect_leaks=0 mpirun --oversubscribe %s",
+             geteuid() == 0 ? "--allow-run-as-root" : "");
+    char cmd[4096], err[65536], args[2048];
+    snprintf(cmd, sizeof cmd, "%s synth --out %s/c --n 48 --size 64 --seed 5 --quiet && %s split --cohort "
+             "%s/c/cohort.csv --test-count 8 --folds 5 --seed 1 --out %s/split.csv", BLASTO_CLI, dir, BLASTO_CLI,
+             dir, dir);
+    CHECK(run(cmd, NULL, 0) == 0, "synth and split");
+    snprintf(args, sizeof args, "--cohort %s/c/cohort.csv --split %s/split.csv --fold 0 --epochs 2 --batch 8 --size 32 "
+             "--lr 1e-3", dir, dir);
+
+    /* 1. one process with 2 shards, two ranks */
+    snprintf(cmd, sizeof cmd, "%s train %s --shards 2 --threads 2 --out %s/one", BLASTO_CLI, args, dir);
+    int rc = run(cmd, err, sizeof err);
+    CHECK(rc == 0, "one process, 2 shards: exit %d: %s", rc, err);
+    snprintf(cmd, sizeof cmd, "%s -np 2 %s train %s --out %s/two", mpirun, BLASTO_CLI, args, dir);
+    rc = run(cmd, err, sizeof err);
+    CHECK(rc == 0, "two ranks: exit %d: %s", rc, err);
+    CHECK(same_checkpoint("one/last.safetensors", "two/last.safetensors"),
+          "two ranks = one process with 2 shards: last.safetensors bit for bit");
+    CHECK(same_checkpoint("one/best.safetensors", "two/best.safetensors"), "… and best.safetensors");
+    CHECK(same_file("one/validation.csv", "two/validation.csv"), "… and validation.csv");
+    char la[4096], lb[4096];
+    log_numbers("one", la, sizeof la);
+    log_numbers("two", lb, sizeof lb);
+    CHECK(strlen(la) > 40 && strcmp(la, lb) == 0, "… and the numbers of log.csv:\n%s---\n%s", la, lb);
+
+    /* the unsharded run differs (each shard has its own batch statistics): the comparison above can fail */
+    snprintf(cmd, sizeof cmd, "%s train %s --threads 2 --out %s/plain", BLASTO_CLI, args, dir);
+    CHECK(run(cmd, NULL, 0) == 0, "the unsharded run");
+    CHECK(!same_checkpoint("plain/last.safetensors", "one/last.safetensors"),
+          "the unsharded run's weights differ from the sharded ones (per-shard batch statistics)");
+
+    /* 2. stop after one epoch, resume with two ranks */
+    snprintf(cmd, sizeof cmd, "%s -np 2 %s train %s --out %s/resumed --stop-after 1 && %s -np 2 %s train --resume "
+             "--out %s/resumed", mpirun, BLASTO_CLI, args, dir, mpirun, BLASTO_CLI, dir);
+    rc = run(cmd, err, sizeof err);
+    CHECK(rc == 0, "two ranks, stopped and resumed: exit %d: %s", rc, err);
+    CHECK(same_checkpoint("two/last.safetensors", "resumed/last.safetensors"),
+          "stopped after one epoch and resumed with two ranks: bit for bit the straight run");
+
+    /* 3. another number of ranks is refused; rank 0 alone wrote */
+    snprintf(cmd, sizeof cmd, "%s -np 3 %s train --resume --out %s/two", mpirun, BLASTO_CLI, dir);
+    rc = run(cmd, err, sizeof err);
+    CHECK(rc != 0 && strstr(err, "trained with 2 shard(s); resume it with 2 rank(s)"),
+          "a resume with 3 ranks is refused naming the shard count (exit %d): %s", rc, err);
+    snprintf(cmd, sizeof cmd, "ls %s/two | grep -v -x -e log.csv -e last.safetensors -e best.safetensors -e "
+             "validation.csv -e memory.json", dir);
+    char extra[1024] = "";
+    FILE *p = popen(cmd, "r");
+    size_t got = p ? fread(extra, 1, sizeof extra - 1, p) : 0;
+    if (p) pclose(p);
+    extra[got] = 0;
+    CHECK(p && got == 0, "the two-rank run wrote only its own files (extra: %s)", extra);
+    test_remove_tree(dir);
+    return test_summary("test_train_mpi");
+}
