@@ -51,6 +51,11 @@ void bl_ctx_clear_error(bl_ctx *ctx) {
 void bl_set_training(bl_ctx *ctx, int training) { ctx->training = training != 0; }
 int bl_is_training(const bl_ctx *ctx) { return ctx->training; }
 void bl_set_grad_enabled(bl_ctx *ctx, int enabled) { ctx->grad_enabled = enabled != 0; }
+
+void bl_set_batch_reduce(bl_ctx *ctx, bl_batch_reduce_fn *sum, void *user) {
+    ctx->batch_reduce = sum;
+    ctx->batch_reduce_user = sum ? user : NULL;
+}
 int bl_grad_enabled(const bl_ctx *ctx) { return ctx->grad_enabled; }
 void bl_set_seed(bl_ctx *ctx, uint64_t seed) { ctx->seed = seed; }
 int64_t bl_ctx_step(const bl_ctx *ctx) { return ctx->step_index; }

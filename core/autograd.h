@@ -46,6 +46,13 @@ bl_tensor *bl_ctx_fail(bl_ctx *ctx, bl_status code, const char *fmt, ...) __attr
 void bl_set_training(bl_ctx *ctx, int training);
 int bl_is_training(const bl_ctx *ctx);
 void bl_set_grad_enabled(bl_ctx *ctx, int enabled);
+/* Synchronised batchnorm (docs/distributed.md): with a reducer set, training-mode batchnorm takes its statistics
+ * over the batches of every process that shares it — sum(user, values, n) must replace values[n] by their sum over
+ * those processes, identically on each (bl_world_allreduce_sum_f64), and every process must run the same ops. The
+ * backend needs the optional slots batchnorm2d_moments and batchnorm2d_backward_dx (ref and cpu have them). NULL
+ * (the default): each process's own batch. */
+typedef bl_status bl_batch_reduce_fn(void *user, double *values, int64_t n);
+void bl_set_batch_reduce(bl_ctx *ctx, bl_batch_reduce_fn *sum, void *user);
 int bl_grad_enabled(const bl_ctx *ctx);
 void bl_set_seed(bl_ctx *ctx, uint64_t seed);   /* dropout streams: (seed, BL_RNG_DROPOUT, step·2^20 + call) */
 int64_t bl_ctx_step(const bl_ctx *ctx);         /* number of bl_step_end calls so far */

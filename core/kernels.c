@@ -22,6 +22,8 @@ static const bl_kernel_slot SLOTS[] = {
     REQUIRED(batchnorm2d_eval_stats),
     REQUIRED(batchnorm2d_backward),
     OPTIONAL(batchnorm2d_relu_forward_eval),
+    OPTIONAL(batchnorm2d_moments),
+    OPTIONAL(batchnorm2d_backward_dx),
     REQUIRED(maxpool2d_forward),
     REQUIRED(maxpool2d_backward),
     REQUIRED(avgpool2d_forward),

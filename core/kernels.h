@@ -144,6 +144,19 @@ typedef void bl_batchnorm2d_backward_fn(const bl_kernels *self, const bl_batchno
  * for bit relu_forward applied to batchnorm2d_forward_eval's output (ref: those two kernels in sequence).
  * in x [n,c,h,w], in gamma, beta, running_mean, running_var [c], out y [n,c,h,w]. Empty: the two kernels. */
 typedef bl_batchnorm2d_forward_eval_fn bl_batchnorm2d_relu_forward_eval_fn;
+/* Optional (synchronised batchnorm over several processes, docs/distributed.md; empty: the backend refuses it).
+ * This process's moments per channel over its N = n·h·w elements: out mean [c] = Σx/N, out m2 [c] = Σ(x − mean)²
+ * (two passes in double, each rounded once). */
+typedef void bl_batchnorm2d_moments_fn(const bl_kernels *self, const bl_batchnorm2d_shape *s, const float *x,
+                                       float *mean, float *m2);
+/* Optional (with batchnorm2d_moments). The training backward of a batch spread over several processes, given the
+ * sums over all of them: ∂L/∂x = (γ·invstd/count)·(count·dy − sum_dy − x̂·sum_dy_xhat), x̂ = (x − mean)·invstd.
+ * in x, dy [n,c,h,w], in gamma, mean, invstd, sum_dy, sum_dy_xhat [c], count = elements per channel over every
+ * process, acc dx [n,c,h,w] */
+typedef void bl_batchnorm2d_backward_dx_fn(const bl_kernels *self, const bl_batchnorm2d_shape *s, const float *x,
+                                           const float *dy, const float *gamma, const float *mean,
+                                           const float *invstd, const float *sum_dy, const float *sum_dy_xhat,
+                                           double count, float *dx);
 
 /* ==== pooling ==== */
 
@@ -307,6 +320,8 @@ struct bl_kernels {
     bl_batchnorm2d_eval_stats_fn *batchnorm2d_eval_stats;
     bl_batchnorm2d_backward_fn *batchnorm2d_backward;
     bl_batchnorm2d_relu_forward_eval_fn *batchnorm2d_relu_forward_eval; /* optional */
+    bl_batchnorm2d_moments_fn *batchnorm2d_moments;                     /* optional */
+    bl_batchnorm2d_backward_dx_fn *batchnorm2d_backward_dx;             /* optional */
 
     bl_maxpool2d_forward_fn *maxpool2d_forward;
     bl_maxpool2d_backward_fn *maxpool2d_backward;

@@ -34,7 +34,8 @@ struct tape_entry {
     union {                      /* the op's attributes */
         bl_conv2d_shape conv2d;
         bl_pool2d_shape pool2d;
-        struct { bl_batchnorm2d_shape shape; int training; } batchnorm2d;
+        struct { bl_batchnorm2d_shape shape; int training; double synced_count; } batchnorm2d; /* count > 0: the
+                                          statistics were synchronised over processes of that many elements each channel */
         struct { int n, in, out; } linear;
         struct { int n; float scale; } reduce; /* sum / mean: dx += scale·dy */
         struct { int n; } bce;
@@ -61,6 +62,8 @@ struct bl_ctx {
     int n_params, params_cap;
     int training;
     int grad_enabled;
+    bl_batch_reduce_fn *batch_reduce;  /* synchronised batchnorm (bl_set_batch_reduce); NULL: this batch only */
+    void *batch_reduce_user;
     uint64_t seed;
     int64_t step_index;
     uint32_t dropout_calls;      /* dropout calls in this step (stream index low bits) */

@@ -40,8 +40,9 @@ int main(void) {
         }
         bl_ctx_free(ctx);
     }
-    CHECK(optional == 4, "4 optional slots (conv2d_forward_nograd, batchnorm2d_relu_forward_eval, "
-                         "relu_backward_inplace, take_error), got %d", optional);
+    CHECK(optional == 6, "6 optional slots (conv2d_forward_nograd, batchnorm2d_relu_forward_eval, "
+                         "batchnorm2d_moments, batchnorm2d_backward_dx, relu_backward_inplace, take_error), got %d",
+          optional);
     CHECK(bl_kernel_slot_at(-1) == NULL && bl_kernel_slot_at(n) == NULL, "slot lookup out of range gives NULL");
 
     /* every built-in backend, and the guard, is complete — including the optional slots they implement */

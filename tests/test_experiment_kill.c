@@ -95,13 +95,7 @@ static int check_complete(const char *root, const char *when) {
 }
 
 static int same_bytes(const char *a, const char *b) {
-    if (ends_with(a, ".safetensors")) return test_same_tensors(a, b);
-    size_t na = 0, nb = 0;
-    char *x = test_read_file(a, &na), *y = test_read_file(b, &nb);
-    int same = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
+    return ends_with(a, ".safetensors") ? test_same_tensors(a, b) : test_same_bytes(a, b);
 }
 
 int main(void) {
@@ -112,14 +106,7 @@ int main(void) {
     printf("test_experiment_kill: seed %llu (BLASTO_TEST_SEED=%llu reproduces the kill times)\n",
            (unsigned long long)seed, (unsigned long long)seed);
     char cmd[4096], err[65536], cfg[512];
-    snprintf(cmd, sizeof cmd, "%s synth --out %s/c --n 40 --size 64 --seed 3 --quiet", BLASTO_CLI, dir);
-    CHECK(run(cmd, NULL, 0) == 0, "synth");
-    snprintf(cfg, sizeof cfg, "%s/exp.json", dir);
-    test_write_text(cfg, "{\"cohort\": \"c/cohort.csv\", \"test_count\": 8, \"folds\": 2, \"seed\": 1,"
-                         " \"archs\": [\"resnet50\"], \"inputs\": [\"original\", \"enhanced\"], \"epochs\": 2,"
-                         " \"batch\": 4, \"lr\": 1e-3, \"optimizer\": \"adam\", \"size\": 32,"
-                         " \"annotations\": \"predicted\", \"segment_epochs\": 4, \"segment_size\": 32,"
-                         " \"segment_width\": 4, \"segment_batch\": 4}\n");
+    CHECK(test_tiny_experiment(dir, cfg, sizeof cfg) == 0, "the tiny experiment's cohort and config");
 
     /* the uninterrupted run, timed: the kills are spread over its duration */
     struct timespec t0, t1;

@@ -73,16 +73,7 @@ static int compare_tree(const char *a, const char *b, const char *rel) {
             compared += compare_tree(a, b, r);
             continue;
         }
-        int same;
-        if (ends_with(n, ".safetensors")) {
-            same = test_same_tensors(fa, fb);
-        } else {
-            size_t na = 0, nb = 0;
-            char *x = test_read_file(fa, &na), *y = test_read_file(fb, &nb);
-            same = x && y && na == nb && memcmp(x, y, na) == 0;
-            free(x);
-            free(y);
-        }
+        int same = ends_with(n, ".safetensors") ? test_same_tensors(fa, fb) : test_same_bytes(fa, fb);
         CHECK(same, "%s: %s and %s differ", r, a, b);
         compared++;
     }
@@ -136,14 +127,7 @@ int main(void) {
     snprintf(mpirun, sizeof mpirun, "ASAN_OPTIONS=detect_leaks=0 mpirun --oversubscribe %s -np 2",
              geteuid() == 0 ? "--allow-run-as-root" : "");
     char cmd[4096], err[65536], cfg[512];
-    snprintf(cmd, sizeof cmd, "%s synth --out %s/c --n 40 --size 64 --seed 3 --quiet", BLASTO_CLI, dir);
-    CHECK(run(cmd, NULL, 0) == 0, "synth");
-    snprintf(cfg, sizeof cfg, "%s/exp.json", dir);
-    test_write_text(cfg, "{\"cohort\": \"c/cohort.csv\", \"test_count\": 8, \"folds\": 2, \"seed\": 1,"
-                         " \"archs\": [\"resnet50\"], \"inputs\": [\"original\", \"enhanced\"], \"epochs\": 2,"
-                         " \"batch\": 4, \"lr\": 1e-3, \"optimizer\": \"adam\", \"size\": 32,"
-                         " \"annotations\": \"predicted\", \"segment_epochs\": 4, \"segment_size\": 32,"
-                         " \"segment_width\": 4, \"segment_batch\": 4}\n");
+    CHECK(test_tiny_experiment(dir, cfg, sizeof cfg) == 0, "the tiny experiment's cohort and config");
 
     /* 1. one process, then two ranks */
     double t0 = now();

@@ -40,7 +40,22 @@ int bl_cpu_has_avx512_bf16(void) {
 #endif
 }
 
+int bl_cpu_isa_parse(const char *text, bl_gemm_kernel_kind *out) {
+    static const char *const names[3] = {"generic", "avx2", "avx512"};
+    for (int i = 0; text && i < 3; i++)
+        if (!strcmp(text, names[i])) return *out = (bl_gemm_kernel_kind)i, 1;
+    return 0;
+}
+
+bl_gemm_kernel_kind bl_cpu_isa_cap(void) {
+    bl_gemm_kernel_kind cap = BL_GEMM_KERNEL_AVX512;
+    const char *text = getenv("BLASTO_CPU_ISA");
+    if (text && *text && !bl_cpu_isa_parse(text, &cap)) cap = BL_GEMM_KERNEL_AVX512; /* the command refuses it */
+    return cap;
+}
+
 int bl_gemm_kernel_available(bl_gemm_kernel_kind kind) {
+    if (kind > bl_cpu_isa_cap()) return 0;
     switch (kind) {
     case BL_GEMM_KERNEL_GENERIC: return 1;
 #ifdef BLASTO_HAVE_X86_SIMD

@@ -7,7 +7,7 @@
  *
  * A cpu backend uses the family its options name (core/cpu/cpu.h, `simd`); the default is the best one, which the
  * environment variable BLASTO_GEMM_KERNEL=generic|avx2|avx512 can narrow (asking for one the CPU lacks leaves the
- * best available). */
+ * best available), and BLASTO_CPU_ISA caps (below). */
 #ifndef BLASTO_CPU_FEATURES_H
 #define BLASTO_CPU_FEATURES_H
 
@@ -20,7 +20,14 @@ typedef enum bl_gemm_kernel_kind {
     BL_GEMM_KERNEL_AVX512 = 2,  /* AVX-512F (+VL, DQ) */
 } bl_gemm_kernel_kind;
 
-/* Non-zero when this build contains the kernel AND the running CPU supports it. */
+/* The widest instruction set blasto may use: BLASTO_CPU_ISA=generic|avx2|avx512 caps every SIMD choice of the cpu
+ * backend (GEMM micro-kernels, convolution transforms, batchnorm, the bf16 products), so an AVX-512 machine measures
+ * what an AVX2-only one runs; unset (or avx512), no cap. bl_cpu_isa_parse: "generic"|"avx2"|"avx512" → *out, 1;
+ * anything else 0 (the blasto command refuses such a value before it runs; the library then ignores it). */
+bl_gemm_kernel_kind bl_cpu_isa_cap(void);
+int bl_cpu_isa_parse(const char *text, bl_gemm_kernel_kind *out);
+
+/* Non-zero when this build contains the kernel, the running CPU supports it and BLASTO_CPU_ISA allows it. */
 int bl_cpu_has_avx2_fma(void);
 int bl_cpu_has_avx512(void);
 int bl_cpu_has_avx512_bf16(void); /* AVX512-BF16 (VDPBF16PS): the bf16 path of gemm_bf16.h */

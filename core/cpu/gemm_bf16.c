@@ -7,6 +7,10 @@
 #include "core/cpu/cpu_features.h"
 
 int bl_bf16_path_available(bl_bf16_path path) {
+    /* BLASTO_CPU_ISA: avx2 leaves the path that widens to float32, generic the portable one */
+    if ((path == BL_BF16_AVX512BF16 && bl_cpu_isa_cap() < BL_GEMM_KERNEL_AVX512) ||
+        (path == BL_BF16_AVX2 && bl_cpu_isa_cap() < BL_GEMM_KERNEL_AVX2))
+        return 0;
     switch (path) {
     case BL_BF16_GENERIC: return 1;
 #ifdef BLASTO_HAVE_X86_SIMD

@@ -121,3 +121,47 @@ void REF_FN(batchnorm2d_backward_ref)(REF_SELF const bl_batchnorm2d_shape *s, in
         }
     }
 }
+
+/* Synchronised batchnorm, the parts each process computes (docs/distributed.md): its moments
+ *   mean = (1/N)Σx,  m2 = Σ(x − mean)²   (two passes in double, sums in lanes, each rounded once),
+ * in x [n,c,h,w], out mean [c], out m2 [c] */
+void REF_FN(batchnorm2d_moments_ref)(REF_SELF const bl_batchnorm2d_shape *s, const real *x, real *mean, real *m2) {
+    int64_t plane = (int64_t)s->h * s->w;
+    double count = (double)((int64_t)s->n * plane);
+    for (int c = 0; c < s->c; c++) {
+        double sum[BN_LANES] = {0}, deviations[BN_LANES] = {0};
+        for (int n = 0; n < s->n; n++) {
+            const real *xp = x + ((int64_t)n * s->c + c) * plane;
+            for (int64_t k = 0; k < plane; k++) sum[k % BN_LANES] += xp[k];
+        }
+        double mean_c = bn_lanes_total(sum) / count;
+        for (int n = 0; n < s->n; n++) {
+            const real *xp = x + ((int64_t)n * s->c + c) * plane;
+            for (int64_t k = 0; k < plane; k++) deviations[k % BN_LANES] += (xp[k] - mean_c) * (xp[k] - mean_c);
+        }
+        mean[c] = (real)mean_c;
+        m2[c] = (real)bn_lanes_total(deviations);
+    }
+}
+
+/* and its training backward given the sums over every process (the formula of batchnorm2d_backward_ref with those
+ * sums and their element count):  ∂L/∂x = (γ·invstd/count)·(count·dy − sum_dy − x̂·sum_dy_xhat).
+ * in x, dy [n,c,h,w], in gamma, mean, invstd, sum_dy, sum_dy_xhat [c], acc dx [n,c,h,w] */
+void REF_FN(batchnorm2d_backward_dx_ref)(REF_SELF const bl_batchnorm2d_shape *s, const real *x, const real *dy,
+                                         const real *gamma, const real *mean, const real *invstd, const real *sum_dy,
+                                         const real *sum_dy_xhat, double count, real *dx) {
+    int64_t plane = (int64_t)s->h * s->w;
+    for (int c = 0; c < s->c; c++) {
+        double mean_c = mean[c], invstd_c = invstd[c], gamma_invstd = (double)gamma[c] * invstd_c;
+        for (int n = 0; n < s->n; n++) {
+            const real *xp = x + ((int64_t)n * s->c + c) * plane;
+            const real *dyp = dy + ((int64_t)n * s->c + c) * plane;
+            real *dxp = dx + ((int64_t)n * s->c + c) * plane;
+            for (int64_t k = 0; k < plane; k++) {
+                double xhat = (xp[k] - mean_c) * invstd_c;
+                dxp[k] = (real)(dxp[k] + (gamma_invstd / count) *
+                                             (count * dyp[k] - (double)sum_dy[c] - xhat * (double)sum_dy_xhat[c]));
+            }
+        }
+    }
+}

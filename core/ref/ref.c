@@ -202,6 +202,8 @@ static const bl_kernels ref_kernels = {
     .take_error = NULL,
     .batchnorm2d_relu_forward_eval = batchnorm2d_relu_forward_eval_ref,
     .relu_backward_inplace = relu_backward_inplace_ref,
+    .batchnorm2d_moments = batchnorm2d_moments_ref,
+    .batchnorm2d_backward_dx = batchnorm2d_backward_dx_ref,
 };
 
 const bl_kernels *bl_kernels_ref(void) { return &ref_kernels; }

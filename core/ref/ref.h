@@ -37,6 +37,8 @@ bl_batchnorm2d_forward_train_fn batchnorm2d_forward_train_ref;
 bl_batchnorm2d_forward_eval_fn batchnorm2d_forward_eval_ref;
 bl_batchnorm2d_eval_stats_fn batchnorm2d_eval_stats_ref;
 bl_batchnorm2d_backward_fn batchnorm2d_backward_ref;
+bl_batchnorm2d_moments_fn batchnorm2d_moments_ref;
+bl_batchnorm2d_backward_dx_fn batchnorm2d_backward_dx_ref;
 bl_batchnorm2d_relu_forward_eval_fn batchnorm2d_relu_forward_eval_ref;
 bl_maxpool2d_forward_fn maxpool2d_forward_ref;
 bl_maxpool2d_backward_fn maxpool2d_backward_ref;
@@ -95,6 +97,10 @@ void batchnorm2d_forward_eval_ref_f64(const bl_batchnorm2d_shape *s, const doubl
 void batchnorm2d_backward_ref_f64(const bl_batchnorm2d_shape *s, int training, const double *x, const double *dy,
                                   const double *gamma, const double *mean, const double *invstd, double *dx,
                                   double *dgamma, double *dbeta);
+void batchnorm2d_moments_ref_f64(const bl_batchnorm2d_shape *s, const double *x, double *mean, double *m2);
+void batchnorm2d_backward_dx_ref_f64(const bl_batchnorm2d_shape *s, const double *x, const double *dy,
+                                     const double *gamma, const double *mean, const double *invstd,
+                                     const double *sum_dy, const double *sum_dy_xhat, double count, double *dx);
 void maxpool2d_forward_ref_f64(const bl_pool2d_shape *s, const double *x, double *y);
 void maxpool2d_backward_ref_f64(const bl_pool2d_shape *s, const double *x, const double *dy, double *dx);
 void avgpool2d_forward_ref_f64(const bl_pool2d_shape *s, const double *x, double *y);

@@ -112,3 +112,24 @@ int test_same_tensors(const char *a, const char *b) {
     bl_safetensors_close(sb);
     return same;
 }
+
+int test_same_bytes(const char *a, const char *b) {
+    size_t na = 0, nb = 0;
+    char *x = test_read_file(a, &na), *y = test_read_file(b, &nb);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+int test_tiny_experiment(const char *dir, char *config, size_t size) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s synth --out %s/c --n 40 --size 64 --seed 3 --quiet", BLASTO_CLI, dir);
+    if (test_run_shell(cmd, dir, NULL, 0) != 0) return -1;
+    snprintf(config, size, "%s/exp.json", dir);
+    return test_write_file(config, "{\"cohort\": \"c/cohort.csv\", \"test_count\": 8, \"folds\": 2, \"seed\": 1,"
+                           " \"archs\": [\"resnet50\"], \"inputs\": [\"original\", \"enhanced\"], \"epochs\": 2,"
+                           " \"batch\": 4, \"lr\": 1e-3, \"optimizer\": \"adam\", \"size\": 32,"
+                           " \"annotations\": \"predicted\", \"segment_epochs\": 4, \"segment_size\": 32,"
+                           " \"segment_width\": 4, \"segment_batch\": 4}\n");
+}

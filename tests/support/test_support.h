@@ -34,5 +34,11 @@ void test_remove_tree(const char *dir);
 /* 1 when both safetensors files open and hold the same tensors (names, dtypes, bytes; the metadata may differ:
  * it records each run's own paths and times); a differing tensor is printed. */
 int test_same_tensors(const char *a, const char *b);
+/* 1 when both files can be read and hold the same bytes. */
+int test_same_bytes(const char *a, const char *b);
+/* The tiny experiment of the experiment tests: 40 synthetic images (64×64, seed 3) rendered into <dir>/c and the
+ * config <dir>/exp.json (→ config[size]): ResNet50 at 32×32, 2 folds, 2 epochs, batch 4, both inputs, predicted
+ * annotations from a 4-epoch width-4 U-Net. 0, or −1 when a step failed. */
+int test_tiny_experiment(const char *dir, char *config, size_t size);
 
 #endif

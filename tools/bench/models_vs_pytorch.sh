@@ -22,7 +22,9 @@
 #              (default "infer train"), LAYOUTS (default "nchw channels_last"), PEAK_PER_CORE (default 115),
 #              PYTHON (default /usr/bin/python3: needs torch and torchvision), OUT (work dir, default a temp dir;
 #              it keeps results.txt — one line "side arch mode img/s GFLOP/s RSS" per process — and about.txt),
-#              TABLE_ONLY=1 (with OUT: run nothing, reprint the table from OUT's saved results)
+#              TABLE_ONLY=1 (with OUT: run nothing, reprint the table from OUT's saved results), ISA (default: all
+#              the CPU has; ISA=avx2 runs both sides as on an AVX2-only CPU: BLASTO_CPU_ISA=avx2 for blasto,
+#              ONEDNN_MAX_CPU_ISA=AVX2 and ATEN_CPU_CAPABILITY=avx2 for PyTorch)
 # Takes ~12–15 minutes with the defaults on 2 quiet Zen 4 cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -38,6 +40,12 @@ archs=${ARCHS:-resnet50 vgg16 densenet121}
 modes=${MODES:-infer train}
 layouts=${LAYOUTS:-nchw channels_last}
 peak_per_core=${PEAK_PER_CORE:-115}
+isa=${ISA:-}
+case "$isa" in
+  "") isa_env=() ;;
+  avx2) isa_env=(BLASTO_CPU_ISA=avx2 ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2) ;;
+  *) echo "models_vs_pytorch: ISA: expected avx2 or nothing (got '$isa')" >&2; exit 2 ;;
+esac
 python=${PYTHON:-/usr/bin/python3}
 out=${OUT:-$(mktemp -d)}
 mkdir -p "$out"
@@ -47,11 +55,11 @@ mkdir -p "$out"
 run_side() {
   local side=$1 arch=$2 mode=$3
   if [ "$side" = blasto ]; then
-    BLASTO_THREADS=$threads "$blasto" bench "$mode" --arch "$arch" --batch "$batch" --size "$size" \
+    env "${isa_env[@]}" BLASTO_THREADS=$threads "$blasto" bench "$mode" --arch "$arch" --batch "$batch" --size "$size" \
       --threads "$threads" --warmup "$warmup" --repeats 1 > "$out/last.txt" 2> "$out/last_err.txt" || {
       echo "models_vs_pytorch: blasto bench $mode --arch $arch failed: $(tail -n 1 "$out/last_err.txt")" >&2; exit 1; }
   else
-    OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads "$python" tools/bench/pytorch_models.py "$mode" --arch "$arch" \
+    env "${isa_env[@]}" OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads "$python" tools/bench/pytorch_models.py "$mode" --arch "$arch" \
       --batch "$batch" --size "$size" --threads "$threads" --warmup "$warmup" --repeats 1 --layout "$side" \
       > "$out/last.txt" 2> "$out/last_err.txt" || {
       echo "models_vs_pytorch: pytorch_models.py $mode --arch $arch --layout $side failed: $(tail -n 1 "$out/last_err.txt")" >&2
@@ -93,6 +101,7 @@ if [ "${TABLE_ONLY:-0}" != 1 ]; then
   {
     echo "blasto:  $(sed 's/^# //' "$out/header_blasto.txt")    (first run's header)"
     for layout in $layouts; do echo "PyTorch: $(sed 's/^# //' "$out/header_$layout.txt")"; done
+    [ -n "$isa" ] && echo "instruction set capped at $isa on both sides (${isa_env[*]})"
     echo "batch $batch, ${size}x${size}, $threads threads; $repeats timed repeats per model (VGG16: $vgg_repeats), each one"
     echo "process per side after $warmup warm-up steps, interleaved; $started; load average before $load_before, after $load_after"
   } > "$out/about.txt"

@@ -37,6 +37,9 @@ int cmd_info(int argc, char **argv) {
     printf("flags: simd=%s cuda=%s sanitize=%s fast-math=%s\n", b->simd ? "on" : "off", b->cuda ? "on" : "off",
            b->sanitize ? "on" : "off", b->fast_math ? "on" : "off");
     printf("cpu features: %s\n", bl_cpu_features());
+    if (bl_cpu_isa_cap() < BL_GEMM_KERNEL_AVX512)
+        printf("cpu isa cap: %s (BLASTO_CPU_ISA: no wider instructions are used)\n",
+               bl_gemm_kernel_kind_name(bl_cpu_isa_cap()));
     printf("gemm kernel: %s\n", bl_gemm_kernel_name(bl_kernels_cpu_options(bl_kernels_cpu())->simd));
     printf("bf16 products: %s (float32 accumulation; docs/mixed-precision.md)\n",
            bl_bf16_path_name(bl_bf16_path_default()));

@@ -35,6 +35,8 @@ static int train_help(void) {
            "                           (mpirun -np K blasto train …) each rank computes one shard and rank 0 writes;\n"
            "                           in one process the K shards run one after another, to the same numbers\n"
            "                           (docs/distributed.md)\n"
+           "  --sync-bn                with ranks: batchnorm statistics over the whole batch (every rank's shard),\n"
+           "                           as one process computes them (default: each shard its own)\n"
            "  " CLI_DEVICE_HELP "   where to compute; cuda: one GPU (a CUDA build),\n"
            "                           --deterministic: deterministic GPU algorithms only, --tf32: allow TF32 math\n"
            "  --resume                 continue RUN/last.safetensors with its stored options (the device flags may\n"
@@ -101,6 +103,11 @@ int cmd_train(int argc, char **argv) {
         if (!strcmp(opt, "--help")) return train_help();
         if (!strcmp(opt, "--resume")) {
             o.resume = 1;
+            continue;
+        }
+        if (!strcmp(opt, "--sync-bn")) {
+            o.sync_bn = 1;
+            other_given = 1;
             continue;
         }
         int device_rc = cli_device_option("train", argc, argv, &i, &o.device);

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "core/build_info.h"
 #include "core/collective.h"
+#include "core/cpu/cpu_features.h"
 #include "core/fileio.h"
 
 typedef struct command {
@@ -53,7 +54,9 @@ static void usage(FILE *out) {
             "  --help       this text\n"
             "  --version    print the version\n"
             "environment:\n"
-            "  BLASTO_THREADS  worker threads (default: all cores; --threads N overrides)\n");
+            "  BLASTO_THREADS  worker threads (default: all cores; --threads N overrides)\n"
+            "  BLASTO_CPU_ISA  generic | avx2 | avx512: the widest instructions the cpu backend uses (default: all\n"
+            "                  the CPU has; avx2 runs exactly what an AVX2-only machine runs)\n");
 }
 
 int main(int argc, char **argv) {
@@ -72,6 +75,14 @@ int main(int argc, char **argv) {
                     bl_printable(threads, shown, sizeof shown));
             return 2;
         }
+    }
+    const char *isa = getenv("BLASTO_CPU_ISA");
+    bl_gemm_kernel_kind cap;
+    if (isa && *isa && !bl_cpu_isa_parse(isa, &cap)) {
+        char shown[64];
+        fprintf(stderr, "blasto: BLASTO_CPU_ISA: expected generic, avx2 or avx512, got '%s'\n",
+                bl_printable(isa, shown, sizeof shown));
+        return 2;
     }
     if (argc < 2) {
         usage(stderr);

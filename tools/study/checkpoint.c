@@ -42,6 +42,7 @@ char *bl_train_options_to_json(const bl_train_options *o) {
     cJSON_AddStringToObject(j, "seed", seed);
     cJSON_AddNumberToObject(j, "augment", o->augment);
     if (o->shards > 1) cJSON_AddNumberToObject(j, "shards", o->shards); /* absent: 1 (every run before shards) */
+    if (o->sync_bn) cJSON_AddNumberToObject(j, "sync_bn", 1);            /* absent: 0 */
     char *text = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return text;
@@ -96,6 +97,12 @@ bl_status bl_train_options_from_json(const char *json, const char *what, bl_trai
         NUM("shards", shards, int);
         if (!st && (d != (double)(int)d || d < 1 || d > 4096))
             st = bl_fail(BL_ERR_FORMAT, "%s: options.shards: expected an integer 1 … 4096 (got %g)", what, d);
+    }
+    o->sync_bn = 0;
+    if (!st && cJSON_GetObjectItemCaseSensitive(j, "sync_bn")) {
+        NUM("sync_bn", sync_bn, int);
+        if (!st && d != 0 && d != 1)
+            st = bl_fail(BL_ERR_FORMAT, "%s: options.sync_bn: expected 0 or 1 (got %g)", what, d);
     }
 #undef STR
 #undef NUM

@@ -356,13 +356,17 @@ static bl_status sharded_step(run *r, const bl_batch *b, bl_status failed, int f
     int64_t n = bl_shard_grad_count(r->opt), step = bl_ctx_step(ctx);
     float z[4096], w[4096], total = 0.0f;
     bl_status st = failed; /* ranks: this rank failed before its step (no batch); it still joins the all-reduce */
+    /* synchronised batchnorm exchanges statistics inside the forward and backward: every rank must know before it
+     * starts that every other one has its batch */
+    if (ranks && r->o->sync_bn && (st = bl_world_agree(r->w, st))) return st;
     for (int s = r->s_lo; !st && b && s < r->s_hi; s++) {
         int lo = 0, hi = b->count; /* a rank's loader holds its shard only */
         if (!ranks) bl_shard_range(b->count, r->o->shards, s, &lo, &hi);
         int cnt = hi - lo, xs[4] = {cnt, 3, b->size, b->size}, as[4] = {cnt, 1, 1, 1}, ys[2] = {cnt, 1};
         age_z(r, cnt, b->ages + lo, z);
         for (int i = 0; i < cnt; i++) w[i] = (float)(r->class_weight[b->labels[lo + i] > 0.5f] * cnt / global);
-        bl_run run_opts = {.ctx = ctx, .bn_mode = s == 0 ? BL_BN_FOLLOW_CONTEXT : BL_BN_BATCH};
+        /* synchronised, every rank's batchnorm computes the same running statistics */
+        bl_run run_opts = {.ctx = ctx, .bn_mode = s == 0 || r->o->sync_bn ? BL_BN_FOLLOW_CONTEXT : BL_BN_BATCH};
         bl_tensor *logits = bl_pregnancy_forward(
             r->model, &run_opts, bl_tensor_from(ctx, 4, xs, b->images + (size_t)lo * 3 * b->size * b->size),
             bl_tensor_from(ctx, 4, as, z));
@@ -527,6 +531,11 @@ static bl_status run_epochs(run *r) {
     return BL_OK;
 }
 
+/* the batchnorm reducer of --sync-bn: the sum over the ranks (bl_set_batch_reduce) */
+static bl_status world_sum(void *user, double *values, int64_t n) {
+    return bl_world_allreduce_sum_f64((const bl_world *)user, values, n);
+}
+
 static bl_status setup_model(run *r, const bl_safetensors *resume_from) {
     const bl_train_options *o = r->o;
     bl_status st = BL_OK;
@@ -534,6 +543,7 @@ static bl_status setup_model(run *r, const bl_safetensors *resume_from) {
     if (!st) st = bl_ctx_create(r->kernels, &r->ctx);
     if (!st) st = bl_pregnancy_create(r->ctx, o->arch, &r->model);
     if (st) return st;
+    if (o->sync_bn) bl_set_batch_reduce(r->ctx, world_sum, (void *)r->w);
     bl_set_seed(r->ctx, o->seed);
     bl_set_training(r->ctx, 1);
     if (o->optimizer == BL_OPTIM_SGD) st = bl_sgd_create(r->ctx, (float)o->lr, 0.9f, 0.0f, (float)o->weight_decay, 0, &r->opt);
@@ -634,6 +644,11 @@ bl_status bl_train_run(const bl_train_options *given, const bl_train_callbacks *
             goto done;
         }
         o.shards = r.w->size; /* a rank per shard */
+    }
+    if (o.sync_bn && r.w->size == 1) {
+        st = bl_fail(BL_ERR_INVALID, "--sync-bn: synchronises the batchnorm statistics of MPI ranks (mpirun -np K "
+                     "blasto train …); in one process every batch's statistics are already the whole batch's");
+        goto done;
     }
     /* the shards this process computes: its rank's under a launcher, all of them in one process */
     r.s_lo = r.w->size > 1 ? r.w->rank : 0;

@@ -49,6 +49,8 @@ typedef struct bl_train_options {
                                                   gradients summed in shard order (docs/distributed.md); under an
                                                   MPI launcher K = the number of ranks, shard = rank; in one process
                                                   the K shards run one after another (the same numbers) */
+    int sync_bn;                               /* 1: under K ranks, batchnorm statistics over the whole batch (every
+                                                  rank's shard; default 0, each shard its own) */
     /* not stored as run options (they do not change the numbers) */
     int loader_threads;                        /* default 1 */
     int stop_after;                            /* > 0: return after this many epochs of this invocation */
