@@ -111,15 +111,6 @@ static void compare(const char *name, const results *guard, const results *ref) 
           ref->n, first_bad >= 0 ? guard->r[first_bad].what : "none", empty);
 }
 
-static int files_equal(const char *a, const char *b) {
-    size_t na = 0, nb = 0;
-    char *x = test_read_file(a, &na), *y = test_read_file(b, &nb);
-    int same = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
 static void random_values(float *x, int64_t n, uint64_t seed) { test_fill_uniform(x, n, seed, 0, -1.0f, 1.0f); }
 
 /* ---- a. the guard guards ------------------------------------------------------------------------------------- */
@@ -369,7 +360,7 @@ static void test_models(void) {
     run_small_cnn(guard_kernels(), test_path_in(a, sizeof a, tmp, "cnn_guard.safetensors"), &guard_res);
     run_small_cnn(bl_kernels_ref(), test_path_in(b, sizeof b, tmp, "cnn_ref.safetensors"), &ref_res);
     compare("small CNN", &guard_res, &ref_res);
-    CHECK(files_equal(a, b), "small CNN: saved files are byte-identical");
+    CHECK(test_same_bytes(a, b), "small CNN: saved files are byte-identical");
 
     const struct {
         bl_arch arch;
@@ -395,7 +386,7 @@ static void test_models(void) {
               name, guard_high_water, last_eval_high_water);
         compare(name, &guard_res, &ref_res);
         CHECK(calls > 100, "%s: the guard ran the kernels (%lld calls)", name, (long long)calls);
-        CHECK(files_equal(a, b), "%s: saved files are byte-identical", name);
+        CHECK(test_same_bytes(a, b), "%s: saved files are byte-identical", name);
     }
     CHECK(guard_get_stats().live_chunks == 0, "guard: every chunk freed (%d live)", guard_get_stats().live_chunks);
 }
@@ -499,7 +490,7 @@ static void test_pipeline(void) {
           "train: last.safetensors of guard and ref equal bitwise (%d tensors: weights, BN, optimizer state)", count);
     snprintf(a, sizeof a, "%s/run_guard/validation.csv", tmp);
     snprintf(b, sizeof b, "%s/run_ref/validation.csv", tmp);
-    CHECK(files_equal(a, b), "train: validation.csv (scores of the validation pass) identical");
+    CHECK(test_same_bytes(a, b), "train: validation.csv (scores of the validation pass) identical");
     snprintf(a, sizeof a, "%s/run_guard/memory.json", tmp);
     char *memory = test_read_file(a, NULL);
     CHECK(memory && strstr(memory, "\"device\": \"guard\""), "memory.json names the device: %s", memory ? memory : "");

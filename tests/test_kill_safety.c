@@ -122,15 +122,6 @@ static int count_temporaries(const char *path);
 /* entries of path/ and path/masks/ that are a temporary of process `pid` ("<name>.tmp.<pid>", ".enhance-tmp-<pid>") */
 static int temporaries_of(const char *path, pid_t pid);
 
-static int same_bytes(const char *a, const char *b) {
-    size_t na = 0, nb = 0;
-    char *x = test_read_file(a, &na), *y = test_read_file(b, &nb);
-    int same = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
 /* ---------------------------------------------------------------- train ---- */
 
 static const char *const train_outputs[] = {"log.csv", "best.safetensors", "last.safetensors", "validation.csv",
@@ -237,7 +228,7 @@ static int same_as_reference_train(const char *out) {
     for (int k = 0; k < N_TRAIN_OUTPUTS; k++) {
         snprintf(a, sizeof a, "%s/ref/%s", dir, train_outputs[k]);
         snprintf(b, sizeof b, "%s/%s/%s", dir, out, train_outputs[k]);
-        int same = k == 0 ? same_log(a, b) : (k == 1 || k == 2) ? same_checkpoint(a, b) : same_bytes(a, b);
+        int same = k == 0 ? same_log(a, b) : (k == 1 || k == 2) ? same_checkpoint(a, b) : test_same_bytes(a, b);
         if (!same) printf("  %s differs from the uninterrupted run\n", b);
         ok &= same;
     }
@@ -443,7 +434,7 @@ static int same_as_reference_enhance(const char *out) {
             snprintf(a, sizeof a, "%s/%s", ref, e->d_name);
             snprintf(b, sizeof b, "%s/%s%s/%s", dir, out, sub ? "/masks" : "", e->d_name);
             files++;
-            if (!same_bytes(a, b)) {
+            if (!test_same_bytes(a, b)) {
                 if (ok) printf("  %s differs from the uninterrupted run\n", b);
                 ok = 0;
             }
