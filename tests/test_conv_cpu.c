@@ -567,8 +567,10 @@ int main(void) {
     check_convolutions(seed + 500);
     dot_forced = 0;
     check_winograd(defaults.simd, seed + 900);
-    /* the portable transforms (the AVX-512 ones run with the AVX-512 instruction set only) */
+    /* the portable transforms, and the AVX2 build of them (each runs with its instruction set only) */
     if (defaults.simd != BL_GEMM_KERNEL_GENERIC) check_winograd(BL_GEMM_KERNEL_GENERIC, seed + 950);
+    if (defaults.simd == BL_GEMM_KERNEL_AVX512 && bl_gemm_kernel_available(BL_GEMM_KERNEL_AVX2))
+        check_winograd(BL_GEMM_KERNEL_AVX2, seed + 975);
     use_backend(defaults);
     check_linear(seed);
     bl_kernels_cpu_free(cpu_under_test);

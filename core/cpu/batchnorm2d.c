@@ -8,8 +8,9 @@
  * the same order. Every per-element expression is
  * ref's, in double, character for character. A task is a block of channels; blocks are independent, so the thread
  * count cannot change a result.
- * The kernels' body is core/cpu/batchnorm2d_impl.h, compiled here for any CPU and in core/cpu/batchnorm2d_avx512.c with
- * AVX-512 flags; the entry points below pick the AVX-512 build when the CPU has it (same results either way).
+ * The kernels' body is core/cpu/batchnorm2d_impl.h, compiled here for any CPU and in core/cpu/batchnorm2d_avx2.c and
+ * core/cpu/batchnorm2d_avx512.c with those instruction sets; the entry points below pick the build of the backend's
+ * instruction set (same results either way).
  *
  * What it is not: a one-pass (Welford) or vectorised-reduction batchnorm — those would change the rounding. */
 #include <math.h>
@@ -28,16 +29,20 @@ static bl_batchnorm2d_relu_forward_eval_fn batchnorm2d_relu_forward_eval_cpu;
 #undef BN_FN
 
 #ifdef BLASTO_HAVE_X86_SIMD
-/* the AVX-512 build when the backend's instruction set includes it (the options checked the CPU has it) */
-static int use_avx512(const bl_kernels *self) { return bl_cpu_state_of(self)->options.simd == BL_GEMM_KERNEL_AVX512; }
+/* the build of the backend's instruction set (the options checked the CPU has it) */
+static bl_gemm_kernel_kind simd_of(const bl_kernels *self) { return bl_cpu_state_of(self)->options.simd; }
 #endif
 
 static void batchnorm2d_forward_train_cpu(const bl_kernels *self, const bl_batchnorm2d_shape *s, const float *x,
                                    const float *gamma, const float *beta, float *y, float *running_mean,
                                    float *running_var, float *save_mean, float *save_invstd) {
 #ifdef BLASTO_HAVE_X86_SIMD
-    if (use_avx512(self)) {
+    if (simd_of(self) == BL_GEMM_KERNEL_AVX512) {
         batchnorm2d_forward_train_avx512(self, s, x, gamma, beta, y, running_mean, running_var, save_mean, save_invstd);
+        return;
+    }
+    if (simd_of(self) == BL_GEMM_KERNEL_AVX2) {
+        batchnorm2d_forward_train_avx2(self, s, x, gamma, beta, y, running_mean, running_var, save_mean, save_invstd);
         return;
     }
 #endif
@@ -48,8 +53,12 @@ static void batchnorm2d_forward_eval_cpu(const bl_kernels *self, const bl_batchn
                                   const float *gamma, const float *beta, const float *running_mean,
                                   const float *running_var, float *y) {
 #ifdef BLASTO_HAVE_X86_SIMD
-    if (use_avx512(self)) {
+    if (simd_of(self) == BL_GEMM_KERNEL_AVX512) {
         batchnorm2d_forward_eval_avx512(self, s, x, gamma, beta, running_mean, running_var, y);
+        return;
+    }
+    if (simd_of(self) == BL_GEMM_KERNEL_AVX2) {
+        batchnorm2d_forward_eval_avx2(self, s, x, gamma, beta, running_mean, running_var, y);
         return;
     }
 #endif
@@ -60,8 +69,12 @@ static void batchnorm2d_backward_cpu(const bl_kernels *self, const bl_batchnorm2
                               const float *dy, const float *gamma, const float *mean, const float *invstd, float *dx,
                               float *dgamma, float *dbeta) {
 #ifdef BLASTO_HAVE_X86_SIMD
-    if (use_avx512(self)) {
+    if (simd_of(self) == BL_GEMM_KERNEL_AVX512) {
         batchnorm2d_backward_avx512(self, s, training, x, dy, gamma, mean, invstd, dx, dgamma, dbeta);
+        return;
+    }
+    if (simd_of(self) == BL_GEMM_KERNEL_AVX2) {
+        batchnorm2d_backward_avx2(self, s, training, x, dy, gamma, mean, invstd, dx, dgamma, dbeta);
         return;
     }
 #endif
@@ -72,8 +85,12 @@ static void batchnorm2d_relu_forward_eval_cpu(const bl_kernels *self, const bl_b
                                        const float *gamma, const float *beta, const float *running_mean,
                                        const float *running_var, float *y) {
 #ifdef BLASTO_HAVE_X86_SIMD
-    if (use_avx512(self)) {
+    if (simd_of(self) == BL_GEMM_KERNEL_AVX512) {
         batchnorm2d_relu_forward_eval_avx512(self, s, x, gamma, beta, running_mean, running_var, y);
+        return;
+    }
+    if (simd_of(self) == BL_GEMM_KERNEL_AVX2) {
+        batchnorm2d_relu_forward_eval_avx2(self, s, x, gamma, beta, running_mean, running_var, y);
         return;
     }
 #endif

@@ -54,23 +54,10 @@
 #include "core/cpu/scratch.h"
 #include "core/cpu/threads.h"
 
-/* the impl's data-movement hooks, portable (conv2d_winograd_impl.h gives their contracts) */
-static inline void load_row(const float *p, int span, float d_row[WINO_PATCH][WINO_LANES]) {
-    for (int c = 0; c < WINO_PATCH; c++)
-        for (int l = 0; l < WINO_LANES; l++) d_row[c][l] = 4 * l + c < span ? p[4 * l + c] : 0.0f;
-}
-
-static inline void store_row(const float out_r[WINO_TILE][WINO_LANES], const float *bias, int accumulate,
-                             float *dst, int span) {
-    for (int j = 0; j < span; j++) {
-        float value = out_r[j % WINO_TILE][j / WINO_TILE];
-        if (bias) value = value + *bias;
-        dst[j] = accumulate ? dst[j] + value : value;
-    }
-}
-
 #define WINO_FN(name) name
+#define WINO_PORTABLE_HOOKS /* the impl's data-movement hooks in plain C */
 #include "core/cpu/conv2d_winograd_impl.h"
+#undef WINO_PORTABLE_HOOKS
 #undef WINO_FN
 
 enum { WINO_ROW_MIN_TILES = 8, WINO_COLUMN_MULTIPLE = 32, WINO_MIN_CHANNELS = 32,
@@ -232,6 +219,11 @@ static void job_setup(winograd_job *job, const bl_conv2d_shape *s, int64_t per_c
         job->output_block = conv2d_winograd_output_block_avx512, job->output_row = conv2d_winograd_output_row_avx512;
         job->gradient_block = conv2d_winograd_gradient_block_avx512;
         job->gradient_row = conv2d_winograd_gradient_row_avx512;
+    } else if (job->st->options.simd == BL_GEMM_KERNEL_AVX2) {
+        job->input_block = conv2d_winograd_input_block_avx2, job->input_row = conv2d_winograd_input_row_avx2;
+        job->output_block = conv2d_winograd_output_block_avx2, job->output_row = conv2d_winograd_output_row_avx2;
+        job->gradient_block = conv2d_winograd_gradient_block_avx2;
+        job->gradient_row = conv2d_winograd_gradient_row_avx2;
     }
 #endif
 }
@@ -260,6 +252,7 @@ int conv2d_winograd(const bl_cpu_state *st, const bl_conv2d_shape *s, const floa
     job.filters = conv2d_winograd_filters;
 #ifdef BLASTO_HAVE_X86_SIMD
     if (st->options.simd == BL_GEMM_KERNEL_AVX512) job.filters = conv2d_winograd_filters_avx512;
+    if (st->options.simd == BL_GEMM_KERNEL_AVX2) job.filters = conv2d_winograd_filters_avx2;
 #endif
     /* step 1: U, then packed (the unpacked U is given back before the chunks' buffers are taken) */
     job.packed_floats = (bl_sgemm_prepacked_a_floats(&st->gemm, s->c_out, s->c_in) + 15) / 16 * 16;

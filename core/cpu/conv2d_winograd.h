@@ -50,6 +50,7 @@ typedef struct conv2d_winograd_tile {
  * once, written to u + i·u_stride + k */
 void conv2d_winograd_filters(const float *w, int count, float *u, int64_t u_stride);
 void conv2d_winograd_filters_avx512(const float *w, int count, float *u, int64_t u_stride);
+void conv2d_winograd_filters_avx2(const float *w, int count, float *u, int64_t u_stride);
 
 /* V_i[ci, tile] = (Bᵀ d B)_i for the `count` ≤ WINO_LANES tiles (lanes ≥ count get zeros): v points at V_0's
  * first column of this block for input channel ci, position i's row is v + i·v_stride (16 floats are written) */
@@ -57,6 +58,8 @@ void conv2d_winograd_input_block(const bl_conv2d_shape *s, const float *x, int c
                                  const conv2d_winograd_tile *tiles, int count, float *v, int64_t v_stride);
 void conv2d_winograd_input_block_avx512(const bl_conv2d_shape *s, const float *x, int ci,
                                         const conv2d_winograd_tile *tiles, int count, float *v, int64_t v_stride);
+void conv2d_winograd_input_block_avx2(const bl_conv2d_shape *s, const float *x, int ci,
+                                     const conv2d_winograd_tile *tiles, int count, float *v, int64_t v_stride);
 
 /* The same for `count` ≤ 16 neighbouring tiles of one tile row (first, first + 1, … in x), whose input rows are
  * read as 4·count + 2 contiguous floats: bitwise conv2d_winograd_input_block on those tiles */
@@ -64,6 +67,8 @@ void conv2d_winograd_input_row(const bl_conv2d_shape *s, const float *x, int ci,
                                int count, float *v, int64_t v_stride);
 void conv2d_winograd_input_row_avx512(const bl_conv2d_shape *s, const float *x, int ci,
                                       const conv2d_winograd_tile *first, int count, float *v, int64_t v_stride);
+void conv2d_winograd_input_row_avx2(const bl_conv2d_shape *s, const float *x, int ci,
+                                   const conv2d_winograd_tile *first, int count, float *v, int64_t v_stride);
 
 /* y tile = Aᵀ M A (+ bias) for output channel co of the `count` tiles, written (accumulate == 0) or added: m
  * points at M_0's first column of this block for co, position i's row is m + i·m_stride (16 floats are read) */
@@ -73,6 +78,9 @@ void conv2d_winograd_output_block(const bl_conv2d_shape *s, const float *m, int6
 void conv2d_winograd_output_block_avx512(const bl_conv2d_shape *s, const float *m, int64_t m_stride,
                                          const conv2d_winograd_tile *tiles, int count, int co, const float *bias,
                                          int accumulate, float *y);
+void conv2d_winograd_output_block_avx2(const bl_conv2d_shape *s, const float *m, int64_t m_stride,
+                                      const conv2d_winograd_tile *tiles, int count, int co, const float *bias,
+                                      int accumulate, float *y);
 
 /* The same for `count` ≤ 16 neighbouring tiles of one tile row: bitwise conv2d_winograd_output_block on them */
 void conv2d_winograd_output_row(const bl_conv2d_shape *s, const float *m, int64_t m_stride,
@@ -81,6 +89,9 @@ void conv2d_winograd_output_row(const bl_conv2d_shape *s, const float *m, int64_
 void conv2d_winograd_output_row_avx512(const bl_conv2d_shape *s, const float *m, int64_t m_stride,
                                        const conv2d_winograd_tile *first, int count, int co, const float *bias,
                                        int accumulate, float *y);
+void conv2d_winograd_output_row_avx2(const bl_conv2d_shape *s, const float *m, int64_t m_stride,
+                                    const conv2d_winograd_tile *first, int count, int co, const float *bias,
+                                    int accumulate, float *y);
 
 /* M'_(a,b)[co, tile] = (A e Aᵀ)_(a,b) of output channel co's dy tiles (lanes ≥ count get zeros), position i's row
  * at m + i·m_stride; the row form takes `count` neighbouring tiles of one tile row (bitwise the block form) */
@@ -88,9 +99,13 @@ void conv2d_winograd_gradient_block(const bl_conv2d_shape *s, const float *dy, i
                                     const conv2d_winograd_tile *tiles, int count, float *m, int64_t m_stride);
 void conv2d_winograd_gradient_block_avx512(const bl_conv2d_shape *s, const float *dy, int co,
                                            const conv2d_winograd_tile *tiles, int count, float *m, int64_t m_stride);
+void conv2d_winograd_gradient_block_avx2(const bl_conv2d_shape *s, const float *dy, int co,
+                                        const conv2d_winograd_tile *tiles, int count, float *m, int64_t m_stride);
 void conv2d_winograd_gradient_row(const bl_conv2d_shape *s, const float *dy, int co, const conv2d_winograd_tile *first,
                                   int count, float *m, int64_t m_stride);
 void conv2d_winograd_gradient_row_avx512(const bl_conv2d_shape *s, const float *dy, int co,
                                          const conv2d_winograd_tile *first, int count, float *m, int64_t m_stride);
+void conv2d_winograd_gradient_row_avx2(const bl_conv2d_shape *s, const float *dy, int co,
+                                      const conv2d_winograd_tile *first, int count, float *m, int64_t m_stride);
 
 #endif

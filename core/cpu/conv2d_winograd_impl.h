@@ -1,14 +1,15 @@
 /* conv2d_winograd_impl.h — the input and output transforms of F(4×4, 3×3) for a block of up to 16 tiles, written
- * once and compiled twice: portable in conv2d_winograd.c and with AVX-512 flags in conv2d_winograd_avx512.c
- * (WINO_FN(name) names the copy). The 16 tiles of a block are the 16 lanes of one vector. The including file
- * supplies two data-movement hooks, which only copy:
+ * once and compiled three times: portable in conv2d_winograd.c, with AVX2 flags in conv2d_winograd_avx2.c and with
+ * AVX-512 flags in conv2d_winograd_avx512.c (WINO_FN(name) names the copy). The 16 tiles of a block are the 16
+ * lanes of one vector. The including file supplies two data-movement hooks, which only copy (or defines
+ * WINO_PORTABLE_HOOKS for the plain C ones below):
  *   WINO_FN(load_row)(p, span, d_row)      d_row[c][l] = p[4l + c] for c < 6, l < 16 (p[j] read for j < span
  *                                           only, zeros beyond): one input row of 16 neighbouring tiles;
  *   WINO_FN(store_row)(out_r, bias, accumulate, dst, span)
  *                                           for j < span: value = out_r[j mod 4][j / 4] (+ bias); dst[j] = value,
  *                                           or dst[j] + value: one output row of 16 neighbouring tiles.
- * The arithmetic is the same C statements in both builds, and under -ffp-contract=off they are the same IEEE
- * operations — so both builds, and the two ways of gathering tiles below, give bitwise the same results.
+ * The arithmetic is the same C statements in every build, and under -ffp-contract=off they are the same IEEE
+ * operations — so every build, and the two ways of gathering tiles below, give bitwise the same results.
  *
  * The transforms are evaluated along the rows first, then along the columns, in the forms below (Bᵀ and Aᵀ of
  * conv2d_winograd.c, factored so that every multiplication by 2, 4 or 8 is exact and each output is at most 3
@@ -17,6 +18,22 @@
  *          o3 = (d4 − d2) + 2(d3 − d1)      o4 = (d4 − d2) − 2(d3 − d1)     o5 = (4d1 − 5d3) + d5
  *   Aᵀ m:  y0 = (m0 + (m1 + m2)) + (m3 + m4)          y1 = (m1 − m2) + 2(m3 − m4)
  *          y2 = (m1 + m2) + 4(m3 + m4)                 y3 = ((m1 − m2) + 8(m3 − m4)) + m5 */
+
+#ifdef WINO_PORTABLE_HOOKS
+static inline void WINO_FN(load_row)(const float *p, int span, float d_row[WINO_PATCH][WINO_LANES]) {
+    for (int c = 0; c < WINO_PATCH; c++)
+        for (int l = 0; l < WINO_LANES; l++) d_row[c][l] = 4 * l + c < span ? p[4 * l + c] : 0.0f;
+}
+
+static inline void WINO_FN(store_row)(const float out_r[WINO_TILE][WINO_LANES], const float *bias, int accumulate,
+                                      float *dst, int span) {
+    for (int j = 0; j < span; j++) {
+        float value = out_r[j % WINO_TILE][j / WINO_TILE];
+        if (bias) value = value + *bias;
+        dst[j] = accumulate ? dst[j] + value : value;
+    }
+}
+#endif
 
 /* out[k][l] = (Bᵀ in)_k for the 16 lanes l, in[j·is + l] = d_j (out is a local array: with a strided output
  * the compiler cannot prove the lanes' stores independent and leaves the loop scalar) */

@@ -45,11 +45,15 @@ void bl_cpu_optim_slots(bl_kernels *k);           /* optim.c: sgd, adam */
  * one call per thread's slice */
 bl_sgd_update_fn sgd_update_avx2;
 bl_adam_update_fn adam_update_avx2;
-/* batchnorm2d (batchnorm2d_impl.h): portable, and AVX-512 (x86 SIMD builds only) */
-bl_batchnorm2d_forward_train_fn batchnorm2d_forward_train_portable, batchnorm2d_forward_train_avx512;
-bl_batchnorm2d_forward_eval_fn batchnorm2d_forward_eval_portable, batchnorm2d_forward_eval_avx512;
-bl_batchnorm2d_backward_fn batchnorm2d_backward_portable, batchnorm2d_backward_avx512;
-bl_batchnorm2d_relu_forward_eval_fn batchnorm2d_relu_forward_eval_portable, batchnorm2d_relu_forward_eval_avx512;
+/* batchnorm2d (batchnorm2d_impl.h): portable, AVX2 and AVX-512 (the last two in x86 SIMD builds only) */
+bl_batchnorm2d_forward_train_fn batchnorm2d_forward_train_portable, batchnorm2d_forward_train_avx2,
+    batchnorm2d_forward_train_avx512;
+bl_batchnorm2d_forward_eval_fn batchnorm2d_forward_eval_portable, batchnorm2d_forward_eval_avx2,
+    batchnorm2d_forward_eval_avx512;
+bl_batchnorm2d_backward_fn batchnorm2d_backward_portable, batchnorm2d_backward_avx2,
+    batchnorm2d_backward_avx512;
+bl_batchnorm2d_relu_forward_eval_fn batchnorm2d_relu_forward_eval_portable, batchnorm2d_relu_forward_eval_avx2,
+    batchnorm2d_relu_forward_eval_avx512;
 
 /* ---- a cpu backend's state (its table's `state`): its options and what follows from them ---- */
 typedef struct bl_cpu_state {
