@@ -70,11 +70,11 @@ static int sync_forward(bl_ctx *ctx, const bl_batchnorm2d_shape *s, const bl_ten
         if (running_mean && running_var) { /* torch: the unbiased variance of the whole batch */
             double m = (double)s->momentum;
             sync_download(ctx, running_mean->data, c, tmp, work);
-            for (int i = 0; i < c; i++) work[i] = (1.0 - m) * (float)work[i] + m * batch_mean[i];
+            for (int i = 0; i < c; i++) work[i] = (1.0 - m) * work[i] + m * batch_mean[i];
             sync_upload(ctx, work, c, tmp, running_mean->data);
             sync_download(ctx, running_var->data, c, tmp, work);
             for (int i = 0; i < c; i++)
-                work[i] = (1.0 - m) * (float)work[i] + m * (total > 1 ? h[i] / (total - 1) : NAN);
+                work[i] = (1.0 - m) * work[i] + m * (total > 1 ? h[i] / (total - 1) : NAN);
             sync_upload(ctx, work, c, tmp, running_var->data);
         }
         *count = total;

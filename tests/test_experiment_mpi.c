@@ -120,12 +120,11 @@ static pid_t find_rank(int rank, const char *out) {
 }
 
 int main(void) {
-    if (!bl_world_mpi_built()) return test_skip("this build has no MPI (apt-get install libopenmpi-dev openmpi-bin)");
-    if (system("command -v mpirun >/dev/null 2>&1") != 0) return test_skip("mpirun is not installed");
+    char launcher[96];
+    const char *why = test_mpirun(launcher, sizeof launcher);
+    if (why) return test_skip(why);
     if (!test_make_tmp_dir(dir, sizeof dir, "blasto_test_experiment_mpi")) return test_skip("mkdtemp failed");
-    /* Open MPI's own allocations outlive MPI_Finalize: the ranks run without leak detection under the sanitizers */
-    snprintf(mpirun, sizeof mpirun, "ASAN_OPTIONS=detect_leaks=0 mpirun --oversubscribe %s -np 2",
-             geteuid() == 0 ? "--allow-run-as-root" : "");
+    snprintf(mpirun, sizeof mpirun, "%s -np 2", launcher);
     char cmd[4096], err[65536], cfg[512];
     CHECK(test_tiny_experiment(dir, cfg, sizeof cfg) == 0, "the tiny experiment's cohort and config");
 

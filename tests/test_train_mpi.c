@@ -95,12 +95,9 @@ static double first_loss(const char *run_name) {
 }
 
 int main(void) {
-    if (!bl_world_mpi_built()) return test_skip("this build has no MPI (apt-get install libopenmpi-dev openmpi-bin)");
-    if (system("command -v mpirun >/dev/null 2>&1") != 0) return test_skip("mpirun is not installed");
+    const char *why = test_mpirun(mpirun, sizeof mpirun);
+    if (why) return test_skip(why);
     if (!test_make_tmp_dir(dir, sizeof dir, "blasto_test_train_mpi")) return test_skip("mkdtemp failed");
-    /* Open MPI's own allocations outlive MPI_Finalize: the ranks run without leak detection under the sanitizers */
-    snprintf(mpirun, sizeof mpirun, "ASAN_OPTIONS=detect_leaks=0 mpirun --oversubscribe %s",
-             geteuid() == 0 ? "--allow-run-as-root" : "");
     char cmd[4096], err[65536], args[2048];
     snprintf(cmd, sizeof cmd, "%s synth --out %s/c --n 48 --size 64 --seed 5 --quiet && %s split --cohort "
              "%s/c/cohort.csv --test-count 8 --folds 5 --seed 1 --out %s/split.csv", BLASTO_CLI, dir, BLASTO_CLI,

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/collective.h"
 #include "core/safetensors.h"
 #include "harness.h"
 
@@ -132,4 +133,12 @@ int test_tiny_experiment(const char *dir, char *config, size_t size) {
                            " \"batch\": 4, \"lr\": 1e-3, \"optimizer\": \"adam\", \"size\": 32,"
                            " \"annotations\": \"predicted\", \"segment_epochs\": 4, \"segment_size\": 32,"
                            " \"segment_width\": 4, \"segment_batch\": 4}\n");
+}
+
+const char *test_mpirun(char *launcher, size_t size) {
+    if (!bl_world_mpi_built()) return "this build has no MPI (apt-get install libopenmpi-dev openmpi-bin)";
+    if (system("command -v mpirun >/dev/null 2>&1") != 0) return "mpirun is not installed (apt-get install openmpi-bin)";
+    snprintf(launcher, size, "ASAN_OPTIONS=detect_leaks=0 mpirun --oversubscribe%s",
+             geteuid() == 0 ? " --allow-run-as-root" : "");
+    return NULL;
 }

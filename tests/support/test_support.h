@@ -40,5 +40,10 @@ int test_same_bytes(const char *a, const char *b);
  * config <dir>/exp.json (→ config[size]): ResNet50 at 32×32, 2 folds, 2 epochs, batch 4, both inputs, predicted
  * annotations from a 4-epoch width-4 U-Net. 0, or −1 when a step failed. */
 int test_tiny_experiment(const char *dir, char *config, size_t size);
+/* The MPI launcher prefix of the multi-rank tests → launcher[size] ("ASAN_OPTIONS=detect_leaks=0 mpirun
+ * --oversubscribe", with --allow-run-as-root as root; Open MPI's own allocations outlive MPI_Finalize, so the ranks
+ * run without leak detection under the sanitizers): NULL, or why the test must be skipped (no MPI in this build, no
+ * mpirun). */
+const char *test_mpirun(char *launcher, size_t size);
 
 #endif

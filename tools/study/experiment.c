@@ -213,7 +213,6 @@ typedef struct exp_run {
     const bl_experiment_callbacks *cb;
     const char *out;
     int unit, units;          /* 1-based index of the current unit, total */
-    int fold_units_left;      /* fold units not yet visited */
     int fold_units_run;       /* fold units computed in this invocation */
     double fold_seconds;      /* time spent on those */
     /* the whole-run progress display (bl_experiment_progress) */
@@ -509,7 +508,6 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
                                       .note = note_passthrough};
     r.n_arms = bl_experiment_arms(c, r.arms);
     int n_fold = c->n_archs * r.n_arms * c->folds;
-    r.fold_units_left = n_fold;
     int with_segment = 0, with_masks = c->annotations == BL_ANNOTATIONS_BOTH, io = -1, ie = -1, ip = -1;
     for (int i = 0; i < r.n_arms; i++) {
         with_segment |= r.arms[i].predicted;
@@ -617,7 +615,6 @@ bl_status bl_experiment_run(const bl_experiment_config *c, const char *out_dir, 
                 snprintf(r.unit_name, sizeof r.unit_name, "runs/%s", name);
                 add_timing(&r, r.unit_name, owner[u] >= 0 ? "ran" : "skipped", 0);
                 r.unit++;
-                r.fold_units_left--;
                 if (owner[u] != w->rank) {
                     if (owner[u] < 0 && lead) report(&r, "runs/%s: skipped (metrics.json exists)", name);
                     continue;

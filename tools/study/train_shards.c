@@ -14,26 +14,21 @@ int64_t bl_shard_grad_count(const bl_optimizer *opt) {
 }
 
 bl_status bl_shard_grads_get(bl_ctx *ctx, const bl_optimizer *opt, float *dst, int add) {
-    float *tmp = NULL;
+    int64_t most = 0; /* adding needs one host copy, as large as the largest gradient */
+    for (int i = 0; add && i < opt->n_params; i++)
+        if (opt->params[i]->requires_grad && opt->params[i]->numel > most) most = opt->params[i]->numel;
+    float *tmp = most ? malloc(sizeof(float) * (size_t)most) : NULL;
+    if (most && !tmp) return bl_fail(BL_ERR_NOMEM, "shards: out of memory for %lld floats", (long long)most);
     bl_status st = BL_OK;
     for (int i = 0; !st && i < opt->n_params; i++) {
         const bl_tensor *p = opt->params[i];
         if (!p->requires_grad) continue;
         if (!p->grad) {
             st = bl_fail(BL_ERR_INVALID, "shards: parameter %s has no gradient", p->name ? p->name : "?");
-            break;
-        }
-        if (!add) {
+        } else if (!add) {
             st = bl_tensor_download(ctx, p->grad, dst);
-        } else {
-            float *grown = realloc(tmp, sizeof(float) * (size_t)p->numel);
-            if (!grown) {
-                st = bl_fail(BL_ERR_NOMEM, "shards: out of memory for %lld floats", (long long)p->numel);
-                break;
-            }
-            tmp = grown;
-            if (!(st = bl_tensor_download(ctx, p->grad, tmp)))
-                for (int64_t j = 0; j < p->numel; j++) dst[j] += tmp[j];
+        } else if (!(st = bl_tensor_download(ctx, p->grad, tmp))) {
+            for (int64_t j = 0; j < p->numel; j++) dst[j] += tmp[j];
         }
         dst += p->numel;
     }
